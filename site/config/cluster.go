@@ -1,0 +1,78 @@
+package config
+
+import (
+	"slices"
+	"time"
+)
+
+// Cluster is a validated cluster config. Treat it as read-only.
+type Cluster struct {
+	Name     string
+	Path     string // the file it was loaded from ("" for Parse with no name)
+	Etcd     Etcd
+	Timings  Timings
+	Sites    []Site
+	Services []Service
+}
+
+// fileCluster is the whole file as written.
+type fileCluster struct {
+	Cluster  string        `yaml:"cluster"`
+	Etcd     fileEtcd      `yaml:"etcd"`
+	Timings  fileTimings   `yaml:"timings"`
+	Sites    []fileSite    `yaml:"sites"`
+	Services []fileService `yaml:"services"`
+}
+
+// build validates the whole file and returns the cluster it describes;
+// the caller discards it if c has collected any problem.
+func (f *fileCluster) build(c *checker) *Cluster {
+	cl := &Cluster{Name: f.Cluster}
+	if f.Cluster == "" {
+		c.add("cluster", "required: the cluster's name, part of every etcd key (lowercase letters, digits and '-', at most 63 characters)")
+	} else {
+		c.checkName("cluster", f.Cluster)
+	}
+	cl.Timings = f.Timings.build(c)
+	cl.Sites = buildSites(c, f.Sites)
+	cl.Etcd = f.Etcd.build(c, cl.Sites)
+	cl.Services = buildServices(c, f.Services, cl.Sites)
+	return cl
+}
+
+// Site returns the site called name.
+func (c *Cluster) Site(name string) (Site, bool) {
+	for _, s := range c.Sites {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Site{}, false
+}
+
+// Service returns the service called name. Its slices are copies.
+func (c *Cluster) Service(name string) (Service, bool) {
+	for _, s := range c.Services {
+		if s.Name == name {
+			s.Sites = slices.Clone(s.Sites)
+			s.Prefixes = slices.Clone(s.Prefixes)
+			return s, true
+		}
+	}
+	return Service{}, false
+}
+
+// SiteNames returns the names of the sites in the order of the file.
+func (c *Cluster) SiteNames() []string {
+	names := make([]string, len(c.Sites))
+	for i, s := range c.Sites {
+		names[i] = s.Name
+	}
+	return names
+}
+
+// MinLeaseTTL is the shortest lease TTL etcd grants with the configured
+// election timeout: it silently raises a shorter TTL to this.
+func (c *Cluster) MinLeaseTTL() time.Duration {
+	return minLeaseTTL(c.Timings.EtcdElectionTimeout)
+}

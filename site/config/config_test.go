@@ -1,0 +1,280 @@
+package config
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fullYAML is the example of the package's documentation: every field set.
+const fullYAML = `cluster: lab
+etcd:
+  endpoints: [https://127.0.0.11:2379, https://127.0.0.12:2379]
+  dial_timeout: 3s
+  tls:
+    ca: pki/ca.pem
+    cert: pki/client.pem
+    key: pki/client-key.pem
+timings:
+  lease_ttl: 4s
+  renew_interval: 1200ms
+  self_fence_margin: 1s
+  etcd_heartbeat: 50ms
+  etcd_election_timeout: 500ms
+  bootstrap_grace: 20s
+sites:
+  - name: a
+    api: 127.0.0.11:7480
+    etcd:
+      client_url: https://127.0.0.11:2379
+      peer_url: https://127.0.0.11:2380
+      cert: pki/a.pem
+      key: pki/a-key.pem
+  - name: b
+    api: 127.0.0.12:7480
+    etcd:
+      client_url: https://127.0.0.12:2379
+      peer_url: https://127.0.0.12:2380
+      cert: pki/b.pem
+      key: pki/b-key.pem
+  - name: c
+    api: "[2001:db8::13]:7480"
+    etcd:
+      client_url: http://127.0.0.13:2379
+      peer_url: http://127.0.0.13:2380
+services:
+  - name: web
+    sites: [a, b, c]
+    prefixes: [203.0.113.0/26, "2001:db8:a::/48"]
+    replication_group: pg-web
+  - name: db
+    sites: [c]
+`
+
+// baseYAML is a small valid config that relies on the defaults. The bad
+// config cases edit it; the line numbers they expect are those below.
+const baseYAML = `cluster: lab
+etcd:
+  dial_timeout: 2s
+  tls:
+    ca: pki/ca.pem
+    cert: pki/client.pem
+    key: pki/client-key.pem
+timings:
+  lease_ttl: 3s
+  etcd_heartbeat: 100ms
+  etcd_election_timeout: 1s
+sites:
+  - name: a
+    api: 127.0.0.11:7480
+    etcd:
+      client_url: https://127.0.0.11:2379
+      peer_url: https://127.0.0.11:2380
+      cert: pki/a.pem
+      key: pki/a-key.pem
+  - name: b
+    api: 127.0.0.12:7480
+    etcd:
+      client_url: https://127.0.0.12:2379
+      peer_url: https://127.0.0.12:2380
+      cert: pki/b.pem
+      key: pki/b-key.pem
+  - name: c
+    api: 127.0.0.13:7480
+    etcd:
+      client_url: https://127.0.0.13:2379
+      peer_url: https://127.0.0.13:2380
+      cert: pki/c.pem
+      key: pki/c-key.pem
+services:
+  - name: web
+    sites: [a, b, c]
+    prefixes: [203.0.113.0/26, "2001:db8:a::/48"]
+    replication_group: pg-web
+  - name: db
+    sites: [b, a]
+    prefixes: [198.51.100.0/24]
+`
+
+var pkiFiles = []string{"ca.pem", "client.pem", "client-key.pem", "a.pem", "a-key.pem", "b.pem", "b-key.pem", "c.pem", "c-key.pem"}
+
+// writeConfig writes data as zdt.yaml into a new directory with the
+// (empty) PEM files the examples name, and returns the directory and the
+// file's path.
+func writeConfig(t testing.TB, data string) (dir, path string) {
+	t.Helper()
+	dir = t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "pki"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range pkiFiles {
+		if err := os.WriteFile(filepath.Join(dir, "pki", f), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path = filepath.Join(dir, "zdt.yaml")
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, path
+}
+
+func mustLoad(t *testing.T, data string) (*Cluster, string) {
+	t.Helper()
+	dir, path := writeConfig(t, data)
+	c, err := Load(path)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return c, dir
+}
+
+func TestLoadFull(t *testing.T) {
+	c, dir := mustLoad(t, fullYAML)
+	pki := func(f string) string { return filepath.Join(dir, "pki", f) }
+	want := &Cluster{
+		Name: "lab",
+		Path: filepath.Join(dir, "zdt.yaml"),
+		Etcd: Etcd{
+			Endpoints:   []string{"https://127.0.0.11:2379", "https://127.0.0.12:2379"},
+			DialTimeout: 3 * time.Second,
+			TLS:         &TLS{CA: pki("ca.pem"), Cert: pki("client.pem"), Key: pki("client-key.pem")},
+		},
+		Timings: Timings{
+			LeaseTTL:            4 * time.Second,
+			RenewInterval:       1200 * time.Millisecond,
+			SelfFenceMargin:     time.Second,
+			EtcdHeartbeat:       50 * time.Millisecond,
+			EtcdElectionTimeout: 500 * time.Millisecond,
+			BootstrapGrace:      20 * time.Second,
+		},
+		Sites: []Site{
+			{Name: "a", API: "127.0.0.11:7480", Etcd: SiteEtcd{
+				ClientURL: "https://127.0.0.11:2379", PeerURL: "https://127.0.0.11:2380", Cert: pki("a.pem"), Key: pki("a-key.pem")}},
+			{Name: "b", API: "127.0.0.12:7480", Etcd: SiteEtcd{
+				ClientURL: "https://127.0.0.12:2379", PeerURL: "https://127.0.0.12:2380", Cert: pki("b.pem"), Key: pki("b-key.pem")}},
+			{Name: "c", API: "[2001:db8::13]:7480", Etcd: SiteEtcd{
+				ClientURL: "http://127.0.0.13:2379", PeerURL: "http://127.0.0.13:2380"}},
+		},
+		Services: []Service{
+			{
+				Name:             "web",
+				Sites:            []string{"a", "b", "c"},
+				Prefixes:         []netip.Prefix{netip.MustParsePrefix("203.0.113.0/26"), netip.MustParsePrefix("2001:db8:a::/48")},
+				ReplicationGroup: "pg-web",
+			},
+			{Name: "db", Sites: []string{"c"}},
+		},
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("Load:\n got %+v\nwant %+v", c, want)
+	}
+	if got := c.MinLeaseTTL(); got != time.Second {
+		t.Errorf("MinLeaseTTL() = %s, want 1s (1.5 x 500ms rounded up)", got)
+	}
+}
+
+func TestLoadDefaults(t *testing.T) {
+	c, dir := mustLoad(t, baseYAML)
+	want := Timings{
+		LeaseTTL:            3 * time.Second,
+		RenewInterval:       time.Second,
+		SelfFenceMargin:     750 * time.Millisecond,
+		EtcdHeartbeat:       100 * time.Millisecond,
+		EtcdElectionTimeout: time.Second,
+		BootstrapGrace:      10 * time.Second,
+	}
+	if c.Timings != want {
+		t.Errorf("Timings = %+v, want %+v", c.Timings, want)
+	}
+	wantEndpoints := []string{"https://127.0.0.11:2379", "https://127.0.0.12:2379", "https://127.0.0.13:2379"}
+	if !slices.Equal(c.Etcd.Endpoints, wantEndpoints) {
+		t.Errorf("Etcd.Endpoints = %v, want the sites' client URLs %v", c.Etcd.Endpoints, wantEndpoints)
+	}
+	if c.Etcd.DialTimeout != 2*time.Second {
+		t.Errorf("Etcd.DialTimeout = %s, want 2s", c.Etcd.DialTimeout)
+	}
+	for _, p := range []string{c.Etcd.TLS.CA, c.Etcd.TLS.Cert, c.Etcd.TLS.Key, c.Sites[2].Etcd.Cert, c.Sites[2].Etcd.Key} {
+		if !filepath.IsAbs(p) || !strings.HasPrefix(p, dir) {
+			t.Errorf("path %q is not absolute in %s", p, dir)
+		}
+	}
+	if got := c.MinLeaseTTL(); got != 2*time.Second {
+		t.Errorf("MinLeaseTTL() = %s, want 2s (1.5 x 1s rounded up)", got)
+	}
+}
+
+func TestLoadMinimal(t *testing.T) {
+	// No etcd section, no timings, plain http, a service without prefixes.
+	const data = `cluster: x
+sites:
+  - {name: a, api: "10.0.0.1:7480", etcd: {client_url: "http://10.0.0.1:2379", peer_url: "http://10.0.0.1:2380"}}
+  - {name: b, api: "10.0.0.2:7480", etcd: {client_url: "http://10.0.0.2:2379", peer_url: "http://10.0.0.2:2380"}}
+  - {name: c, api: "10.0.0.3:7480", etcd: {client_url: "http://10.0.0.3:2379", peer_url: "http://10.0.0.3:2380"}}
+services:
+  - {name: web, sites: [c]}
+`
+	c, err := Parse("", []byte(data))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if c.Path != "" || c.Etcd.TLS != nil || len(c.Etcd.Endpoints) != 3 || c.Timings.LeaseTTL != 3*time.Second {
+		t.Errorf("Parse = %+v", c)
+	}
+	if s, _ := c.Service("web"); len(s.Prefixes) != 0 {
+		t.Errorf("service web has prefixes %v, want none", s.Prefixes)
+	}
+}
+
+func TestClusterLookups(t *testing.T) {
+	c, _ := mustLoad(t, baseYAML)
+	if got := c.SiteNames(); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Errorf("SiteNames() = %v", got)
+	}
+	if s, ok := c.Site("b"); !ok || s.API != "127.0.0.12:7480" {
+		t.Errorf(`Site("b") = %+v, %v`, s, ok)
+	}
+	if _, ok := c.Site("d"); ok {
+		t.Error(`Site("d") found a site`)
+	}
+	s, ok := c.Service("db")
+	if !ok || !slices.Equal(s.Sites, []string{"b", "a"}) {
+		t.Errorf(`Service("db") = %+v, %v`, s, ok)
+	}
+	s.Sites[0] = "changed"
+	if again, _ := c.Service("db"); again.Sites[0] != "b" {
+		t.Error("changing the result of Service changed the cluster")
+	}
+	if _, ok := c.Service("nope"); ok {
+		t.Error(`Service("nope") found a service`)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load of a missing file: %v, want an error wrapping os.ErrNotExist", err)
+	}
+}
+
+func TestMinLeaseTTL(t *testing.T) {
+	for _, tc := range []struct{ election, want time.Duration }{
+		{0, 0},
+		{100 * time.Millisecond, time.Second},
+		{time.Second, 2 * time.Second},
+		{2 * time.Second, 3 * time.Second},
+		{1333333334 * time.Nanosecond, 3 * time.Second},
+		{1333333333 * time.Nanosecond, 2 * time.Second},
+		{50 * time.Second, 75 * time.Second},
+	} {
+		if got := minLeaseTTL(tc.election); got != tc.want {
+			t.Errorf("minLeaseTTL(%s) = %s, want %s", tc.election, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,132 @@
+package config
+
+import (
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Service is what fails over as one unit.
+type Service struct {
+	Name             string
+	Sites            []string // sites that may serve it, most preferred first
+	Prefixes         []netip.Prefix
+	ReplicationGroup string // "" if none
+}
+
+type fileService struct {
+	Name             string   `yaml:"name"`
+	Sites            []string `yaml:"sites"`
+	Prefixes         []string `yaml:"prefixes"`
+	ReplicationGroup string   `yaml:"replication_group"`
+}
+
+// serviceChecks holds what must be unique across services.
+type serviceChecks struct {
+	sites    []Site
+	names    map[string]string // service name -> field of its first use
+	prefixes []seenPrefix
+}
+
+type seenPrefix struct {
+	prefix  netip.Prefix
+	field   string
+	service string
+}
+
+func buildServices(c *checker, fs []fileService, sites []Site) []Service {
+	seen := serviceChecks{sites: sites, names: map[string]string{}}
+	paths := c.elementPaths("services", len(fs))
+	services := make([]Service, len(fs))
+	for i, f := range fs {
+		services[i] = f.build(c, paths[i], &seen)
+	}
+	return services
+}
+
+func (f fileService) build(c *checker, field string, seen *serviceChecks) Service {
+	s := Service{Name: f.Name, ReplicationGroup: f.ReplicationGroup}
+	c.checkUniqueName(field+".name", f.Name, "service", "the service's name, like web", seen.names)
+	s.Sites = seen.serviceSites(c, field+".sites", f.Sites)
+	s.Prefixes = seen.servicePrefixes(c, field+".prefixes", f.Name, f.Prefixes)
+	if f.ReplicationGroup != "" {
+		c.checkName(field+".replication_group", f.ReplicationGroup)
+	}
+	return s
+}
+
+func (seen *serviceChecks) serviceSites(c *checker, field string, names []string) []string {
+	if len(names) == 0 {
+		if !c.isBroken(field) {
+			c.add(field, "required: the sites that may serve this service, most preferred first, like [a, b, c]")
+		}
+		return nil
+	}
+	known, checkKnown := seen.siteNames(c)
+	first := map[string]string{}
+	paths := c.elementPaths(field, len(names))
+	for i, name := range names {
+		switch {
+		case first[name] != "":
+			c.add(paths[i], "site %q is already listed at %s; list each site once", name, first[name])
+		case checkKnown && !slices.Contains(known, name):
+			c.add(paths[i], "unknown site %q (sites are %s)", name, strings.Join(known, ", "))
+		}
+		if first[name] == "" {
+			first[name] = paths[i]
+		}
+	}
+	return names
+}
+
+// siteNames returns the names of the sites, and whether they are all
+// known: a site whose name is missing, invalid, a duplicate or could not
+// be decoded may be any of the sites services name, so no service site
+// is reported unknown then.
+func (seen *serviceChecks) siteNames(c *checker) ([]string, bool) {
+	names := make([]string, len(seen.sites))
+	ok := !c.isBroken("sites")
+	for i, s := range seen.sites {
+		names[i] = s.Name
+		ok = ok && validName(s.Name) && !slices.Contains(names[:i], s.Name)
+	}
+	return names, ok
+}
+
+func (seen *serviceChecks) servicePrefixes(c *checker, field, service string, raws []string) []netip.Prefix {
+	var prefixes []netip.Prefix
+	paths := c.elementPaths(field, len(raws))
+	for i, raw := range raws {
+		p, err := netip.ParsePrefix(raw)
+		if err != nil {
+			c.add(paths[i], "%q is not a valid prefix: %s", raw, prefixErr(err, raw))
+			continue
+		}
+		if p != p.Masked() {
+			c.add(paths[i], "%q has host bits set; did you mean %s?", raw, p.Masked())
+			continue
+		}
+		prefixes = append(prefixes, p)
+		for _, o := range seen.prefixes {
+			switch {
+			case o.prefix == p:
+				c.add(paths[i], "duplicate prefix %s (also in service %q, line %d)", p, o.service, c.line(o.field))
+			case o.prefix.Overlaps(p):
+				c.add(paths[i], "%s overlaps %s of service %q (line %d)", p, o.prefix, o.service, c.line(o.field))
+			}
+		}
+		seen.prefixes = append(seen.prefixes, seenPrefix{prefix: p, field: paths[i], service: service})
+	}
+	return prefixes
+}
+
+// prefixErr drops the `netip.ParsePrefix("...")` that netip puts before
+// its reason; the message quotes the prefix already.
+func prefixErr(err error, raw string) string {
+	if a, aerr := netip.ParseAddr(raw); aerr == nil {
+		return "it has no /length; for the one address write " + netip.PrefixFrom(a.WithZone(""), a.BitLen()).String()
+	}
+	msg := err.Error()
+	return strings.TrimPrefix(msg, "netip.ParsePrefix("+strconv.Quote(raw)+"): ")
+}
