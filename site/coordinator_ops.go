@@ -1,0 +1,151 @@
+package site
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// ErrSiteAlive: a fence was refused because the site holds a live lease
+// again; it came back before it was fenced.
+var ErrSiteAlive = errors.New("site is alive")
+
+// FenceSite writes f, guarded by g, only while the site's alive key is
+// absent: a site that holds its lease is never fenced under it. If the site is
+// fenced already, it returns that record and no error. ErrSiteAlive when the
+// site is alive.
+func (s *Store) FenceSite(ctx context.Context, g Guard, f Fence) (Fence, error) {
+	fenceKey, aliveKey := s.keys.Fence(f.Site), s.keys.Alive(f.Site)
+	put, err := putJSON(fenceKey, f)
+	if err != nil {
+		return Fence{}, err
+	}
+	resp, err := s.commit(ctx, &g,
+		[]clientv3.Cmp{
+			clientv3.Compare(clientv3.CreateRevision(fenceKey), "=", 0),
+			clientv3.Compare(clientv3.CreateRevision(aliveKey), "=", 0),
+		},
+		[]clientv3.Op{put},
+		clientv3.OpGet(fenceKey), clientv3.OpGet(aliveKey))
+	switch {
+	case err == nil:
+		return f, nil
+	case errors.Is(err, ErrConflict):
+		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+			return decode[Fence](kvs[0])
+		}
+		return Fence{}, fmt.Errorf("fence site %s: %w", f.Site, ErrSiteAlive)
+	default:
+		return Fence{}, fmt.Errorf("fence site %s: %w", f.Site, err)
+	}
+}
+
+// Assign writes a service's new assignment, guarded by g, if the service's
+// assignment is still the one read as prev (prev.Epoch 0: it has none). It
+// returns the new assignment with its epoch; ErrConflict if it changed.
+func (s *Store) Assign(ctx context.Context, g Guard, prev, next Assignment) (Assignment, error) {
+	key := s.keys.Assignment(next.Service)
+	put, err := putJSON(key, next)
+	if err != nil {
+		return Assignment{}, err
+	}
+	resp, err := s.commit(ctx, &g,
+		[]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", prev.Epoch)},
+		[]clientv3.Op{put})
+	if err != nil {
+		return Assignment{}, fmt.Errorf("assign service %s to site %s: %w", next.Service, next.Site, err)
+	}
+	next.Epoch = resp.Header.Revision
+	return next, nil
+}
+
+// Assignment reads a service's assignment; ErrNotFound if it has none.
+func (s *Store) Assignment(ctx context.Context, service string) (Assignment, error) {
+	a, kv, err := get[Assignment](ctx, s, s.keys.Assignment(service))
+	if err != nil {
+		return Assignment{}, err
+	}
+	a.Epoch = kv.ModRevision
+	return a, nil
+}
+
+// CreateOp journals a new op, guarded by g.
+func (s *Store) CreateOp(ctx context.Context, g Guard, op *Op) error {
+	key := s.keys.Op(op.ID)
+	put, err := putJSON(key, op)
+	if err != nil {
+		return err
+	}
+	resp, err := s.commit(ctx, &g,
+		[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)},
+		[]clientv3.Op{put})
+	if err != nil {
+		return fmt.Errorf("create op %s: %w", op.ID, err)
+	}
+	op.Rev, op.CreateRev = resp.Header.Revision, resp.Header.Revision
+	return nil
+}
+
+// UpdateOp writes the op back, guarded by g, if it has not changed since
+// op.Rev; op.Rev is advanced.
+func (s *Store) UpdateOp(ctx context.Context, g Guard, op *Op) error {
+	key := s.keys.Op(op.ID)
+	put, err := putJSON(key, op)
+	if err != nil {
+		return err
+	}
+	resp, err := s.commit(ctx, &g,
+		[]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", op.Rev)},
+		[]clientv3.Op{put})
+	if err != nil {
+		return fmt.Errorf("update op %s: %w", op.ID, err)
+	}
+	op.Rev = resp.Header.Revision
+	return nil
+}
+
+// Op reads one op of the journal.
+func (s *Store) Op(ctx context.Context, id string) (*Op, error) {
+	op, kv, err := get[Op](ctx, s, s.keys.Op(id))
+	if err != nil {
+		return nil, err
+	}
+	op.Rev, op.CreateRev = kv.ModRevision, kv.CreateRevision
+	return &op, nil
+}
+
+// UnfinishedOps lists the ops that have no outcome yet, oldest first.
+func (s *Store) UnfinishedOps(ctx context.Context) ([]*Op, error) {
+	ops, err := s.Ops(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var open []*Op
+	for _, op := range ops {
+		if !op.Finished() {
+			open = append(open, op)
+		}
+	}
+	return open, nil
+}
+
+// Ops lists the whole journal, oldest first.
+func (s *Store) Ops(ctx context.Context) ([]*Op, error) {
+	resp, err := s.c.Get(ctx, s.keys.Ops(), clientv3.WithPrefix(),
+		clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
+	if err != nil {
+		return nil, fmt.Errorf("read op journal: %w", err)
+	}
+	ops := make([]*Op, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		op, err := decode[Op](kv)
+		if err != nil {
+			return nil, err
+		}
+		op.Rev, op.CreateRev = kv.ModRevision, kv.CreateRevision
+		ops = append(ops, &op)
+	}
+	return ops, nil
+}

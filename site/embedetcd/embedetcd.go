@@ -1,0 +1,100 @@
+// Package embedetcd runs a site's etcd member inside the site's controller
+// process (go.etcd.io/etcd/server/v3/embed), so a site needs no separately
+// managed etcd.
+package embedetcd
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+
+	"github.com/zdt-project/zdt/site/config"
+)
+
+// Start starts the named site's etcd member with its data in dir. A dir that
+// already holds the member's data rejoins the existing cluster; an empty one
+// bootstraps the cluster from every site's peer URL. It returns once the
+// member listens; the member may still be waiting
+// for a quorum (see WaitReady).
+func Start(cfg *config.Cluster, siteName, dir string, log *zap.Logger) (*embed.Etcd, error) {
+	ec, err := memberConfig(cfg, siteName, dir, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("etcd data dir: %w", err)
+	}
+	e, err := embed.StartEtcd(ec)
+	if err != nil {
+		return nil, fmt.Errorf("start etcd member %s in %s: %w", siteName, dir, err)
+	}
+	return e, nil
+}
+
+// WaitReady waits until the member has joined a cluster with a quorum.
+func WaitReady(ctx context.Context, e *embed.Etcd) error {
+	select {
+	case <-e.Server.ReadyNotify():
+		return nil
+	case err := <-e.Err():
+		return fmt.Errorf("etcd member failed: %w", err)
+	case <-ctx.Done():
+		return fmt.Errorf("etcd member not ready (no quorum yet?): %w", ctx.Err())
+	}
+}
+
+func memberConfig(cfg *config.Cluster, siteName, dir string, log *zap.Logger) (*embed.Config, error) {
+	me, ok := cfg.Site(siteName)
+	if !ok {
+		return nil, fmt.Errorf("site %q is not in the cluster config (sites: %s)", siteName, strings.Join(cfg.SiteNames(), ", "))
+	}
+	clientURL, err := url.Parse(me.Etcd.ClientURL)
+	if err != nil {
+		return nil, fmt.Errorf("site %s etcd client_url: %w", siteName, err)
+	}
+	peerURL, err := url.Parse(me.Etcd.PeerURL)
+	if err != nil {
+		return nil, fmt.Errorf("site %s etcd peer_url: %w", siteName, err)
+	}
+	var initial []string
+	for _, s := range cfg.Sites {
+		initial = append(initial, s.Name+"="+s.Etcd.PeerURL)
+	}
+
+	ec := embed.NewConfig()
+	ec.Name = siteName
+	ec.Dir = dir
+	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{*clientURL}, []url.URL{*clientURL}
+	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{*peerURL}, []url.URL{*peerURL}
+	ec.InitialCluster = strings.Join(initial, ",")
+	ec.InitialClusterToken = "zdt-" + cfg.Name
+	ec.ClusterState = embed.ClusterStateFlagNew
+	if _, err := os.Stat(filepath.Join(dir, "member")); err == nil {
+		ec.ClusterState = embed.ClusterStateFlagExisting
+	}
+	ec.TickMs = uint(cfg.Timings.EtcdHeartbeat / time.Millisecond)
+	ec.ElectionMs = uint(cfg.Timings.EtcdElectionTimeout / time.Millisecond)
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(log.Named("etcd").With(zap.String("site", siteName)).WithOptions(zap.IncreaseLevel(zap.WarnLevel)))
+	ec.AutoCompactionMode = "periodic"
+	ec.AutoCompactionRetention = "1h"
+	if me.Etcd.Cert != "" {
+		tls := transport.TLSInfo{CertFile: me.Etcd.Cert, KeyFile: me.Etcd.Key}
+		if cfg.Etcd.TLS != nil {
+			tls.TrustedCAFile = cfg.Etcd.TLS.CA
+			tls.ClientCertAuth = true
+		}
+		ec.ClientTLSInfo, ec.PeerTLSInfo = tls, tls
+	}
+	if err := ec.Validate(); err != nil {
+		return nil, fmt.Errorf("etcd member %s: %w", siteName, err)
+	}
+	return ec, nil
+}

@@ -1,0 +1,62 @@
+package site
+
+import "strings"
+
+// Keys is the etcd key schema of one cluster. The zero value is not usable;
+// build it with NewKeys.
+type Keys struct {
+	root string // "/zdt/<cluster>/"
+}
+
+// NewKeys returns the key schema for the named cluster.
+func NewKeys(cluster string) Keys { return Keys{root: "/zdt/" + cluster + "/"} }
+
+// Root is the prefix under which all of the cluster's state lives.
+func (k Keys) Root() string { return k.root }
+
+// Sites is the prefix of every site's keys.
+func (k Keys) Sites() string { return k.root + "sites/" }
+
+// Alive is the lease-bound key whose presence says the site is up.
+func (k Keys) Alive(site string) string { return k.Sites() + site + "/alive" }
+
+// Registered is written once, when the site first joins the cluster.
+func (k Keys) Registered(site string) string { return k.Sites() + site + "/registered" }
+
+// Report holds what the site's controller observes about itself.
+func (k Keys) Report(site string) string { return k.Sites() + site + "/report" }
+
+// Fences is the prefix of the fence records.
+func (k Keys) Fences() string { return k.root + "fences/" }
+
+// Fence is the fence record of one site.
+func (k Keys) Fence(site string) string { return k.Fences() + site }
+
+// Services is the prefix of the service records.
+func (k Keys) Services() string { return k.root + "services/" }
+
+// Assignment is the key of a service's assignment.
+func (k Keys) Assignment(service string) string { return k.Services() + service + "/assignment" }
+
+// Ops is the prefix of the op journal.
+func (k Keys) Ops() string { return k.root + "ops/" }
+
+// Op is the journal key of one op.
+func (k Keys) Op(id string) string { return k.Ops() + id }
+
+// Events is the prefix of the event log.
+func (k Keys) Events() string { return k.root + "events/" }
+
+// Election is the prefix the coordinator election campaigns under.
+func (k Keys) Election() string { return k.root + "election/" }
+
+// siteKey splits a key under Sites() into the site and the rest
+// ("a", "alive"); ok is false for any other key.
+func (k Keys) siteKey(key string) (site, leaf string, ok bool) {
+	rest, found := strings.CutPrefix(key, k.Sites())
+	if !found {
+		return "", "", false
+	}
+	site, leaf, ok = strings.Cut(rest, "/")
+	return site, leaf, ok
+}

@@ -1,0 +1,71 @@
+package site
+
+import (
+	"context"
+	"fmt"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// JoinResult is what a site learns as it joins.
+type JoinResult struct {
+	// Rev is the revision of the join.
+	Rev int64
+	// Fence is the site's fence record at that revision, if it has one.
+	Fence *Fence
+}
+
+// Join binds the site's alive key to lease, registers the site if this is
+// its first join, and reads its fence record, all in one transaction. The
+// coordinator fences a site only while its alive key is absent, so a site
+// that joins without a fence may serve: no fence can follow without its lease
+// expiring first.
+func (s *Store) Join(ctx context.Context, lease clientv3.LeaseID, alive Alive, reg Registration) (JoinResult, error) {
+	putAlive, err := putJSON(s.keys.Alive(alive.Site), alive, clientv3.WithLease(lease))
+	if err != nil {
+		return JoinResult{}, err
+	}
+	putReg, err := putJSON(s.keys.Registered(alive.Site), reg)
+	if err != nil {
+		return JoinResult{}, err
+	}
+	regKey := s.keys.Registered(alive.Site)
+	resp, err := s.c.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(regKey), "=", 0)).
+		Then(putReg).
+		Commit()
+	if err != nil {
+		return JoinResult{}, fmt.Errorf("register site %s: %w", alive.Site, err)
+	}
+	resp, err = s.c.Txn(ctx).Then(putAlive, clientv3.OpGet(s.keys.Fence(alive.Site))).Commit()
+	if err != nil {
+		return JoinResult{}, fmt.Errorf("join site %s: %w", alive.Site, err)
+	}
+	res := JoinResult{Rev: resp.Header.Revision}
+	if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) > 0 {
+		f, err := decode[Fence](kvs[0])
+		if err != nil {
+			return JoinResult{}, err
+		}
+		res.Fence = &f
+	}
+	return res, nil
+}
+
+// PutReport writes the site's report of itself.
+func (s *Store) PutReport(ctx context.Context, r Report) error {
+	op, err := putJSON(s.keys.Report(r.Site), r)
+	if err != nil {
+		return err
+	}
+	if _, err := s.c.Do(ctx, op); err != nil {
+		return fmt.Errorf("write report of site %s: %w", r.Site, err)
+	}
+	return nil
+}
+
+// Fence reads a site's fence record; ErrNotFound when it has none.
+func (s *Store) Fence(ctx context.Context, site string) (Fence, error) {
+	f, _, err := get[Fence](ctx, s, s.keys.Fence(site))
+	return f, err
+}

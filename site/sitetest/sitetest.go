@@ -1,0 +1,250 @@
+// Package sitetest runs real etcd clusters inside a test process: one
+// embedded member per site on loopback ports, members that can be killed and
+// restarted, and TCP proxies that cut a client off from etcd. It is for
+// tests only.
+package sitetest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/pkg/v3/proxy"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/zdt-project/zdt/site/config"
+	"github.com/zdt-project/zdt/site/embedetcd"
+)
+
+// Cluster is an in-process etcd cluster, one member per site, described by
+// Config.
+type Cluster struct {
+	Config *config.Cluster
+
+	t   testing.TB
+	dir string
+	log *zap.Logger
+
+	mu      sync.Mutex
+	members map[string]*embed.Etcd
+	closing sync.WaitGroup
+}
+
+// Options shapes the test cluster.
+type Options struct {
+	Sites    []string // default a, b, c
+	Services []config.Service
+	LeaseTTL time.Duration // default 2s
+}
+
+// New starts a cluster and waits until every member is ready. Everything is
+// stopped in t.Cleanup.
+func New(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	if len(opts.Sites) == 0 {
+		opts.Sites = []string{"a", "b", "c"}
+	}
+	if opts.LeaseTTL == 0 {
+		opts.LeaseTTL = 2 * time.Second
+	}
+	cfg := &config.Cluster{
+		Name: "test",
+		Etcd: config.Etcd{DialTimeout: 2 * time.Second},
+		Timings: config.Timings{
+			LeaseTTL:            opts.LeaseTTL,
+			RenewInterval:       opts.LeaseTTL / 4,
+			SelfFenceMargin:     opts.LeaseTTL / 4,
+			EtcdHeartbeat:       50 * time.Millisecond,
+			EtcdElectionTimeout: 500 * time.Millisecond,
+			BootstrapGrace:      5 * time.Second,
+		},
+		Services: opts.Services,
+	}
+	for _, name := range opts.Sites {
+		s := config.Site{
+			Name: name,
+			API:  "127.0.0.1:" + freePort(t),
+			Etcd: config.SiteEtcd{
+				ClientURL: "http://127.0.0.1:" + freePort(t),
+				PeerURL:   "http://127.0.0.1:" + freePort(t),
+			},
+		}
+		cfg.Sites = append(cfg.Sites, s)
+		cfg.Etcd.Endpoints = append(cfg.Etcd.Endpoints, s.Etcd.ClientURL)
+	}
+	c := &Cluster{Config: cfg, t: t, dir: t.TempDir(), log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), members: map[string]*embed.Etcd{}}
+	t.Cleanup(c.Close)
+	for _, name := range opts.Sites {
+		c.StartMember(name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, name := range opts.Sites {
+		if err := embedetcd.WaitReady(ctx, c.member(name)); err != nil {
+			t.Fatalf("etcd member %s: %v", name, err)
+		}
+	}
+	return c
+}
+
+func (c *Cluster) member(site string) *embed.Etcd {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.members[site]
+}
+
+// StartMember starts (or restarts, with its data) the site's member.
+func (c *Cluster) StartMember(site string) {
+	c.t.Helper()
+	e, err := embedetcd.Start(c.Config, site, filepath.Join(c.dir, site), c.log)
+	if err != nil {
+		c.t.Fatalf("start etcd member %s: %v", site, err)
+	}
+	c.mu.Lock()
+	c.members[site] = e
+	c.mu.Unlock()
+}
+
+// KillMember stops the site's member at once, as a crash would: raft stops
+// without handing over leadership and every request fails from then on. The
+// graceful part of the close (draining client streams, which can take
+// seconds) goes on in the background; Close waits for it.
+func (c *Cluster) KillMember(site string) {
+	c.mu.Lock()
+	e := c.members[site]
+	delete(c.members, site)
+	c.mu.Unlock()
+	if e == nil {
+		return
+	}
+	e.Server.HardStop()
+	c.closing.Add(1)
+	go func() {
+		defer c.closing.Done()
+		e.Close()
+	}()
+}
+
+// Close stops every member and waits until they are gone (it also runs in
+// t.Cleanup).
+func (c *Cluster) Close() {
+	for _, s := range c.Config.Sites {
+		c.KillMember(s.Name)
+	}
+	c.closing.Wait()
+}
+
+// Endpoint is the client URL of the site's member.
+func (c *Cluster) Endpoint(site string) string {
+	s, _ := c.Config.Site(site)
+	return s.Etcd.ClientURL
+}
+
+// Client returns a client of the given endpoints (default: every member's),
+// closed in t.Cleanup.
+func (c *Cluster) Client(endpoints ...string) *clientv3.Client {
+	c.t.Helper()
+	if len(endpoints) == 0 {
+		endpoints = c.Config.Etcd.Endpoints
+	}
+	cl, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		c.t.Fatalf("etcd client: %v", err)
+	}
+	c.t.Cleanup(func() { _ = cl.Close() })
+	return cl
+}
+
+// Proxy is a TCP proxy in front of one etcd member; Cut and Heal stop and
+// restore everything that passes it, as a network partition would: bytes
+// are held back, not lost, so TCP streams resume intact after Heal.
+type Proxy struct {
+	URL string
+	srv proxy.Server
+}
+
+// NewProxy starts a proxy to the site's member, closed in t.Cleanup.
+func (c *Cluster) NewProxy(site string) *Proxy {
+	c.t.Helper()
+	to, err := url.Parse(c.Endpoint(site))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	from := url.URL{Scheme: "tcp", Host: "127.0.0.1:" + freePort(c.t)}
+	srv := proxy.NewServer(proxy.ServerConfig{Logger: zap.NewNop(), From: from, To: url.URL{Scheme: "tcp", Host: to.Host}})
+	select {
+	case <-srv.Ready():
+	case err := <-srv.Error():
+		c.t.Fatalf("proxy: %v", err)
+	}
+	c.t.Cleanup(func() { _ = srv.Close() })
+	return &Proxy{URL: "http://" + from.Host, srv: srv}
+}
+
+// Cut holds back everything in both directions and new connections.
+func (p *Proxy) Cut() {
+	p.srv.PauseAccept()
+	p.srv.PauseTx()
+	p.srv.PauseRx()
+}
+
+// Heal lets traffic through again.
+func (p *Proxy) Heal() {
+	p.srv.UnpauseAccept()
+	p.srv.UnpauseTx()
+	p.srv.UnpauseRx()
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+}
+
+// Leader returns the site whose member leads the etcd cluster, "" when none
+// does (as far as the running members know).
+func (c *Cluster) Leader() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for site, e := range c.members {
+		if e.Server.Leader() == e.Server.MemberID() {
+			return site
+		}
+	}
+	return ""
+}
+
+// MoveLeader hands the etcd leadership to the site's member and waits until
+// it leads.
+func (c *Cluster) MoveLeader(ctx context.Context, to string) error {
+	for ctx.Err() == nil {
+		from := c.Leader()
+		if from == to {
+			return nil
+		}
+		c.mu.Lock()
+		lead, target := c.members[from], c.members[to]
+		c.mu.Unlock()
+		if lead == nil || target == nil {
+			return fmt.Errorf("move etcd leader from %q to %q: member not running", from, to)
+		}
+		err := lead.Server.MoveLeader(ctx, uint64(lead.Server.MemberID()), uint64(target.Server.MemberID()))
+		if err != nil && ctx.Err() == nil {
+			continue // the leadership moved meanwhile: look again
+		}
+	}
+	return ctx.Err()
+}

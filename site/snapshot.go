@@ -1,0 +1,119 @@
+package site
+
+import (
+	"context"
+	"fmt"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Snapshot is the cluster's state read at one revision.
+type Snapshot struct {
+	Rev         int64
+	Alive       map[string]Alive
+	Registered  map[string]Registration
+	Reports     map[string]Report
+	Fences      map[string]Fence
+	Assignments map[string]Assignment
+	// Ops is the whole journal, oldest first.
+	Ops []*Op
+	// Coordinator is the site whose controller holds the election, "" when
+	// none does.
+	Coordinator string
+}
+
+// Up reports whether a site holds its lease and is not fenced.
+func (s *Snapshot) Up(site string) bool {
+	_, alive := s.Alive[site]
+	_, fenced := s.Fences[site]
+	return alive && !fenced
+}
+
+// UnfinishedOps lists the ops without an outcome, oldest first.
+func (s *Snapshot) UnfinishedOps() []*Op {
+	var open []*Op
+	for _, op := range s.Ops {
+		if !op.Finished() {
+			open = append(open, op)
+		}
+	}
+	return open
+}
+
+// Snapshot reads the cluster's state (all but the event log) at one
+// revision.
+func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
+	k := s.keys
+	resp, err := s.c.Txn(ctx).Then(
+		clientv3.OpGet(k.Sites(), clientv3.WithPrefix()),
+		clientv3.OpGet(k.Fences(), clientv3.WithPrefix()),
+		clientv3.OpGet(k.Services(), clientv3.WithPrefix()),
+		clientv3.OpGet(k.Ops(), clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend)),
+		clientv3.OpGet(k.Election(), clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend), clientv3.WithLimit(1)),
+	).Commit()
+	if err != nil {
+		return nil, fmt.Errorf("read cluster state: %w", err)
+	}
+	snap := &Snapshot{
+		Rev:         resp.Header.Revision,
+		Alive:       map[string]Alive{},
+		Registered:  map[string]Registration{},
+		Reports:     map[string]Report{},
+		Fences:      map[string]Fence{},
+		Assignments: map[string]Assignment{},
+	}
+	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
+		site, leaf, ok := k.siteKey(string(kv.Key))
+		if !ok {
+			continue
+		}
+		switch leaf {
+		case "alive":
+			a, err := decode[Alive](kv)
+			if err != nil {
+				return nil, err
+			}
+			a.Lease = clientv3.LeaseID(kv.Lease)
+			snap.Alive[site] = a
+		case "registered":
+			r, err := decode[Registration](kv)
+			if err != nil {
+				return nil, err
+			}
+			snap.Registered[site] = r
+		case "report":
+			r, err := decode[Report](kv)
+			if err != nil {
+				return nil, err
+			}
+			snap.Reports[site] = r
+		}
+	}
+	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+		f, err := decode[Fence](kv)
+		if err != nil {
+			return nil, err
+		}
+		snap.Fences[f.Site] = f
+	}
+	for _, kv := range resp.Responses[2].GetResponseRange().Kvs {
+		a, err := decode[Assignment](kv)
+		if err != nil {
+			return nil, err
+		}
+		a.Epoch = kv.ModRevision
+		snap.Assignments[a.Service] = a
+	}
+	for _, kv := range resp.Responses[3].GetResponseRange().Kvs {
+		op, err := decode[Op](kv)
+		if err != nil {
+			return nil, err
+		}
+		op.Rev, op.CreateRev = kv.ModRevision, kv.CreateRevision
+		snap.Ops = append(snap.Ops, &op)
+	}
+	if kvs := resp.Responses[4].GetResponseRange().Kvs; len(kvs) > 0 {
+		snap.Coordinator = string(kvs[0].Value)
+	}
+	return snap, nil
+}

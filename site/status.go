@@ -1,0 +1,190 @@
+package site
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/zdt-project/zdt/site/config"
+)
+
+// SiteState is a site's state as the cluster sees it.
+type SiteState string
+
+// The states of a site.
+const (
+	// SiteUp: the site's controller holds its lease and the site is not
+	// fenced.
+	SiteUp SiteState = "up"
+	// SiteDark: no live lease. The coordinator fences a dark site that has
+	// joined before.
+	SiteDark SiteState = "dark"
+	// SiteFenced: a fence record names the site; it serves nothing until a
+	// failback.
+	SiteFenced SiteState = "fenced"
+)
+
+// StateOf derives a site's state from the snapshot.
+func (s *Snapshot) StateOf(site string) SiteState {
+	if _, ok := s.Fences[site]; ok {
+		return SiteFenced
+	}
+	if _, ok := s.Alive[site]; ok {
+		return SiteUp
+	}
+	return SiteDark
+}
+
+// Status is the cluster's state as shown to people and scripts (`zdt
+// status`, the controllers' JSON API).
+type Status struct {
+	Cluster     string          `json:"cluster"`
+	Revision    int64           `json:"revision"`
+	Coordinator string          `json:"coordinator"`
+	Sites       []SiteStatus    `json:"sites"`
+	Services    []ServiceStatus `json:"services"`
+	// Ops lists the unfinished ops.
+	Ops []OpStatus `json:"ops"`
+	// OpCounts counts the journal's ops by kind and outcome.
+	OpCounts []OpCount `json:"op_counts"`
+}
+
+// SiteStatus is one site's line of the status.
+type SiteStatus struct {
+	Name  string    `json:"name"`
+	State SiteState `json:"state"`
+	// Controller is what the site's controller last reported of itself.
+	Controller ControllerState `json:"controller,omitempty"`
+	Reason     string          `json:"reason,omitempty"`
+	// LeaseRemainingMS is the time left on the site's lease; -1 when it
+	// holds none or it could not be read.
+	LeaseRemainingMS int64  `json:"lease_remaining_ms"`
+	Coordinator      bool   `json:"coordinator"`
+	Joined           bool   `json:"joined"`
+	Fence            *Fence `json:"fence,omitempty"`
+}
+
+// ServiceStatus is one service's line of the status.
+type ServiceStatus struct {
+	Name string `json:"name"`
+	// Active is the assigned site, "" before the first assignment.
+	Active   string   `json:"active"`
+	Epoch    int64    `json:"epoch"`
+	Op       string   `json:"op,omitempty"`
+	Sites    []string `json:"sites"`
+	Prefixes []string `json:"prefixes"`
+}
+
+// OpStatus summarises one op.
+type OpStatus struct {
+	ID           string    `json:"id"`
+	Kind         string    `json:"kind"`
+	Params       string    `json:"params,omitempty"`
+	Outcome      OpOutcome `json:"outcome"`
+	Step         string    `json:"step,omitempty"` // the first step not yet done
+	Created      time.Time `json:"created"`
+	Coordinators []string  `json:"coordinators"`
+}
+
+// OpCount is the number of ops of one kind that ended one way.
+type OpCount struct {
+	Kind    string    `json:"kind"`
+	Outcome OpOutcome `json:"outcome"`
+	Count   int       `json:"count"`
+}
+
+// LeaseRemaining reads the time left on every alive site's lease. A lease
+// that could not be read is left out.
+func (s *Store) LeaseRemaining(ctx context.Context, snap *Snapshot) map[string]time.Duration {
+	left := map[string]time.Duration{}
+	for site, a := range snap.Alive {
+		resp, err := s.c.TimeToLive(ctx, a.Lease)
+		if err != nil || resp.TTL < 0 {
+			continue
+		}
+		left[site] = time.Duration(resp.TTL) * time.Second
+	}
+	return left
+}
+
+// BuildStatus derives the status from a snapshot; leases holds the time left
+// on each site's lease (see LeaseRemaining).
+func BuildStatus(cfg *config.Cluster, snap *Snapshot, leases map[string]time.Duration) Status {
+	st := Status{
+		Cluster:     cfg.Name,
+		Revision:    snap.Rev,
+		Coordinator: snap.Coordinator,
+		Sites:       []SiteStatus{},
+		Services:    []ServiceStatus{},
+		Ops:         []OpStatus{},
+		OpCounts:    []OpCount{},
+	}
+	for _, site := range cfg.Sites {
+		ss := SiteStatus{
+			Name:             site.Name,
+			State:            snap.StateOf(site.Name),
+			LeaseRemainingMS: -1,
+			Coordinator:      site.Name == snap.Coordinator,
+		}
+		_, ss.Joined = snap.Registered[site.Name]
+		if r, ok := snap.Reports[site.Name]; ok {
+			ss.Controller, ss.Reason = r.State, r.Reason
+		}
+		if left, ok := leases[site.Name]; ok {
+			ss.LeaseRemainingMS = left.Milliseconds()
+		}
+		if f, ok := snap.Fences[site.Name]; ok {
+			ss.Fence = &f
+		}
+		st.Sites = append(st.Sites, ss)
+	}
+	for _, svc := range cfg.Services {
+		ss := ServiceStatus{Name: svc.Name, Sites: svc.Sites, Prefixes: []string{}}
+		for _, p := range svc.Prefixes {
+			ss.Prefixes = append(ss.Prefixes, p.String())
+		}
+		if a, ok := snap.Assignments[svc.Name]; ok {
+			ss.Active, ss.Epoch, ss.Op = a.Site, a.Epoch, a.Op
+		}
+		st.Services = append(st.Services, ss)
+	}
+	counts := map[OpCount]int{}
+	var order []OpCount
+	for _, op := range snap.Ops {
+		k := OpCount{Kind: op.Kind, Outcome: op.Outcome}
+		if counts[k] == 0 {
+			order = append(order, k)
+		}
+		counts[k]++
+		if !op.Finished() {
+			st.Ops = append(st.Ops, opStatus(op))
+		}
+	}
+	for _, k := range order {
+		k.Count = counts[k]
+		st.OpCounts = append(st.OpCounts, k)
+	}
+	return st
+}
+
+func opStatus(op *Op) OpStatus {
+	os := OpStatus{ID: op.ID, Kind: op.Kind, Outcome: op.Outcome, Created: op.Created, Coordinators: op.Coordinators}
+	for _, k := range slices.Sorted(maps.Keys(op.Params)) {
+		if os.Params != "" {
+			os.Params += " "
+		}
+		os.Params += fmt.Sprintf("%s=%s", k, op.Params[k])
+	}
+	for _, s := range op.Steps {
+		if s.Status == StepPending || s.Status == StepRunning {
+			os.Step = s.Name
+			if p := s.Params["service"]; p != "" {
+				os.Step += " " + p
+			}
+			break
+		}
+	}
+	return os
+}
