@@ -1,0 +1,430 @@
+package membership
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/zdt-project/zdt/site"
+)
+
+// Config configures a Member.
+type Config struct {
+	Site  string
+	API   string // the controller's API address, published in the alive key
+	Store *site.Store
+	Log   *zap.Logger
+
+	LeaseTTL        time.Duration // whole seconds
+	RenewInterval   time.Duration
+	SelfFenceMargin time.Duration
+
+	// OnChange is the one hook through which the site's reconcilers learn
+	// that the site must stop (or may resume) serving. It is called for
+	// every change of state, in order, from the member's own goroutine, and
+	// must not block: the self-fence deadline does not wait.
+	OnChange func(Change)
+
+	// RevokeOnStop revokes the lease when Run stops cleanly, so the
+	// coordinator acts at once. Without it the lease runs out as after a
+	// crash.
+	RevokeOnStop bool
+}
+
+// Change is one change of the member's state.
+type Change struct {
+	From, To site.ControllerState
+	Reason   string
+	At       time.Time
+}
+
+// Info is the member's state at one instant.
+type Info struct {
+	State  site.ControllerState
+	Reason string
+	Since  time.Time
+	// LeaseExpiry is the earliest instant the lease can expire at the
+	// majority (last renewal sent + granted TTL); zero without a lease.
+	LeaseExpiry time.Time
+	// FenceDeadline is when the member fences itself unless it renews
+	// first; zero without a lease.
+	FenceDeadline time.Time
+}
+
+// Member holds one site's membership. Create it with New and run it with
+// Run.
+type Member struct {
+	cfg         Config
+	incarnation string
+
+	mu          sync.Mutex
+	info        Info
+	coordinator bool
+	changed     chan struct{} // closed and replaced on every change
+}
+
+// New returns a member in state joining.
+func New(cfg Config) *Member {
+	var b [6]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	return &Member{
+		cfg:         cfg,
+		incarnation: hex.EncodeToString(b[:]),
+		info:        Info{State: site.ControllerJoining, Since: time.Now()},
+		changed:     make(chan struct{}),
+	}
+}
+
+// Info returns the member's state now.
+func (m *Member) Info() Info {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.info
+}
+
+// Changed returns a channel that is closed at the next change of state (or
+// of the coordinator flag).
+func (m *Member) Changed() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.changed
+}
+
+// SetCoordinator records whether this site's controller coordinates, for
+// the site's report.
+func (m *Member) SetCoordinator(on bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.coordinator == on {
+		return
+	}
+	m.coordinator = on
+	m.notifyLocked()
+}
+
+func (m *Member) notifyLocked() {
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
+// set enters a new state; it calls the hook outside the lock. Only the
+// member's own goroutine calls it, so hooks see changes in order.
+func (m *Member) set(to site.ControllerState, reason string) {
+	m.mu.Lock()
+	from := m.info.State
+	if from == to && m.info.Reason == reason {
+		m.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	m.info.State, m.info.Reason, m.info.Since = to, reason, now
+	m.notifyLocked()
+	m.mu.Unlock()
+	if from != to {
+		m.log().Info("membership state", zap.String("from", string(from)), zap.String("to", string(to)), zap.String("reason", reason))
+		if m.cfg.OnChange != nil {
+			m.cfg.OnChange(Change{From: from, To: to, Reason: reason, At: now})
+		}
+	}
+}
+
+func (m *Member) setLease(expiry, deadline time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.info.LeaseExpiry, m.info.FenceDeadline = expiry, deadline
+}
+
+func (m *Member) log() *zap.Logger { return m.cfg.Log.With(zap.String("site", m.cfg.Site)) }
+
+// errLeaseLost: etcd no longer knows the lease; it expired.
+var errLeaseLost = errors.New("lease expired")
+
+// Run joins the cluster and holds the site's membership until ctx ends. A
+// lost lease is not an error: the member rejoins with a new one (and stays
+// fenced if the coordinator fenced the site meanwhile). It returns nil after
+// a clean stop.
+func (m *Member) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	reportCtx, stopReports := context.WithCancel(ctx)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		m.reportLoop(reportCtx)
+	}()
+	defer func() {
+		stopReports()
+		wg.Wait()
+	}()
+
+	var lease clientv3.LeaseID
+	for ctx.Err() == nil {
+		var deadline time.Time
+		var err error
+		lease, deadline, err = m.join(ctx)
+		if err != nil {
+			break // ctx ended
+		}
+		err = m.hold(ctx, lease, deadline)
+		if errors.Is(err, errLeaseLost) {
+			m.log().Warn("lease expired; rejoining", zap.Int64("lease", int64(lease)))
+			lease = 0
+		}
+	}
+	m.stop(lease)
+	return nil
+}
+
+// join grants a lease and joins under it, retrying until it succeeds or ctx
+// ends.
+func (m *Member) join(ctx context.Context) (clientv3.LeaseID, time.Time, error) {
+	backoff := newBackoff(100*time.Millisecond, m.cfg.LeaseTTL)
+	for {
+		lease, deadline, err := m.joinOnce(ctx)
+		if err == nil {
+			return lease, deadline, nil
+		}
+		if ctx.Err() != nil {
+			return 0, time.Time{}, ctx.Err()
+		}
+		m.log().Debug("join failed; retrying", zap.Error(err))
+		if err := backoff.wait(ctx); err != nil {
+			return 0, time.Time{}, err
+		}
+	}
+}
+
+func (m *Member) joinOnce(ctx context.Context) (clientv3.LeaseID, time.Time, error) {
+	c := m.cfg.Store.Client()
+	tctx, cancel := context.WithTimeout(ctx, m.cfg.LeaseTTL)
+	defer cancel()
+	sent := time.Now()
+	grant, err := c.Grant(tctx, int64(math.Ceil(m.cfg.LeaseTTL.Seconds())))
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("grant lease: %w", err)
+	}
+	expiry := sent.Add(time.Duration(grant.TTL) * time.Second)
+	deadline := expiry.Add(-m.cfg.SelfFenceMargin)
+	now := time.Now()
+	res, err := m.cfg.Store.Join(tctx, grant.ID,
+		site.Alive{Site: m.cfg.Site, Incarnation: m.incarnation, Since: now, API: m.cfg.API},
+		site.Registration{Site: m.cfg.Site, First: now})
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	m.setLease(expiry, deadline)
+	if res.Fence != nil {
+		m.set(site.ControllerFenced, fenceReason(res.Fence))
+	} else if time.Now().Before(deadline) {
+		m.set(site.ControllerUp, "joined")
+	}
+	return grant.ID, deadline, nil
+}
+
+func fenceReason(f *site.Fence) string {
+	return fmt.Sprintf("fenced by op %s at %s: %s", f.Op, f.At.UTC().Format(time.RFC3339), f.Reason)
+}
+
+type renewal struct {
+	sent time.Time
+	ttl  time.Duration
+	err  error
+}
+
+// hold renews the lease and follows the site's fence record until the lease
+// is lost or ctx ends. It self-fences when the deadline passes unrenewed.
+func (m *Member) hold(ctx context.Context, lease clientv3.LeaseID, deadline time.Time) error {
+	hctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	fences := m.followFence(hctx, &wg)
+
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	ticker := time.NewTicker(m.cfg.RenewInterval)
+	defer ticker.Stop()
+	renewed := make(chan renewal, 1)
+	inFlight := false
+	var fence *site.Fence
+	fenceKnown := false
+
+	for {
+		select {
+		case <-hctx.Done():
+			return hctx.Err()
+
+		case <-timer.C:
+			if m.Info().State == site.ControllerUp {
+				m.set(site.ControllerSelfFenced, fmt.Sprintf(
+					"lease not renewed: the last renewal was sent at %s and the lease can expire at %s",
+					deadline.Add(m.cfg.SelfFenceMargin-m.ttl()).Format(time.RFC3339Nano),
+					deadline.Add(m.cfg.SelfFenceMargin).Format(time.RFC3339Nano)))
+			}
+
+		case <-ticker.C:
+			if inFlight {
+				continue
+			}
+			inFlight = true
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				renewed <- m.renew(hctx, lease)
+			}()
+
+		case r := <-renewed:
+			inFlight = false
+			if errors.Is(r.err, rpctypes.ErrLeaseNotFound) {
+				return errLeaseLost
+			}
+			if r.err != nil {
+				m.log().Debug("lease renewal failed", zap.Error(r.err))
+				continue
+			}
+			expiry := r.sent.Add(r.ttl)
+			deadline = expiry.Add(-m.cfg.SelfFenceMargin)
+			m.setLease(expiry, deadline)
+			timer.Reset(time.Until(deadline))
+			// The lease was still alive at the leader, so no coordinator
+			// can have fenced the site under it: serving may resume.
+			m.settle(fence, fenceKnown, deadline)
+
+		case f := <-fences:
+			fence, fenceKnown = f, true
+			m.settle(fence, fenceKnown, deadline)
+		}
+	}
+}
+
+// settle derives the state from the fence record and the lease: fenced
+// whenever a fence names the site; up only while the lease is renewed and the
+// fence record is known to be absent; otherwise unchanged (joining or
+// self-fenced).
+func (m *Member) settle(fence *site.Fence, fenceKnown bool, deadline time.Time) {
+	st := m.Info().State
+	switch {
+	case fence != nil:
+		m.set(site.ControllerFenced, fenceReason(fence))
+	case fenceKnown && st != site.ControllerUp && time.Now().Before(deadline):
+		why := "fence lifted"
+		if st == site.ControllerSelfFenced {
+			why = "lease renewed before it could expire"
+		}
+		m.set(site.ControllerUp, why)
+	}
+}
+
+func (m *Member) ttl() time.Duration {
+	return time.Duration(math.Ceil(m.cfg.LeaseTTL.Seconds())) * time.Second
+}
+
+// renew sends one keep-alive and returns when it was sent and the TTL the
+// leader granted.
+func (m *Member) renew(ctx context.Context, lease clientv3.LeaseID) renewal {
+	tctx, cancel := context.WithTimeout(ctx, m.cfg.RenewInterval)
+	defer cancel()
+	sent := time.Now()
+	resp, err := m.cfg.Store.Client().KeepAliveOnce(tctx, lease)
+	if err != nil {
+		return renewal{sent: sent, err: err}
+	}
+	return renewal{sent: sent, ttl: time.Duration(resp.TTL) * time.Second}
+}
+
+// followFence sends the site's fence record (nil: none) on the returned
+// channel whenever it may have changed, keeping only the latest value. It
+// re-reads after every broken watch, so it heals from any missed event.
+func (m *Member) followFence(ctx context.Context, wg *sync.WaitGroup) <-chan *site.Fence {
+	out := make(chan *site.Fence, 1)
+	send := func(f *site.Fence) {
+		select {
+		case <-out:
+		default:
+		}
+		out <- f
+	}
+	store := m.cfg.Store
+	key := store.Keys().Fence(m.cfg.Site)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		backoff := newBackoff(100*time.Millisecond, time.Second)
+		for ctx.Err() == nil {
+			f, rev, err := m.readFence(ctx)
+			if err != nil {
+				if backoff.wait(ctx) != nil {
+					return
+				}
+				continue
+			}
+			send(f)
+			for resp := range store.WatchKey(ctx, key, false, rev+1) {
+				if resp.Err() != nil {
+					break
+				}
+				backoff.reset()
+				for _, ev := range resp.Events {
+					var f *site.Fence
+					if ev.Type == clientv3.EventTypePut {
+						if v, err := decodeFence(ev.Kv.Value); err == nil {
+							f = &v
+						}
+					}
+					send(f)
+				}
+			}
+			if backoff.wait(ctx) != nil {
+				return
+			}
+		}
+	}()
+	return out
+}
+
+func (m *Member) readFence(ctx context.Context) (*site.Fence, int64, error) {
+	tctx, cancel := context.WithTimeout(ctx, m.cfg.RenewInterval)
+	defer cancel()
+	resp, err := m.cfg.Store.Client().Get(tctx, m.cfg.Store.Keys().Fence(m.cfg.Site))
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, resp.Header.Revision, nil
+	}
+	f, err := decodeFence(resp.Kvs[0].Value)
+	if err != nil {
+		return nil, 0, err
+	}
+	return &f, resp.Header.Revision, nil
+}
+
+// stop leaves the cluster: the site stops serving, says so in its report and
+// (with RevokeOnStop) gives up its lease.
+func (m *Member) stop(lease clientv3.LeaseID) {
+	m.set(site.ControllerStopped, "controller stopped")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := m.cfg.Store.PutReport(ctx, m.report()); err != nil {
+		m.log().Debug("final report not written", zap.Error(err))
+	}
+	if m.cfg.RevokeOnStop && lease != 0 {
+		if _, err := m.cfg.Store.Client().Revoke(ctx, lease); err != nil {
+			m.log().Warn("lease not revoked; it will expire", zap.Error(err))
+		}
+	}
+	m.setLease(time.Time{}, time.Time{})
+}

@@ -1,0 +1,214 @@
+package membership
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/zdt-project/zdt/site"
+	"github.com/zdt-project/zdt/site/sitetest"
+)
+
+// fixture is one member of a real three-member etcd cluster, talking to etcd
+// through proxies the test can cut, and an observer with a direct line.
+type fixture struct {
+	t       *testing.T
+	m       *Member
+	obs     *site.Store
+	proxies []*sitetest.Proxy
+	changes chan Change
+	stop    func()
+}
+
+func newFixture(t *testing.T, ttl, renew, margin time.Duration, revoke bool) *fixture {
+	t.Helper()
+	cl := sitetest.New(t, sitetest.Options{})
+	f := &fixture{t: t, obs: site.NewStore(cl.Client(), cl.Config.Name), changes: make(chan Change, 64)}
+	var endpoints []string
+	for _, s := range cl.Config.Sites {
+		p := cl.NewProxy(s.Name)
+		f.proxies = append(f.proxies, p)
+		endpoints = append(endpoints, p.URL)
+	}
+	f.m = New(Config{
+		Site:            "a",
+		Store:           site.NewStore(cl.Client(endpoints...), cl.Config.Name),
+		Log:             zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
+		LeaseTTL:        ttl,
+		RenewInterval:   renew,
+		SelfFenceMargin: margin,
+		RevokeOnStop:    revoke,
+		OnChange:        func(c Change) { f.changes <- c },
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.m.Run(ctx) }()
+	f.stop = func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+	t.Cleanup(func() {
+		if ctx.Err() == nil {
+			f.stop()
+		}
+	})
+	return f
+}
+
+func (f *fixture) cut() {
+	for _, p := range f.proxies {
+		p.Cut()
+	}
+}
+
+func (f *fixture) heal() {
+	for _, p := range f.proxies {
+		p.Heal()
+	}
+}
+
+// next waits for the next change and checks its target state.
+func (f *fixture) next(ctx context.Context, want site.ControllerState) Change {
+	f.t.Helper()
+	select {
+	case c := <-f.changes:
+		if c.To != want {
+			f.t.Fatalf("state changed to %s (%s), want %s", c.To, c.Reason, want)
+		}
+		return c
+	case <-ctx.Done():
+		f.t.Fatalf("no change to %s: %v (state %+v)", want, ctx.Err(), f.m.Info())
+	}
+	return Change{}
+}
+
+// alive reads the site's alive key: its lease, or 0 when absent.
+func (f *fixture) alive(ctx context.Context) clientv3.LeaseID {
+	f.t.Helper()
+	resp, err := f.obs.Client().Get(ctx, f.obs.Keys().Alive("a"))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if len(resp.Kvs) == 0 {
+		return 0
+	}
+	return clientv3.LeaseID(resp.Kvs[0].Lease)
+}
+
+// waitAliveGone waits on a watch until the alive key is deleted.
+func (f *fixture) waitAliveGone(ctx context.Context) {
+	f.t.Helper()
+	resp, err := f.obs.Client().Get(ctx, f.obs.Keys().Alive("a"))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if len(resp.Kvs) == 0 {
+		return
+	}
+	for wr := range f.obs.Client().Watch(ctx, f.obs.Keys().Alive("a"), clientv3.WithRev(resp.Header.Revision+1)) {
+		for _, ev := range wr.Events {
+			if ev.Type == clientv3.EventTypeDelete {
+				return
+			}
+		}
+	}
+	f.t.Fatalf("alive key never expired: %v", ctx.Err())
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestJoinFenceAndLift(t *testing.T) {
+	ctx := testCtx(t)
+	f := newFixture(t, 2*time.Second, 500*time.Millisecond, 500*time.Millisecond, true)
+	f.next(ctx, site.ControllerUp)
+	if f.alive(ctx) == 0 {
+		t.Fatal("up without an alive key")
+	}
+	info := f.m.Info()
+	if until := time.Until(info.FenceDeadline); until <= 0 || info.LeaseExpiry.Sub(info.FenceDeadline) != 500*time.Millisecond {
+		t.Errorf("deadline %s, expiry %s: want the deadline one margin before the expiry, in the future", info.FenceDeadline, info.LeaseExpiry)
+	}
+
+	fence := site.Fence{Site: "a", Op: "op-test", Reason: "test"}
+	b, _ := json.Marshal(fence)
+	if _, err := f.obs.Client().Put(ctx, f.obs.Keys().Fence("a"), string(b)); err != nil {
+		t.Fatal(err)
+	}
+	c := f.next(ctx, site.ControllerFenced)
+	if c.From != site.ControllerUp {
+		t.Errorf("fenced from %s, want up", c.From)
+	}
+	if _, err := f.obs.Client().Delete(ctx, f.obs.Keys().Fence("a")); err != nil {
+		t.Fatal(err)
+	}
+	f.next(ctx, site.ControllerUp)
+
+	// A clean stop gives up the lease at once.
+	f.stop()
+	f.next(ctx, site.ControllerStopped)
+	if lease := f.alive(ctx); lease != 0 {
+		t.Errorf("alive key still bound to lease %x after a clean stop with revoke", lease)
+	}
+	r, err := f.obs.Client().Get(ctx, f.obs.Keys().Report("a"))
+	if err != nil || len(r.Kvs) == 0 {
+		t.Fatalf("no report: %v", err)
+	}
+	var rep site.Report
+	if err := json.Unmarshal(r.Kvs[0].Value, &rep); err != nil || rep.State != site.ControllerStopped {
+		t.Errorf("report %+v (%v); want state stopped", rep, err)
+	}
+}
+
+// TestSelfFenceThenRecover: a short cut self-fences the site; renewing the
+// same lease before it expires brings it back up without a new lease.
+func TestSelfFenceThenRecover(t *testing.T) {
+	ctx := testCtx(t)
+	// Deadline one second after each renewal; the lease lasts two more.
+	f := newFixture(t, 3*time.Second, 250*time.Millisecond, 2*time.Second, false)
+	f.next(ctx, site.ControllerUp)
+	lease := f.alive(ctx)
+
+	f.cut()
+	c := f.next(ctx, site.ControllerSelfFenced)
+	f.heal()
+	up := f.next(ctx, site.ControllerUp)
+	t.Logf("self-fenced: %s; back up after %s: %s", c.Reason, up.At.Sub(c.At), up.Reason)
+	if up.Reason != "lease renewed before it could expire" {
+		t.Errorf("up again because %q; want the renewal of the same lease", up.Reason)
+	}
+	if got := f.alive(ctx); got != lease {
+		t.Errorf("alive key on lease %x, want the original %x", got, lease)
+	}
+}
+
+// TestLeaseLostRejoins: a cut longer than the TTL loses the lease; after the
+// cut the member rejoins with a new lease (no coordinator fenced it here).
+func TestLeaseLostRejoins(t *testing.T) {
+	ctx := testCtx(t)
+	f := newFixture(t, 2*time.Second, 500*time.Millisecond, 500*time.Millisecond, false)
+	f.next(ctx, site.ControllerUp)
+	lease := f.alive(ctx)
+
+	f.cut()
+	f.next(ctx, site.ControllerSelfFenced)
+	f.waitAliveGone(ctx)
+	f.heal()
+	up := f.next(ctx, site.ControllerUp)
+	if up.Reason != "joined" {
+		t.Errorf("up again because %q, want a new join", up.Reason)
+	}
+	if got := f.alive(ctx); got == 0 || got == lease {
+		t.Errorf("alive key on lease %x after rejoining; want a new lease (old %x)", got, lease)
+	}
+}
