@@ -1,0 +1,190 @@
+package failover
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+	"go.uber.org/zap"
+
+	"github.com/zdt-project/zdt/site"
+	"github.com/zdt-project/zdt/site/config"
+)
+
+// Config configures a Coordinator.
+type Config struct {
+	Cluster *config.Cluster
+	Site    string // the site whose controller this is
+	Store   *site.Store
+	Log     *zap.Logger
+
+	// OnLeading is told when this controller becomes, and stops being, the
+	// coordinator.
+	OnLeading func(bool)
+	// BeforeStep, when set, is called before each step runs, after the
+	// step is journaled as running. Tests use it to stop a coordinator in
+	// the middle of an op.
+	BeforeStep func(ctx context.Context, op *site.Op, step int) error
+}
+
+// Coordinator campaigns for the election and, while it holds it, decides and
+// carries out ops.
+type Coordinator struct {
+	cfg Config
+	log *zap.Logger
+	now func() time.Time
+}
+
+// New returns a coordinator; Run it.
+func New(cfg Config) *Coordinator {
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	return &Coordinator{cfg: cfg, log: cfg.Log.With(zap.String("site", cfg.Site)), now: time.Now}
+}
+
+// Run campaigns until ctx ends; whenever elected, it coordinates until it
+// loses the election (its session's lease) or ctx ends. It returns nil when
+// ctx ends.
+func (c *Coordinator) Run(ctx context.Context) error {
+	ttl := int(math.Ceil(c.cfg.Cluster.Timings.LeaseTTL.Seconds()))
+	retry := time.NewTicker(c.cfg.Cluster.Timings.RenewInterval)
+	defer retry.Stop()
+	for ctx.Err() == nil {
+		if err := c.term(ctx, ttl); err != nil && ctx.Err() == nil {
+			c.log.Debug("election term ended", zap.Error(err))
+			select {
+			case <-ctx.Done():
+			case <-retry.C:
+			}
+		}
+	}
+	return nil
+}
+
+// term is one campaign and, if won, one term as coordinator.
+func (c *Coordinator) term(ctx context.Context, ttl int) error {
+	sess, err := concurrency.NewSession(c.cfg.Store.Client(), concurrency.WithTTL(ttl), concurrency.WithContext(ctx))
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	el := concurrency.NewElection(sess, strings.TrimSuffix(c.cfg.Store.Keys().Election(), "/"))
+	if err := el.Campaign(sess.Ctx(), c.cfg.Site); err != nil {
+		return err
+	}
+	g := site.Guard{Key: el.Key(), Rev: el.Rev()}
+	c.setLeading(true)
+	defer c.setLeading(false)
+	c.log.Info("elected coordinator", zap.Int64("rev", g.Rev))
+	c.event(sess.Ctx(), "coordinator", "", c.cfg.Site, c.cfg.Site+" is the coordinator")
+	err = c.lead(sess.Ctx(), g)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	_ = el.Resign(rctx) // best effort: the session's lease runs out anyway
+	return err
+}
+
+func (c *Coordinator) setLeading(on bool) {
+	if c.cfg.OnLeading != nil {
+		c.cfg.OnLeading(on)
+	}
+}
+
+// lead reconciles on every change of the cluster's state and on a timer,
+// until ctx ends or the election is lost.
+func (c *Coordinator) lead(ctx context.Context, g site.Guard) error {
+	ctx = clientv3.WithRequireLeader(ctx) // fail fast, not hang, without a quorum
+	since := c.now()
+	tick := time.NewTicker(c.cfg.Cluster.Timings.RenewInterval)
+	defer tick.Stop()
+	for {
+		if err := c.leadWatching(ctx, g, since, tick); err != nil {
+			return err
+		}
+	}
+}
+
+// leadWatching reconciles on every event of one watch and on every tick; it
+// returns nil when the watch breaks (to be started again), an error when ctx
+// ends or the election is lost.
+func (c *Coordinator) leadWatching(ctx context.Context, g site.Guard, since time.Time, tick *time.Ticker) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	watch := c.cfg.Store.Watch(wctx, 0)
+	for {
+		if err := c.reconcile(ctx, g, since); errors.Is(err, site.ErrNotCoordinator) {
+			return err
+		} else if err != nil && ctx.Err() == nil {
+			c.log.Warn("reconcile failed; will retry", zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		case resp, ok := <-watch:
+			if !ok || resp.Err() != nil {
+				select { // a broken watch: wait a little before the next
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-tick.C:
+					return nil
+				}
+			}
+		}
+	}
+}
+
+// reconcile does what Decide says until there is nothing left to do.
+func (c *Coordinator) reconcile(ctx context.Context, g site.Guard, since time.Time) error {
+	const maxActions = 16 // bounded: the rest waits for the next pass
+	for range maxActions {
+		if err := c.act(ctx, g, since); errors.Is(err, errIdle) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errIdle: there is nothing to do.
+var errIdle = errors.New("nothing to do")
+
+// act takes the next action Decide names. Each action gets the lease TTL:
+// a request stuck on an unresponsive etcd member must not hold up the
+// coordinator; the next pass retries on another.
+func (c *Coordinator) act(ctx context.Context, g site.Guard, since time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Cluster.Timings.LeaseTTL)
+	defer cancel()
+	snap, err := c.cfg.Store.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	d := Decide(c.cfg.Cluster, snap, c.cfg.Site, c.now(), since)
+	op := d.Resume
+	if d.Start != nil {
+		op = d.Start
+		if err := c.cfg.Store.CreateOp(ctx, g, op); err != nil {
+			return err
+		}
+		c.log.Info("op started", zap.String("op", op.ID), zap.String("kind", op.Kind), zap.Any("params", op.Params))
+		c.event(ctx, "op-started", op.ID, op.Params["site"], "op "+op.ID+" ("+op.Kind+") started")
+	}
+	if op == nil {
+		return errIdle
+	}
+	return c.execute(ctx, g, op)
+}
+
+// event appends to the event log; a lost event is logged, not fatal.
+func (c *Coordinator) event(ctx context.Context, kind, op, subject, msg string) {
+	err := c.cfg.Store.AppendEvent(ctx, site.Event{At: c.now(), Site: c.cfg.Site, Kind: kind, Op: op, Subject: subject, Message: msg})
+	if err != nil {
+		c.log.Debug("event not written", zap.String("kind", kind), zap.Error(err))
+	}
+}

@@ -1,0 +1,136 @@
+package failover
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/zdt-project/zdt/site"
+	"github.com/zdt-project/zdt/site/config"
+)
+
+// Op kinds and step names.
+const (
+	KindFailover  = "failover"
+	KindBootstrap = "bootstrap"
+
+	StepFence  = "fence"
+	StepAssign = "assign"
+)
+
+// Decision is the coordinator's next action: resume an unfinished op, or
+// start a new one. Both nil: nothing to do.
+type Decision struct {
+	Resume *site.Op
+	Start  *site.Op
+}
+
+// Decide returns what the coordinator should do next, given the cluster's
+// state. leadingSince is when this coordinator was elected; a new coordinator
+// gives a service's preferred site the config's bootstrap grace to appear
+// before it assigns the service elsewhere.
+func Decide(cfg *config.Cluster, snap *site.Snapshot, self string, now, leadingSince time.Time) Decision {
+	if open := snap.UnfinishedOps(); len(open) > 0 {
+		return Decision{Resume: open[0]}
+	}
+	for _, s := range DarkSites(cfg, snap) {
+		return Decision{Start: PlanFailover(cfg, snap, s, self, now)}
+	}
+	grace := now.Sub(leadingSince) >= cfg.Timings.BootstrapGrace
+	if op := PlanBootstrap(cfg, snap, self, now, grace); op != nil {
+		return Decision{Start: op}
+	}
+	return Decision{}
+}
+
+// DarkSites lists, in config order, the sites to fail over: they have joined
+// the cluster once, hold no live lease now and are not fenced yet.
+func DarkSites(cfg *config.Cluster, snap *site.Snapshot) []string {
+	var dark []string
+	for _, s := range cfg.Sites {
+		_, joined := snap.Registered[s.Name]
+		if joined && snap.StateOf(s.Name) == site.SiteDark {
+			dark = append(dark, s.Name)
+		}
+	}
+	return dark
+}
+
+// PlanFailover plans the failover of a dark site: fence it, then move every
+// service it was serving to the next site in the service's order that is up.
+func PlanFailover(cfg *config.Cluster, snap *site.Snapshot, dark, self string, now time.Time) *site.Op {
+	op := &site.Op{
+		ID:      site.NewOpID(now, KindFailover),
+		Kind:    KindFailover,
+		Params:  map[string]string{"site": dark},
+		Who:     "coordinator@" + self,
+		Created: now,
+		Outcome: site.OpRunning,
+		Steps:   []site.Step{{Name: StepFence, Params: map[string]string{"site": dark}, Status: site.StepPending}},
+	}
+	for _, svc := range cfg.Services {
+		if a, ok := snap.Assignments[svc.Name]; ok && a.Site == dark {
+			op.Steps = append(op.Steps, site.Step{
+				Name:   StepAssign,
+				Params: map[string]string{"service": svc.Name, "from": dark},
+				Status: site.StepPending,
+			})
+		}
+	}
+	return op
+}
+
+// PlanBootstrap plans the first assignment of every service that has none:
+// to its preferred (first) site when that site is up; after the grace, to the
+// first site in its order that is up. Nil when there is nothing to assign.
+func PlanBootstrap(cfg *config.Cluster, snap *site.Snapshot, self string, now time.Time, graceOver bool) *site.Op {
+	var steps []site.Step
+	for _, svc := range cfg.Services {
+		if _, ok := snap.Assignments[svc.Name]; ok {
+			continue
+		}
+		to := ""
+		if snap.Up(svc.Sites[0]) {
+			to = svc.Sites[0]
+		} else if graceOver {
+			to, _ = ChooseSite(svc, snap, "")
+		}
+		if to == "" {
+			continue
+		}
+		steps = append(steps, site.Step{
+			Name:   StepAssign,
+			Params: map[string]string{"service": svc.Name, "from": "", "to": to},
+			Status: site.StepPending,
+		})
+	}
+	if len(steps) == 0 {
+		return nil
+	}
+	return &site.Op{
+		ID:      site.NewOpID(now, KindBootstrap),
+		Kind:    KindBootstrap,
+		Who:     "coordinator@" + self,
+		Created: now,
+		Outcome: site.OpRunning,
+		Steps:   steps,
+	}
+}
+
+// ChooseSite picks the first site in the service's order that is up and is
+// not exclude. When there is none, ok is false and why says what each site
+// is.
+func ChooseSite(svc config.Service, snap *site.Snapshot, exclude string) (to string, why string) {
+	var states []string
+	for _, s := range svc.Sites {
+		if s == exclude {
+			states = append(states, s+" is being failed over")
+			continue
+		}
+		if snap.Up(s) {
+			return s, ""
+		}
+		states = append(states, fmt.Sprintf("%s is %s", s, snap.StateOf(s)))
+	}
+	return "", fmt.Sprintf("no site can serve service %s: %s", svc.Name, strings.Join(states, ", "))
+}

@@ -1,0 +1,130 @@
+package failover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/zdt-project/zdt/site"
+)
+
+// resultKind says how a step ended.
+type resultKind int
+
+const (
+	// stepDone: the step's effect is in place.
+	stepDone resultKind = iota
+	// stepSkipped: the step had nothing to do (its premise changed).
+	stepSkipped
+	// stepRetry: a passing failure; run the step again later.
+	stepRetry
+	// stepFailed: the step cannot be done; the op fails, what is done stays.
+	stepFailed
+	// stepAbort: the op's premise no longer holds; stop, nothing harmful done.
+	stepAbort
+)
+
+type stepResult struct {
+	kind   resultKind
+	detail string
+	err    error // for stepRetry
+}
+
+func done(format string, a ...any) stepResult {
+	return stepResult{kind: stepDone, detail: fmt.Sprintf(format, a...)}
+}
+
+// stepFunc carries out one step. It must be idempotent: a coordinator that
+// finds the step running in the journal (its predecessor died in it) runs it
+// again.
+type stepFunc func(ctx context.Context, r *run, st *site.Step) stepResult
+
+// stepFor returns what carries out the named step. Later ops add their
+// steps here.
+func stepFor(name string) (stepFunc, bool) {
+	switch name {
+	case StepFence:
+		return fenceStep, true
+	case StepAssign:
+		return assignStep, true
+	}
+	return nil, false
+}
+
+// run is one op being carried out by one coordinator.
+type run struct {
+	c  *Coordinator
+	g  site.Guard
+	op *site.Op
+}
+
+// fenceStep fences the dark site, but only while it holds no lease: a site
+// that came back before it was fenced aborts the op.
+func fenceStep(ctx context.Context, r *run, st *site.Step) stepResult {
+	s := st.Params["site"]
+	f, err := r.c.cfg.Store.FenceSite(ctx, r.g, site.Fence{
+		Site:   s,
+		Op:     r.op.ID,
+		By:     r.c.cfg.Site,
+		At:     r.c.now(),
+		Reason: "lease expired: site dark",
+	})
+	switch {
+	case errors.Is(err, site.ErrSiteAlive):
+		return stepResult{kind: stepAbort, detail: fmt.Sprintf("site %s holds a live lease again: it came back before it was fenced, nothing moved", s)}
+	case err != nil:
+		return stepResult{kind: stepRetry, err: err}
+	case f.Op != r.op.ID:
+		return done("site %s was already fenced by op %s", s, f.Op)
+	default:
+		return done("site %s fenced", s)
+	}
+}
+
+// assignStep moves a service from one site to another: to the step's "to"
+// when that site is up, otherwise to the first site in the service's order
+// that is up. If the service no longer sits where the step expects, someone
+// moved it meanwhile and the step is skipped.
+func assignStep(ctx context.Context, r *run, st *site.Step) stepResult {
+	name, from, to := st.Params["service"], st.Params["from"], st.Params["to"]
+	svc, ok := r.c.cfg.Cluster.Service(name)
+	if !ok {
+		return stepResult{kind: stepFailed, detail: fmt.Sprintf("service %s is not in the config", name)}
+	}
+	const attempts = 3
+	for range attempts {
+		cur, err := r.c.cfg.Store.Assignment(ctx, name)
+		if err != nil && !errors.Is(err, site.ErrNotFound) {
+			return stepResult{kind: stepRetry, err: err}
+		}
+		switch {
+		case cur.Op == r.op.ID && cur.Epoch != 0:
+			return done("service %s assigned to site %s (epoch %d)", name, cur.Site, cur.Epoch)
+		case cur.Site != from:
+			return stepResult{kind: stepSkipped, detail: fmt.Sprintf("service %s moved meanwhile to site %q by op %s", name, cur.Site, cur.Op)}
+		}
+		snap, err := r.c.cfg.Store.Snapshot(ctx)
+		if err != nil {
+			return stepResult{kind: stepRetry, err: err}
+		}
+		target := to
+		if target == "" || !snap.Up(target) {
+			var why string
+			if target, why = ChooseSite(svc, snap, from); target == "" {
+				return stepResult{kind: stepFailed, detail: why}
+			}
+		}
+		next, err := r.c.cfg.Store.Assign(ctx, r.g, cur, site.Assignment{Service: name, Site: target, Op: r.op.ID, At: r.c.now()})
+		switch {
+		case errors.Is(err, site.ErrConflict):
+			continue // the assignment changed under us: read it again
+		case err != nil:
+			return stepResult{kind: stepRetry, err: err}
+		}
+		if from == "" {
+			return done("service %s assigned to site %s (epoch %d)", name, next.Site, next.Epoch)
+		}
+		return done("service %s moved from site %s to site %s (epoch %d)", name, from, next.Site, next.Epoch)
+	}
+	return stepResult{kind: stepRetry, err: fmt.Errorf("assign service %s: %w %d times", name, site.ErrConflict, attempts)}
+}
