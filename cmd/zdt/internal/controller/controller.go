@@ -1,0 +1,178 @@
+// Package controller is a site's controller: it holds the site's membership
+// (lease, heartbeat, self-fencing), runs the coordinator whenever the site is
+// up, and serves /healthz, /metrics and the JSON API. Later reconcilers (BGP,
+// replication, guests) hang off the membership hook here.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/zdt-project/zdt/failover"
+	"github.com/zdt-project/zdt/site"
+	"github.com/zdt-project/zdt/site/config"
+	"github.com/zdt-project/zdt/site/membership"
+)
+
+// Config configures a Controller.
+type Config struct {
+	Cluster *config.Cluster
+	Site    string
+	Client  *clientv3.Client
+	Log     *zap.Logger
+	// Registry receives the controller's metrics; nil makes a new one.
+	Registry *prometheus.Registry
+	// RevokeOnStop gives up the lease on a clean stop (see
+	// membership.Config).
+	RevokeOnStop bool
+	// OnChange, when set, is told of every membership change after the
+	// controller's own handling.
+	OnChange func(membership.Change)
+	// BeforeStep is passed to the coordinator (a test seam).
+	BeforeStep func(ctx context.Context, op *site.Op, step int) error
+}
+
+// Controller is one site's controller.
+type Controller struct {
+	cfg     Config
+	site    config.Site
+	store   *site.Store
+	member  *membership.Member
+	coord   *failover.Coordinator
+	leading atomic.Bool
+	metrics *metrics
+}
+
+// New checks the config and builds the controller.
+func New(cfg Config) (*Controller, error) {
+	me, ok := cfg.Cluster.Site(cfg.Site)
+	if !ok {
+		return nil, fmt.Errorf("site %q is not in the cluster config (sites: %v)", cfg.Site, cfg.Cluster.SiteNames())
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	c := &Controller{cfg: cfg, site: me, store: site.NewStore(cfg.Client, cfg.Cluster.Name)}
+	t := cfg.Cluster.Timings
+	c.metrics = newMetrics(c)
+	c.member = membership.New(membership.Config{
+		Site:            me.Name,
+		API:             me.API,
+		Store:           c.store,
+		Log:             cfg.Log,
+		LeaseTTL:        t.LeaseTTL,
+		RenewInterval:   t.RenewInterval,
+		SelfFenceMargin: t.SelfFenceMargin,
+		RevokeOnStop:    cfg.RevokeOnStop,
+		OnChange:        c.onMembershipChange,
+	})
+	c.coord = failover.New(failover.Config{
+		Cluster:    cfg.Cluster,
+		Site:       me.Name,
+		Store:      c.store,
+		Log:        cfg.Log,
+		BeforeStep: cfg.BeforeStep,
+		OnLeading: func(on bool) {
+			c.leading.Store(on)
+			c.member.SetCoordinator(on)
+		},
+	})
+	if err := cfg.Registry.Register(c.metrics); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	return c, nil
+}
+
+// Member is the site's membership.
+func (c *Controller) Member() *membership.Member { return c.member }
+
+// Leading reports whether this controller is the coordinator now.
+func (c *Controller) Leading() bool { return c.leading.Load() }
+
+// onMembershipChange is the membership hook: the one place where the site's
+// reconcilers learn to stop or resume serving.
+func (c *Controller) onMembershipChange(ch membership.Change) {
+	if ch.To == site.ControllerSelfFenced {
+		c.metrics.selfFences.Inc()
+		c.cfg.Log.Warn("self-fenced", zap.String("site", c.site.Name), zap.String("reason", ch.Reason))
+	}
+	if c.cfg.OnChange != nil {
+		c.cfg.OnChange(ch)
+	}
+}
+
+// Run runs the controller until ctx ends. Ending ctx is a clean stop, not an
+// error.
+func (c *Controller) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", c.site.API)
+	if err != nil {
+		return fmt.Errorf("site %s api listener: %w", c.site.Name, err)
+	}
+	srv := &http.Server{Handler: c.handler(), ReadHeaderTimeout: 5 * time.Second}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return c.member.Run(gctx) })
+	g.Go(func() error { return c.superviseCoordinator(gctx) })
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("site %s api: %w", c.site.Name, err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	return g.Wait()
+}
+
+// superviseCoordinator runs the coordinator while the site is up, and only
+// then: a self-fenced or fenced controller makes no decisions.
+func (c *Controller) superviseCoordinator(ctx context.Context) error {
+	up := func() bool { return c.member.Info().State == site.ControllerUp }
+	for {
+		if err := c.waitMember(ctx, up); err != nil {
+			return nil
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- c.coord.Run(cctx) }()
+		_ = c.waitMember(ctx, func() bool { return !up() })
+		cancel()
+		if err := <-done; err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// waitMember waits until cond holds for the membership, or ctx ends.
+func (c *Controller) waitMember(ctx context.Context, cond func() bool) error {
+	for {
+		changed := c.member.Changed()
+		if cond() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+		}
+	}
+}

@@ -1,0 +1,84 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/zdt-project/zdt/site"
+)
+
+// Health is the body of /healthz.
+type Health struct {
+	Site  string               `json:"site"`
+	State site.ControllerState `json:"state"`
+	// Reason says why the site is in its state.
+	Reason string `json:"reason,omitempty"`
+	// Coordinator is the site whose controller coordinates, "" when unknown.
+	Coordinator string `json:"coordinator"`
+	// LeaseRemainingMS is the time before the lease can expire at the
+	// majority.
+	LeaseRemainingMS int64 `json:"lease_remaining_ms"`
+}
+
+func (c *Controller) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", c.serveHealth)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(c.cfg.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /api/v1/status", c.serveStatus)
+	return mux
+}
+
+// serveHealth answers 200 while the site is up (holds its lease, not
+// fenced), 503 otherwise, with the state and why.
+func (c *Controller) serveHealth(w http.ResponseWriter, r *http.Request) {
+	info := c.member.Info()
+	h := Health{Site: c.site.Name, State: info.State, Reason: info.Reason}
+	if !info.LeaseExpiry.IsZero() {
+		h.LeaseRemainingMS = max(0, time.Until(info.LeaseExpiry).Milliseconds())
+	}
+	h.Coordinator = c.coordinator(r.Context())
+	code := http.StatusOK
+	if info.State != site.ControllerUp {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, h)
+}
+
+func (c *Controller) coordinator(ctx context.Context) string {
+	if c.Leading() {
+		return c.site.Name
+	}
+	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	resp, err := c.store.Client().Get(ctx, c.store.Keys().Election(), clientv3.WithFirstCreate()...)
+	if err != nil || len(resp.Kvs) == 0 {
+		return ""
+	}
+	return string(resp.Kvs[0].Value)
+}
+
+// serveStatus answers the cluster's status, as `zdt status -o json` shows
+// it.
+func (c *Controller) serveStatus(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	snap, err := c.store.Snapshot(ctx)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, site.BuildStatus(c.cfg.Cluster, snap, c.store.LeaseRemaining(ctx, snap)))
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,294 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zdt-project/zdt/e2e/lab"
+)
+
+// labStopTimeout bounds stopping a lab: the controllers' grace period and
+// the SIGKILL after it.
+const labStopTimeout = 30 * time.Second
+
+// labOptions are the flags of `zdt lab` and its subcommands.
+type labOptions struct {
+	dir     string
+	detach  bool
+	timeout time.Duration
+}
+
+func newLabCommand() *cobra.Command {
+	o := &labOptions{}
+	cmd := &cobra.Command{
+		Use:   "lab",
+		Short: "Run a three-site zdt cluster on this machine",
+		Long: `Run a three-site zdt cluster on this machine, to try zdt or to break it.
+
+zdt lab writes a CA and certificates, a commented zdt.yaml (a good example
+config) and starts one controller per site (a, b, c on 127.0.0.11-13), each
+with an embedded etcd member. It waits until they are healthy, then shows the
+cluster's status every second until Ctrl-C, which stops the lab. With
+--detach it leaves the lab running; take sites down and up again with
+'zdt lab site' and stop it with 'zdt lab stop'. No root is needed.`,
+		Example: `  zdt lab
+  zdt lab --dir /tmp/lab --detach
+  zdt lab site a down --dir /tmp/lab
+  zdt lab site a up --dir /tmp/lab
+  zdt lab stop --dir /tmp/lab`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runLab(cmd.Context(), cmd.OutOrStdout(), o)
+		},
+	}
+	cmd.PersistentFlags().StringVar(&o.dir, "dir", "", "the lab's directory (zdt lab: default a new temporary directory)")
+	cmd.PersistentFlags().DurationVar(&o.timeout, "timeout", 60*time.Second, "how long to wait for the controllers to come up")
+	cmd.Flags().BoolVar(&o.detach, "detach", false, "return once the lab is healthy and leave it running")
+	cmd.AddCommand(newLabSiteCommand(o), newLabStopCommand(o))
+	return cmd
+}
+
+// runLab creates and starts a lab, then shows it live until ctx ends (or,
+// detached, returns once it is healthy).
+func runLab(ctx context.Context, out io.Writer, o *labOptions) error {
+	dir := o.dir
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "zdt-lab-"); err != nil {
+			return fmt.Errorf("create a directory for the lab (or give one with --dir): %w", err)
+		}
+	}
+	fmt.Fprintf(out, "zdt lab in %s\n", dir)
+	l, err := lab.Create(dir, lab.Options{})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "starting sites %s; waiting up to %s for them to be healthy\n",
+		strings.Join(l.SiteNames(), ", "), o.timeout)
+	if err := startLab(ctx, l, o.timeout); err != nil {
+		stopErr := stopLab(ctx, l)
+		if ctx.Err() != nil && stopErr == nil {
+			fmt.Fprintf(out, "interrupted; the lab is stopped, its files stay in %s\n", l.Dir())
+			return nil
+		}
+		return errors.Join(
+			fmt.Errorf("the lab did not come up, so it is stopped again (its files stay in %s): %w", l.Dir(), err),
+			stopErr)
+	}
+	printLabUsage(out, l)
+	if o.detach {
+		return nil
+	}
+	showLab(ctx, out, l)
+	fmt.Fprintln(out, "stopping the lab ...")
+	if err := stopLab(ctx, l); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "the lab is stopped; its files stay in %s (start it afresh with `zdt lab --dir %s`)\n", l.Dir(), l.Dir())
+	return nil
+}
+
+func startLab(ctx context.Context, l *lab.Lab, timeout time.Duration) error {
+	if err := l.StartAll(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return l.WaitHealthy(ctx)
+}
+
+// stopLab stops the lab even when ctx has already ended (Ctrl-C).
+func stopLab(ctx context.Context, l *lab.Lab) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), labStopTimeout)
+	defer cancel()
+	return l.Stop(ctx)
+}
+
+func printLabUsage(out io.Writer, l *lab.Lab) {
+	first := l.SiteNames()[0]
+	fmt.Fprintf(out, `
+The lab is up. From another terminal:
+  the cluster's state:        zdt status --config %[1]s
+  site %[2]s goes dark (SIGKILL): zdt lab site %[2]s down --dir %[3]s
+  site %[2]s comes back:          zdt lab site %[2]s up --dir %[3]s
+  stop every site:            zdt lab stop --dir %[3]s
+Each site's output is in %[3]s/<site>/controller.log.
+`, l.ConfigPath(), first, l.Dir())
+}
+
+// showLab redraws the cluster's status every second until ctx ends.
+func showLab(ctx context.Context, out io.Writer, l *lab.Lab) {
+	clearScreen := isTerminal(out)
+	ticker := time.NewTicker(time.Second)
+	defer ticker.Stop()
+	for {
+		renderCtx, cancel := context.WithTimeout(ctx, 900*time.Millisecond)
+		table, err := renderStatusTable(renderCtx, l.ConfigPath())
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		fmt.Fprint(out, labScreen(l, time.Now(), table, err, clearScreen))
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+// labScreen is one frame of the live view.
+func labScreen(l *lab.Lab, now time.Time, table string, tableErr error, clearScreen bool) string {
+	var b strings.Builder
+	if clearScreen {
+		b.WriteString("\x1b[H\x1b[2J") // home, clear screen
+	} else {
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "zdt lab in %s at %s; Ctrl-C stops it\n", l.Dir(), now.Format(time.TimeOnly))
+	var procs []string
+	for _, name := range l.SiteNames() {
+		if pid, ok := l.Running(name); ok {
+			procs = append(procs, fmt.Sprintf("%s pid %d", name, pid))
+		} else {
+			procs = append(procs, name+" not running")
+		}
+	}
+	fmt.Fprintf(&b, "controllers: %s\n", strings.Join(procs, ", "))
+	fmt.Fprintf(&b, "try: zdt lab site %s down --dir %s\n\n", l.SiteNames()[0], l.Dir())
+	if tableErr != nil {
+		fmt.Fprintf(&b, "status: %v\n", tableErr)
+	} else {
+		b.WriteString(table)
+	}
+	return b.String()
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}
+
+func newLabSiteCommand(o *labOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "site SITE up|down",
+		Short: "Take a site of a running lab down (SIGKILL) or bring it back up",
+		Long: `Take a site of a running lab down or bring it back up.
+
+down kills the site's controller (and its etcd member) with SIGKILL: the site
+goes dark without warning. up starts it again with the data it had, and
+waits until its API answers.`,
+		Example: `  zdt lab site a down --dir /tmp/lab
+  zdt lab site a up --dir /tmp/lab`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 2 {
+				return errors.New("give a site and up or down, for example `zdt lab site a down --dir DIR`")
+			}
+			if args[1] != "up" && args[1] != "down" {
+				return fmt.Errorf("unknown action %q for site %s: use up or down", args[1], args[0])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := openLab(o, "zdt lab site")
+			if err != nil {
+				return err
+			}
+			if _, err := l.Site(args[0]); err != nil {
+				return err
+			}
+			if args[1] == "down" {
+				return labSiteDown(cmd.OutOrStdout(), l, args[0])
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
+			defer cancel()
+			return labSiteUp(ctx, cmd.OutOrStdout(), l, args[0])
+		},
+	}
+}
+
+func labSiteDown(out io.Writer, l *lab.Lab, site string) error {
+	pid, _ := l.Running(site)
+	err := l.KillSite(site)
+	if errors.Is(err, lab.ErrNotRunning) {
+		fmt.Fprintf(out, "site %s is already down\n", site)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "site %s is down: its controller (pid %d) and its etcd member were killed with SIGKILL\n", site, pid)
+	return nil
+}
+
+func labSiteUp(ctx context.Context, out io.Writer, l *lab.Lab, site string) error {
+	err := l.StartSite(site)
+	if errors.Is(err, lab.ErrRunning) {
+		pid, _ := l.Running(site)
+		fmt.Fprintf(out, "site %s is already up (pid %d)\n", site, pid)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := l.WaitAnswering(ctx, site); err != nil {
+		return fmt.Errorf("site %s was started but %w", site, err)
+	}
+	s, _ := l.Site(site)
+	pid, _ := l.Running(site)
+	fmt.Fprintf(out, "site %s is back (pid %d) and answers on http://%s; see its state with `zdt status --config %s`\n",
+		site, pid, s.API, l.ConfigPath())
+	return nil
+}
+
+func newLabStopCommand(o *labOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:     "stop",
+		Short:   "Stop every site of a lab",
+		Long:    "Stop every site of a lab: SIGTERM, and SIGKILL to what is left after 10s. The lab's files stay.",
+		Example: "  zdt lab stop --dir /tmp/lab",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			l, err := openLab(o, "zdt lab stop")
+			if err != nil {
+				return err
+			}
+			var running []string
+			for _, name := range l.SiteNames() {
+				if _, ok := l.Running(name); ok {
+					running = append(running, name)
+				}
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), labStopTimeout)
+			defer cancel()
+			if err := l.Stop(ctx); err != nil {
+				return err
+			}
+			if len(running) == 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "no site of the lab in %s was running\n", l.Dir())
+				return nil
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "stopped sites %s; the lab's files stay in %s\n", strings.Join(running, ", "), l.Dir())
+			return nil
+		},
+	}
+}
+
+// openLab opens the lab that --dir names; the subcommands need one.
+func openLab(o *labOptions, command string) (*lab.Lab, error) {
+	if o.dir == "" {
+		return nil, fmt.Errorf("--dir is missing: `%s` needs the lab's directory, as `zdt lab` printed it", command)
+	}
+	return lab.Open(o.dir, lab.Options{})
+}

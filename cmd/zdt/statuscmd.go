@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/zdt-project/zdt/site"
+	"github.com/zdt-project/zdt/site/config"
+)
+
+func newStatusCommand() *cobra.Command {
+	var configPath, output string
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "status --config FILE [-o table|json]",
+		Short: "Show the cluster: sites, the coordinator, services and unfinished ops",
+		Long: `Show the cluster's state as etcd holds it: every site with its state (up,
+dark, fenced) and the time left on its lease, which site coordinates, where
+each service is active and at which epoch, and the ops not finished yet.
+It needs a quorum of etcd members, not any particular controller.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "table" && output != "json" {
+				return fmt.Errorf("-o %q: want table or json", output)
+			}
+			cfg, err := loadConfig(configPath)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			st, err := readStatus(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			return writeStatusTable(cmd.OutOrStdout(), st)
+		},
+	}
+	cmd.Flags().StringVar(&configPath, "config", "", "cluster config file (required)")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "how long to wait for etcd")
+	_ = cmd.MarkFlagRequired("config")
+	return cmd
+}
+
+// readStatus reads the cluster's status from etcd.
+func readStatus(ctx context.Context, cfg *config.Cluster) (site.Status, error) {
+	client, err := site.NewClient(cfg, nil, zap.NewNop())
+	if err != nil {
+		return site.Status{}, err
+	}
+	defer client.Close()
+	store := site.NewStore(client, cfg.Name)
+	snap, err := store.Snapshot(ctx)
+	if err != nil {
+		return site.Status{}, fmt.Errorf("%w (etcd endpoints %s: is a quorum of sites up?)", err, strings.Join(cfg.Etcd.Endpoints, ", "))
+	}
+	return site.BuildStatus(cfg, snap, store.LeaseRemaining(ctx, snap)), nil
+}
+
+// renderStatusTable returns the human status table of the cluster described
+// by the config file at configPath, read from etcd.
+func renderStatusTable(ctx context.Context, configPath string) (string, error) {
+	cfg, err := loadConfig(configPath)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	st, err := readStatus(ctx, cfg)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	if err := writeStatusTable(&b, st); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+// writeStatusTable writes the status for people.
+func writeStatusTable(w io.Writer, st site.Status) error {
+	coord := st.Coordinator
+	if coord == "" {
+		coord = "(none)"
+	}
+	fmt.Fprintf(w, "cluster %s   coordinator %s   revision %d\n\n", st.Cluster, coord, st.Revision)
+
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SITE\tSTATE\tCONTROLLER\tLEASE\tNOTE")
+	for _, s := range st.Sites {
+		lease := "-"
+		if s.LeaseRemainingMS >= 0 {
+			lease = (time.Duration(s.LeaseRemainingMS) * time.Millisecond).String()
+		}
+		note := ""
+		switch {
+		case s.Fence != nil:
+			note = fmt.Sprintf("fenced by op %s at %s: %s", s.Fence.Op, s.Fence.At.UTC().Format(time.RFC3339), s.Fence.Reason)
+		case !s.Joined:
+			note = "never joined"
+		case s.Reason != "" && s.Controller != site.ControllerUp:
+			note = s.Reason
+		}
+		if s.Coordinator {
+			note = strings.TrimSpace("coordinator " + note)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Name, s.State, orDash(string(s.Controller)), lease, note)
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "SERVICE\tACTIVE\tEPOCH\tSITES\tPREFIXES")
+	for _, s := range st.Services {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", s.Name, orDash(s.Active), s.Epoch, strings.Join(s.Sites, ","), strings.Join(s.Prefixes, " "))
+	}
+	fmt.Fprintln(tw)
+	if len(st.Ops) == 0 {
+		fmt.Fprintln(tw, "no unfinished ops")
+	} else {
+		fmt.Fprintln(tw, "UNFINISHED OP\tKIND\tPARAMS\tSTEP\tCOORDINATORS")
+		for _, op := range st.Ops {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", op.ID, op.Kind, orDash(op.Params), orDash(op.Step), strings.Join(op.Coordinators, ","))
+		}
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,230 @@
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+const (
+	// healthInterval paces the /healthz polls.
+	healthInterval = 100 * time.Millisecond
+	// healthTimeout bounds one /healthz request.
+	healthTimeout = time.Second
+	// logTailLines is how much of a controller's log an error shows.
+	logTailLines = 15
+)
+
+// Health is what a controller's /healthz says: 200 once it holds its lease
+// (state "up"), 503 otherwise (joining, self-fenced, fenced).
+type Health struct {
+	Site        string `json:"site"`
+	State       string `json:"state"`
+	Coordinator string `json:"coordinator"`
+}
+
+// answer is the last thing a site said on /healthz.
+type answer struct {
+	status int    // 0 if there was no HTTP answer
+	body   string // trimmed
+	health Health
+	err    error
+}
+
+func (a answer) String() string {
+	switch {
+	case a.err != nil:
+		return a.err.Error()
+	case a.status == 0:
+		return "nothing yet"
+	default:
+		return fmt.Sprintf("HTTP %d %s", a.status, a.body)
+	}
+}
+
+// WaitHealthy waits until every running site's /healthz answers 200 and at
+// least one of them names a coordinator. It fails at once if a site's
+// controller dies, and when ctx ends; either error names the site, what it
+// last said and the end of its log.
+func (l *Lab) WaitHealthy(ctx context.Context) error {
+	client, closeClient := newHealthClient()
+	defer closeClient()
+	ticker := time.NewTicker(healthInterval)
+	defer ticker.Stop()
+	last := make(map[string]answer)
+	for {
+		var running []string
+		for _, s := range l.sites {
+			pid, ok := l.Running(s.Name)
+			if !ok {
+				if pid != 0 { // it has a pid file: it was started and died
+					return l.diedError(s.Name, pid)
+				}
+				continue
+			}
+			running = append(running, s.Name)
+			if a := probe(ctx, client, s.API); ctx.Err() == nil {
+				last[s.Name] = a // an answer cut short by ctx says nothing
+			}
+		}
+		if ctx.Err() == nil && len(running) == 0 {
+			return fmt.Errorf("no site of the lab in %s runs: start them with `zdt lab --dir %s`", l.dir, l.dir)
+		}
+		unhealthy, coordinator := judge(running, last)
+		if ctx.Err() == nil && len(unhealthy) == 0 && coordinator != "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return l.notHealthyError(ctx.Err(), unhealthy, last)
+		case <-ticker.C:
+		}
+	}
+}
+
+// judge lists the running sites whose last answer was not 200, and a
+// coordinator one of them names.
+func judge(running []string, last map[string]answer) (unhealthy []string, coordinator string) {
+	for _, name := range running {
+		a := last[name]
+		if a.status != http.StatusOK {
+			unhealthy = append(unhealthy, name)
+		} else if a.health.Coordinator != "" {
+			coordinator = a.health.Coordinator
+		}
+	}
+	return unhealthy, coordinator
+}
+
+// WaitAnswering waits until the site's controller answers /healthz with
+// any status: its API is listening. It fails at once if the controller
+// dies, and when ctx ends.
+func (l *Lab) WaitAnswering(ctx context.Context, site string) error {
+	s, err := l.Site(site)
+	if err != nil {
+		return err
+	}
+	client, closeClient := newHealthClient()
+	defer closeClient()
+	ticker := time.NewTicker(healthInterval)
+	defer ticker.Stop()
+	for {
+		pid, ok := l.Running(site)
+		if !ok {
+			if pid != 0 {
+				return l.diedError(site, pid)
+			}
+			return fmt.Errorf("site %s is %w: start it with `zdt lab site %s up --dir %s`", site, ErrNotRunning, site, l.dir)
+		}
+		a := probe(ctx, client, s.API)
+		if a.err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("site %s does not answer on http://%s/healthz (%w): %v%s",
+				site, s.API, ctx.Err(), a, l.logTail(site))
+		case <-ticker.C:
+		}
+	}
+}
+
+func newHealthClient() (*http.Client, func()) {
+	transport := &http.Transport{Proxy: nil, DisableKeepAlives: true}
+	return &http.Client{Transport: transport, Timeout: healthTimeout}, transport.CloseIdleConnections
+}
+
+// probe asks one site's /healthz.
+func probe(ctx context.Context, client *http.Client, api string) answer {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+api+"/healthz", nil)
+	if err != nil {
+		return answer{err: err}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return answer{err: err}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if err != nil {
+		return answer{err: fmt.Errorf("read the answer of http://%s/healthz: %w", api, err)}
+	}
+	a := answer{status: resp.StatusCode, body: strings.TrimSpace(string(body))}
+	_ = json.Unmarshal(body, &a.health) // a body that is not ours shows as text
+	return a
+}
+
+func (l *Lab) diedError(site string, pid int) error {
+	return fmt.Errorf("site %s: its controller (pid %d) %s; see %s%s",
+		site, pid, l.exitStatus(site, pid), l.LogPath(site), l.logTail(site))
+}
+
+func (l *Lab) notHealthyError(cause error, unhealthy []string, last map[string]answer) error {
+	if len(unhealthy) == 0 {
+		var said []string
+		for _, s := range l.sites {
+			if a, ok := last[s.Name]; ok {
+				said = append(said, fmt.Sprintf("site %s: %v", s.Name, a))
+			}
+		}
+		return fmt.Errorf("the lab is not healthy (%w): every site is up but none names a coordinator (%s); see the controller.log files in %s",
+			cause, strings.Join(said, "; "), l.dir)
+	}
+	var b strings.Builder
+	for _, name := range unhealthy {
+		fmt.Fprintf(&b, "\nsite %s last said: %v%s", name, last[name], l.logTail(name))
+	}
+	which := "site " + unhealthy[0] + " is"
+	if len(unhealthy) > 1 {
+		which = "sites " + strings.Join(unhealthy, ", ") + " are"
+	}
+	return fmt.Errorf("the lab is not healthy (%w): %s not up:%s", cause, which, b.String())
+}
+
+// logTail is the end of a site's controller.log, indented for an error
+// message, or "" if there is nothing to show.
+func (l *Lab) logTail(site string) string {
+	lines := tailLines(l.LogPath(site), logTailLines)
+	if len(lines) == 0 {
+		return ""
+	}
+	rel, err := filepath.Rel(l.dir, l.LogPath(site))
+	if err != nil {
+		rel = l.LogPath(site)
+	}
+	return fmt.Sprintf("\n  the end of %s:\n    %s", rel, strings.Join(lines, "\n    "))
+}
+
+// tailLines returns the last n lines of a file (nil if it cannot be read).
+func tailLines(path string, n int) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	const window = 64 << 10
+	if info, err := f.Stat(); err == nil && info.Size() > window {
+		if _, err := f.Seek(-window, io.SeekEnd); err != nil {
+			return nil
+		}
+	}
+	data, err := io.ReadAll(f)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) == 1 && lines[0] == "" {
+		return nil
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return lines
+}

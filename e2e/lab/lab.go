@@ -1,0 +1,278 @@
+package lab
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// ErrRunning is wrapped by the errors that refuse to act on a lab or a site
+// that is still running.
+var ErrRunning = errors.New("still running")
+
+// ErrNotRunning is wrapped by the errors of acting on a site that does not
+// run.
+var ErrNotRunning = errors.New("not running")
+
+// Options tune how a lab runs its controllers.
+type Options struct {
+	// Binary is the zdt binary that runs the controllers; empty means this
+	// program (os.Executable).
+	Binary string
+	// Env is added to the controllers' environment (KEY=value).
+	Env []string
+	// Topology is the lab that Create writes; nil means DefaultTopology.
+	// Open reads the lab's own zdt.yaml instead.
+	Topology *Topology
+}
+
+// Lab is a lab directory and the controllers it runs. Its methods are safe
+// for concurrent use.
+type Lab struct {
+	dir     string
+	cluster string
+	sites   []SiteAddrs
+	tls     tlsFiles
+	binary  string
+	env     []string
+
+	mu       sync.Mutex
+	children map[string]*child // the controllers this Lab started, by site
+}
+
+// SiteAddrs is where a site of a lab listens, as the lab's zdt.yaml says.
+type SiteAddrs struct {
+	Name          string
+	API           string // host:port of the controller's HTTP API
+	EtcdClientURL string
+}
+
+// tlsFiles are the absolute paths of the client's TLS files.
+type tlsFiles struct{ ca, cert, key string }
+
+// Create makes a fresh lab in dir: new keys and certificates, a new
+// zdt.yaml, no etcd data (an old lab's is wiped, its logs are kept). dir may
+// be missing, empty or an old lab that no longer runs.
+func Create(dir string, opts Options) (*Lab, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("lab directory: %w", err)
+	}
+	t := DefaultTopology()
+	if opts.Topology != nil {
+		t = *opts.Topology
+	}
+	if err := t.validate(); err != nil {
+		return nil, err
+	}
+	old, err := previousLab(dir, t, opts)
+	if err != nil {
+		return nil, err
+	}
+	if old != nil {
+		if err := old.refuseIfRunning(); err != nil {
+			return nil, err
+		}
+		for _, name := range append(old.SiteNames(), t.siteNames()...) {
+			if err := os.RemoveAll(filepath.Join(dir, name, "etcd")); err != nil {
+				return nil, fmt.Errorf("wipe the etcd data of site %s: %w", name, err)
+			}
+			if err := removePIDFile(filepath.Join(dir, name)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create the lab directory: %w", err)
+	}
+	if err := writePKI(dir, t, time.Now()); err != nil {
+		return nil, fmt.Errorf("create the lab's PKI in %s: %w", dir, err)
+	}
+	if err := writeConfig(dir, t); err != nil {
+		return nil, err
+	}
+	return Open(dir, opts)
+}
+
+// previousLab returns the lab that dir holds, nil if dir is missing or
+// empty, and an error if dir holds something else.
+func previousLab(dir string, t Topology, opts Options) (*Lab, error) {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("lab directory: %w", err)
+	case len(entries) == 0:
+		return nil, nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, configName)); err != nil {
+		return nil, fmt.Errorf("%s is not empty and holds no zdt lab (no %s): give a new or an empty directory", dir, configName)
+	}
+	old, err := Open(dir, opts)
+	if err != nil {
+		// A broken config must not hide running sites: look for the
+		// sites the new lab will have.
+		old = newLab(dir, "", nil, tlsFiles{}, opts)
+		for _, name := range t.siteNames() {
+			old.sites = append(old.sites, SiteAddrs{Name: name})
+		}
+	}
+	return old, nil
+}
+
+// refuseIfRunning fails if any site of the lab still runs.
+func (l *Lab) refuseIfRunning() error {
+	var running []string
+	for _, s := range l.sites {
+		if pid, ok := l.Running(s.Name); ok {
+			running = append(running, fmt.Sprintf("site %s is pid %d", s.Name, pid))
+		}
+	}
+	if len(running) == 0 {
+		return nil
+	}
+	return fmt.Errorf("the lab in %s is %w (%s): stop it first with `zdt lab stop --dir %s`",
+		l.dir, ErrRunning, strings.Join(running, ", "), l.dir)
+}
+
+// Open takes up the lab in dir, as Create left it, to start, kill or stop
+// its sites. opts.Topology is ignored: the lab's zdt.yaml says what it is.
+func Open(dir string, opts Options) (*Lab, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("lab directory: %w", err)
+	}
+	path := filepath.Join(dir, configName)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s is not a zdt lab (it has no %s): give the directory `zdt lab` printed, or create a lab with `zdt lab --dir %s`", dir, configName, dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open the lab: %w", err)
+	}
+	var f labFile
+	if err := yaml.Unmarshal(data, &f); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(f.Sites) == 0 {
+		return nil, fmt.Errorf("read %s: it names no sites; recreate the lab with `zdt lab --dir %s`", path, dir)
+	}
+	sites := make([]SiteAddrs, len(f.Sites))
+	for i, s := range f.Sites {
+		sites[i] = SiteAddrs{Name: s.Name, API: s.API, EtcdClientURL: s.Etcd.ClientURL}
+	}
+	files := tlsFiles{
+		ca:   absIn(dir, f.Etcd.TLS.CA),
+		cert: absIn(dir, f.Etcd.TLS.Cert),
+		key:  absIn(dir, f.Etcd.TLS.Key),
+	}
+	if opts.Binary == "" {
+		if opts.Binary, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("find the zdt binary to run the controllers with: %w", err)
+		}
+	}
+	return newLab(dir, f.Cluster, sites, files, opts), nil
+}
+
+func newLab(dir, cluster string, sites []SiteAddrs, files tlsFiles, opts Options) *Lab {
+	return &Lab{
+		dir:      dir,
+		cluster:  cluster,
+		sites:    sites,
+		tls:      files,
+		binary:   opts.Binary,
+		env:      opts.Env,
+		children: make(map[string]*child),
+	}
+}
+
+// labFile is the part of zdt.yaml the lab needs to run it.
+type labFile struct {
+	Cluster string `yaml:"cluster"`
+	Etcd    struct {
+		TLS struct {
+			CA   string `yaml:"ca"`
+			Cert string `yaml:"cert"`
+			Key  string `yaml:"key"`
+		} `yaml:"tls"`
+	} `yaml:"etcd"`
+	Sites []struct {
+		Name string `yaml:"name"`
+		API  string `yaml:"api"`
+		Etcd struct {
+			ClientURL string `yaml:"client_url"`
+		} `yaml:"etcd"`
+	} `yaml:"sites"`
+}
+
+func absIn(dir, path string) string {
+	if path == "" || filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(dir, path)
+}
+
+// Dir is the lab's directory (absolute).
+func (l *Lab) Dir() string { return l.dir }
+
+// Cluster is the cluster's name.
+func (l *Lab) Cluster() string { return l.cluster }
+
+// ConfigPath is the lab's zdt.yaml (absolute).
+func (l *Lab) ConfigPath() string { return filepath.Join(l.dir, configName) }
+
+// LogPath is the file a site's controller writes its output to.
+func (l *Lab) LogPath(site string) string { return filepath.Join(l.dir, site, "controller.log") }
+
+// Sites lists the lab's sites in the config's order.
+func (l *Lab) Sites() []SiteAddrs { return append([]SiteAddrs(nil), l.sites...) }
+
+// SiteNames lists the names of the lab's sites in the config's order.
+func (l *Lab) SiteNames() []string {
+	names := make([]string, len(l.sites))
+	for i, s := range l.sites {
+		names[i] = s.Name
+	}
+	return names
+}
+
+// Site returns the named site, or an error that lists the valid names.
+func (l *Lab) Site(name string) (SiteAddrs, error) {
+	for _, s := range l.sites {
+		if s.Name == name {
+			return s, nil
+		}
+	}
+	return SiteAddrs{}, fmt.Errorf("unknown site %q: the lab's sites are %s", name, strings.Join(l.SiteNames(), ", "))
+}
+
+// ClientTLS is the TLS config of an etcd client of the lab: the lab's CA
+// and its client certificate.
+func (l *Lab) ClientTLS() (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(l.tls.cert, l.tls.key)
+	if err != nil {
+		return nil, fmt.Errorf("load the lab's client certificate: %w", err)
+	}
+	caPEM, err := os.ReadFile(l.tls.ca)
+	if err != nil {
+		return nil, fmt.Errorf("load the lab's CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("load the lab's CA: no certificate in %s", l.tls.ca)
+	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		RootCAs:      pool,
+		MinVersion:   tls.VersionTLS12,
+	}, nil
+}

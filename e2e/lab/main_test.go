@@ -1,0 +1,87 @@
+package lab
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// fakeEnv makes the test binary a fake controller: the lab's tests start
+// this binary as their "zdt". Its value is a mode, optionally overridden per
+// site: "up", "joining", "die", "stubborn" (ignores SIGTERM), for example
+// "up,b=die".
+const fakeEnv = "ZDT_LAB_FAKE_CONTROLLER"
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(fakeEnv); mode != "" {
+		os.Exit(fakeController(mode, os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+// fakeController stands in for `zdt controller`: it answers /healthz on the
+// site's API address like the real one, until it is killed.
+func fakeController(modes string, args []string) int {
+	configPath, site := flagValue(args, "--config"), flagValue(args, "--site")
+	mode := siteMode(modes, site)
+	fmt.Printf("fake controller %s: mode %s\n", site, mode)
+	switch mode {
+	case "die":
+		fmt.Fprintln(os.Stderr, "fake: cannot open the etcd data")
+		return 3
+	case "stubborn":
+		signal.Ignore(syscall.SIGTERM)
+	}
+	l, err := Open(filepath.Dir(configPath), Options{Binary: "unused"})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	s, err := l.Site(site)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	h := Health{Site: site, State: "up", Coordinator: l.SiteNames()[0]}
+	status := http.StatusOK
+	if mode == "joining" {
+		h, status = Health{Site: site, State: "joining"}, http.StatusServiceUnavailable
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(h)
+	})
+	err = http.ListenAndServe(s.API, mux) // until killed
+	fmt.Fprintln(os.Stderr, "fake:", err)
+	return 1
+}
+
+func siteMode(modes, site string) string {
+	parts := strings.Split(modes, ",")
+	mode := parts[0]
+	for _, p := range parts[1:] {
+		if s, m, ok := strings.Cut(p, "="); ok && s == site {
+			mode = m
+		}
+	}
+	return mode
+}
+
+// testTopology is the default lab moved to 127.0.<net>.11-13, so tests
+// that run fake controllers do not collide with each other or with a lab.
+func testTopology(net byte) Topology {
+	t := DefaultTopology()
+	for i := range t.Sites {
+		t.Sites[i].IP = netip.AddrFrom4([4]byte{127, 0, net, byte(11 + i)})
+	}
+	return t
+}
