@@ -101,9 +101,11 @@ func (c *Cluster) member(site string) *embed.Etcd {
 	return c.members[site]
 }
 
-// StartMember starts (or restarts, with its data) the site's member.
+// StartMember starts (or restarts, with its data) the site's member, once
+// any killed member has let go of its ports.
 func (c *Cluster) StartMember(site string) {
 	c.t.Helper()
+	c.closing.Wait()
 	e, err := embedetcd.Start(c.Config, site, filepath.Join(c.dir, site), c.log)
 	if err != nil {
 		c.t.Fatalf("start etcd member %s: %v", site, err)

@@ -3,8 +3,10 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -119,6 +121,39 @@ func TestSiteLossFencesAndReassigns(t *testing.T) {
 		t.Errorf("journal holds %d ops after the site returned, want 2", n)
 	}
 	assertHealth(t, tc.etcd.Config, victim, http.StatusServiceUnavailable, site.ControllerFenced)
+
+	coord := tc.coordinator(ctx)
+	assertMetrics(t, tc.etcd.Config, coord, []string{
+		`zdt_coordinator{site="` + coord + `"} 1`,
+		`zdt_sites{site="` + coord + `",state="fenced"} 1`,
+		`zdt_sites{site="` + coord + `",state="up"} 2`,
+		`zdt_ops{kind="failover",outcome="succeeded",site="` + coord + `"} 1`,
+		`zdt_controller_state{site="` + coord + `",state="up"} 1`,
+	})
+	assertMetrics(t, tc.etcd.Config, victim, []string{
+		`zdt_coordinator{site="` + victim + `"} 0`,
+		`zdt_controller_state{site="` + victim + `",state="fenced"} 1`,
+	})
+}
+
+// assertMetrics checks that a controller's /metrics has each line.
+func assertMetrics(t *testing.T, cfg *config.Cluster, name string, lines []string) {
+	t.Helper()
+	s, _ := cfg.Site(name)
+	resp, err := http.Get("http://" + s.API + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics of %s: %v", name, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range lines {
+		if !strings.Contains(string(body), "\n"+l+"\n") {
+			t.Errorf("metrics of %s lack %q", name, l)
+		}
+	}
 }
 
 func TestCoordinatorSiteLoss(t *testing.T) {
