@@ -55,7 +55,8 @@ type Status struct {
 type SiteStatus struct {
 	Name  string    `json:"name"`
 	State SiteState `json:"state"`
-	// Controller is what the site's controller last reported of itself.
+	// Controller is what the site's controller last reported of itself,
+	// "" while the site holds no lease (the report would be stale).
 	Controller ControllerState `json:"controller,omitempty"`
 	Reason     string          `json:"reason,omitempty"`
 	// LeaseRemainingMS is the time left on the site's lease; -1 when it
@@ -129,7 +130,9 @@ func BuildStatus(cfg *config.Cluster, snap *Snapshot, leases map[string]time.Dur
 			Coordinator:      site.Name == snap.Coordinator,
 		}
 		_, ss.Joined = snap.Registered[site.Name]
-		if r, ok := snap.Reports[site.Name]; ok {
+		// A report without a live lease is stale: its writer is gone.
+		_, alive := snap.Alive[site.Name]
+		if r, ok := snap.Reports[site.Name]; ok && alive {
 			ss.Controller, ss.Reason = r.State, r.Reason
 		}
 		if left, ok := leases[site.Name]; ok {

@@ -42,7 +42,6 @@ coordinator fails its services over. Use a switchover for planned moves.`,
 				return err
 			}
 			defer func() { _ = log.Sync() }()
-			log = log.With(zap.String("site", siteName))
 			ctx := cmd.Context()
 
 			if embedDir != "" {

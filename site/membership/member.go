@@ -224,10 +224,14 @@ func (m *Member) joinOnce(ctx context.Context) (clientv3.LeaseID, time.Time, err
 		return 0, time.Time{}, err
 	}
 	m.setLease(expiry, deadline)
-	if res.Fence != nil {
+	switch {
+	case res.Fence != nil:
 		m.set(site.ControllerFenced, fenceReason(res.Fence))
-	} else if time.Now().Before(deadline) {
+	case time.Until(deadline) > m.cfg.RenewInterval:
 		m.set(site.ControllerUp, "joined")
+	default:
+		// The grant waited long (for a quorum, say): too little of the
+		// lease is left to serve on. hold renews at once and settles.
 	}
 	return grant.ID, deadline, nil
 }
@@ -258,7 +262,12 @@ func (m *Member) hold(ctx context.Context, lease clientv3.LeaseID, deadline time
 	ticker := time.NewTicker(m.cfg.RenewInterval)
 	defer ticker.Stop()
 	renewed := make(chan renewal, 1)
-	inFlight := false
+	inFlight := true // the first renewal goes out at once
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		renewed <- m.renew(hctx, lease)
+	}()
 	var fence *site.Fence
 	fenceKnown := false
 
@@ -320,9 +329,12 @@ func (m *Member) settle(fence *site.Fence, fenceKnown bool, deadline time.Time) 
 	case fence != nil:
 		m.set(site.ControllerFenced, fenceReason(fence))
 	case fenceKnown && st != site.ControllerUp && time.Now().Before(deadline):
-		why := "fence lifted"
-		if st == site.ControllerSelfFenced {
+		why := "joined"
+		switch st {
+		case site.ControllerSelfFenced:
 			why = "lease renewed before it could expire"
+		case site.ControllerFenced:
+			why = "fence lifted"
 		}
 		m.set(site.ControllerUp, why)
 	}
