@@ -42,7 +42,7 @@ type siteChecks struct {
 
 func buildSites(c *checker, fs []fileSite) []Site {
 	if have := len(fs) + c.dropped("sites"); have < minSites {
-		c.add("sites", "need at least %d sites, have %d: with two, losing one site leaves the etcd cluster without a quorum (2 of 2), so nothing could fail over",
+		c.add("sites", "need at least %d sites, have %d: with fewer, losing one site leaves the etcd cluster without a quorum (with two sites, 2 of 2 are needed), so nothing could fail over",
 			minSites, have)
 	}
 	seen := siteChecks{names: map[string]string{}, addrs: map[string]string{}}
