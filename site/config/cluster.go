@@ -7,21 +7,23 @@ import (
 
 // Cluster is a validated cluster config. Treat it as read-only.
 type Cluster struct {
-	Name     string
-	Path     string // the file it was loaded from ("" for Parse with no name)
-	Etcd     Etcd
-	Timings  Timings
-	Sites    []Site
-	Services []Service
+	Name      string
+	Path      string // the file it was loaded from ("" for Parse with no name)
+	Etcd      Etcd
+	Timings   Timings
+	Sites     []Site
+	Services  []Service
+	Placement Placement
 }
 
 // fileCluster is the whole file as written.
 type fileCluster struct {
-	Cluster  string        `yaml:"cluster"`
-	Etcd     fileEtcd      `yaml:"etcd"`
-	Timings  fileTimings   `yaml:"timings"`
-	Sites    []fileSite    `yaml:"sites"`
-	Services []fileService `yaml:"services"`
+	Cluster   string        `yaml:"cluster"`
+	Etcd      fileEtcd      `yaml:"etcd"`
+	Timings   fileTimings   `yaml:"timings"`
+	Sites     []fileSite    `yaml:"sites"`
+	Services  []fileService `yaml:"services"`
+	Placement filePlacement `yaml:"placement"`
 }
 
 // build validates the whole file and returns the cluster it describes;
@@ -37,6 +39,7 @@ func (f *fileCluster) build(c *checker) *Cluster {
 	cl.Sites = buildSites(c, f.Sites)
 	cl.Etcd = f.Etcd.build(c, cl.Sites)
 	cl.Services = buildServices(c, f.Services, cl.Sites)
+	cl.Placement = f.Placement.build(c)
 	return cl
 }
 
@@ -56,6 +59,7 @@ func (c *Cluster) Service(name string) (Service, bool) {
 		if s.Name == name {
 			s.Sites = slices.Clone(s.Sites)
 			s.Prefixes = slices.Clone(s.Prefixes)
+			s.Guests = slices.Clone(s.Guests)
 			return s, true
 		}
 	}
@@ -75,4 +79,22 @@ func (c *Cluster) SiteNames() []string {
 // election timeout: it silently raises a shorter TTL to this.
 func (c *Cluster) MinLeaseTTL() time.Duration {
 	return minLeaseTTL(c.Timings.EtcdElectionTimeout)
+}
+
+// Hosts returns every site's hypervisors, site by site.
+func (c *Cluster) Hosts() []Host {
+	var hosts []Host
+	for _, s := range c.Sites {
+		hosts = append(hosts, s.Hosts...)
+	}
+	return hosts
+}
+
+// Guests returns every service's guests, service by service.
+func (c *Cluster) Guests() []Guest {
+	var guests []Guest
+	for _, s := range c.Services {
+		guests = append(guests, s.Guests...)
+	}
+	return guests
 }

@@ -36,6 +36,14 @@ sites:
       peer_url: https://127.0.0.11:2380
       cert: pki/a.pem
       key: pki/a-key.pem
+    hosts:
+      - name: a1
+        uri: test+unix:///default?socket=/run/zdt/a1.sock
+        vcpus: 16
+        memory_mib: 65536
+        cpu_overcommit: 2
+      - name: a2
+        uri: qemu+tcp://198.51.100.5/system
   - name: b
     api: 127.0.0.12:7480
     etcd:
@@ -53,8 +61,13 @@ services:
     sites: [a, b, c]
     prefixes: [203.0.113.0/26, "2001:db8:a::/48"]
     replication_group: pg-web
+    guests:
+      - {name: web-1, tier: gold, zone: A, vcpus: 2, memory_mib: 4096, domain: domains/web-1.xml}
+      - {name: web-2, tier: Silver, zone: none, vcpus: 1, memory_mib: 2048, domain: domains/web-2.xml}
   - name: db
     sites: [c]
+placement:
+  zone_scope: service
 `
 
 // baseYAML is a small valid config that relies on the defaults. The bad
@@ -118,6 +131,14 @@ func writeConfig(t testing.TB, data string) (dir, path string) {
 			t.Fatal(err)
 		}
 	}
+	if err := os.Mkdir(filepath.Join(dir, "domains"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"web-1.xml", "web-2.xml"} {
+		if err := os.WriteFile(filepath.Join(dir, "domains", f), []byte("<domain type='test'/>"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	path = filepath.Join(dir, "zdt.yaml")
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
@@ -156,7 +177,11 @@ func TestLoadFull(t *testing.T) {
 		},
 		Sites: []Site{
 			{Name: "a", API: "127.0.0.11:7480", Etcd: SiteEtcd{
-				ClientURL: "https://127.0.0.11:2379", PeerURL: "https://127.0.0.11:2380", Cert: pki("a.pem"), Key: pki("a-key.pem")}},
+				ClientURL: "https://127.0.0.11:2379", PeerURL: "https://127.0.0.11:2380", Cert: pki("a.pem"), Key: pki("a-key.pem")},
+				Hosts: []Host{
+					{Name: "a1", Site: "a", URI: "test+unix:///default?socket=/run/zdt/a1.sock", VCPUs: 16, MemoryMiB: 65536, CPUOvercommit: 2, MemoryOvercommit: 1},
+					{Name: "a2", Site: "a", URI: "qemu+tcp://198.51.100.5/system", CPUOvercommit: 1, MemoryOvercommit: 1},
+				}},
 			{Name: "b", API: "127.0.0.12:7480", Etcd: SiteEtcd{
 				ClientURL: "https://127.0.0.12:2379", PeerURL: "https://127.0.0.12:2380", Cert: pki("b.pem"), Key: pki("b-key.pem")}},
 			{Name: "c", API: "[2001:db8::13]:7480", Etcd: SiteEtcd{
@@ -168,9 +193,14 @@ func TestLoadFull(t *testing.T) {
 				Sites:            []string{"a", "b", "c"},
 				Prefixes:         []netip.Prefix{netip.MustParsePrefix("203.0.113.0/26"), netip.MustParsePrefix("2001:db8:a::/48")},
 				ReplicationGroup: "pg-web",
+				Guests: []Guest{
+					{Name: "web-1", Service: "web", Tier: TierGold, Zone: "A", VCPUs: 2, MemoryMiB: 4096, Domain: filepath.Join(dir, "domains", "web-1.xml")},
+					{Name: "web-2", Service: "web", Tier: TierSilver, VCPUs: 1, MemoryMiB: 2048, Domain: filepath.Join(dir, "domains", "web-2.xml")},
+				},
 			},
 			{Name: "db", Sites: []string{"c"}},
 		},
+		Placement: Placement{ZoneScope: ZoneScopeService},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", c, want)

@@ -13,13 +13,15 @@ type Service struct {
 	Sites            []string // sites that may serve it, most preferred first
 	Prefixes         []netip.Prefix
 	ReplicationGroup string // "" if none
+	Guests           []Guest
 }
 
 type fileService struct {
-	Name             string   `yaml:"name"`
-	Sites            []string `yaml:"sites"`
-	Prefixes         []string `yaml:"prefixes"`
-	ReplicationGroup string   `yaml:"replication_group"`
+	Name             string      `yaml:"name"`
+	Sites            []string    `yaml:"sites"`
+	Prefixes         []string    `yaml:"prefixes"`
+	ReplicationGroup string      `yaml:"replication_group"`
+	Guests           []fileGuest `yaml:"guests"`
 }
 
 // serviceChecks holds what must be unique across services.
@@ -27,6 +29,7 @@ type serviceChecks struct {
 	sites    []Site
 	names    map[string]string // service name -> field of its first use
 	prefixes []seenPrefix
+	guests   map[string]string // guest name -> field of its first use
 }
 
 type seenPrefix struct {
@@ -36,12 +39,13 @@ type seenPrefix struct {
 }
 
 func buildServices(c *checker, fs []fileService, sites []Site) []Service {
-	seen := serviceChecks{sites: sites, names: map[string]string{}}
+	seen := serviceChecks{sites: sites, names: map[string]string{}, guests: map[string]string{}}
 	paths := c.elementPaths("services", len(fs))
 	services := make([]Service, len(fs))
 	for i, f := range fs {
 		services[i] = f.build(c, paths[i], &seen)
 	}
+	checkGuestsFit(c, sites, services, seen.guests)
 	return services
 }
 
@@ -53,6 +57,7 @@ func (f fileService) build(c *checker, field string, seen *serviceChecks) Servic
 	if f.ReplicationGroup != "" {
 		c.checkName(field+".replication_group", f.ReplicationGroup)
 	}
+	s.Guests = buildGuests(c, field+".guests", f.Name, f.Guests, seen.guests)
 	return s
 }
 

@@ -10,6 +10,8 @@ type Site struct {
 	Name string
 	API  string // host:port of the controller's HTTP listener (healthz, metrics, JSON API)
 	Etcd SiteEtcd
+	// Hosts are the site's hypervisors.
+	Hosts []Host
 }
 
 // SiteEtcd is the site's etcd member, used when the controller embeds it.
@@ -18,9 +20,10 @@ type Site struct {
 type SiteEtcd struct{ ClientURL, PeerURL, Cert, Key string }
 
 type fileSite struct {
-	Name string       `yaml:"name"`
-	API  string       `yaml:"api"`
-	Etcd fileSiteEtcd `yaml:"etcd"`
+	Name  string       `yaml:"name"`
+	API   string       `yaml:"api"`
+	Etcd  fileSiteEtcd `yaml:"etcd"`
+	Hosts []fileHost   `yaml:"hosts"`
 }
 
 type fileSiteEtcd struct {
@@ -38,6 +41,7 @@ const minSites = 3
 type siteChecks struct {
 	names map[string]string // site name -> field of its first use
 	addrs map[string]string // host:port -> field of its first use
+	hosts map[string]string // hypervisor name -> field of its first use
 }
 
 func buildSites(c *checker, fs []fileSite) []Site {
@@ -45,7 +49,7 @@ func buildSites(c *checker, fs []fileSite) []Site {
 		c.add("sites", "need at least %d sites, have %d: with fewer, losing one site leaves the etcd cluster without a quorum (with two sites, 2 of 2 are needed), so nothing could fail over",
 			minSites, have)
 	}
-	seen := siteChecks{names: map[string]string{}, addrs: map[string]string{}}
+	seen := siteChecks{names: map[string]string{}, addrs: map[string]string{}, hosts: map[string]string{}}
 	paths := c.elementPaths("sites", len(fs))
 	sites := make([]Site, len(fs))
 	for i, f := range fs {
@@ -66,6 +70,7 @@ func (f fileSite) build(c *checker, field string, seen *siteChecks) Site {
 	}
 
 	s.Etcd = f.Etcd.build(c, field+".etcd", seen)
+	s.Hosts = buildHosts(c, field+".hosts", f.Name, f.Hosts, seen.hosts)
 	return s
 }
 
