@@ -165,7 +165,10 @@ func (c *Coordinator) act(ctx context.Context, g site.Guard, since time.Time) er
 	if err != nil {
 		return err
 	}
-	d := Decide(c.cfg.Cluster, snap, c.cfg.Site, c.now(), since)
+	d, err := Decide(c.cfg.Cluster, snap, c.cfg.Site, c.now(), since)
+	if err != nil {
+		return err
+	}
 	op := d.Resume
 	if d.Start != nil {
 		op = d.Start

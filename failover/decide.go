@@ -27,20 +27,43 @@ type Decision struct {
 
 // Decide returns what the coordinator should do next, given the cluster's
 // state. leadingSince is when this coordinator was elected; a new coordinator
-// gives a service's preferred site the config's bootstrap grace to appear
-// before it assigns the service elsewhere.
-func Decide(cfg *config.Cluster, snap *site.Snapshot, self string, now, leadingSince time.Time) Decision {
+// gives a service's preferred site (and every site, for guests) the config's
+// bootstrap grace to appear before it assigns or places elsewhere.
+func Decide(cfg *config.Cluster, snap *site.Snapshot, self string, now, leadingSince time.Time) (Decision, error) {
 	if open := snap.UnfinishedOps(); len(open) > 0 {
-		return Decision{Resume: open[0]}
+		return Decision{Resume: open[0]}, nil
 	}
 	for _, s := range DarkSites(cfg, snap) {
-		return Decision{Start: PlanFailover(cfg, snap, s, self, now)}
+		return Decision{Start: PlanFailover(cfg, snap, s, self, now)}, nil
 	}
 	grace := now.Sub(leadingSince) >= cfg.Timings.BootstrapGrace
 	if op := PlanBootstrap(cfg, snap, self, now, grace); op != nil {
-		return Decision{Start: op}
+		return Decision{Start: op}, nil
 	}
-	return Decision{}
+	if !grace && !allUp(cfg, snap) {
+		return Decision{}, nil
+	}
+	changes, err := PlanPlacement(cfg, snap)
+	if err != nil || len(changes) == 0 {
+		return Decision{}, err
+	}
+	return Decision{Start: &site.Op{
+		ID:      site.NewOpID(now, KindPlacement),
+		Kind:    KindPlacement,
+		Who:     "coordinator@" + self,
+		Created: now,
+		Outcome: site.OpRunning,
+		Steps:   []site.Step{{Name: StepPlace, Status: site.StepPending}},
+	}}, nil
+}
+
+func allUp(cfg *config.Cluster, snap *site.Snapshot) bool {
+	for _, s := range cfg.Sites {
+		if !snap.Up(s.Name) {
+			return false
+		}
+	}
+	return true
 }
 
 // DarkSites lists, in config order, the sites to fail over: they have joined
@@ -56,8 +79,9 @@ func DarkSites(cfg *config.Cluster, snap *site.Snapshot) []string {
 	return dark
 }
 
-// PlanFailover plans the failover of a dark site: fence it, then move every
-// service it was serving to the next site in the service's order that is up.
+// PlanFailover plans the failover of a dark site: fence it, move every
+// service it was serving to the next site in the service's order that is up,
+// then place the guests again (the dark site's among them).
 func PlanFailover(cfg *config.Cluster, snap *site.Snapshot, dark, self string, now time.Time) *site.Op {
 	op := &site.Op{
 		ID:      site.NewOpID(now, KindFailover),
@@ -76,6 +100,9 @@ func PlanFailover(cfg *config.Cluster, snap *site.Snapshot, dark, self string, n
 				Status: site.StepPending,
 			})
 		}
+	}
+	if len(cfg.Guests()) > 0 {
+		op.Steps = append(op.Steps, site.Step{Name: StepPlace, Status: site.StepPending})
 	}
 	return op
 }

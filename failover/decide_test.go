@@ -156,7 +156,11 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := summarise(Decide(testConfig(), tt.state.snapshot(), "b", t0.Add(tt.elapsed), t0))
+			d, err := Decide(testConfig(), tt.state.snapshot(), "b", t0.Add(tt.elapsed), t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := summarise(d)
 			if got.resume != tt.want.resume || got.kind != tt.want.kind || !slices.Equal(got.steps, tt.want.steps) {
 				t.Errorf("Decide:\n got  %+v\n want %+v", got, tt.want)
 			}

@@ -47,6 +47,8 @@ func stepFor(name string) (stepFunc, bool) {
 		return fenceStep, true
 	case StepAssign:
 		return assignStep, true
+	case StepPlace:
+		return placeStep, true
 	}
 	return nil, false
 }
@@ -127,4 +129,41 @@ func assignStep(ctx context.Context, r *run, st *site.Step) stepResult {
 		return done("service %s moved from site %s to site %s (epoch %d)", name, from, next.Site, next.Epoch)
 	}
 	return stepResult{kind: stepRetry, err: fmt.Errorf("assign service %s: %w %d times", name, site.ErrConflict, attempts)}
+}
+
+// placeStep solves the guests' placement from the state as it is now and
+// writes what changed. Solving again after a crash gives the same answer for
+// what was written already, so the step is idempotent.
+func placeStep(ctx context.Context, r *run, _ *site.Step) stepResult {
+	const attempts = 3
+	for range attempts {
+		snap, err := r.c.cfg.Store.Snapshot(ctx)
+		if err != nil {
+			return stepResult{kind: stepRetry, err: err}
+		}
+		changes, err := PlanPlacement(r.c.cfg.Cluster, snap)
+		if err != nil {
+			return stepResult{kind: stepFailed, detail: err.Error()}
+		}
+		read := map[string]int64{}
+		counts := map[site.GuestState]int{}
+		for i := range changes {
+			changes[i].Op, changes[i].At = r.op.ID, r.c.now()
+			read[changes[i].Guest] = snap.Placements[changes[i].Guest].Epoch
+			counts[changes[i].State]++
+		}
+		err = r.c.cfg.Store.PutPlacements(ctx, r.g, changes, read)
+		switch {
+		case errors.Is(err, site.ErrConflict):
+			continue
+		case err != nil:
+			return stepResult{kind: stepRetry, err: err}
+		}
+		if len(changes) == 0 {
+			return done("every guest is where it should be")
+		}
+		return done("%d guests placed to run, %d preempted, %d unplaced",
+			counts[site.GuestRunning], counts[site.GuestPreempted], counts[site.GuestUnplaced])
+	}
+	return stepResult{kind: stepRetry, err: fmt.Errorf("place guests: %w %d times", site.ErrConflict, attempts)}
 }

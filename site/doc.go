@@ -13,8 +13,10 @@
 //	sites/<s>/alive        bound to the site's lease; absent means the site is dark
 //	sites/<s>/registered   written once, when the site first joins
 //	sites/<s>/report       what the site's controller observes about itself
+//	sites/<s>/hosts        what the site observes of its hypervisors
 //	fences/<s>             the site is fenced: by which op, when, why
 //	services/<svc>/assignment  active site; its mod revision is the epoch
+//	guests/<g>/placement   where the guest runs (or why it does not)
 //	ops/<id>               the op journal
 //	events/<time>-<n>      the append-only event log
 //	election/              the coordinator election

@@ -38,6 +38,15 @@ func (k Keys) Services() string { return k.root + "services/" }
 // Assignment is the key of a service's assignment.
 func (k Keys) Assignment(service string) string { return k.Services() + service + "/assignment" }
 
+// Guests is the prefix of the guest records.
+func (k Keys) Guests() string { return k.root + "guests/" }
+
+// Placement is the key of a guest's placement.
+func (k Keys) Placement(guest string) string { return k.Guests() + guest + "/placement" }
+
+// Hosts holds what a site's deploy reconciler observes of its hypervisors.
+func (k Keys) Hosts(site string) string { return k.Sites() + site + "/hosts" }
+
 // Ops is the prefix of the op journal.
 func (k Keys) Ops() string { return k.root + "ops/" }
 

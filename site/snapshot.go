@@ -15,6 +15,9 @@ type Snapshot struct {
 	Reports     map[string]Report
 	Fences      map[string]Fence
 	Assignments map[string]Assignment
+	Placements  map[string]Placement
+	// Hosts holds each site's report of its hypervisors.
+	Hosts map[string]HostsReport
 	// Ops is the whole journal, oldest first.
 	Ops []*Op
 	// Coordinator is the site whose controller holds the election, "" when
@@ -50,6 +53,7 @@ func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
 		clientv3.OpGet(k.Services(), clientv3.WithPrefix()),
 		clientv3.OpGet(k.Ops(), clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend)),
 		clientv3.OpGet(k.Election(), clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend), clientv3.WithLimit(1)),
+		clientv3.OpGet(k.Guests(), clientv3.WithPrefix()),
 	).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("read cluster state: %w", err)
@@ -61,6 +65,8 @@ func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
 		Reports:     map[string]Report{},
 		Fences:      map[string]Fence{},
 		Assignments: map[string]Assignment{},
+		Placements:  map[string]Placement{},
+		Hosts:       map[string]HostsReport{},
 	}
 	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
 		site, leaf, ok := k.siteKey(string(kv.Key))
@@ -87,6 +93,12 @@ func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
 				return nil, err
 			}
 			snap.Reports[site] = r
+		case "hosts":
+			r, err := decode[HostsReport](kv)
+			if err != nil {
+				return nil, err
+			}
+			snap.Hosts[site] = r
 		}
 	}
 	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
@@ -114,6 +126,14 @@ func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
 	}
 	if kvs := resp.Responses[4].GetResponseRange().Kvs; len(kvs) > 0 {
 		snap.Coordinator = string(kvs[0].Value)
+	}
+	for _, kv := range resp.Responses[5].GetResponseRange().Kvs {
+		p, err := decode[Placement](kv)
+		if err != nil {
+			return nil, err
+		}
+		p.Epoch = kv.ModRevision
+		snap.Placements[p.Guest] = p
 	}
 	return snap, nil
 }

@@ -49,6 +49,26 @@ type Status struct {
 	Ops []OpStatus `json:"ops"`
 	// OpCounts counts the journal's ops by kind and outcome.
 	OpCounts []OpCount `json:"op_counts"`
+	// Guests lists every guest of the config with its placement.
+	Guests []GuestStatus `json:"guests"`
+}
+
+// GuestStatus is one guest's line of the status.
+type GuestStatus struct {
+	Name    string `json:"name"`
+	Service string `json:"service"`
+	Tier    string `json:"tier"`
+	Zone    string `json:"zone,omitempty"`
+	// Site and Host are where its placement wants it, "" when nowhere.
+	Site string `json:"site"`
+	Host string `json:"host"`
+	// State is the placement's state (running, preempted, unplaced), or
+	// "pending" before the coordinator placed the guest.
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"`
+	// RunningOn lists the hosts its sites report it running on: the
+	// placement's host once it started, more than one never.
+	RunningOn []string `json:"running_on"`
 }
 
 // SiteStatus is one site's line of the status.
@@ -169,7 +189,31 @@ func BuildStatus(cfg *config.Cluster, snap *Snapshot, leases map[string]time.Dur
 		k.Count = counts[k]
 		st.OpCounts = append(st.OpCounts, k)
 	}
+	st.Guests = guestStatuses(cfg, snap)
 	return st
+}
+
+func guestStatuses(cfg *config.Cluster, snap *Snapshot) []GuestStatus {
+	runningOn := map[string][]string{}
+	for _, site := range cfg.Sites {
+		for _, h := range snap.Hosts[site.Name].Hosts {
+			for _, g := range h.Running {
+				runningOn[g.Name] = append(runningOn[g.Name], h.Name)
+			}
+		}
+	}
+	out := []GuestStatus{}
+	for _, g := range cfg.Guests() {
+		gs := GuestStatus{Name: g.Name, Service: g.Service, Tier: g.Tier, Zone: g.Zone, State: "pending", RunningOn: runningOn[g.Name]}
+		if gs.RunningOn == nil {
+			gs.RunningOn = []string{}
+		}
+		if p, ok := snap.Placements[g.Name]; ok {
+			gs.Site, gs.Host, gs.State, gs.Reason = p.Site, p.Host, string(p.State), p.Reason
+		}
+		out = append(out, gs)
+	}
+	return out
 }
 
 func opStatus(op *Op) OpStatus {

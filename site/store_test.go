@@ -3,6 +3,7 @@ package site_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -203,5 +204,32 @@ func TestSnapshotAndStatus(t *testing.T) {
 		if (ss.State == site.SiteUp) != (ss.LeaseRemainingMS > 0) {
 			t.Errorf("site %s: lease remaining %dms", ss.Name, ss.LeaseRemainingMS)
 		}
+	}
+}
+
+func TestPutPlacementsInBatches(t *testing.T) {
+	s, _, ctx := setup(t)
+	g, _ := elect(t, ctx, s, "a")
+	var ps []site.Placement
+	for i := range 250 { // three transactions
+		ps = append(ps, site.Placement{Guest: fmt.Sprintf("g%03d", i), Site: "a", Host: "a1", State: site.GuestRunning})
+	}
+	if err := s.PutPlacements(ctx, g, ps, nil); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := s.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Placements) != 250 || snap.Placements["g249"].Epoch == 0 {
+		t.Fatalf("%d placements read back; want 250 with epochs", len(snap.Placements))
+	}
+	// A write from a stale read is refused.
+	moved := []site.Placement{{Guest: "g000", Site: "b", Host: "b1", State: site.GuestRunning}}
+	if err := s.PutPlacements(ctx, g, moved, map[string]int64{"g000": snap.Placements["g000"].Epoch - 1}); !errors.Is(err, site.ErrConflict) {
+		t.Fatalf("stale placement write: %v, want ErrConflict", err)
+	}
+	if err := s.PutPlacements(ctx, g, moved, map[string]int64{"g000": snap.Placements["g000"].Epoch}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -125,6 +125,17 @@ func writeStatusTable(w io.Writer, st site.Status) error {
 	for _, s := range st.Services {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", s.Name, orDash(s.Active), s.Epoch, strings.Join(s.Sites, ","), strings.Join(s.Prefixes, " "))
 	}
+	if len(st.Guests) > 0 {
+		fmt.Fprintln(tw)
+		fmt.Fprintln(tw, "GUEST\tSERVICE\tTIER\tZONE\tSTATE\tPLACED ON\tRUNNING ON")
+		for _, g := range st.Guests {
+			where := "-"
+			if g.Host != "" {
+				where = g.Host + " (site " + g.Site + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.Name, g.Service, g.Tier, orDash(g.Zone), g.State, where, orDash(strings.Join(g.RunningOn, ",")))
+		}
+	}
 	fmt.Fprintln(tw)
 	if len(st.Ops) == 0 {
 		fmt.Fprintln(tw, "no unfinished ops")

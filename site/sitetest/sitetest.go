@@ -42,6 +42,8 @@ type Cluster struct {
 type Options struct {
 	Sites    []string // default a, b, c
 	Services []config.Service
+	// Hosts are the hypervisors of each site, by site.
+	Hosts    map[string][]config.Host
 	LeaseTTL time.Duration // default 2s
 }
 
@@ -76,6 +78,7 @@ func New(t testing.TB, opts Options) *Cluster {
 				ClientURL: "http://127.0.0.1:" + freePort(t),
 				PeerURL:   "http://127.0.0.1:" + freePort(t),
 			},
+			Hosts: opts.Hosts[name],
 		}
 		cfg.Sites = append(cfg.Sites, s)
 		cfg.Etcd.Endpoints = append(cfg.Etcd.Endpoints, s.Etcd.ClientURL)

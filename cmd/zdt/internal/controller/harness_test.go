@@ -47,7 +47,12 @@ func testServices() []config.Service {
 
 func newTestCluster(t testing.TB) *testCluster {
 	t.Helper()
-	etcd := sitetest.New(t, sitetest.Options{Services: testServices()})
+	return newTestClusterWith(t, sitetest.Options{Services: testServices()})
+}
+
+func newTestClusterWith(t testing.TB, opts sitetest.Options) *testCluster {
+	t.Helper()
+	etcd := sitetest.New(t, opts)
 	obs := etcd.Client()
 	tc := &testCluster{
 		t:     t,
