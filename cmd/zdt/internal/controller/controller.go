@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/zdt-project/zdt/deploy/reconciler"
 	"github.com/zdt-project/zdt/failover"
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
@@ -40,6 +41,9 @@ type Config struct {
 	OnChange func(membership.Change)
 	// BeforeStep is passed to the coordinator (a test seam).
 	BeforeStep func(ctx context.Context, op *site.Op, step int) error
+	// HostFailAfter is how long a hypervisor may go without answering
+	// before it is reported failed (default: the hypervisor package's).
+	HostFailAfter time.Duration
 }
 
 // Controller is one site's controller.
@@ -51,6 +55,7 @@ type Controller struct {
 	coord   *failover.Coordinator
 	leading atomic.Bool
 	metrics *metrics
+	guests  *reconciler.Reconciler
 }
 
 // New checks the config and builds the controller.
@@ -68,6 +73,18 @@ func New(cfg Config) (*Controller, error) {
 	c := &Controller{cfg: cfg, site: me, store: site.NewStore(cfg.Client, cfg.Cluster.Name)}
 	t := cfg.Cluster.Timings
 	c.metrics = newMetrics(c)
+	guests, err := reconciler.New(reconciler.Config{
+		Cluster:   cfg.Cluster,
+		Site:      me.Name,
+		Store:     c.store,
+		Log:       cfg.Log,
+		FailAfter: cfg.HostFailAfter,
+		Registry:  cfg.Registry,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.guests = guests
 	c.member = membership.New(membership.Config{
 		Site:            me.Name,
 		API:             me.API,
@@ -105,6 +122,7 @@ func (c *Controller) Leading() bool { return c.leading.Load() }
 // onMembershipChange is the membership hook: the one place where the site's
 // reconcilers learn to stop or resume serving.
 func (c *Controller) onMembershipChange(ch membership.Change) {
+	c.guests.SetState(ch.To)
 	if ch.To == site.ControllerSelfFenced {
 		c.metrics.selfFences.Inc()
 		c.cfg.Log.Warn("self-fenced", zap.String("site", c.site.Name), zap.String("reason", ch.Reason))
@@ -123,7 +141,22 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	srv := &http.Server{Handler: c.handler(), ReadHeaderTimeout: 5 * time.Second}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return c.member.Run(gctx) })
+	memberDone := make(chan struct{})
+	g.Go(func() error {
+		defer close(memberDone)
+		return c.member.Run(gctx)
+	})
+	// The guests outlive the membership by a moment: when the controller
+	// stops, the membership says so first, and the guests stop after.
+	g.Go(func() error {
+		rctx, cancel := context.WithCancel(context.WithoutCancel(gctx))
+		defer cancel()
+		go func() {
+			<-memberDone
+			cancel()
+		}()
+		return c.guests.Run(rctx)
+	})
 	g.Go(func() error { return c.superviseCoordinator(gctx) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {

@@ -1,0 +1,367 @@
+package reconciler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/zdt-project/zdt/deploy/hypervisor"
+	"github.com/zdt-project/zdt/site"
+	"github.com/zdt-project/zdt/site/config"
+)
+
+// Config configures a Reconciler.
+type Config struct {
+	Cluster *config.Cluster
+	Site    string
+	Store   *site.Store
+	Log     *zap.Logger
+	// FailAfter is how long a host may go without answering before it is
+	// reported failed (default hypervisor.DefaultFailAfter).
+	FailAfter time.Duration
+	// Resync is how often the reconciler converges without being told of a
+	// change, so that a missed event heals (default 10s).
+	Resync time.Duration
+	// Registry receives the metrics; nil registers none.
+	Registry prometheus.Registerer
+}
+
+// Reconciler converges a site's hosts. Create it with New, tell it the
+// site's state with SetState, and Run it.
+type Reconciler struct {
+	cfg    Config
+	log    *zap.Logger
+	guests map[string]config.Guest // every guest of the cluster, by name
+	hosts  []config.Host           // this site's
+	m      *metrics
+
+	mu      sync.Mutex
+	state   site.ControllerState
+	kick    chan struct{} // buffered 1: converge soon
+	reports map[string]site.HostReport
+	dialed  map[string]*hypervisor.Host
+}
+
+// New returns a reconciler for the site's hosts; the site starts as joining
+// (nothing is started until SetState says it is up).
+func New(cfg Config) (*Reconciler, error) {
+	me, ok := cfg.Cluster.Site(cfg.Site)
+	if !ok {
+		return nil, fmt.Errorf("site %q is not in the cluster config", cfg.Site)
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.FailAfter == 0 {
+		cfg.FailAfter = hypervisor.DefaultFailAfter
+	}
+	if cfg.Resync == 0 {
+		cfg.Resync = 10 * time.Second
+	}
+	r := &Reconciler{
+		cfg:    cfg,
+		log:    cfg.Log.With(zap.String("site", cfg.Site)),
+		guests: map[string]config.Guest{},
+		hosts:  me.Hosts,
+		state:  site.ControllerJoining,
+		kick:   make(chan struct{}, 1),
+		dialed: map[string]*hypervisor.Host{},
+	}
+	for _, g := range cfg.Cluster.Guests() {
+		r.guests[g.Name] = g
+	}
+	r.m = newMetrics(cfg.Site)
+	if cfg.Registry != nil {
+		if err := cfg.Registry.Register(r.m); err != nil {
+			return nil, fmt.Errorf("register guest metrics: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// SetState tells the reconciler the site's state (the membership hook). It
+// does not block; the reconciler acts on it at once.
+func (r *Reconciler) SetState(s site.ControllerState) {
+	r.mu.Lock()
+	r.state = s
+	r.mu.Unlock()
+	r.poke()
+}
+
+func (r *Reconciler) poke() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (r *Reconciler) currentState() site.ControllerState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state
+}
+
+// Run dials the site's hosts and converges them until ctx ends. When it
+// returns every guest of the site's hosts has been destroyed if the site was
+// not up (a stopping controller takes its guests with it), and every host
+// connection is closed.
+func (r *Reconciler) Run(ctx context.Context) error {
+	if len(r.hosts) == 0 {
+		<-ctx.Done()
+		return nil
+	}
+	for _, h := range r.hosts {
+		hv, err := hypervisor.Dial(ctx, h.URI, hypervisor.Options{Name: h.Name, FailAfter: r.cfg.FailAfter, Log: r.log})
+		if err != nil {
+			return fmt.Errorf("host %s: %w", h.Name, err)
+		}
+		defer hv.Close()
+		r.dialed[h.Name] = hv
+	}
+	var wg sync.WaitGroup
+	wctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	for _, hv := range r.dialed {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.followHealth(wctx, hv)
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.followPlacements(wctx)
+	}()
+
+	resync := time.NewTicker(r.cfg.Resync)
+	defer resync.Stop()
+	for {
+		if err := r.converge(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("converging guests failed; will retry", zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			r.finish()
+			return nil
+		case <-r.kick:
+		case <-resync.C:
+		}
+	}
+}
+
+// finish: a controller that stops cleanly takes its guests with it (its
+// lease is given up and the coordinator places them elsewhere).
+func (r *Reconciler) finish() {
+	if r.currentState() != site.ControllerStopped {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.converge(ctx); err != nil {
+		r.log.Warn("guests not all stopped at exit", zap.Error(err))
+	}
+}
+
+func (r *Reconciler) followHealth(ctx context.Context, hv *hypervisor.Host) {
+	for {
+		_, changed := hv.Watch()
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+			r.poke()
+		}
+	}
+}
+
+// followPlacements pokes the reconciler on every change of a placement.
+func (r *Reconciler) followPlacements(ctx context.Context) {
+	for ctx.Err() == nil {
+		for resp := range r.cfg.Store.WatchKey(ctx, r.cfg.Store.Keys().Guests(), true, 0) {
+			if resp.Err() != nil {
+				break
+			}
+			r.poke()
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second): // a broken watch: the resync covers the gap
+		}
+	}
+}
+
+// converge makes the hosts match the placements, for the site's state.
+func (r *Reconciler) converge(ctx context.Context) error {
+	st := r.currentState()
+	var placements map[string]site.Placement
+	if st == site.ControllerUp {
+		var err error
+		if placements, err = r.readPlacements(ctx); err != nil {
+			return err
+		}
+	}
+	var errs []error
+	report := site.HostsReport{Site: r.cfg.Site}
+	for _, h := range r.hosts {
+		hr, err := r.convergeHost(ctx, h, st, placements)
+		report.Hosts = append(report.Hosts, hr)
+		errs = append(errs, err)
+	}
+	r.m.observe(report, r.guests)
+	errs = append(errs, r.publish(ctx, report))
+	return errors.Join(errs...)
+}
+
+func (r *Reconciler) readPlacements(ctx context.Context) (map[string]site.Placement, error) {
+	resp, err := r.cfg.Store.Client().Get(ctx, r.cfg.Store.Keys().Guests(), clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("read placements: %w", err)
+	}
+	ps := map[string]site.Placement{}
+	for _, kv := range resp.Kvs {
+		var p site.Placement
+		if err := json.Unmarshal(kv.Value, &p); err != nil {
+			return nil, fmt.Errorf("placement %s: %w", kv.Key, err)
+		}
+		ps[p.Guest] = p
+	}
+	return ps, nil
+}
+
+// convergeHost converges one host: copies that must go first, then what
+// must run.
+func (r *Reconciler) convergeHost(ctx context.Context, h config.Host, st site.ControllerState, placements map[string]site.Placement) (site.HostReport, error) {
+	hv := r.dialed[h.Name]
+	hr := site.HostReport{Name: h.Name, Running: []site.RunningGuest{}}
+	if failed, since := hv.Failed(); failed {
+		hr.Failed, hr.Error = true, fmt.Sprintf("no answer since %s", since.UTC().Format(time.RFC3339))
+	}
+	vcpus, mem, err := hv.Capacity(ctx)
+	if err != nil {
+		hr.Error = err.Error()
+		return hr, err
+	}
+	hr.VCPUs, hr.MemoryMiB = vcpus, mem
+	domains, err := hv.List(ctx)
+	if err != nil {
+		hr.Error = err.Error()
+		return hr, err
+	}
+	var errs []error
+	here := map[string]hypervisor.Domain{}
+	for _, d := range domains {
+		if _, ours := r.guests[d.Name]; !ours {
+			continue // not a guest of the inventory: leave it alone
+		}
+		here[d.Name] = d
+		want := placements[d.Name]
+		wanted := st == site.ControllerUp && want.State == site.GuestRunning && want.Host == h.Name
+		switch {
+		case st == site.ControllerJoining:
+			// Hands off until the site knows whether it is fenced: a
+			// controller that restarts must not take its guests down.
+		case wanted || d.State == hypervisor.StateShutoff:
+		case st == site.ControllerSelfFenced:
+			if d.State == hypervisor.StateRunning {
+				errs = append(errs, r.act(ctx, "pause", d.Name, h.Name, hv.Suspend))
+			}
+		default:
+			if want.State == site.GuestPreempted && st == site.ControllerUp {
+				r.m.preemptions.Inc()
+			}
+			errs = append(errs, r.act(ctx, "destroy", d.Name, h.Name, hv.Destroy))
+		}
+	}
+	if st == site.ControllerUp {
+		for _, name := range sortedKeys(placements) {
+			p := placements[name]
+			g, ours := r.guests[name]
+			if !ours || p.State != site.GuestRunning || p.Host != h.Name {
+				continue
+			}
+			errs = append(errs, r.run(ctx, hv, g, here[name]))
+		}
+	}
+	if domains, err := hv.List(ctx); err == nil {
+		for _, d := range domains {
+			if _, ours := r.guests[d.Name]; ours && d.State == hypervisor.StateRunning {
+				hr.Running = append(hr.Running, site.RunningGuest{Name: d.Name, VCPUs: d.VCPUs, MemoryMiB: d.MemoryMiB})
+			}
+		}
+	}
+	return hr, errors.Join(errs...)
+}
+
+// run brings a guest placed on this host up: define it from its XML unless
+// it is defined, resume it if paused, start it if off.
+func (r *Reconciler) run(ctx context.Context, hv *hypervisor.Host, g config.Guest, d hypervisor.Domain) error {
+	switch d.State {
+	case hypervisor.StateRunning:
+		return nil
+	case hypervisor.StatePaused:
+		return r.act(ctx, "resume", g.Name, hv.Name(), hv.Resume)
+	}
+	if d.Name == "" {
+		xml, err := os.ReadFile(g.Domain)
+		if err != nil {
+			return fmt.Errorf("guest %s: domain XML: %w", g.Name, err)
+		}
+		if _, err := hv.Define(ctx, string(xml)); err != nil {
+			return fmt.Errorf("guest %s: %w", g.Name, err)
+		}
+	}
+	return r.act(ctx, "start", g.Name, hv.Name(), hv.Start)
+}
+
+func (r *Reconciler) act(ctx context.Context, what, guest, host string, fn func(context.Context, string) error) error {
+	if err := fn(ctx, guest); err != nil {
+		return fmt.Errorf("%s guest %s on host %s: %w", what, guest, host, err)
+	}
+	r.log.Info("guest "+what, zap.String("guest", guest), zap.String("host", host))
+	return nil
+}
+
+// publish writes the hosts report when it changed (its time aside).
+func (r *Reconciler) publish(ctx context.Context, report site.HostsReport) error {
+	byName := map[string]site.HostReport{}
+	for _, h := range report.Hosts {
+		byName[h.Name] = h
+	}
+	r.mu.Lock()
+	same := reflect.DeepEqual(byName, r.reports)
+	r.mu.Unlock()
+	if same {
+		return nil
+	}
+	report.Updated = time.Now()
+	if err := r.cfg.Store.PutHostsReport(ctx, report); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.reports = byName
+	r.mu.Unlock()
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
