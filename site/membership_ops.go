@@ -29,15 +29,14 @@ func (s *Store) Join(ctx context.Context, lease clientv3.LeaseID, alive Alive, r
 	if err != nil {
 		return JoinResult{}, err
 	}
-	regKey := s.keys.Registered(alive.Site)
+	// One transaction: the coordinator must never see the site registered
+	// but not alive, or it would take it for dark.
+	regKey, fenceKey := s.keys.Registered(alive.Site), s.keys.Fence(alive.Site)
 	resp, err := s.c.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(regKey), "=", 0)).
-		Then(putReg).
+		Then(putAlive, clientv3.OpGet(fenceKey), putReg).
+		Else(putAlive, clientv3.OpGet(fenceKey)).
 		Commit()
-	if err != nil {
-		return JoinResult{}, fmt.Errorf("register site %s: %w", alive.Site, err)
-	}
-	resp, err = s.c.Txn(ctx).Then(putAlive, clientv3.OpGet(s.keys.Fence(alive.Site))).Commit()
 	if err != nil {
 		return JoinResult{}, fmt.Errorf("join site %s: %w", alive.Site, err)
 	}

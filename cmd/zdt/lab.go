@@ -37,7 +37,17 @@ config) and starts one controller per site (a, b, c on 127.0.0.11-13), each
 with an embedded etcd member. It waits until they are healthy, then shows the
 cluster's status every second until Ctrl-C, which stops the lab. With
 --detach it leaves the lab running; take sites down and up again with
-'zdt lab site' and stop it with 'zdt lab stop'. No root is needed.`,
+'zdt lab site' and stop it with 'zdt lab stop'.
+
+When libvirtd is installed, each site also gets a hypervisor (a1, b1, c1):
+its own libvirtd serving libvirt's test driver, which the site's controller
+runs its guests on. The services have gold, silver and bronze guests; when
+a site goes dark its guests die with its libvirtd, and the coordinator
+starts its gold guests elsewhere, preempting bronze ones. The libvirtds run
+as root, and so must the lab for its guests. Without libvirtd the lab runs
+without hosts and guests; install it with:
+
+  ` + lab.InstallLibvirtd,
 		Example: `  zdt lab
   zdt lab --dir /tmp/lab --detach
   zdt lab site a down --dir /tmp/lab
@@ -70,8 +80,13 @@ func runLab(ctx context.Context, out io.Writer, o *labOptions) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "starting sites %s; waiting up to %s for them to be healthy\n",
-		strings.Join(l.SiteNames(), ", "), o.timeout)
+	with := ", each with its libvirtd"
+	if !l.HasHypervisors() {
+		with = ""
+		printGuestsOff(out)
+	}
+	fmt.Fprintf(out, "starting sites %s%s; waiting up to %s for them to be healthy\n",
+		strings.Join(l.SiteNames(), ", "), with, o.timeout)
 	if err := startLab(ctx, l, o.timeout); err != nil {
 		stopErr := stopLab(ctx, l)
 		if ctx.Err() != nil && stopErr == nil {
@@ -93,6 +108,18 @@ func runLab(ctx context.Context, out io.Writer, o *labOptions) error {
 	}
 	fmt.Fprintf(out, "the lab is stopped; its files stay in %s (start it afresh with `zdt lab --dir %s`)\n", l.Dir(), l.Dir())
 	return nil
+}
+
+// printGuestsOff says why the lab has no hypervisors and guests, and what
+// to do about it.
+func printGuestsOff(out io.Writer) {
+	_, err := lab.FindLibvirtd()
+	switch {
+	case errors.Is(err, lab.ErrNoLibvirtd):
+		fmt.Fprintf(out, "libvirtd is not installed, so the guests part of the lab is off until you install it:\n  %s\n", lab.InstallLibvirtd)
+	case errors.Is(err, lab.ErrLibvirtdNeedsRoot):
+		fmt.Fprintf(out, "the guests part of the lab is off: %v\n", err)
+	}
 }
 
 func startLab(ctx context.Context, l *lab.Lab, timeout time.Duration) error {
@@ -121,6 +148,9 @@ The lab is up. From another terminal:
   stop every site:            zdt lab stop --dir %[3]s
 Each site's output is in %[3]s/<site>/controller.log.
 `, l.ConfigPath(), first, l.Dir())
+	if l.HasHypervisors() {
+		fmt.Fprintf(out, "Each site's libvirtd logs to %s/<site>/libvirt/libvirtd.log; zdt status shows where the guests run.\n", l.Dir())
+	}
 }
 
 // showLab redraws the cluster's status every second until ctx ends.
@@ -155,11 +185,14 @@ func labScreen(l *lab.Lab, now time.Time, table string, tableErr error, clearScr
 	fmt.Fprintf(&b, "zdt lab in %s at %s; Ctrl-C stops it\n", l.Dir(), now.Format(time.TimeOnly))
 	var procs []string
 	for _, name := range l.SiteNames() {
+		p := name + " not running"
 		if pid, ok := l.Running(name); ok {
-			procs = append(procs, fmt.Sprintf("%s pid %d", name, pid))
-		} else {
-			procs = append(procs, name+" not running")
+			p = fmt.Sprintf("%s pid %d", name, pid)
 		}
+		if pid, ok := l.LibvirtdRunning(name); ok {
+			p += fmt.Sprintf(" (libvirtd %d)", pid)
+		}
+		procs = append(procs, p)
 	}
 	fmt.Fprintf(&b, "controllers: %s\n", strings.Join(procs, ", "))
 	fmt.Fprintf(&b, "try: zdt lab site %s down --dir %s\n\n", l.SiteNames()[0], l.Dir())
@@ -186,9 +219,10 @@ func newLabSiteCommand(o *labOptions) *cobra.Command {
 		Short: "Take a site of a running lab down (SIGKILL) or bring it back up",
 		Long: `Take a site of a running lab down or bring it back up.
 
-down kills the site's controller (and its etcd member) with SIGKILL: the site
-goes dark without warning. up starts it again with the data it had, and
-waits until its API answers.`,
+down kills the site's controller (and its etcd member) and its libvirtd with
+SIGKILL: the site goes dark without warning and its guests die with its
+hypervisor. up starts it again with the etcd data it had and a fresh
+libvirtd, and waits until its API and its libvirtd answer.`,
 		Example: `  zdt lab site a down --dir /tmp/lab
   zdt lab site a up --dir /tmp/lab`,
 		Args: func(_ *cobra.Command, args []string) error {
@@ -219,7 +253,8 @@ waits until its API answers.`,
 }
 
 func labSiteDown(out io.Writer, l *lab.Lab, site string) error {
-	pid, _ := l.Running(site)
+	pid, controller := l.Running(site)
+	lpid, libvirtd := l.LibvirtdRunning(site)
 	err := l.KillSite(site)
 	if errors.Is(err, lab.ErrNotRunning) {
 		fmt.Fprintf(out, "site %s is already down\n", site)
@@ -228,7 +263,14 @@ func labSiteDown(out io.Writer, l *lab.Lab, site string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "site %s is down: its controller (pid %d) and its etcd member were killed with SIGKILL\n", site, pid)
+	var killed []string
+	if controller {
+		killed = append(killed, fmt.Sprintf("its controller (pid %d) with its etcd member", pid))
+	}
+	if libvirtd {
+		killed = append(killed, fmt.Sprintf("its libvirtd (pid %d) with its guests", lpid))
+	}
+	fmt.Fprintf(out, "site %s is down: %s killed with SIGKILL\n", site, strings.Join(killed, " and "))
 	return nil
 }
 
@@ -256,7 +298,7 @@ func newLabStopCommand(o *labOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:     "stop",
 		Short:   "Stop every site of a lab",
-		Long:    "Stop every site of a lab: SIGTERM, and SIGKILL to what is left after 10s. The lab's files stay.",
+		Long:    "Stop every site of a lab: the controllers, then the libvirtds; SIGTERM, and SIGKILL to what is left after 10s. The lab's files stay.",
 		Example: "  zdt lab stop --dir /tmp/lab",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -20,6 +20,10 @@ import (
 	"github.com/zdt-project/zdt/site/config"
 )
 
+// etcdTimeout bounds each etcd call of a pass: a site that cannot reach etcd
+// still converges its hosts for the state it is in.
+const etcdTimeout = 2 * time.Second
+
 // Config configures a Reconciler.
 type Config struct {
 	Cluster *config.Cluster
@@ -45,11 +49,14 @@ type Reconciler struct {
 	hosts  []config.Host           // this site's
 	m      *metrics
 
-	mu      sync.Mutex
-	state   site.ControllerState
-	kick    chan struct{} // buffered 1: converge soon
-	reports map[string]site.HostReport
-	dialed  map[string]*hypervisor.Host
+	mu       sync.Mutex
+	state    site.ControllerState
+	kick     chan struct{} // buffered 1: converge soon
+	reports  map[string]site.HostReport
+	dialed   map[string]*hypervisor.Host
+	unusable map[string]error // hosts whose URI could not be used
+	// cancelPass ends the pass under way (SetState calls it).
+	cancelPass context.CancelFunc
 }
 
 // New returns a reconciler for the site's hosts; the site starts as joining
@@ -69,13 +76,14 @@ func New(cfg Config) (*Reconciler, error) {
 		cfg.Resync = 10 * time.Second
 	}
 	r := &Reconciler{
-		cfg:    cfg,
-		log:    cfg.Log.With(zap.String("site", cfg.Site)),
-		guests: map[string]config.Guest{},
-		hosts:  me.Hosts,
-		state:  site.ControllerJoining,
-		kick:   make(chan struct{}, 1),
-		dialed: map[string]*hypervisor.Host{},
+		cfg:      cfg,
+		log:      cfg.Log.With(zap.String("site", cfg.Site)),
+		guests:   map[string]config.Guest{},
+		hosts:    me.Hosts,
+		state:    site.ControllerJoining,
+		kick:     make(chan struct{}, 1),
+		dialed:   map[string]*hypervisor.Host{},
+		unusable: map[string]error{},
 	}
 	for _, g := range cfg.Cluster.Guests() {
 		r.guests[g.Name] = g
@@ -94,6 +102,11 @@ func New(cfg Config) (*Reconciler, error) {
 func (r *Reconciler) SetState(s site.ControllerState) {
 	r.mu.Lock()
 	r.state = s
+	if r.cancelPass != nil {
+		// The pass under way may wait on etcd, which a cut-off site cannot
+		// reach: a self-fence must not wait behind it.
+		r.cancelPass()
+	}
 	r.mu.Unlock()
 	r.poke()
 }
@@ -123,7 +136,11 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	for _, h := range r.hosts {
 		hv, err := hypervisor.Dial(ctx, h.URI, hypervisor.Options{Name: h.Name, FailAfter: r.cfg.FailAfter, Log: r.log})
 		if err != nil {
-			return fmt.Errorf("host %s: %w", h.Name, err)
+			// Only a URI it cannot use fails Dial: the host is reported
+			// failed with the reason, the rest of the site goes on.
+			r.log.Error("host unusable", zap.String("host", h.Name), zap.Error(err))
+			r.unusable[h.Name] = err
+			continue
 		}
 		defer hv.Close()
 		r.dialed[h.Name] = hv
@@ -150,7 +167,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	resync := time.NewTicker(r.cfg.Resync)
 	defer resync.Stop()
 	for {
-		if err := r.converge(ctx); err != nil && ctx.Err() == nil {
+		if err := r.pass(ctx); err != nil && ctx.Err() == nil {
 			r.log.Warn("converging guests failed; will retry", zap.Error(err))
 		}
 		select {
@@ -161,6 +178,20 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		case <-resync.C:
 		}
 	}
+}
+
+// pass converges once, in a context that a change of state cancels.
+func (r *Reconciler) pass(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.mu.Lock()
+	r.cancelPass = cancel
+	r.mu.Unlock()
+	err := r.converge(ctx)
+	r.mu.Lock()
+	r.cancelPass = nil
+	r.mu.Unlock()
+	return err
 }
 
 // finish: a controller that stops cleanly takes its guests with it (its
@@ -227,6 +258,8 @@ func (r *Reconciler) converge(ctx context.Context) error {
 }
 
 func (r *Reconciler) readPlacements(ctx context.Context) (map[string]site.Placement, error) {
+	ctx, cancel := context.WithTimeout(ctx, etcdTimeout)
+	defer cancel()
 	resp, err := r.cfg.Store.Client().Get(ctx, r.cfg.Store.Keys().Guests(), clientv3.WithPrefix())
 	if err != nil {
 		return nil, fmt.Errorf("read placements: %w", err)
@@ -245,8 +278,12 @@ func (r *Reconciler) readPlacements(ctx context.Context) (map[string]site.Placem
 // convergeHost converges one host: copies that must go first, then what
 // must run.
 func (r *Reconciler) convergeHost(ctx context.Context, h config.Host, st site.ControllerState, placements map[string]site.Placement) (site.HostReport, error) {
-	hv := r.dialed[h.Name]
 	hr := site.HostReport{Name: h.Name, Running: []site.RunningGuest{}}
+	hv, ok := r.dialed[h.Name]
+	if !ok {
+		hr.Failed, hr.Error = true, r.unusable[h.Name].Error()
+		return hr, nil
+	}
 	if failed, since := hv.Failed(); failed {
 		hr.Failed, hr.Error = true, fmt.Sprintf("no answer since %s", since.UTC().Format(time.RFC3339))
 	}
@@ -348,6 +385,8 @@ func (r *Reconciler) publish(ctx context.Context, report site.HostsReport) error
 		return nil
 	}
 	report.Updated = time.Now()
+	ctx, cancel := context.WithTimeout(ctx, etcdTimeout)
+	defer cancel()
 	if err := r.cfg.Store.PutHostsReport(ctx, report); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"os"
 	"encoding/json"
 	"net/netip"
 	"sync"
@@ -10,6 +11,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/zdt-project/zdt/site"
@@ -73,7 +75,7 @@ type startOptions struct {
 // start runs a site's controller.
 func (tc *testCluster) start(name string, opts startOptions) *runningController {
 	tc.t.Helper()
-	log := zaptest.NewLogger(tc.t, zaptest.Level(zap.WarnLevel)).Named(name)
+	log := zaptest.NewLogger(tc.t, zaptest.Level(testLogLevel())).Named(name)
 	client, err := site.NewClient(tc.etcd.Config, opts.endpoints, zap.NewNop())
 	if err != nil {
 		tc.t.Fatal(err)
@@ -246,4 +248,13 @@ func (tc *testCluster) finishedOp(ctx context.Context, id string) *site.Op {
 	})
 	op := decodeKV[site.Op](tc.t, resp)
 	return &op
+}
+
+// testLogLevel is the controllers' log level in tests: warn, or what
+// ZDT_TEST_LOG says (debug, info, ...).
+func testLogLevel() zapcore.Level {
+	if l, err := zapcore.ParseLevel(os.Getenv("ZDT_TEST_LOG")); err == nil && os.Getenv("ZDT_TEST_LOG") != "" {
+		return l
+	}
+	return zapcore.WarnLevel
 }
