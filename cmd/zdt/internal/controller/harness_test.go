@@ -2,9 +2,9 @@ package controller
 
 import (
 	"context"
-	"os"
 	"encoding/json"
 	"net/netip"
+	"os"
 	"sync"
 	"testing"
 	"time"
