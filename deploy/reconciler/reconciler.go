@@ -235,7 +235,9 @@ func (r *Reconciler) followPlacements(ctx context.Context) {
 	}
 }
 
-// converge makes the hosts match the placements, for the site's state.
+// converge makes the hosts match the placements, for the site's state: first
+// every copy that must not run is stopped on every host, then what is placed
+// here is started — never while another host of the site still holds a copy.
 func (r *Reconciler) converge(ctx context.Context) error {
 	st := r.currentState()
 	var placements map[string]site.Placement
@@ -246,65 +248,84 @@ func (r *Reconciler) converge(ctx context.Context) error {
 		}
 	}
 	var errs []error
-	report := site.HostsReport{Site: r.cfg.Site}
-	for _, h := range r.hosts {
-		hr, err := r.convergeHost(ctx, h, st, placements)
-		report.Hosts = append(report.Hosts, hr)
+	views := make([]*hostView, len(r.hosts))
+	holders := map[string][]string{} // guest -> hosts that still hold an active copy
+	for i, h := range r.hosts {
+		v, err := r.stopUnwanted(ctx, h, st, placements)
+		views[i] = v
 		errs = append(errs, err)
+		for name, d := range v.domains {
+			if d.State == hypervisor.StateRunning || d.State == hypervisor.StatePaused {
+				holders[name] = append(holders[name], h.Name)
+			}
+		}
+	}
+	if st == site.ControllerUp {
+		for _, v := range views {
+			if v.hv == nil || v.domains == nil {
+				continue
+			}
+			for _, name := range sortedKeys(placements) {
+				p := placements[name]
+				g, ours := r.guests[name]
+				if !ours || p.State != site.GuestRunning || p.Host != v.host.Name {
+					continue
+				}
+				if others := slices.DeleteFunc(slices.Clone(holders[name]), func(h string) bool { return h == v.host.Name }); len(others) > 0 {
+					errs = append(errs, fmt.Errorf("guest %s not started on %s: a copy still runs on %v", name, v.host.Name, others))
+					continue
+				}
+				errs = append(errs, r.run(ctx, v.hv, g, v.domains[name]))
+			}
+		}
+	}
+	report := site.HostsReport{Site: r.cfg.Site}
+	for _, v := range views {
+		report.Hosts = append(report.Hosts, r.hostReport(ctx, v))
 	}
 	r.m.observe(report, r.guests)
 	errs = append(errs, r.publish(ctx, report))
 	return errors.Join(errs...)
 }
 
-func (r *Reconciler) readPlacements(ctx context.Context) (map[string]site.Placement, error) {
-	ctx, cancel := context.WithTimeout(ctx, etcdTimeout)
-	defer cancel()
-	resp, err := r.cfg.Store.Client().Get(ctx, r.cfg.Store.Keys().Guests(), clientv3.WithPrefix())
-	if err != nil {
-		return nil, fmt.Errorf("read placements: %w", err)
-	}
-	ps := map[string]site.Placement{}
-	for _, kv := range resp.Kvs {
-		var p site.Placement
-		if err := json.Unmarshal(kv.Value, &p); err != nil {
-			return nil, fmt.Errorf("placement %s: %w", kv.Key, err)
-		}
-		ps[p.Guest] = p
-	}
-	return ps, nil
+// hostView is one host during a pass.
+type hostView struct {
+	host    config.Host
+	hv      *hypervisor.Host // nil: the host's URI is unusable
+	report  site.HostReport
+	domains map[string]hypervisor.Domain // the inventory's guests defined there; nil if unknown
 }
 
-// convergeHost converges one host: copies that must go first, then what
-// must run.
-func (r *Reconciler) convergeHost(ctx context.Context, h config.Host, st site.ControllerState, placements map[string]site.Placement) (site.HostReport, error) {
-	hr := site.HostReport{Name: h.Name, Running: []site.RunningGuest{}}
+// stopUnwanted stops, on one host, every copy of a guest that must not run
+// there in the site's state: destroyed, or paused while self-fenced.
+func (r *Reconciler) stopUnwanted(ctx context.Context, h config.Host, st site.ControllerState, placements map[string]site.Placement) (*hostView, error) {
+	v := &hostView{host: h, report: site.HostReport{Name: h.Name, Running: []site.RunningGuest{}}}
 	hv, ok := r.dialed[h.Name]
 	if !ok {
-		hr.Failed, hr.Error = true, r.unusable[h.Name].Error()
-		return hr, nil
+		v.report.Failed, v.report.Error = true, r.unusable[h.Name].Error()
+		return v, nil
 	}
+	v.hv = hv
 	if failed, since := hv.Failed(); failed {
-		hr.Failed, hr.Error = true, fmt.Sprintf("no answer since %s", since.UTC().Format(time.RFC3339))
+		v.report.Failed, v.report.Error = true, fmt.Sprintf("no answer since %s", since.UTC().Format(time.RFC3339))
 	}
 	vcpus, mem, err := hv.Capacity(ctx)
 	if err != nil {
-		hr.Error = err.Error()
-		return hr, err
+		v.report.Error = err.Error()
+		return v, err
 	}
-	hr.VCPUs, hr.MemoryMiB = vcpus, mem
+	v.report.VCPUs, v.report.MemoryMiB = vcpus, mem
 	domains, err := hv.List(ctx)
 	if err != nil {
-		hr.Error = err.Error()
-		return hr, err
+		v.report.Error = err.Error()
+		return v, err
 	}
 	var errs []error
-	here := map[string]hypervisor.Domain{}
+	v.domains = map[string]hypervisor.Domain{}
 	for _, d := range domains {
 		if _, ours := r.guests[d.Name]; !ours {
 			continue // not a guest of the inventory: leave it alone
 		}
-		here[d.Name] = d
 		want := placements[d.Name]
 		wanted := st == site.ControllerUp && want.State == site.GuestRunning && want.Host == h.Name
 		switch {
@@ -314,33 +335,40 @@ func (r *Reconciler) convergeHost(ctx context.Context, h config.Host, st site.Co
 		case wanted || d.State == hypervisor.StateShutoff:
 		case st == site.ControllerSelfFenced:
 			if d.State == hypervisor.StateRunning {
-				errs = append(errs, r.act(ctx, "pause", d.Name, h.Name, hv.Suspend))
+				if err := r.act(ctx, "pause", d.Name, h.Name, hv.Suspend); err != nil {
+					errs = append(errs, err)
+				} else {
+					d.State = hypervisor.StatePaused
+				}
 			}
 		default:
 			if want.State == site.GuestPreempted && st == site.ControllerUp {
 				r.m.preemptions.Inc()
 			}
-			errs = append(errs, r.act(ctx, "destroy", d.Name, h.Name, hv.Destroy))
-		}
-	}
-	if st == site.ControllerUp {
-		for _, name := range sortedKeys(placements) {
-			p := placements[name]
-			g, ours := r.guests[name]
-			if !ours || p.State != site.GuestRunning || p.Host != h.Name {
-				continue
+			if err := r.act(ctx, "destroy", d.Name, h.Name, hv.Destroy); err != nil {
+				errs = append(errs, err)
+			} else {
+				d.State = hypervisor.StateShutoff
 			}
-			errs = append(errs, r.run(ctx, hv, g, here[name]))
 		}
+		v.domains[d.Name] = d
 	}
-	if domains, err := hv.List(ctx); err == nil {
+	return v, errors.Join(errs...)
+}
+
+// hostReport lists what runs on the host after the pass.
+func (r *Reconciler) hostReport(ctx context.Context, v *hostView) site.HostReport {
+	if v.hv == nil || v.domains == nil {
+		return v.report
+	}
+	if domains, err := v.hv.List(ctx); err == nil {
 		for _, d := range domains {
 			if _, ours := r.guests[d.Name]; ours && d.State == hypervisor.StateRunning {
-				hr.Running = append(hr.Running, site.RunningGuest{Name: d.Name, VCPUs: d.VCPUs, MemoryMiB: d.MemoryMiB})
+				v.report.Running = append(v.report.Running, site.RunningGuest{Name: d.Name, VCPUs: d.VCPUs, MemoryMiB: d.MemoryMiB})
 			}
 		}
 	}
-	return hr, errors.Join(errs...)
+	return v.report
 }
 
 // run brings a guest placed on this host up: define it from its XML unless
@@ -403,4 +431,22 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+func (r *Reconciler) readPlacements(ctx context.Context) (map[string]site.Placement, error) {
+	ctx, cancel := context.WithTimeout(ctx, etcdTimeout)
+	defer cancel()
+	resp, err := r.cfg.Store.Client().Get(ctx, r.cfg.Store.Keys().Guests(), clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("read placements: %w", err)
+	}
+	ps := map[string]site.Placement{}
+	for _, kv := range resp.Kvs {
+		var p site.Placement
+		if err := json.Unmarshal(kv.Value, &p); err != nil {
+			return nil, fmt.Errorf("placement %s: %w", kv.Key, err)
+		}
+		ps[p.Guest] = p
+	}
+	return ps, nil
 }
