@@ -196,6 +196,9 @@ func BuildStatus(cfg *config.Cluster, snap *Snapshot, leases map[string]time.Dur
 func guestStatuses(cfg *config.Cluster, snap *Snapshot) []GuestStatus {
 	runningOn := map[string][]string{}
 	for _, site := range cfg.Sites {
+		if _, alive := snap.Alive[site.Name]; !alive {
+			continue // the hosts report of a site without a lease is stale
+		}
 		for _, h := range snap.Hosts[site.Name].Hosts {
 			for _, g := range h.Running {
 				runningOn[g.Name] = append(runningOn[g.Name], h.Name)
