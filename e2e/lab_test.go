@@ -16,13 +16,20 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/zdt-project/zdt/deploy/hypervisor"
 	"github.com/zdt-project/zdt/e2e/lab"
 	"github.com/zdt-project/zdt/site"
+	"github.com/zdt-project/zdt/site/config"
 )
 
 // TestLabSiteFailover runs `zdt lab`, takes site a dark and checks that the
 // cluster fences it and moves its service to b, that a stays fenced when it
 // comes back, and that `zdt lab stop` leaves no process behind.
+//
+// With libvirtd (always when CI=true) it also follows the guests: all run
+// where they are placed; when a goes dark, with its libvirtd, every gold
+// guest runs again at b or c, once, with the zone rule kept; when a comes
+// back, fenced, it runs none of them.
 func TestLabSiteFailover(t *testing.T) {
 	if testing.Short() && os.Getenv("CI") != "true" {
 		t.Skip("-short: skips building zdt and running a three-site lab")
@@ -41,8 +48,9 @@ func TestLabSiteFailover(t *testing.T) {
 	}
 	keys := site.NewKeys(l.Cluster())
 	cli := etcdClient(t, l, "b", "c") // the sites that stay up
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
+	guests := followGuests(t, zdt, l)
 
 	// Both services get their first assignment.
 	web := waitKey(ctx, t, cli, keys.Assignment("web"), func(int64) bool { return true })
@@ -56,6 +64,7 @@ func TestLabSiteFailover(t *testing.T) {
 	}
 	webEpoch := st.wantService(t, "web", "a")
 	st.wantService(t, "db", "b")
+	guests.waitAllRunning(ctx, t, cli)
 
 	// a goes dark: it is fenced and web moves to b, with a larger epoch.
 	run(t, zdt, "lab", "site", "a", "down", "--dir", dir)
@@ -67,20 +76,34 @@ func TestLabSiteFailover(t *testing.T) {
 		t.Errorf("web's epoch after the failover is %d; want more than %d", epoch, webEpoch)
 	}
 	st.wantService(t, "db", "b")
+	guests.waitGoldElsewhere(ctx, t, cli, "a")
 
 	// a comes back with its data: it stays fenced until a failback.
+	upRev, err := revision(ctx, cli)
+	if err != nil {
+		t.Fatal(err)
+	}
 	run(t, zdt, "lab", "site", "a", "up", "--dir", dir)
 	st = status(t, zdt, l)
 	st.wantSite(t, "a", "fenced")
 	st.wantService(t, "web", "b")
+	guests.waitNoneAt(ctx, t, cli, "a", upRev)
 
-	// stop leaves no process behind.
+	// stop leaves no process behind, no libvirtd either.
 	var pids []int
 	for _, name := range l.SiteNames() {
 		if pid, ok := l.Running(name); ok {
 			pids = append(pids, pid)
 		} else {
 			t.Errorf("site %s does not run before zdt lab stop", name)
+		}
+		if !l.HasHypervisors() {
+			continue
+		}
+		if pid, ok := l.LibvirtdRunning(name); ok {
+			pids = append(pids, pid)
+		} else {
+			t.Errorf("site %s's libvirtd does not run before zdt lab stop", name)
 		}
 	}
 	run(t, zdt, "lab", "stop", "--dir", dir)
@@ -138,15 +161,21 @@ func stopLab(t *testing.T, zdt, dir string) {
 		return
 	}
 	for _, name := range l.SiteNames() {
-		data, err := os.ReadFile(l.LogPath(name))
-		if err != nil {
-			continue
-		}
-		if len(data) > 8<<10 {
-			data = data[len(data)-8<<10:]
-		}
-		t.Logf("the end of %s:\n%s", l.LogPath(name), data)
+		logTail(t, l.LogPath(name), 8<<10)
+		logTail(t, l.LibvirtdLogPath(name), 2<<10)
 	}
+}
+
+// logTail shows the end of a log, if there is one.
+func logTail(t *testing.T, path string, size int) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	if len(data) > size {
+		data = data[len(data)-size:]
+	}
+	t.Logf("the end of %s:\n%s", path, data)
 }
 
 // etcdClient connects to the lab's etcd through the named sites' members.
@@ -221,7 +250,26 @@ type labStatus struct {
 		Active string `json:"active"`
 		Epoch  int64  `json:"epoch"`
 	} `json:"services"`
-	raw string
+	Guests []guestStatus `json:"guests"`
+	raw    string
+}
+
+type guestStatus struct {
+	Name      string   `json:"name"`
+	Site      string   `json:"site"`
+	Host      string   `json:"host"`
+	State     string   `json:"state"`
+	RunningOn []string `json:"running_on"`
+}
+
+// guest returns the named guest's line of the status.
+func (st labStatus) guest(name string) (guestStatus, bool) {
+	for _, g := range st.Guests {
+		if g.Name == name {
+			return g, true
+		}
+	}
+	return guestStatus{}, false
 }
 
 func status(t *testing.T, zdt string, l *lab.Lab) labStatus {
@@ -292,4 +340,311 @@ func processGroup(pgid int) []string {
 		}
 	}
 	return live
+}
+
+// labGuests follows the lab's guests: what the config says of them, what
+// etcd and `zdt status` say of where they run. Without hypervisors it
+// follows nothing.
+type labGuests struct {
+	zdt  string
+	l    *lab.Lab
+	keys site.Keys
+	cfg  *config.Cluster // nil: the lab has no guests
+}
+
+// followGuests returns the lab's guests to follow. A lab without hypervisors
+// is an error when libvirtd is installed or CI=true; otherwise the guest
+// checks are left out.
+func followGuests(t *testing.T, zdt string, l *lab.Lab) *labGuests {
+	t.Helper()
+	g := &labGuests{zdt: zdt, l: l, keys: site.NewKeys(l.Cluster())}
+	_, missing := lab.FindLibvirtd()
+	switch {
+	case missing != nil && os.Getenv("CI") == "true":
+		t.Errorf("CI=true: %v; the guests of the lab are not tested", missing)
+		return g
+	case missing != nil:
+		t.Logf("%v; the guests of the lab are not tested", missing)
+		return g
+	case !l.HasHypervisors():
+		t.Errorf("libvirtd is installed, but the lab has no hypervisors:\n%s", readFile(l.ConfigPath()))
+		return g
+	}
+	cfg, err := config.Load(l.ConfigPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Guests()) == 0 {
+		t.Fatalf("the lab has hypervisors but no guests:\n%s", readFile(l.ConfigPath()))
+	}
+	g.cfg = cfg
+	return g
+}
+
+// waitAllRunning waits until every guest has a placement with state
+// running and `zdt status` shows it running on that host, and only there.
+func (g *labGuests) waitAllRunning(ctx context.Context, t *testing.T, cli *clientv3.Client) {
+	t.Helper()
+	if g.cfg == nil {
+		return
+	}
+	g.waitUntil(ctx, t, cli, "every guest runs where it is placed", func() ([]string, error) {
+		placements, err := g.placements(ctx, cli)
+		if err != nil {
+			return nil, err
+		}
+		st := g.status(t)
+		var wrong []string
+		for _, guest := range g.cfg.Guests() {
+			wrong = append(wrong, runsOnlyAt(guest.Name, placements, st)...)
+		}
+		return wrong, nil
+	})
+}
+
+// waitGoldElsewhere waits until every gold guest runs again, placed at a
+// site other than dark and running on its placement's host only; then it
+// checks the zone rule and that bronze guests made room.
+func (g *labGuests) waitGoldElsewhere(ctx context.Context, t *testing.T, cli *clientv3.Client, dark string) {
+	t.Helper()
+	if g.cfg == nil {
+		return
+	}
+	var placements map[string]site.Placement
+	g.waitUntil(ctx, t, cli, "every gold guest runs at a site other than "+dark, func() ([]string, error) {
+		var err error
+		if placements, err = g.placements(ctx, cli); err != nil {
+			return nil, err
+		}
+		st := g.status(t)
+		var wrong []string
+		for _, guest := range g.cfg.Guests() {
+			if guest.Tier != config.TierGold {
+				continue
+			}
+			if p := placements[guest.Name]; p.Site == dark {
+				wrong = append(wrong, fmt.Sprintf("%s is placed at dark site %s", guest.Name, dark))
+				continue
+			}
+			wrong = append(wrong, runsOnlyAt(guest.Name, placements, st)...)
+		}
+		return wrong, nil
+	})
+	// Gold-Zone-A and Gold-Zone-B guests never share a site.
+	zones := map[string]map[string][]string{} // site -> zone -> gold guests
+	for _, guest := range g.cfg.Guests() {
+		if guest.Tier != config.TierGold || guest.Zone == "" {
+			continue
+		}
+		s := placements[guest.Name].Site
+		if zones[s] == nil {
+			zones[s] = map[string][]string{}
+		}
+		zones[s][guest.Zone] = append(zones[s][guest.Zone], guest.Name)
+	}
+	for s, z := range zones {
+		if len(z["A"]) > 0 && len(z["B"]) > 0 {
+			t.Errorf("site %s runs gold guests of zone A %v and of zone B %v", s, z["A"], z["B"])
+		}
+	}
+	if a, b := placements["web-gold-a"].Site, placements["web-gold-b"].Site; a == b {
+		t.Errorf("web-gold-a and web-gold-b both run at site %s", a)
+	}
+	// There is no room for every guest without the dark site: a bronze
+	// guest stopped for the gold ones.
+	stopped := 0
+	for _, guest := range g.cfg.Guests() {
+		if guest.Tier == config.TierBronze && placements[guest.Name].State != site.GuestRunning {
+			stopped++
+		}
+	}
+	if stopped == 0 {
+		t.Errorf("every bronze guest still runs without site %s: %v", dark, placements)
+	}
+}
+
+// waitNoneAt waits until the site, back after revision since, has reported
+// its hosts, and checks that it runs none of the guests: by its report,
+// by `zdt status` and by asking its libvirtd. The gold guests still run
+// once, elsewhere.
+func (g *labGuests) waitNoneAt(ctx context.Context, t *testing.T, cli *clientv3.Client, name string, since int64) {
+	t.Helper()
+	if g.cfg == nil {
+		return
+	}
+	s, _ := g.cfg.Site(name)
+	hosts := map[string]bool{}
+	for _, h := range s.Hosts {
+		hosts[h.Name] = true
+	}
+	var st labStatus
+	g.waitUntil(ctx, t, cli, "site "+name+" reports its hosts again", func() ([]string, error) {
+		resp, err := cli.Get(ctx, g.keys.Hosts(name))
+		if err != nil {
+			return nil, err
+		}
+		if len(resp.Kvs) == 0 || resp.Kvs[0].ModRevision <= since {
+			return []string{fmt.Sprintf("no hosts report of site %s since revision %d", name, since)}, nil
+		}
+		var r site.HostsReport
+		if err := json.Unmarshal(resp.Kvs[0].Value, &r); err != nil {
+			t.Fatalf("hosts report of site %s: %v", name, err)
+		}
+		var wrong []string
+		for _, h := range r.Hosts {
+			for _, running := range h.Running {
+				wrong = append(wrong, fmt.Sprintf("site %s reports guest %s running on %s", name, running.Name, h.Name))
+			}
+		}
+		st = g.status(t)
+		for _, gs := range st.Guests {
+			for _, h := range gs.RunningOn {
+				if hosts[h] {
+					wrong = append(wrong, fmt.Sprintf("zdt status shows guest %s running on %s", gs.Name, h))
+				}
+			}
+		}
+		return wrong, nil
+	})
+	st.wantSite(t, name, "fenced")
+	placements, err := g.placements(ctx, cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, guest := range g.cfg.Guests() {
+		if guest.Tier != config.TierGold {
+			continue
+		}
+		for _, why := range runsOnlyAt(guest.Name, placements, st) {
+			t.Errorf("after site %s came back: %s", name, why)
+		}
+	}
+	for _, h := range s.Hosts {
+		hv, err := hypervisor.Dial(ctx, h.URI, hypervisor.Options{Name: h.Name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		domains, err := hv.List(ctx)
+		hv.Close()
+		if err != nil {
+			t.Fatalf("list the domains of host %s: %v", h.Name, err)
+		}
+		for _, d := range domains {
+			if _, ours := g.guest(d.Name); ours && d.State == hypervisor.StateRunning {
+				t.Errorf("host %s of fenced site %s runs guest %s", h.Name, name, d.Name)
+			}
+		}
+	}
+}
+
+func (g *labGuests) guest(name string) (config.Guest, bool) {
+	for _, guest := range g.cfg.Guests() {
+		if guest.Name == name {
+			return guest, true
+		}
+	}
+	return config.Guest{}, false
+}
+
+// runsOnlyAt says what is wrong with the guest: nothing when its placement
+// is running on a host and the status shows it running there and nowhere
+// else.
+func runsOnlyAt(name string, placements map[string]site.Placement, st labStatus) []string {
+	p, ok := placements[name]
+	if !ok || p.State != site.GuestRunning || p.Host == "" {
+		return []string{fmt.Sprintf("%s's placement is %+v; want running on a host", name, p)}
+	}
+	gs, ok := st.guest(name)
+	if !ok {
+		return []string{fmt.Sprintf("zdt status does not list guest %s", name)}
+	}
+	if !slices.Equal(gs.RunningOn, []string{p.Host}) {
+		return []string{fmt.Sprintf("%s is placed on %s, and zdt status shows it running on %v", name, p.Host, gs.RunningOn)}
+	}
+	return nil
+}
+
+// placements reads every guest's placement from etcd.
+func (g *labGuests) placements(ctx context.Context, cli *clientv3.Client) (map[string]site.Placement, error) {
+	resp, err := cli.Get(ctx, g.keys.Guests(), clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("read the placements: %w", err)
+	}
+	out := map[string]site.Placement{}
+	for _, kv := range resp.Kvs {
+		var p site.Placement
+		if err := json.Unmarshal(kv.Value, &p); err != nil {
+			return nil, fmt.Errorf("placement %s: %w", kv.Key, err)
+		}
+		out[p.Guest] = p
+	}
+	return out, nil
+}
+
+// status runs `zdt status -o json`, once more if it fails (an etcd leader
+// election may cut it short).
+func (g *labGuests) status(t *testing.T) labStatus {
+	t.Helper()
+	for range 2 {
+		out, err := exec.CommandContext(t.Context(), g.zdt, "status", "--config", g.l.ConfigPath(), "-o", "json").Output()
+		var st labStatus
+		if err == nil && json.Unmarshal(out, &st) == nil {
+			st.raw = string(out)
+			return st
+		}
+	}
+	return status(t, g.zdt, g.l)
+}
+
+// waitUntil waits until check finds nothing wrong: it checks, and checks
+// again whenever anything of the cluster changes in etcd (an etcd watch on
+// the cluster's keys), until ctx ends. A check that could not read etcd
+// (during a leader election) is tried again at once.
+func (g *labGuests) waitUntil(ctx context.Context, t *testing.T, cli *clientv3.Client, what string, check func() (wrong []string, err error)) {
+	t.Helper()
+	wrong := []string{"not checked"}
+	for ctx.Err() == nil {
+		rev, err := revision(ctx, cli) // before the check: no change is missed
+		if err != nil {
+			t.Log(err)
+			continue
+		}
+		w, err := check()
+		if err != nil {
+			t.Log(err)
+			continue
+		}
+		if wrong = w; len(wrong) == 0 {
+			return
+		}
+		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+		for wr := range cli.Watch(wctx, g.keys.Root(), clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
+			if err := wr.Err(); err != nil {
+				t.Logf("watch %s: %v", g.keys.Root(), err)
+				break
+			}
+			if len(wr.Events) > 0 {
+				break
+			}
+		}
+		cancel()
+	}
+	t.Fatalf("waiting until %s: %v; still:\n  %s", what, ctx.Err(), strings.Join(wrong, "\n  "))
+}
+
+// revision is etcd's current revision.
+func revision(ctx context.Context, cli *clientv3.Client) (int64, error) {
+	resp, err := cli.Get(ctx, "/", clientv3.WithCountOnly())
+	if err != nil {
+		return 0, fmt.Errorf("read etcd's revision: %w", err)
+	}
+	return resp.Header.Revision, nil
+}
+
+func readFile(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	return string(data)
 }

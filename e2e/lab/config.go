@@ -2,6 +2,7 @@ package lab
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -62,6 +63,18 @@ timings:
 #   api         the controller's HTTP API: /healthz, /metrics, the dashboard
 #   etcd        where the site's etcd member serves clients and its peers, and
 #               the certificate it presents to both (valid for its address)
+{{- if .HasGuests}}
+#   hosts       the site's hypervisors, which its controller runs its guests
+#               on: a name unique in the cluster and a libvirt URI
+#               (qemu+tcp://10.0.1.21/system, ...). vcpus and memory_mib are
+#               its capacity (left out: ask the hypervisor); cpu_overcommit
+#               and memory_overcommit multiply it (1, the default, is none).
+#               Each site of the lab has one host, served by the site's own
+#               libvirtd with the test driver, which keeps its guests in
+#               memory: when the site goes dark, its guests are gone. The
+#               hosts have room for every guest while all sites are up, but
+#               not once one is dark: then bronze guests make way for gold
+{{- end}}
 sites:
 {{- range .Sites}}
   - name: {{.Name}}
@@ -71,6 +84,22 @@ sites:
       peer_url: {{$.EtcdPeerURL .}}
       cert: {{certPath .Name}}
       key: {{keyPath .Name}}
+{{- if .Hosts}}
+    hosts:
+{{- range .Hosts}}
+      - name: {{.Name}}
+        uri: {{scalar ($.HostURI .Name)}}
+{{- if .VCPUs}}
+        vcpus: {{.VCPUs}}
+{{- end}}
+{{- if .MemoryMiB}}
+        memory_mib: {{.MemoryMiB}}
+{{- end}}
+{{- if .CPUOvercommit}}
+        cpu_overcommit: {{.CPUOvercommit}}
+{{- end}}
+{{- end}}
+{{- end}}
 {{- end}}
 
 # The services: each fails over as one unit.
@@ -79,31 +108,114 @@ sites:
 #               next one that is up
 #   prefixes    the service's addresses, announced over BGP by its active
 #               site (and, with a longer AS path, by the others)
+{{- if .HasGuests}}
+#   guests      the service's virtual machines, each with a name unique in
+#               the cluster, an SLA tier (gold, silver or bronze), a zone (A,
+#               B or none), its size, and its libvirt domain XML on storage
+#               every site can read. The coordinator places them on the
+#               hosts of the sites that are up; when a site goes dark it
+#               starts the site's guests elsewhere, gold first, and stops
+#               (preempts) bronze, then silver guests to make room
+{{- end}}
 services:
 {{- range .Services}}
   - name: {{.Name}}
     sites: {{flow .Sites}}
     prefixes: {{flow (strings .Prefixes)}}
+{{- if .Guests}}
+    guests:
+{{- range .Guests}}
+      - name: {{.Name}}
+        tier: {{.Tier}}
+{{- if .Zone}}
+        zone: {{.Zone}}
+{{- end}}
+        vcpus: {{.VCPUs}}
+        memory_mib: {{.MemoryMiB}}
+        domain: {{scalar (domainPath .Name)}}
+{{- end}}
+{{- end}}
+{{- end}}
+{{- if .HasGuests}}
+
+# The rules of guest placement: Gold-Zone-A and Gold-Zone-B guests never
+# share a site, and Silver-Zone-A and Silver-Zone-B guests never share a
+# host. With zone_scope: cluster the rules hold between all guests of the
+# cluster, as the SLA states them; with service, only between the guests
+# of one service.
+placement:
+  zone_scope: {{.ZoneScope}}
+{{- else if .NotRoot}}
+
+# This lab has no hypervisors and no guests: it was not made by root, and
+# it runs libvirtd only as root. Create it again as root to have them.
+{{- else if .NoLibvirtd}}
+
+# This lab has no hypervisors and no guests: libvirtd was not installed
+# when it was made. Install it with
+#
+#     ` + InstallLibvirtd + `
+#
+# and create the lab again to have them.
 {{- end}}
 `
 
+// configData is what the config template is executed with.
+type configData struct {
+	Topology
+	// uris are the hosts' libvirt URIs, by host name.
+	uris map[string]string
+	// NoLibvirtd says why the topology's guests were left out, nil if
+	// they were not.
+	NoLibvirtd error
+}
+
+// NotRoot says the guests were left out because the lab is not root's.
+func (d configData) NotRoot() bool { return errors.Is(d.NoLibvirtd, ErrLibvirtdNeedsRoot) }
+
+// HostURI is the libvirt URI of the named host.
+func (d configData) HostURI(host string) string { return d.uris[host] }
+
 // writeConfig writes DIR/zdt.yaml for the topology, replacing any old one.
-func writeConfig(dir string, t Topology) error {
+// Every host is the libvirtd of its site, with its sockets in
+// sockDirs[site].
+func writeConfig(dir string, t Topology, sockDirs map[string]string, noLibvirtd error) error {
 	tmpl, err := template.New(configName).Funcs(template.FuncMap{
-		"certPath": func(name string) string { return filepath.ToSlash(certPath(name)) },
-		"keyPath":  func(name string) string { return filepath.ToSlash(keyPath(name)) },
-		"flow":     flowList,
-		"strings":  prefixStrings,
-		"entry":    commentedEntry,
+		"certPath":   func(name string) string { return filepath.ToSlash(certPath(name)) },
+		"keyPath":    func(name string) string { return filepath.ToSlash(keyPath(name)) },
+		"domainPath": func(name string) string { return filepath.ToSlash(domainPath(name)) },
+		"flow":       flowList,
+		"scalar":     scalar,
+		"strings":    prefixStrings,
+		"entry":      commentedEntry,
 	}).Parse(configTemplate)
 	if err != nil {
 		return fmt.Errorf("parse the config template: %w", err)
 	}
+	data := configData{Topology: t, uris: map[string]string{}, NoLibvirtd: noLibvirtd}
+	for _, s := range t.Sites {
+		for _, h := range s.Hosts {
+			data.uris[h.Name] = hostURI(sockDirs[s.Name])
+		}
+	}
 	var buf bytes.Buffer
-	if err := tmpl.Execute(&buf, t); err != nil {
+	if err := tmpl.Execute(&buf, data); err != nil {
 		return fmt.Errorf("write the config: %w", err)
 	}
 	return writeFileAtomic(filepath.Join(dir, configName), buf.Bytes(), 0o644)
+}
+
+// scalar writes a YAML scalar, quoted if a YAML reader could take it for
+// something else.
+func scalar(s string) string {
+	if needsQuotes(s) {
+		return strconv.Quote(s)
+	}
+	return s
+}
+
+func needsQuotes(s string) bool {
+	return s == "" || strings.ContainsAny(s, ":#,[]{}&*!|>'\"%@` ")
 }
 
 // flowList writes a YAML flow sequence, [a, b, "2001:db8::/48"], quoting
@@ -111,10 +223,7 @@ func writeConfig(dir string, t Topology) error {
 func flowList(items []string) string {
 	quoted := make([]string, len(items))
 	for i, s := range items {
-		if s == "" || strings.ContainsAny(s, ":#,[]{}&*!|>'\"%@` ") {
-			s = strconv.Quote(s)
-		}
-		quoted[i] = s
+		quoted[i] = scalar(s)
 	}
 	return "[" + strings.Join(quoted, ", ") + "]"
 }

@@ -1,25 +1,24 @@
 package lab
 
 import (
+	"encoding/xml"
 	"errors"
+	"maps"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"testing"
 
+	"github.com/zdt-project/zdt/failover"
+	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
 )
 
-// TestConfigLoads checks the lab's zdt.yaml against the real config
-// package: it must load without a single problem and say what the topology
-// says.
-func TestConfigLoads(t *testing.T) {
-	t.Parallel()
-	top := DefaultTopology()
-	l, err := Create(t.TempDir(), Options{Binary: "unused", Topology: &top})
-	if err != nil {
-		t.Fatal(err)
-	}
+// loadConfig loads the lab's zdt.yaml with the real config package; it must
+// load without a single problem.
+func loadConfig(t *testing.T, l *Lab) *config.Cluster {
+	t.Helper()
 	c, err := config.Load(l.ConfigPath())
 	if problems, ok := errors.AsType[config.Problems](err); ok {
 		t.Fatalf("the lab's zdt.yaml has problems:\n%v", problems)
@@ -27,6 +26,41 @@ func TestConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// TestConfigLoads checks the lab's zdt.yaml against the real config
+// package: it must load without a single problem and say what the topology
+// says, with libvirtd (hosts and guests) and without.
+func TestConfigLoads(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		opts   func(*testing.T) Options
+		guests bool
+	}{
+		{"with libvirtd", withLibvirtd, true},
+		{"without libvirtd", withoutLibvirtd, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			top := DefaultTopology()
+			opts := tc.opts(t)
+			opts.Topology = &top
+			l, err := Create(t.TempDir(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.guests {
+				top = top.WithoutGuests()
+			}
+			checkConfig(t, l, top, loadConfig(t, l))
+		})
+	}
+}
+
+func checkConfig(t *testing.T, l *Lab, top Topology, c *config.Cluster) {
+	t.Helper()
 	if c.Name != top.Cluster {
 		t.Errorf("cluster %q; want %q", c.Name, top.Cluster)
 	}
@@ -56,6 +90,13 @@ func TestConfigLoads(t *testing.T) {
 				Key:       filepath.Join(l.Dir(), keyPath(s.Name)),
 			},
 		}
+		for _, h := range s.Hosts {
+			want.Hosts = append(want.Hosts, config.Host{
+				Name: h.Name, Site: s.Name,
+				URI:   "test+unix:///default?socket=" + filepath.Join(l.Dir(), s.Name, "libvirt", "libvirt-sock"),
+				VCPUs: h.VCPUs, MemoryMiB: h.MemoryMiB, CPUOvercommit: h.CPUOvercommit, MemoryOvercommit: 1,
+			})
+		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("site %s: %+v; want %+v", s.Name, got, want)
 		}
@@ -73,5 +114,124 @@ func TestConfigLoads(t *testing.T) {
 		if !ok || !slices.Equal(got.Sites, svc.Sites) || !slices.Equal(got.Prefixes, svc.Prefixes) {
 			t.Errorf("service %s: %+v; want sites %v, prefixes %v", svc.Name, got, svc.Sites, svc.Prefixes)
 		}
+		var want []config.Guest
+		for _, g := range svc.Guests {
+			want = append(want, config.Guest{
+				Name: g.Name, Service: svc.Name, Tier: g.Tier, Zone: g.Zone, VCPUs: g.VCPUs, MemoryMiB: g.MemoryMiB,
+				Domain: filepath.Join(l.Dir(), "domains", g.Name+".xml"),
+			})
+		}
+		if !reflect.DeepEqual(got.Guests, want) {
+			t.Errorf("service %s's guests: %+v; want %+v", svc.Name, got.Guests, want)
+		}
+	}
+	if c.Placement.ZoneScope != config.ZoneScopeCluster {
+		t.Errorf("placement zone scope %q; want cluster", c.Placement.ZoneScope)
+	}
+}
+
+// TestDomainXML: every guest's domain XML exists where the config says and
+// is a test-driver domain of its name and size.
+func TestDomainXML(t *testing.T) {
+	t.Parallel()
+	l, err := Create(t.TempDir(), withLibvirtd(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := loadConfig(t, l)
+	if len(c.Guests()) != len(DefaultTopology().Guests()) {
+		t.Fatalf("the config has %d guests; want %d", len(c.Guests()), len(DefaultTopology().Guests()))
+	}
+	for _, g := range c.Guests() {
+		data, err := os.ReadFile(g.Domain)
+		if err != nil {
+			t.Errorf("guest %s: %v", g.Name, err)
+			continue
+		}
+		var d struct {
+			XMLName xml.Name `xml:"domain"`
+			Type    string   `xml:"type,attr"`
+			Name    string   `xml:"name"`
+			Memory  struct {
+				Unit  string `xml:"unit,attr"`
+				Value int64  `xml:",chardata"`
+			} `xml:"memory"`
+			VCPU int `xml:"vcpu"`
+			OS   struct {
+				Type string `xml:"type"`
+			} `xml:"os"`
+		}
+		if err := xml.Unmarshal(data, &d); err != nil {
+			t.Errorf("guest %s: %s does not parse: %v\n%s", g.Name, g.Domain, err, data)
+			continue
+		}
+		if d.Type != "test" || d.Name != g.Name || d.Memory.Unit != "MiB" || d.Memory.Value != g.MemoryMiB || d.VCPU != g.VCPUs || d.OS.Type != "hvm" {
+			t.Errorf("guest %s (%d vCPUs, %d MiB): %s says %+v", g.Name, g.VCPUs, g.MemoryMiB, g.Domain, d)
+		}
+	}
+	if info, err := os.Stat(filepath.Join(l.Dir(), domainsDir)); err != nil || !info.IsDir() {
+		t.Errorf("%s: %v", domainsDir, err)
+	}
+}
+
+// TestSampleGuestsPlacement runs the coordinator's placement on the sample:
+// with every site up every guest runs; when any one site goes dark, every
+// gold guest runs at another site, the zone rules hold, and a bronze guest
+// stops for want of room (preempted, or unplaced if it ran at the dark
+// site).
+func TestSampleGuestsPlacement(t *testing.T) {
+	t.Parallel()
+	l, err := Create(t.TempDir(), withLibvirtd(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := loadConfig(t, l)
+	up := &site.Snapshot{Alive: map[string]site.Alive{}, Fences: map[string]site.Fence{}, Placements: map[string]site.Placement{}, Hosts: map[string]site.HostsReport{}}
+	for _, name := range c.SiteNames() {
+		up.Alive[name] = site.Alive{Site: name}
+	}
+	place(t, c, up)
+	for _, g := range c.Guests() {
+		if p := up.Placements[g.Name]; p.State != site.GuestRunning {
+			t.Errorf("every site up: guest %s is %s (%s); want running", g.Name, p.State, p.Reason)
+		}
+	}
+	for _, dark := range c.SiteNames() {
+		t.Run("without "+dark, func(t *testing.T) {
+			snap := &site.Snapshot{Alive: map[string]site.Alive{}, Fences: map[string]site.Fence{dark: {Site: dark}},
+				Placements: maps.Clone(up.Placements), Hosts: map[string]site.HostsReport{}}
+			maps.Copy(snap.Alive, up.Alive)
+			place(t, c, snap)
+			sites := map[string]string{}
+			stopped := 0
+			for _, g := range c.Guests() {
+				p := snap.Placements[g.Name]
+				sites[g.Name] = p.Site
+				switch {
+				case g.Tier == config.TierGold && (p.State != site.GuestRunning || p.Site == dark):
+					t.Errorf("gold guest %s is %s at %q (%s); want running at a site other than %s", g.Name, p.State, p.Site, p.Reason, dark)
+				case g.Tier == config.TierBronze && p.State != site.GuestRunning:
+					stopped++
+				}
+			}
+			if sites["web-gold-a"] == sites["web-gold-b"] {
+				t.Errorf("web-gold-a and web-gold-b both at site %s", sites["web-gold-a"])
+			}
+			if stopped == 0 {
+				t.Errorf("every bronze guest still runs: %+v", snap.Placements)
+			}
+		})
+	}
+}
+
+// place solves the placement and applies it to the snapshot.
+func place(t *testing.T, c *config.Cluster, snap *site.Snapshot) {
+	t.Helper()
+	changes, err := failover.PlanPlacement(c, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range changes {
+		snap.Placements[p.Guest] = p
 	}
 }

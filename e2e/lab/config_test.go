@@ -1,7 +1,9 @@
 package lab
 
 import (
+	"errors"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -9,7 +11,8 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// wantConfig is the format of package site/config, as the lab must write it.
+// wantConfig is the format of package site/config, as the lab must write it
+// without libvirtd; wantHosts and wantGuests are what libvirtd adds.
 const wantConfig = `
 cluster: lab
 etcd:
@@ -20,9 +23,9 @@ etcd:
 timings:
   lease_ttl: 2s
   renew_interval: 500ms
-  self_fence_margin: 600ms
-  etcd_heartbeat: 100ms
-  etcd_election_timeout: 1s
+  self_fence_margin: 500ms
+  etcd_heartbeat: 50ms
+  etcd_election_timeout: 500ms
   bootstrap_grace: 5s
 sites:
   - name: a
@@ -32,6 +35,7 @@ sites:
       peer_url: https://127.0.0.11:2380
       cert: pki/a.pem
       key: pki/a-key.pem
+    hosts: [{name: a1, uri: "test+unix:///default?socket=DIR/a/libvirt/libvirt-sock", vcpus: 4, memory_mib: 8192, cpu_overcommit: 1.25}]
   - name: b
     api: 127.0.0.12:7480
     etcd:
@@ -39,6 +43,7 @@ sites:
       peer_url: https://127.0.0.12:2380
       cert: pki/b.pem
       key: pki/b-key.pem
+    hosts: [{name: b1, uri: "test+unix:///default?socket=DIR/b/libvirt/libvirt-sock", vcpus: 4, memory_mib: 8192, cpu_overcommit: 1.25}]
   - name: c
     api: 127.0.0.13:7480
     etcd:
@@ -46,18 +51,67 @@ sites:
       peer_url: https://127.0.0.13:2380
       cert: pki/c.pem
       key: pki/c-key.pem
+    hosts: [{name: c1, uri: "test+unix:///default?socket=DIR/c/libvirt/libvirt-sock", vcpus: 4, memory_mib: 8192, cpu_overcommit: 1.25}]
 services:
   - name: web
     sites: [a, b, c]
     prefixes: [203.0.113.0/26, "2001:db8:a::/48"]
+    guests:
+      - {name: web-gold-a, tier: gold, zone: A, vcpus: 2, memory_mib: 1024, domain: domains/web-gold-a.xml}
+      - {name: web-gold-b, tier: gold, zone: B, vcpus: 2, memory_mib: 1024, domain: domains/web-gold-b.xml}
+      - {name: web-silver-a, tier: silver, zone: A, vcpus: 1, memory_mib: 512, domain: domains/web-silver-a.xml}
+      - {name: web-silver-b, tier: silver, zone: B, vcpus: 1, memory_mib: 512, domain: domains/web-silver-b.xml}
   - name: db
     sites: [b, c, a]
     prefixes: [203.0.113.64/26, "2001:db8:b::/48"]
+    guests:
+      - {name: db-gold, tier: gold, vcpus: 2, memory_mib: 2048, domain: domains/db-gold.xml}
+      - {name: db-bronze-1, tier: bronze, vcpus: 2, memory_mib: 1024, domain: domains/db-bronze-1.xml}
+      - {name: db-bronze-2, tier: bronze, vcpus: 2, memory_mib: 1024, domain: domains/db-bronze-2.xml}
+placement:
+  zone_scope: cluster
 `
+
+// withLibvirtd makes Create write hosts and guests whether or not libvirtd
+// is installed: any executable will do when nothing is started.
+func withLibvirtd(t *testing.T) Options {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Options{Binary: "unused", Libvirtd: self}
+}
+
+// withoutLibvirtd makes Create find no libvirtd.
+func withoutLibvirtd(t *testing.T) Options {
+	return Options{Binary: "unused", Libvirtd: filepath.Join(t.TempDir(), "no-libvirtd")}
+}
+
+// parseYAML parses a config into plain maps and lists.
+func parseYAML(t *testing.T, data []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := yaml.Unmarshal(data, &m); err != nil {
+		t.Fatalf("%v\n%s", err, data)
+	}
+	return m
+}
+
+// stripGuests removes from a parsed config what libvirtd adds.
+func stripGuests(m map[string]any) {
+	delete(m, "placement")
+	for _, s := range m["sites"].([]any) {
+		delete(s.(map[string]any), "hosts")
+	}
+	for _, s := range m["services"].([]any) {
+		delete(s.(map[string]any), "guests")
+	}
+}
 
 func TestConfigParsesBack(t *testing.T) {
 	t.Parallel()
-	l, err := Create(t.TempDir(), Options{Binary: "unused"})
+	l, err := Create(t.TempDir(), withLibvirtd(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,13 +119,8 @@ func TestConfigParsesBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got, want map[string]any
-	if err := yaml.Unmarshal(data, &got); err != nil {
-		t.Fatalf("the lab's zdt.yaml does not parse: %v\n%s", err, data)
-	}
-	if err := yaml.Unmarshal([]byte(wantConfig), &want); err != nil {
-		t.Fatal(err)
-	}
+	got := parseYAML(t, data)
+	want := parseYAML(t, []byte(strings.ReplaceAll(wantConfig, "DIR", l.Dir())))
 	if !reflect.DeepEqual(got, want) {
 		gotYAML, _ := yaml.Marshal(got)
 		wantYAML, _ := yaml.Marshal(want)
@@ -84,7 +133,7 @@ func TestConfigParsesBack(t *testing.T) {
 			comments++
 		}
 	}
-	if comments < 20 {
+	if comments < 40 {
 		t.Errorf("the lab's zdt.yaml has %d comment lines; it should explain itself", comments)
 	}
 	if info, err := os.Stat(l.ConfigPath()); err != nil || info.Mode().Perm() != 0o644 {
@@ -95,7 +144,7 @@ func TestConfigParsesBack(t *testing.T) {
 func TestOpenReadsTheConfig(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	if _, err := Create(dir, Options{Binary: "unused"}); err != nil {
+	if _, err := Create(dir, withLibvirtd(t)); err != nil {
 		t.Fatal(err)
 	}
 	l, err := Open(dir, Options{Binary: "unused"})
@@ -112,6 +161,14 @@ func TestOpenReadsTheConfig(t *testing.T) {
 	}
 	if l.Cluster() != "lab" {
 		t.Errorf("Cluster() = %q; want lab", l.Cluster())
+	}
+	if !l.HasHypervisors() {
+		t.Error("HasHypervisors() = false; want true")
+	}
+	for _, name := range l.SiteNames() {
+		if got, want := l.libvirtdSocket(name), filepath.Join(dir, name, "libvirt", "libvirt-sock"); got != want {
+			t.Errorf("site %s's libvirtd socket %s; want %s", name, got, want)
+		}
 	}
 	if _, err := l.Site("x"); err == nil || !strings.Contains(err.Error(), "a, b, c") {
 		t.Errorf(`Site("x") = %v; want an error that lists a, b, c`, err)
@@ -148,6 +205,9 @@ func TestTopologyValidate(t *testing.T) {
 		{"reserved", func(t *Topology) { t.Sites[0].Name = "client" }, "taken"},
 		{"path", func(t *Topology) { t.Sites[0].Name = "../x" }, "cannot name a directory"},
 		{"unknown service site", func(t *Topology) { t.Services[0].Sites = []string{"z"} }, `unknown site "z"`},
+		{"two hosts", func(t *Topology) { t.Sites[0].Hosts = append(t.Sites[0].Hosts, labHost("a2")) }, "at most one"},
+		{"guest path", func(t *Topology) { t.Services[0].Guests[0].Name = "../x" }, "plain name"},
+		{"without guests", func(t *Topology) { *t = t.WithoutGuests() }, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			top := DefaultTopology()
@@ -160,5 +220,60 @@ func TestTopologyValidate(t *testing.T) {
 				t.Errorf("validate() = %v; want an error about %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestConfigWithoutLibvirtd: without libvirtd the lab has no hosts and no
+// guests, and its config says what to install.
+func TestConfigWithoutLibvirtd(t *testing.T) {
+	t.Parallel()
+	l, err := Create(t.TempDir(), withoutLibvirtd(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.HasHypervisors() {
+		t.Error("HasHypervisors() = true without libvirtd")
+	}
+	data, err := os.ReadFile(l.ConfigPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := parseYAML(t, []byte(wantConfig))
+	stripGuests(want)
+	if got := parseYAML(t, data); !reflect.DeepEqual(got, want) {
+		gotYAML, _ := yaml.Marshal(got)
+		wantYAML, _ := yaml.Marshal(want)
+		t.Errorf("the lab's zdt.yaml says\n%s\nwant\n%s", gotYAML, wantYAML)
+	}
+	if !strings.Contains(string(data), InstallLibvirtd) {
+		t.Errorf("the lab's zdt.yaml does not say to run %q:\n%s", InstallLibvirtd, data)
+	}
+	if _, err := os.Stat(filepath.Join(l.Dir(), domainsDir)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s without guests: %v; want none", domainsDir, err)
+	}
+}
+
+// TestSocketDir: a lab directory too long for libvirtd's sockets has them
+// in a short directory elsewhere, which the URI names.
+func TestSocketDir(t *testing.T) {
+	t.Parallel()
+	short := "/tmp/zdt-lab-1"
+	if got, err := socketDir(short, "a"); err != nil || got != short+"/a/libvirt" {
+		t.Errorf("socketDir(%s, a) = %s, %v; want %s/a/libvirt", short, got, err, short)
+	}
+	long := "/tmp/" + strings.Repeat("x", 90)
+	got, err := socketDir(long, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.HasPrefix(got, long) || len(got+"/libvirt-admin-sock") > 107 {
+		t.Errorf("socketDir(long, a) = %s; want a short path outside the lab", got)
+	}
+	if other, _ := socketDir(long+"y", "a"); other == got {
+		t.Errorf("two labs share the socket directory %s", got)
+	}
+	uri := hostURI("/tmp/a+b c")
+	if sock, err := socketOf(uri); err != nil || sock != "/tmp/a+b c/libvirt-sock" {
+		t.Errorf("socketOf(%s) = %s, %v; want /tmp/a+b c/libvirt-sock", uri, sock, err)
 	}
 }

@@ -49,9 +49,10 @@ func (a answer) String() string {
 	}
 }
 
-// WaitHealthy waits until every running site's /healthz answers 200 and at
-// least one of them names a coordinator. It fails at once if a site's
-// controller dies, and when ctx ends; either error names the site, what it
+// WaitHealthy waits until every running site's /healthz answers 200, at
+// least one of them names a coordinator, and the libvirtd of every running
+// site with hypervisors answers. It fails at once if a site's controller
+// or libvirtd dies, and when ctx ends; either error names the site, what it
 // last said and the end of its log.
 func (l *Lab) WaitHealthy(ctx context.Context) error {
 	client, closeClient := newHealthClient()
@@ -59,13 +60,14 @@ func (l *Lab) WaitHealthy(ctx context.Context) error {
 	ticker := time.NewTicker(healthInterval)
 	defer ticker.Stop()
 	last := make(map[string]answer)
+	hv := make(libvirtdAnswers)
 	for {
 		var running []string
 		for _, s := range l.sites {
 			pid, ok := l.Running(s.Name)
 			if !ok {
 				if pid != 0 { // it has a pid file: it was started and died
-					return l.diedError(s.Name, pid)
+					return l.diedError(controllerOf(s.Name), pid)
 				}
 				continue
 			}
@@ -73,20 +75,81 @@ func (l *Lab) WaitHealthy(ctx context.Context) error {
 			if a := probe(ctx, client, s.API); ctx.Err() == nil {
 				last[s.Name] = a // an answer cut short by ctx says nothing
 			}
+			if err := l.askLibvirtd(ctx, s.Name, hv); err != nil {
+				return err
+			}
 		}
 		if ctx.Err() == nil && len(running) == 0 {
 			return fmt.Errorf("no site of the lab in %s runs: start them with `zdt lab --dir %s`", l.dir, l.dir)
 		}
 		unhealthy, coordinator := judge(running, last)
-		if ctx.Err() == nil && len(unhealthy) == 0 && coordinator != "" {
+		silent := l.silentLibvirtds(running, hv)
+		if ctx.Err() == nil && len(unhealthy) == 0 && coordinator != "" && len(silent) == 0 {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
+			if len(unhealthy) == 0 && coordinator != "" {
+				return l.libvirtdSilentError(ctx.Err(), silent, hv)
+			}
 			return l.notHealthyError(ctx.Err(), unhealthy, last)
 		case <-ticker.C:
 		}
 	}
+}
+
+// libvirtdAnswers holds, for each site with hypervisors, what its libvirtd
+// last said: nil once it answered, the error of the last try otherwise.
+type libvirtdAnswers map[string]error
+
+// silentLibvirtds lists the running sites with hypervisors whose libvirtd
+// has not answered yet.
+func (l *Lab) silentLibvirtds(running []string, hv libvirtdAnswers) []string {
+	var out []string
+	for _, name := range running {
+		if err, asked := hv[name]; l.hasLibvirtd(name) && (!asked || err != nil) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// askLibvirtd asks the site's libvirtd, unless it has answered before, and
+// notes what it said in hv. It fails if the libvirtd was started and died.
+func (l *Lab) askLibvirtd(ctx context.Context, site string, hv libvirtdAnswers) error {
+	if !l.hasLibvirtd(site) {
+		return nil
+	}
+	if err, asked := hv[site]; asked && err == nil {
+		return nil
+	}
+	pid, ok := l.LibvirtdRunning(site)
+	switch {
+	case !ok && pid != 0:
+		return l.diedError(libvirtdOf(site), pid)
+	case !ok:
+		hv[site] = fmt.Errorf("%w: take the site down and up again to start it (`zdt lab site %s down --dir %s`, then up)",
+			ErrNotRunning, site, l.dir)
+		return nil
+	}
+	if err := handshake(ctx, l.libvirtdSocket(site)); ctx.Err() == nil || err == nil {
+		hv[site] = err
+	}
+	return nil
+}
+
+func (l *Lab) libvirtdSilentError(cause error, silent []string, hv libvirtdAnswers) error {
+	var b strings.Builder
+	for _, name := range silent {
+		p := libvirtdOf(name)
+		said := "not asked yet"
+		if err := hv[name]; err != nil {
+			said = err.Error()
+		}
+		fmt.Fprintf(&b, "\n%s does not answer on %s: %s; see %s%s",
+			p, l.libvirtdSocket(name), said, l.logPath(p), l.logTail(p))
+	}
+	return fmt.Errorf("the lab is not healthy (%w): the controllers are up, but not every site's hypervisor:%s", cause, b.String())
 }
 
 // judge lists the running sites whose last answer was not 200, and a
@@ -104,8 +167,8 @@ func judge(running []string, last map[string]answer) (unhealthy []string, coordi
 }
 
 // WaitAnswering waits until the site's controller answers /healthz with
-// any status: its API is listening. It fails at once if the controller
-// dies, and when ctx ends.
+// any status (its API is listening) and its libvirtd, if it has one,
+// answers too. It fails at once if either dies, and when ctx ends.
 func (l *Lab) WaitAnswering(ctx context.Context, site string) error {
 	s, err := l.Site(site)
 	if err != nil {
@@ -115,22 +178,29 @@ func (l *Lab) WaitAnswering(ctx context.Context, site string) error {
 	defer closeClient()
 	ticker := time.NewTicker(healthInterval)
 	defer ticker.Stop()
+	hv := make(libvirtdAnswers)
 	for {
 		pid, ok := l.Running(site)
 		if !ok {
 			if pid != 0 {
-				return l.diedError(site, pid)
+				return l.diedError(controllerOf(site), pid)
 			}
 			return fmt.Errorf("site %s is %w: start it with `zdt lab site %s up --dir %s`", site, ErrNotRunning, site, l.dir)
 		}
+		if err := l.askLibvirtd(ctx, site, hv); err != nil {
+			return err
+		}
 		a := probe(ctx, client, s.API)
-		if a.err == nil {
+		if a.err == nil && len(l.silentLibvirtds([]string{site}, hv)) == 0 {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
+			if a.err == nil {
+				return l.libvirtdSilentError(ctx.Err(), []string{site}, hv)
+			}
 			return fmt.Errorf("site %s does not answer on http://%s/healthz (%w): %v%s",
-				site, s.API, ctx.Err(), a, l.logTail(site))
+				site, s.API, ctx.Err(), a, l.logTail(controllerOf(site)))
 		case <-ticker.C:
 		}
 	}
@@ -161,9 +231,13 @@ func probe(ctx context.Context, client *http.Client, api string) answer {
 	return a
 }
 
-func (l *Lab) diedError(site string, pid int) error {
-	return fmt.Errorf("site %s: its controller (pid %d) %s; see %s%s",
-		site, pid, l.exitStatus(site, pid), l.LogPath(site), l.logTail(site))
+func (l *Lab) diedError(p proc, pid int) error {
+	what := "controller"
+	if p.role == libvirtdRole {
+		what = "libvirtd"
+	}
+	return fmt.Errorf("site %s: its %s (pid %d) %s; see %s%s",
+		p.site, what, pid, l.exitStatus(p, pid), l.logPath(p), l.logTail(p))
 }
 
 func (l *Lab) notHealthyError(cause error, unhealthy []string, last map[string]answer) error {
@@ -179,7 +253,7 @@ func (l *Lab) notHealthyError(cause error, unhealthy []string, last map[string]a
 	}
 	var b strings.Builder
 	for _, name := range unhealthy {
-		fmt.Fprintf(&b, "\nsite %s last said: %v%s", name, last[name], l.logTail(name))
+		fmt.Fprintf(&b, "\nsite %s last said: %v%s", name, last[name], l.logTail(controllerOf(name)))
 	}
 	which := "site " + unhealthy[0] + " is"
 	if len(unhealthy) > 1 {
@@ -188,16 +262,17 @@ func (l *Lab) notHealthyError(cause error, unhealthy []string, last map[string]a
 	return fmt.Errorf("the lab is not healthy (%w): %s not up:%s", cause, which, b.String())
 }
 
-// logTail is the end of a site's controller.log, indented for an error
-// message, or "" if there is nothing to show.
-func (l *Lab) logTail(site string) string {
-	lines := tailLines(l.LogPath(site), logTailLines)
+// logTail is the end of a process's log, indented for an error message,
+// or "" if there is nothing to show.
+func (l *Lab) logTail(p proc) string {
+	path := l.logPath(p)
+	lines := tailLines(path, logTailLines)
 	if len(lines) == 0 {
 		return ""
 	}
-	rel, err := filepath.Rel(l.dir, l.LogPath(site))
+	rel, err := filepath.Rel(l.dir, path)
 	if err != nil {
-		rel = l.LogPath(site)
+		rel = path
 	}
 	return fmt.Sprintf("\n  the end of %s:\n    %s", rel, strings.Join(lines, "\n    "))
 }

@@ -32,6 +32,11 @@ type Options struct {
 	// Topology is the lab that Create writes; nil means DefaultTopology.
 	// Open reads the lab's own zdt.yaml instead.
 	Topology *Topology
+	// Libvirtd is the libvirtd that serves the sites' hypervisors; empty
+	// means the one FindLibvirtd finds. When there is none (or this one is
+	// not an executable), Create leaves the topology's hosts and guests
+	// out.
+	Libvirtd string
 }
 
 // Lab is a lab directory and the controllers it runs. Its methods are safe
@@ -43,9 +48,14 @@ type Lab struct {
 	tls     tlsFiles
 	binary  string
 	env     []string
+	// sockDirs holds the socket directory of the libvirtd of every site
+	// with hypervisors: the sites whose libvirtd the lab runs.
+	sockDirs map[string]string
+	// libvirtdOption is Options.Libvirtd.
+	libvirtdOption string
 
 	mu       sync.Mutex
-	children map[string]*child // the controllers this Lab started, by site
+	children map[proc]*child // the processes this Lab started
 }
 
 // SiteAddrs is where a site of a lab listens, as the lab's zdt.yaml says.
@@ -73,6 +83,20 @@ func Create(dir string, opts Options) (*Lab, error) {
 	if err := t.validate(); err != nil {
 		return nil, err
 	}
+	var noLibvirtd error
+	if t.HasGuests() {
+		if _, noLibvirtd = opts.libvirtdBinary(); noLibvirtd != nil {
+			t = t.WithoutGuests()
+		}
+	}
+	sockDirs := map[string]string{}
+	for _, s := range t.Sites {
+		if len(s.Hosts) > 0 {
+			if sockDirs[s.Name], err = socketDir(dir, s.Name); err != nil {
+				return nil, err
+			}
+		}
+	}
 	old, err := previousLab(dir, t, opts)
 	if err != nil {
 		return nil, err
@@ -85,8 +109,10 @@ func Create(dir string, opts Options) (*Lab, error) {
 			if err := os.RemoveAll(filepath.Join(dir, name, "etcd")); err != nil {
 				return nil, fmt.Errorf("wipe the etcd data of site %s: %w", name, err)
 			}
-			if err := removePIDFile(filepath.Join(dir, name)); err != nil {
-				return nil, err
+			for _, pidDir := range []string{filepath.Join(dir, name), libvirtDir(dir, name)} {
+				if err := removePIDFile(pidDir); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
@@ -96,7 +122,10 @@ func Create(dir string, opts Options) (*Lab, error) {
 	if err := writePKI(dir, t, time.Now()); err != nil {
 		return nil, fmt.Errorf("create the lab's PKI in %s: %w", dir, err)
 	}
-	if err := writeConfig(dir, t); err != nil {
+	if err := writeDomains(dir, t); err != nil {
+		return nil, err
+	}
+	if err := writeConfig(dir, t, sockDirs, noLibvirtd); err != nil {
 		return nil, err
 	}
 	return Open(dir, opts)
@@ -129,12 +158,16 @@ func previousLab(dir string, t Topology, opts Options) (*Lab, error) {
 	return old, nil
 }
 
-// refuseIfRunning fails if any site of the lab still runs.
+// refuseIfRunning fails if any site of the lab still runs, or its
+// libvirtd.
 func (l *Lab) refuseIfRunning() error {
 	var running []string
 	for _, s := range l.sites {
 		if pid, ok := l.Running(s.Name); ok {
 			running = append(running, fmt.Sprintf("site %s is pid %d", s.Name, pid))
+		}
+		if pid, ok := l.LibvirtdRunning(s.Name); ok {
+			running = append(running, fmt.Sprintf("site %s's libvirtd is pid %d", s.Name, pid))
 		}
 	}
 	if len(running) == 0 {
@@ -167,8 +200,17 @@ func Open(dir string, opts Options) (*Lab, error) {
 		return nil, fmt.Errorf("read %s: it names no sites; recreate the lab with `zdt lab --dir %s`", path, dir)
 	}
 	sites := make([]SiteAddrs, len(f.Sites))
+	sockDirs := map[string]string{}
 	for i, s := range f.Sites {
 		sites[i] = SiteAddrs{Name: s.Name, API: s.API, EtcdClientURL: s.Etcd.ClientURL}
+		if len(s.Hosts) == 0 {
+			continue
+		}
+		sock, err := socketOf(s.Hosts[0].URI)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: site %s: %w", path, s.Name, err)
+		}
+		sockDirs[s.Name] = filepath.Dir(sock)
 	}
 	files := tlsFiles{
 		ca:   absIn(dir, f.Etcd.TLS.CA),
@@ -180,7 +222,9 @@ func Open(dir string, opts Options) (*Lab, error) {
 			return nil, fmt.Errorf("find the zdt binary to run the controllers with: %w", err)
 		}
 	}
-	return newLab(dir, f.Cluster, sites, files, opts), nil
+	l := newLab(dir, f.Cluster, sites, files, opts)
+	l.sockDirs = sockDirs
+	return l, nil
 }
 
 func newLab(dir, cluster string, sites []SiteAddrs, files tlsFiles, opts Options) *Lab {
@@ -191,7 +235,10 @@ func newLab(dir, cluster string, sites []SiteAddrs, files tlsFiles, opts Options
 		tls:      files,
 		binary:   opts.Binary,
 		env:      opts.Env,
-		children: make(map[string]*child),
+		sockDirs: map[string]string{},
+		children: make(map[proc]*child),
+
+		libvirtdOption: opts.Libvirtd,
 	}
 }
 
@@ -211,6 +258,9 @@ type labFile struct {
 		Etcd struct {
 			ClientURL string `yaml:"client_url"`
 		} `yaml:"etcd"`
+		Hosts []struct {
+			URI string `yaml:"uri"`
+		} `yaml:"hosts"`
 	} `yaml:"sites"`
 }
 
@@ -232,6 +282,26 @@ func (l *Lab) ConfigPath() string { return filepath.Join(l.dir, configName) }
 
 // LogPath is the file a site's controller writes its output to.
 func (l *Lab) LogPath(site string) string { return filepath.Join(l.dir, site, "controller.log") }
+
+// LibvirtdLogPath is the file a site's libvirtd writes its output to.
+func (l *Lab) LibvirtdLogPath(site string) string {
+	return filepath.Join(libvirtDir(l.dir, site), libvirtdLogName)
+}
+
+// HasHypervisors reports whether the lab's sites have hypervisors (and its
+// services guests): then each site runs its own libvirtd.
+func (l *Lab) HasHypervisors() bool { return len(l.sockDirs) > 0 }
+
+// hasLibvirtd reports whether the lab runs a libvirtd for the site.
+func (l *Lab) hasLibvirtd(site string) bool {
+	_, ok := l.sockDirs[site]
+	return ok
+}
+
+// libvirtdSocket is the read-write socket of the site's libvirtd.
+func (l *Lab) libvirtdSocket(site string) string {
+	return filepath.Join(l.sockDirs[site], socketName)
+}
 
 // Sites lists the lab's sites in the config's order.
 func (l *Lab) Sites() []SiteAddrs { return append([]SiteAddrs(nil), l.sites...) }

@@ -41,11 +41,7 @@ func removePIDFile(siteDir string) error {
 // controller` for this config and site. The command line guards against a
 // pid reused by another process; a zombie has none, so it does not count.
 func isController(pid int, configPath, site string) bool {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || len(data) == 0 {
-		return false
-	}
-	args := strings.Split(strings.TrimSuffix(string(data), "\x00"), "\x00")
+	args := cmdline(pid)
 	if len(args) < 2 {
 		return false
 	}
@@ -53,6 +49,16 @@ func isController(pid int, configPath, site string) bool {
 	return slices.Contains(args, "controller") &&
 		flagValue(args, "--config") == configPath &&
 		flagValue(args, "--site") == site
+}
+
+// cmdline is the command line of a live process, nil for a zombie or a
+// process that is gone.
+func cmdline(pid int) []string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || len(data) == 0 {
+		return nil
+	}
+	return strings.Split(strings.TrimSuffix(string(data), "\x00"), "\x00")
 }
 
 // flagValue finds "--name value" or "--name=value" in args.

@@ -21,7 +21,57 @@ const (
 	pollInterval = 20 * time.Millisecond
 )
 
-// child is a controller this Lab started. Its goroutine waits for the
+// role is what a process of a site does.
+type role int
+
+const (
+	controllerRole role = iota // zdt controller, with the site's etcd member
+	libvirtdRole               // the libvirtd that serves the site's hypervisor
+)
+
+// proc is one process of the lab: a site's controller or its libvirtd.
+type proc struct {
+	site string
+	role role
+}
+
+func (p proc) String() string {
+	if p.role == libvirtdRole {
+		return "site " + p.site + "'s libvirtd"
+	}
+	return "site " + p.site + "'s controller"
+}
+
+func controllerOf(site string) proc { return proc{site, controllerRole} }
+func libvirtdOf(site string) proc   { return proc{site, libvirtdRole} }
+
+// pidDir is the directory of the process's pid file: DIR/<site> for the
+// controller, DIR/<site>/libvirt for the libvirtd.
+func (l *Lab) pidDir(p proc) string {
+	if p.role == libvirtdRole {
+		return libvirtDir(l.dir, p.site)
+	}
+	return filepath.Join(l.dir, p.site)
+}
+
+// logPath is the file the process writes its output to.
+func (l *Lab) logPath(p proc) string {
+	if p.role == libvirtdRole {
+		return l.LibvirtdLogPath(p.site)
+	}
+	return l.LogPath(p.site)
+}
+
+// is reports whether pid is a live process playing p in this lab: the
+// command line guards against a pid reused by another process.
+func (l *Lab) is(p proc, pid int) bool {
+	if p.role == libvirtdRole {
+		return isLibvirtd(pid, filepath.Join(libvirtDir(l.dir, p.site), libvirtdConfName))
+	}
+	return isController(pid, l.ConfigPath(), p.site)
+}
+
+// child is a process this Lab started. Its goroutine waits for the
 // process, so it never lingers as a zombie; it ends when the process does.
 type child struct {
 	pid  int
@@ -41,23 +91,29 @@ func (c *child) exited() bool {
 // Running returns the pid of the site's controller and whether it runs: its
 // pid file names a live process whose command line is this lab's controller
 // for this site.
-func (l *Lab) Running(site string) (pid int, ok bool) {
-	pid, err := readPIDFile(filepath.Join(l.dir, site))
+func (l *Lab) Running(site string) (pid int, ok bool) { return l.running(controllerOf(site)) }
+
+// LibvirtdRunning returns the pid of the site's libvirtd and whether it
+// runs, as Running does for its controller.
+func (l *Lab) LibvirtdRunning(site string) (pid int, ok bool) { return l.running(libvirtdOf(site)) }
+
+func (l *Lab) running(p proc) (pid int, ok bool) {
+	pid, err := readPIDFile(l.pidDir(p))
 	if err != nil {
 		return 0, false
 	}
-	if c := l.child(site); c != nil && c.pid == pid {
+	if c := l.child(p); c != nil && c.pid == pid {
 		// Ours: trust the wait, not /proc, which shows no command line for
 		// a moment while the process execs.
 		return pid, !c.exited()
 	}
-	return pid, isController(pid, l.ConfigPath(), site)
+	return pid, l.is(p, pid)
 }
 
-func (l *Lab) child(site string) *child {
+func (l *Lab) child(p proc) *child {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.children[site]
+	return l.children[p]
 }
 
 // StartAll starts every site that does not run yet.
@@ -73,9 +129,10 @@ func (l *Lab) StartAll() error {
 	return nil
 }
 
-// StartSite starts the site's controller, with the etcd data the site has,
-// in its own process group, its output appended to its controller.log. It
-// refuses (ErrRunning) if the site already runs.
+// StartSite starts the site: its libvirtd, if it has hypervisors and the
+// libvirtd does not run, then its controller, with the etcd data the site
+// has. Each runs in its own process group, its output appended to its log.
+// It refuses (ErrRunning) if the site's controller already runs.
 func (l *Lab) StartSite(site string) error {
 	if _, err := l.Site(site); err != nil {
 		return err
@@ -84,27 +141,56 @@ func (l *Lab) StartSite(site string) error {
 		return fmt.Errorf("site %s is %w as pid %d: take it down first with `zdt lab site %s down --dir %s`",
 			site, ErrRunning, pid, site, l.dir)
 	}
+	if l.hasLibvirtd(site) {
+		if _, ok := l.LibvirtdRunning(site); !ok {
+			if err := l.startLibvirtd(site); err != nil {
+				return err
+			}
+		}
+	}
 	siteDir := filepath.Join(l.dir, site)
 	if err := os.MkdirAll(siteDir, 0o755); err != nil {
 		return fmt.Errorf("start site %s: %w", site, err)
 	}
-	logFile, err := os.OpenFile(l.LogPath(site), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return fmt.Errorf("start site %s: %w", site, err)
-	}
-	defer logFile.Close() // the controller has its own copy
-
 	args := []string{"controller", "--config", l.ConfigPath(), "--site", site, "--embed-etcd", filepath.Join(siteDir, "etcd")}
-	fmt.Fprintf(logFile, "\n=== zdt lab %s: %s %s\n", time.Now().Format(time.RFC3339), l.binary, strings.Join(args, " "))
-	cmd := exec.Command(l.binary, args...)
+	return l.start(controllerOf(site), l.binary, args, l.env)
+}
+
+// startLibvirtd starts the site's libvirtd with its sockets where the
+// config's host URI says. It does not wait for it to answer: WaitHealthy
+// does, and the controller connects when it does.
+func (l *Lab) startLibvirtd(site string) error {
+	bin, err := (Options{Libvirtd: l.libvirtdOption}).libvirtdBinary()
+	if err != nil {
+		return fmt.Errorf("start the libvirtd of site %s: %w", site, err)
+	}
+	dir := libvirtDir(l.dir, site)
+	args, err := prepareLibvirtd(dir, l.sockDirs[site])
+	if err != nil {
+		return fmt.Errorf("start the libvirtd of site %s: %w", site, err)
+	}
+	return l.start(libvirtdOf(site), bin, args, libvirtdEnv(dir))
+}
+
+// start runs a process in its own process group, its output appended to
+// its log, and writes its pid file. Its own group: Ctrl-C on the terminal
+// does not reach it, it outlives a detached `zdt lab`, and it is killed as
+// a whole.
+func (l *Lab) start(p proc, bin string, args, env []string) error {
+	logFile, err := os.OpenFile(l.logPath(p), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("start %s: %w", p, err)
+	}
+	defer logFile.Close() // the process has its own copy
+
+	fmt.Fprintf(logFile, "\n=== zdt lab %s: %s %s\n", time.Now().Format(time.RFC3339), bin, strings.Join(args, " "))
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = l.dir
-	cmd.Env = append(os.Environ(), l.env...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// Its own process group: Ctrl-C on the terminal does not reach it, it
-	// outlives a detached `zdt lab`, and it is killed as a whole.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start site %s with %s: %w", site, l.binary, err)
+		return fmt.Errorf("start %s with %s: %w", p, bin, err)
 	}
 	c := &child{pid: cmd.Process.Pid, done: make(chan struct{})}
 	go func() {
@@ -112,87 +198,118 @@ func (l *Lab) StartSite(site string) error {
 		close(c.done)
 	}()
 	l.mu.Lock()
-	l.children[site] = c
+	l.children[p] = c
 	l.mu.Unlock()
 
-	if err := writePIDFile(siteDir, c.pid); err != nil {
+	if err := writePIDFile(l.pidDir(p), c.pid); err != nil {
 		_ = syscall.Kill(-c.pid, syscall.SIGKILL)
 		<-c.done
-		return fmt.Errorf("start site %s: %w", site, err)
+		return fmt.Errorf("start %s: %w", p, err)
 	}
 	return nil
 }
 
-// KillSite makes a site go dark: SIGKILL to its controller's process
-// group, without warning. It fails with ErrNotRunning if the site does not
-// run.
+// KillSite makes a site go dark: SIGKILL to its controller's process group
+// and its libvirtd's, without warning; the site's guests die with its
+// libvirtd. It fails with ErrNotRunning if neither runs.
 func (l *Lab) KillSite(site string) error {
 	if _, err := l.Site(site); err != nil {
 		return err
 	}
-	siteDir := filepath.Join(l.dir, site)
-	pid, ok := l.Running(site)
-	if !ok {
-		if err := removePIDFile(siteDir); err != nil {
-			return fmt.Errorf("site %s: %w", site, err)
+	var victims []victim
+	for _, p := range []proc{controllerOf(site), libvirtdOf(site)} {
+		pid, ok := l.running(p)
+		if !ok {
+			if err := removePIDFile(l.pidDir(p)); err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+			continue
 		}
-		return fmt.Errorf("site %s is %w", site, ErrNotRunning)
+		if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("kill %s (process group %d): %w", p, pid, err)
+		}
+		victims = append(victims, victim{p, pid})
 	}
-	if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("kill site %s (process group %d): %w", site, pid, err)
+	if len(victims) == 0 {
+		return fmt.Errorf("site %s is %w", site, ErrNotRunning)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), killWait)
 	defer cancel()
-	if left := l.waitGone(ctx, []victim{{site, pid}}); len(left) > 0 {
-		return fmt.Errorf("site %s (pid %d) is still there %s after SIGKILL: look at it with `ps -o pid,pgid,stat,cmd -p %d`",
-			site, pid, killWait, pid)
+	if left := l.waitGone(ctx, victims); len(left) > 0 {
+		return fmt.Errorf("%s (pid %d) is still there %s after SIGKILL: look at it with `ps -o pid,pgid,stat,cmd -p %d`",
+			left[0].proc, left[0].pid, killWait, left[0].pid)
 	}
-	return removePIDFile(siteDir)
+	var errs []error
+	for _, v := range victims {
+		errs = append(errs, removePIDFile(l.pidDir(v.proc)))
+	}
+	return errors.Join(errs...)
 }
 
-// Stop stops every site: SIGTERM to each process group, a wait bounded by
-// ctx and 10 s, then SIGKILL to what is left. It removes the pid files.
+// Stop stops every site: first the controllers, which stop their guests
+// as they go, then the libvirtds. Each gets SIGTERM to its process group, a
+// wait bounded by ctx and 10 s, then SIGKILL. It removes the pid files.
 func (l *Lab) Stop(ctx context.Context) error {
-	var victims []victim
+	var errs []error
+	for _, r := range []role{controllerRole, libvirtdRole} {
+		var procs []proc
+		for _, s := range l.sites {
+			procs = append(procs, proc{s.Name, r})
+		}
+		errs = append(errs, l.stop(ctx, procs))
+	}
+	killCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killWait)
+	defer cancel()
+	l.reapChildren(killCtx)
+
 	for _, s := range l.sites {
-		pid, ok := l.Running(s.Name)
+		for _, p := range []proc{controllerOf(s.Name), libvirtdOf(s.Name)} {
+			if pid, ok := l.running(p); ok {
+				errs = append(errs, fmt.Errorf("%s (pid %d) is still running after SIGKILL: look at it with `ps -o pid,pgid,stat,cmd -p %d`", p, pid, pid))
+				continue
+			}
+			if err := removePIDFile(l.pidDir(p)); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", p, err))
+			}
+		}
+		if _, ok := l.LibvirtdRunning(s.Name); !ok {
+			errs = append(errs, removeSocketDir(l.dir, l.sockDirs[s.Name]))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// stop stops the processes that run: SIGTERM, a wait bounded by ctx and
+// stopGrace, SIGKILL, a wait bounded by killWait.
+func (l *Lab) stop(ctx context.Context, procs []proc) error {
+	var victims []victim
+	for _, p := range procs {
+		pid, ok := l.running(p)
 		if !ok {
 			continue
 		}
 		if err := syscall.Kill(-pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
-			return fmt.Errorf("stop site %s (process group %d): %w", s.Name, pid, err)
+			return fmt.Errorf("stop %s (process group %d): %w", p, pid, err)
 		}
-		victims = append(victims, victim{s.Name, pid})
+		victims = append(victims, victim{p, pid})
 	}
 	graceCtx, cancel := context.WithTimeout(ctx, stopGrace)
 	left := l.waitGone(graceCtx, victims)
 	cancel()
 	for _, v := range left {
 		if err := syscall.Kill(-v.pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-			return fmt.Errorf("kill site %s (process group %d): %w", v.site, v.pid, err)
+			return fmt.Errorf("kill %s (process group %d): %w", v.proc, v.pid, err)
 		}
 	}
 	killCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killWait)
 	defer cancel()
 	l.waitGone(killCtx, left)
-	l.reapChildren(killCtx)
-
-	var errs []error
-	for _, s := range l.sites {
-		if pid, ok := l.Running(s.Name); ok {
-			errs = append(errs, fmt.Errorf("site %s (pid %d) is still running after SIGKILL: look at it with `ps -o pid,pgid,stat,cmd -p %d`", s.Name, pid, pid))
-			continue
-		}
-		if err := removePIDFile(filepath.Join(l.dir, s.Name)); err != nil {
-			errs = append(errs, fmt.Errorf("site %s: %w", s.Name, err))
-		}
-	}
-	return errors.Join(errs...)
+	return nil
 }
 
-// reapChildren waits, bounded by ctx, until every controller this Lab
-// started that no longer runs has been reaped, even one another Lab (a
-// `zdt lab stop`) stopped.
+// reapChildren waits, bounded by ctx, until every process this Lab started
+// that no longer runs has been reaped, even one another Lab (a `zdt lab
+// stop`) stopped.
 func (l *Lab) reapChildren(ctx context.Context) {
 	l.mu.Lock()
 	var dead []*child
@@ -211,9 +328,9 @@ func (l *Lab) reapChildren(ctx context.Context) {
 	}
 }
 
-// victim is a controller being stopped.
+// victim is a process being stopped.
 type victim struct {
-	site string
+	proc proc
 	pid  int
 }
 
@@ -245,16 +362,16 @@ func (l *Lab) waitGone(ctx context.Context, victims []victim) []victim {
 // until they are reaped; for others, until they die (a zombie no longer
 // counts: its parent reaps it).
 func (l *Lab) alive(v victim) bool {
-	if c := l.child(v.site); c != nil && c.pid == v.pid {
+	if c := l.child(v.proc); c != nil && c.pid == v.pid {
 		return !c.exited()
 	}
-	return isController(v.pid, l.ConfigPath(), v.site)
+	return l.is(v.proc, v.pid)
 }
 
-// exitStatus describes how a site's controller ended, if this Lab started
-// it and knows. It gives a child that just died a moment to be reaped.
-func (l *Lab) exitStatus(site string, pid int) string {
-	c := l.child(site)
+// exitStatus describes how a process ended, if this Lab started it and
+// knows. It gives a child that just died a moment to be reaped.
+func (l *Lab) exitStatus(p proc, pid int) string {
+	c := l.child(p)
 	if c == nil || c.pid != pid {
 		return "exited"
 	}

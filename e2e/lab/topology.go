@@ -4,12 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
 
 // Topology is everything the lab's sample config says: the cluster, its
-// timings, its sites and its services. DefaultTopology is the one `zdt lab`
+// timings, its sites with their hypervisors, its services with their
+// guests, and the placement rules. DefaultTopology is the one `zdt lab`
 // uses; tests move it to other addresses.
 type Topology struct {
 	Cluster  string
@@ -17,6 +20,9 @@ type Topology struct {
 	Timings  Timings
 	Sites    []SiteSpec
 	Services []ServiceSpec
+	// ZoneScope is the placement's zone_scope (cluster or service); it is
+	// written only when there are guests.
+	ZoneScope string
 }
 
 // Ports are the TCP ports every site listens on, each on its own address.
@@ -36,40 +42,79 @@ type Timings struct {
 	BootstrapGrace      time.Duration
 }
 
-// SiteSpec is one site of the lab: its name and the loopback address all of
-// its listeners bind to (and its certificate is valid for).
+// SiteSpec is one site of the lab: its name, the loopback address all of
+// its listeners bind to (and its certificate is valid for), and its
+// hypervisors.
 type SiteSpec struct {
 	Name string
 	IP   netip.Addr
+	// Hosts are the site's hypervisors. The lab serves each with the site's
+	// own libvirtd (the test driver), so a site has at most one.
+	Hosts []HostSpec
+}
+
+// HostSpec is a hypervisor of a site. Its URI is the site's libvirtd, which
+// depends on the lab's directory: the config writer fills it in.
+type HostSpec struct {
+	Name string
+	// VCPUs and MemoryMiB are the capacity the config states, so that the
+	// placement does not depend on what the test driver reports.
+	VCPUs     int
+	MemoryMiB int64
+	// CPUOvercommit multiplies VCPUs; 0 leaves it out of the config (1).
+	CPUOvercommit float64
 }
 
 // ServiceSpec is one service of the sample: the sites that may serve it, in
-// order of preference, and its prefixes.
+// order of preference, its prefixes and its guests.
 type ServiceSpec struct {
 	Name     string
 	Sites    []string
 	Prefixes []netip.Prefix
+	Guests   []GuestSpec
+}
+
+// GuestSpec is a guest of a service. The lab writes its domain XML to
+// DIR/domains/NAME.xml.
+type GuestSpec struct {
+	Name      string
+	Tier      string // gold, silver or bronze
+	Zone      string // A, B or "" for none
+	VCPUs     int
+	MemoryMiB int64
 }
 
 // DefaultTopology is the lab of `zdt lab`: sites a, b and c on 127.0.0.11,
 // .12 and .13, short timings so a failover is quick to watch, and two
 // services that prefer different sites.
+//
+// Each site has one hypervisor (a1, b1, c1) with room for 5 vCPUs (4 with a
+// 1.25 CPU overcommit), and the services have 12 vCPUs of guests: with every
+// site up all of them run, and losing any one site leaves 10 vCPUs, so a
+// bronze guest stops (is preempted) for the gold ones. Silver-Zone-A and -B guests
+// never share a host, so each silver guest's host keeps a vCPU nothing
+// else fits in: without the overcommit (12 vCPUs for 12) one bronze guest
+// could never run.
 func DefaultTopology() Topology {
 	return Topology{
 		Cluster: "lab",
 		Ports:   Ports{API: 7480, EtcdClient: 2379, EtcdPeer: 2380},
+		// Loopback timings. An etcd leader election (up to about two
+		// election timeouts) must fit in lease_ttl - self_fence_margin -
+		// renew_interval (1s here), or losing the site that holds the etcd
+		// leader makes the surviving sites fence themselves too.
 		Timings: Timings{
 			LeaseTTL:            2 * time.Second,
 			RenewInterval:       500 * time.Millisecond,
-			SelfFenceMargin:     600 * time.Millisecond,
-			EtcdHeartbeat:       100 * time.Millisecond,
-			EtcdElectionTimeout: time.Second,
+			SelfFenceMargin:     500 * time.Millisecond,
+			EtcdHeartbeat:       50 * time.Millisecond,
+			EtcdElectionTimeout: 500 * time.Millisecond,
 			BootstrapGrace:      5 * time.Second,
 		},
 		Sites: []SiteSpec{
-			{Name: "a", IP: netip.MustParseAddr("127.0.0.11")},
-			{Name: "b", IP: netip.MustParseAddr("127.0.0.12")},
-			{Name: "c", IP: netip.MustParseAddr("127.0.0.13")},
+			{Name: "a", IP: netip.MustParseAddr("127.0.0.11"), Hosts: []HostSpec{labHost("a1")}},
+			{Name: "b", IP: netip.MustParseAddr("127.0.0.12"), Hosts: []HostSpec{labHost("b1")}},
+			{Name: "c", IP: netip.MustParseAddr("127.0.0.13"), Hosts: []HostSpec{labHost("c1")}},
 		},
 		Services: []ServiceSpec{
 			{
@@ -79,6 +124,12 @@ func DefaultTopology() Topology {
 					netip.MustParsePrefix("203.0.113.0/26"),
 					netip.MustParsePrefix("2001:db8:a::/48"),
 				},
+				Guests: []GuestSpec{
+					{Name: "web-gold-a", Tier: "gold", Zone: "A", VCPUs: 2, MemoryMiB: 1024},
+					{Name: "web-gold-b", Tier: "gold", Zone: "B", VCPUs: 2, MemoryMiB: 1024},
+					{Name: "web-silver-a", Tier: "silver", Zone: "A", VCPUs: 1, MemoryMiB: 512},
+					{Name: "web-silver-b", Tier: "silver", Zone: "B", VCPUs: 1, MemoryMiB: 512},
+				},
 			},
 			{
 				Name:  "db",
@@ -87,9 +138,59 @@ func DefaultTopology() Topology {
 					netip.MustParsePrefix("203.0.113.64/26"),
 					netip.MustParsePrefix("2001:db8:b::/48"),
 				},
+				Guests: []GuestSpec{
+					{Name: "db-gold", Tier: "gold", VCPUs: 2, MemoryMiB: 2048},
+					{Name: "db-bronze-1", Tier: "bronze", VCPUs: 2, MemoryMiB: 1024},
+					{Name: "db-bronze-2", Tier: "bronze", VCPUs: 2, MemoryMiB: 1024},
+				},
 			},
 		},
+		ZoneScope: "cluster",
 	}
+}
+
+// labHost is the one hypervisor of a site of the default lab.
+func labHost(name string) HostSpec {
+	return HostSpec{Name: name, VCPUs: 4, MemoryMiB: 8192, CPUOvercommit: 1.25}
+}
+
+// WithoutGuests is the topology without hypervisors and guests: the lab of
+// a machine without libvirtd.
+func (t Topology) WithoutGuests() Topology {
+	t.Sites = slices.Clone(t.Sites)
+	for i := range t.Sites {
+		t.Sites[i].Hosts = nil
+	}
+	t.Services = slices.Clone(t.Services)
+	for i := range t.Services {
+		t.Services[i].Guests = nil
+	}
+	return t
+}
+
+// HasGuests reports whether any site has a hypervisor or any service a
+// guest.
+func (t Topology) HasGuests() bool {
+	for _, s := range t.Sites {
+		if len(s.Hosts) > 0 {
+			return true
+		}
+	}
+	for _, svc := range t.Services {
+		if len(svc.Guests) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Guests lists every guest of every service, in order.
+func (t Topology) Guests() []GuestSpec {
+	var out []GuestSpec
+	for _, svc := range t.Services {
+		out = append(out, svc.Guests...)
+	}
+	return out
 }
 
 // API is the host:port of the site's controller API.
@@ -136,10 +237,26 @@ func (t Topology) validate() error {
 			errs = append(errs, fmt.Errorf("site %q: no IP address", s.Name))
 		}
 	}
+	for _, s := range t.Sites {
+		if len(s.Hosts) > 1 {
+			errs = append(errs, fmt.Errorf("site %q: %d hosts; the lab runs one libvirtd per site, so at most one", s.Name, len(s.Hosts)))
+		}
+		for _, h := range s.Hosts {
+			if !plainName(h.Name) {
+				errs = append(errs, fmt.Errorf("site %q: host %q: want a plain name like a1", s.Name, h.Name))
+			}
+		}
+	}
 	for _, svc := range t.Services {
 		for _, name := range svc.Sites {
 			if !seen[name] {
 				errs = append(errs, fmt.Errorf("service %q: unknown site %q", svc.Name, name))
+			}
+		}
+		for _, g := range svc.Guests {
+			if !plainName(g.Name) {
+				// It names a file, DIR/domains/NAME.xml.
+				errs = append(errs, fmt.Errorf("service %q: guest %q: want a plain name like web-1", svc.Name, g.Name))
 			}
 		}
 	}
@@ -157,3 +274,8 @@ func (t Topology) siteNames() []string {
 	}
 	return names
 }
+
+var plainNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+// plainName reports whether name is safe as a file name and in XML.
+func plainName(name string) bool { return plainNameRE.MatchString(name) }
