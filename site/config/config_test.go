@@ -134,8 +134,9 @@ func writeConfig(t testing.TB, data string) (dir, path string) {
 	if err := os.Mkdir(filepath.Join(dir, "domains"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"web-1.xml", "web-2.xml"} {
-		if err := os.WriteFile(filepath.Join(dir, "domains", f), []byte("<domain type='test'/>"), 0o600); err != nil {
+	for _, name := range []string{"web-1", "web-2", "db-1"} {
+		xml := "<domain type='test'><name>" + name + "</name></domain>"
+		if err := os.WriteFile(filepath.Join(dir, "domains", name+".xml"), []byte(xml), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"encoding/xml"
 	"fmt"
+	"os"
 	"strings"
 )
 
@@ -104,8 +106,30 @@ func (f fileGuest) build(c *checker, field, service string, seen map[string]stri
 		c.add(field+".domain", "required: the path of the guest's libvirt domain XML, on storage every site can read")
 	} else {
 		g.Domain = c.checkFile(field+".domain", f.Domain)
+		c.checkDomainXML(field+".domain", g.Domain, f.Name)
 	}
 	return g
+}
+
+// checkDomainXML reports a domain XML that is not a libvirt domain, or whose
+// <name> is not the guest's: the sites find and stop a guest by that name.
+func (c *checker) checkDomainXML(field, path, guest string) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return // checkFile said so
+	}
+	var d struct {
+		XMLName xml.Name
+		Name    string `xml:"name"`
+	}
+	switch err := xml.Unmarshal(data, &d); {
+	case err != nil:
+		c.add(field, "%s is not valid XML: %v", path, err)
+	case d.XMLName.Local != "domain":
+		c.add(field, "%s is not a libvirt domain: its root element is <%s>, not <domain>", path, d.XMLName.Local)
+	case d.Name != guest:
+		c.add(field, "%s names the domain %q; it must be the guest's name, %q", path, d.Name, guest)
+	}
 }
 
 // checkGuestsFit reports guests bigger than every host, when every host's

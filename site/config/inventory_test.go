@@ -30,12 +30,12 @@ func TestBadInventory(t *testing.T) {
 			`zdt.yaml:43: services[1].guests[0].tier: required: gold, silver or bronze`,
 		}},
 		{"guest: duplicate name", withGuests(
-			"      - {name: db-1, tier: gold, vcpus: 1, memory_mib: 512, domain: domains/web-1.xml}\n" +
-				"      - {name: db-1, tier: bronze, vcpus: 1, memory_mib: 512, domain: domains/web-2.xml}\n"), []string{
+			"      - {name: db-1, tier: gold, vcpus: 1, memory_mib: 512, domain: domains/db-1.xml}\n" +
+				"      - {name: db-1, tier: bronze, vcpus: 1, memory_mib: 512, domain: domains/db-1.xml}\n"), []string{
 			`zdt.yaml:44: services[1].guests[1].name: duplicate guest "db-1" (also at line 43)`,
 		}},
 		{"guest: bigger than every host", append(withHosts("      - {name: a1, uri: 'test:///default', vcpus: 8, memory_mib: 4096, cpu_overcommit: 2}\n"),
-			withGuests("      - {name: db-1, tier: gold, vcpus: 32, memory_mib: 1024, domain: domains/web-1.xml}\n")...), []string{
+			withGuests("      - {name: db-1, tier: gold, vcpus: 32, memory_mib: 1024, domain: domains/db-1.xml}\n")...), []string{
 			`zdt.yaml:45: services[1].guests[0].name: guest db-1 needs 32 vCPUs and 1024 MiB: more than any host offers (most vCPUs: a1 with 16, most memory: a1 with 4096 MiB, overcommit included)`,
 		}},
 		{"host: every field wrong", withHosts("      - {name: A1, vcpus: -1, memory_mib: -2, cpu_overcommit: 0.5, memory_overcommit: 0.9}\n"), []string{
@@ -50,6 +50,12 @@ func TestBadInventory(t *testing.T) {
 			"      - {name: a1, uri: 'test:///default'}\n      - {name: a1, uri: '::nope'}\n"), []string{
 			`zdt.yaml:22: sites[0].hosts[1].name: duplicate host "a1" (also at line 21)`,
 			`zdt.yaml:22: sites[0].hosts[1].uri: "::nope" is not a libvirt URI: write it like qemu+tcp://10.0.0.5/system`,
+		}},
+		{"guest: domain XML of another guest", withGuests("      - {name: db-2, tier: gold, vcpus: 1, memory_mib: 512, domain: domains/db-1.xml}\n"), []string{
+			`zdt.yaml:43: services[1].guests[0].domain: DIR/domains/db-1.xml names the domain "db-1"; it must be the guest's name, "db-2"`,
+		}},
+		{"guest: domain file is not a domain", withGuests("      - {name: db-1, tier: gold, vcpus: 1, memory_mib: 512, domain: pki/ca.pem}\n"), []string{
+			`zdt.yaml:43: services[1].guests[0].domain: DIR/pki/ca.pem is not valid XML: EOF`,
 		}},
 		{"placement: unknown scope", []string{dbPrefixes, dbPrefixes + "placement:\n  zone_scope: site\n"}, []string{
 			`zdt.yaml:43: placement.zone_scope: unknown scope "site": want cluster (the default) or service`,
