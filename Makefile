@@ -4,20 +4,35 @@ GO      ?= go
 BIN     := bin/zdt
 LABDIR  ?=
 
-.PHONY: all build lab test check unit bench fuzz clean
+.PHONY: all build deps lab test check unit bench fuzz clean
+
+# Debian packages the lab and the tests use: libvirtd (the guests'
+# hypervisors, run with libvirt's test driver). Installed when missing and
+# run as root; otherwise it says what to install.
+DEBS_NEEDED = $(if $(wildcard /usr/sbin/libvirtd),,libvirt-daemon)
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/zdt
 
+deps:
+	@if [ -n "$(DEBS_NEEDED)" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(DEBS_NEEDED); \
+	  else \
+	    echo "missing Debian packages: $(DEBS_NEEDED)"; \
+	    echo "install them with: sudo apt-get install -y --no-install-recommends $(DEBS_NEEDED)"; exit 1; \
+	  fi; \
+	fi
+
 # The three-site lab on this machine: three controllers, each with its own
 # etcd member, on 127.0.0.11-13. Ctrl-C stops it. LABDIR=dir keeps its files.
-lab: build
+lab: deps build
 	$(BIN) lab $(if $(LABDIR),--dir $(LABDIR))
 
 # Everything CI runs: formatting, vet, and every test with the race detector.
-test: check
+test: deps check
 	$(GO) test -race -count=1 -timeout 30m ./...
 
 check:
@@ -29,9 +44,12 @@ check:
 unit:
 	$(GO) test -race -short ./...
 
-# The failover and self-fence benchmarks (20 fresh clusters each).
-bench:
+# The benchmarks: failover and self-fence (20 fresh clusters each), the
+# placement solver, starting 100 guests through libvirt.
+bench: deps
 	$(GO) test -run NONE -bench . -benchtime 20x ./cmd/zdt/internal/controller/
+	$(GO) test -run NONE -bench Solve -benchtime 20x ./deploy/
+	$(GO) test -run NONE -bench Start100 -benchtime 20x ./deploy/hypervisor/
 
 fuzz:
 	$(GO) test -run NONE -fuzz FuzzParse -fuzztime 60s ./site/config/
