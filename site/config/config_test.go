@@ -175,6 +175,7 @@ func TestLoadFull(t *testing.T) {
 			EtcdHeartbeat:       50 * time.Millisecond,
 			EtcdElectionTimeout: 500 * time.Millisecond,
 			BootstrapGrace:      20 * time.Second,
+			HostFailAfter:       10 * time.Second,
 		},
 		Sites: []Site{
 			{Name: "a", API: "127.0.0.11:7480", Etcd: SiteEtcd{
@@ -220,6 +221,7 @@ func TestLoadDefaults(t *testing.T) {
 		EtcdHeartbeat:       100 * time.Millisecond,
 		EtcdElectionTimeout: time.Second,
 		BootstrapGrace:      10 * time.Second,
+		HostFailAfter:       10 * time.Second,
 	}
 	if c.Timings != want {
 		t.Errorf("Timings = %+v, want %+v", c.Timings, want)

@@ -30,7 +30,7 @@ func TestUndecodable(t *testing.T) {
 		{"unknown field at the top", []string{"cluster: lab\n", "cluster: lab\nextra: 1\n"}, []string{
 			`zdt.yaml:2: unknown field "extra" (known fields: cluster, etcd, timings, sites, services, placement)`}},
 		{"misspelt timing", []string{"lease_ttl: 3s", "lease_tll: 3s"}, []string{
-			`zdt.yaml:9: timings: unknown field "lease_tll" (known fields: lease_ttl, renew_interval, self_fence_margin, etcd_heartbeat, etcd_election_timeout, bootstrap_grace)`}},
+			`zdt.yaml:9: timings: unknown field "lease_tll" (known fields: lease_ttl, renew_interval, self_fence_margin, etcd_heartbeat, etcd_election_timeout, bootstrap_grace, host_fail_after)`}},
 		{"unknown field in tls", []string{"    key: pki/client-key.pem\n", "    key: pki/client-key.pem\n    password: x\n"}, []string{
 			`zdt.yaml:8: etcd.tls: unknown field "password" (known fields: ca, cert, key)`}},
 		{"bad duration", []string{"lease_ttl: 3s", "lease_ttl: abc"}, []string{
@@ -46,7 +46,7 @@ func TestUndecodable(t *testing.T) {
 		{"list for a string", []string{"cluster: lab", "cluster: [lab]"}, []string{
 			`zdt.yaml:1: cluster: expected a single value, found a list`}},
 		{"string for a section", []string{"timings:\n  lease_ttl: 3s\n  etcd_heartbeat: 100ms\n  etcd_election_timeout: 1s\n", "timings: fast\n"}, []string{
-			`zdt.yaml:8: timings: expected a mapping with the fields lease_ttl, renew_interval, self_fence_margin, etcd_heartbeat, etcd_election_timeout, bootstrap_grace, found "fast"`}},
+			`zdt.yaml:8: timings: expected a mapping with the fields lease_ttl, renew_interval, self_fence_margin, etcd_heartbeat, etcd_election_timeout, bootstrap_grace, host_fail_after, found "fast"`}},
 		{"string for a site keeps later sites' lines", []string{siteB, "  - b\n", "api: 127.0.0.13:7480", "api: 127.0.0.13"}, []string{
 			`zdt.yaml:20: sites[1]: expected a mapping with the fields name, api, etcd, hosts, found "b"`,
 			`zdt.yaml:22: sites[2].api: "127.0.0.13" is not host:port: missing port in address; write it like 10.0.0.1:7480`}},

@@ -14,6 +14,7 @@ type Timings struct {
 	EtcdHeartbeat       time.Duration // heartbeat interval of embedded etcd members
 	EtcdElectionTimeout time.Duration // election timeout of embedded etcd members
 	BootstrapGrace      time.Duration // how long a new coordinator waits for a service's preferred site
+	HostFailAfter       time.Duration // how long a hypervisor may not answer before it is reported failed
 }
 
 type fileTimings struct {
@@ -23,6 +24,7 @@ type fileTimings struct {
 	EtcdHeartbeat       *time.Duration `yaml:"etcd_heartbeat"`
 	EtcdElectionTimeout *time.Duration `yaml:"etcd_election_timeout"`
 	BootstrapGrace      *time.Duration `yaml:"bootstrap_grace"`
+	HostFailAfter       *time.Duration `yaml:"host_fail_after"`
 }
 
 const (
@@ -30,6 +32,7 @@ const (
 	defaultEtcdHeartbeat       = 100 * time.Millisecond
 	defaultEtcdElectionTimeout = time.Second
 	defaultBootstrapGrace      = 10 * time.Second
+	defaultHostFailAfter       = 10 * time.Second
 
 	maxEtcdElectionTimeout = 50 * time.Second // etcd refuses longer ones
 	maxDuration            = time.Duration(math.MaxInt64)
@@ -63,6 +66,7 @@ func (f fileTimings) build(c *checker) Timings {
 	hb := c.timing("timings.etcd_heartbeat", f.EtcdHeartbeat, defaultEtcdHeartbeat, "", true)
 	election := c.timing("timings.etcd_election_timeout", f.EtcdElectionTimeout, defaultEtcdElectionTimeout, "", true)
 	grace := c.timing("timings.bootstrap_grace", f.BootstrapGrace, defaultBootstrapGrace, "", true)
+	hostFail := c.timing("timings.host_fail_after", f.HostFailAfter, defaultHostFailAfter, "", true)
 
 	c.checkLeaseTTL(ttl, election)
 	c.checkEtcdTimings(hb, election)
@@ -79,6 +83,7 @@ func (f fileTimings) build(c *checker) Timings {
 		EtcdHeartbeat:       hb.value,
 		EtcdElectionTimeout: election.value,
 		BootstrapGrace:      grace.value,
+		HostFailAfter:       hostFail.value,
 	}
 }
 

@@ -5,6 +5,7 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -41,8 +42,7 @@ type Config struct {
 	OnChange func(membership.Change)
 	// BeforeStep is passed to the coordinator (a test seam).
 	BeforeStep func(ctx context.Context, op *site.Op, step int) error
-	// HostFailAfter is how long a hypervisor may go without answering
-	// before it is reported failed (default: the hypervisor package's).
+	// HostFailAfter overrides the config's timings.host_fail_after (tests).
 	HostFailAfter time.Duration
 }
 
@@ -78,7 +78,7 @@ func New(cfg Config) (*Controller, error) {
 		Site:      me.Name,
 		Store:     c.store,
 		Log:       cfg.Log,
-		FailAfter: cfg.HostFailAfter,
+		FailAfter: cmp.Or(cfg.HostFailAfter, cfg.Cluster.Timings.HostFailAfter),
 		Registry:  cfg.Registry,
 	})
 	if err != nil {
