@@ -56,6 +56,7 @@ timings:
 {{entry "etcd_heartbeat" .Timings.EtcdHeartbeat "raft heartbeat of the embedded etcd members"}}
 {{entry "etcd_election_timeout" .Timings.EtcdElectionTimeout "raft election timeout, about 10 heartbeats"}}
 {{entry "bootstrap_grace" .Timings.BootstrapGrace "a new coordinator waits this long for a service's first site"}}
+{{entry "host_fail_after" .Timings.HostFailAfter "a hypervisor silent this long is failed and its guests move"}}
 
 # The sites, each a data centre with one controller and one etcd member; the
 # members form one etcd cluster stretched across the sites, which needs a

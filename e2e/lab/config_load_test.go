@@ -71,6 +71,7 @@ func checkConfig(t *testing.T, l *Lab, top Topology, c *config.Cluster) {
 		EtcdHeartbeat:       top.Timings.EtcdHeartbeat,
 		EtcdElectionTimeout: top.Timings.EtcdElectionTimeout,
 		BootstrapGrace:      top.Timings.BootstrapGrace,
+		HostFailAfter:       top.Timings.HostFailAfter,
 	}
 	if c.Timings != want {
 		t.Errorf("timings %+v; want %+v", c.Timings, want)

@@ -27,6 +27,7 @@ timings:
   etcd_heartbeat: 50ms
   etcd_election_timeout: 500ms
   bootstrap_grace: 5s
+  host_fail_after: 5s
 sites:
   - name: a
     api: 127.0.0.11:7480

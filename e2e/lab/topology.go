@@ -40,6 +40,7 @@ type Timings struct {
 	EtcdHeartbeat       time.Duration
 	EtcdElectionTimeout time.Duration
 	BootstrapGrace      time.Duration
+	HostFailAfter       time.Duration
 }
 
 // SiteSpec is one site of the lab: its name, the loopback address all of
@@ -110,6 +111,7 @@ func DefaultTopology() Topology {
 			EtcdHeartbeat:       50 * time.Millisecond,
 			EtcdElectionTimeout: 500 * time.Millisecond,
 			BootstrapGrace:      5 * time.Second,
+			HostFailAfter:       5 * time.Second,
 		},
 		Sites: []SiteSpec{
 			{Name: "a", IP: netip.MustParseAddr("127.0.0.11"), Hosts: []HostSpec{labHost("a1")}},
