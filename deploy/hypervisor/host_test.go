@@ -442,3 +442,17 @@ func TestDialRejectsUnsupportedURI(t *testing.T) {
 		t.Fatalf("Dial of a tls URI: %v, want an error naming the URI and what is supported", err)
 	}
 }
+
+func TestPing(t *testing.T) {
+	d := libvirtdtest.Start(t, libvirtdtest.Options{})
+	if err := hypervisor.Ping(t.Context(), d.URI(), 2*time.Second); err != nil {
+		t.Fatalf("ping of a running daemon: %v", err)
+	}
+	d.Kill()
+	if err := hypervisor.Ping(t.Context(), d.URI(), 2*time.Second); err == nil {
+		t.Fatal("ping of a killed daemon answered")
+	}
+	if err := hypervisor.Ping(t.Context(), "qemu+tls://198.51.100.5/system", time.Second); err == nil {
+		t.Fatal("ping of an unsupported URI did not fail")
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -13,9 +12,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	libvirt "github.com/digitalocean/go-libvirt"
-	"github.com/digitalocean/go-libvirt/socket/dialers"
 
 	"github.com/zdt-project/zdt/deploy/hypervisor"
 )
@@ -177,31 +173,7 @@ func prepareLibvirtd(dir, sockDir string) ([]string, error) {
 // handshake opens the test driver on the socket and asks for the
 // library version.
 func handshake(ctx context.Context, sock string) error {
-	ctx, cancel := context.WithTimeout(ctx, libvirtdAnswerTimeout)
-	defer cancel()
-	c, err := (&net.Dialer{}).DialContext(ctx, "unix", sock)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() }) // unblocks go-libvirt
-	defer stop()
-	lv := libvirt.NewWithDialer(dialers.NewAlreadyConnected(c))
-	if err := lv.ConnectToURI(libvirt.TestDefault); err != nil {
-		return answerErr(ctx, err)
-	}
-	if _, err := lv.ConnectGetLibVersion(); err != nil {
-		return answerErr(ctx, err)
-	}
-	return nil
-}
-
-// answerErr prefers the deadline to the closed connection it caused.
-func answerErr(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("no answer within %s: %w", libvirtdAnswerTimeout, ctx.Err())
-	}
-	return err
+	return hypervisor.Ping(ctx, "test+unix:///default?socket="+sock, libvirtdAnswerTimeout)
 }
 
 // isLibvirtd reports whether pid is a live libvirtd with this

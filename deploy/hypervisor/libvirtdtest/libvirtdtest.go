@@ -35,8 +35,7 @@ import (
 	"testing"
 	"time"
 
-	libvirt "github.com/digitalocean/go-libvirt"
-	"github.com/digitalocean/go-libvirt/socket/dialers"
+	"github.com/zdt-project/zdt/deploy/hypervisor"
 )
 
 // InstallHint says how to get libvirtd on Debian.
@@ -265,21 +264,7 @@ func (d *Daemon) awaitReady(exited <-chan struct{}) error {
 
 // handshake opens test:///default on the socket and asks for the version.
 func handshake(ctx context.Context, sock string) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	c, err := (&net.Dialer{}).DialContext(ctx, "unix", sock)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() }) // unblocks go-libvirt
-	defer stop()
-	lv := libvirt.NewWithDialer(dialers.NewAlreadyConnected(c))
-	if err := lv.ConnectToURI(libvirt.TestDefault); err != nil {
-		return err
-	}
-	_, err = lv.ConnectGetLibVersion()
-	return err
+	return hypervisor.Ping(ctx, "test+unix:///default?socket="+sock, 2*time.Second)
 }
 
 // Kill kills the daemon with SIGKILL and waits until it has exited. Its
