@@ -14,16 +14,21 @@ type Cluster struct {
 	Sites     []Site
 	Services  []Service
 	Placement Placement
+	BGP       BGP
+	// Replication holds the replication groups.
+	Replication []ReplicationGroup
 }
 
 // fileCluster is the whole file as written.
 type fileCluster struct {
-	Cluster   string        `yaml:"cluster"`
-	Etcd      fileEtcd      `yaml:"etcd"`
-	Timings   fileTimings   `yaml:"timings"`
-	Sites     []fileSite    `yaml:"sites"`
-	Services  []fileService `yaml:"services"`
-	Placement filePlacement `yaml:"placement"`
+	Cluster     string          `yaml:"cluster"`
+	Etcd        fileEtcd        `yaml:"etcd"`
+	Timings     fileTimings     `yaml:"timings"`
+	Sites       []fileSite      `yaml:"sites"`
+	Services    []fileService   `yaml:"services"`
+	Placement   filePlacement   `yaml:"placement"`
+	BGP         *fileBGP        `yaml:"bgp"`
+	Replication fileReplication `yaml:"replication"`
 }
 
 // build validates the whole file and returns the cluster it describes;
@@ -38,8 +43,11 @@ func (f *fileCluster) build(c *checker) *Cluster {
 	cl.Timings = f.Timings.build(c)
 	cl.Sites = buildSites(c, f.Sites)
 	cl.Etcd = f.Etcd.build(c, cl.Sites)
-	cl.Services = buildServices(c, f.Services, cl.Sites)
+	cl.BGP = f.BGP.build(c)
+	cl.Replication = f.Replication.build(c, cl.Sites)
+	cl.Services = buildServices(c, f.Services, cl.Sites, cl.BGP, cl.Replication)
 	cl.Placement = f.Placement.build(c)
+	c.checkBGP(cl, f.Sites)
 	return cl
 }
 
@@ -60,6 +68,7 @@ func (c *Cluster) Service(name string) (Service, bool) {
 			s.Sites = slices.Clone(s.Sites)
 			s.Prefixes = slices.Clone(s.Prefixes)
 			s.Guests = slices.Clone(s.Guests)
+			s.Addresses = slices.Clone(s.Addresses)
 			return s, true
 		}
 	}

@@ -44,6 +44,23 @@ sites:
         cpu_overcommit: 2
       - name: a2
         uri: qemu+tcp://198.51.100.5/system
+    bgp:
+      asn: 64601
+      router_id: 192.0.2.11
+      interface: svc0
+      peers:
+        - address: 192.0.2.1
+          asn: 64500
+          port: 1179
+          local_address: 192.0.2.11
+          password_file: secrets/a-upstream.pass
+          hold_time: 6s
+          keepalive: 2s
+          connect_retry: 1s
+          multihop: 2
+          passive: true
+          description: upstream router
+        - {address: "2001:db8:1::1", asn: 64500}
   - name: b
     api: 127.0.0.12:7480
     etcd:
@@ -51,16 +68,21 @@ sites:
       peer_url: https://127.0.0.12:2380
       cert: pki/b.pem
       key: pki/b-key.pem
+    bgp: {asn: 64602, router_id: 192.0.2.12, peers: [{address: 192.0.2.1, asn: 64500}]}
   - name: c
     api: "[2001:db8::13]:7480"
     etcd:
       client_url: http://127.0.0.13:2379
       peer_url: http://127.0.0.13:2380
+    bgp: {asn: 64603, router_id: 192.0.2.13, peers: [{address: 192.0.2.1, asn: 64500}]}
 services:
   - name: web
     sites: [a, b, c]
     prefixes: [203.0.113.0/26, "2001:db8:a::/48"]
+    addresses: [203.0.113.10, "2001:db8:a::10"]
+    prepend_step: 2
     replication_group: pg-web
+    rpo: {max_lag_bytes: 1048576, max_lag_seconds: 2.5, require_sync: true}
     guests:
       - {name: web-1, tier: gold, zone: A, vcpus: 2, memory_mib: 4096, domain: domains/web-1.xml}
       - {name: web-2, tier: Silver, zone: none, vcpus: 1, memory_mib: 2048, domain: domains/web-2.xml}
@@ -68,6 +90,36 @@ services:
     sites: [c]
 placement:
   zone_scope: service
+bgp:
+  headroom: 3
+  prepend_step: 1
+  max_prepends: 12
+  min_change_interval: 10s
+  observer:
+    asn: 64500
+    router_id: 192.0.2.1
+    listen: 127.0.0.10:1179
+    peers:
+      - {address: 127.0.0.11, asn: 64601, site: a}
+      - {address: 192.0.2.254, asn: 64510}
+replication:
+  groups:
+    - name: pg-web
+      driver: postgres
+      synchronous: true
+      members:
+        - site: a
+          conn: host=127.0.0.11 port=5432 user=zdt dbname=postgres
+          password_file: secrets/pg.pass
+          replication_conn: host=127.0.0.11 port=5432 user=replicator
+          data_dir: pg/a
+          bin_dir: /usr/lib/postgresql/15/bin
+          os_user: postgres
+        - {site: b, conn: host=127.0.0.12 user=zdt, replication_conn: host=127.0.0.12 user=replicator}
+        - {site: c, conn: host=127.0.0.13 user=zdt, replication_conn: host=127.0.0.13 user=replicator}
+    - name: disk
+      driver: drbd
+      members: [{site: a, resource: r0}, {site: b, resource: r0}]
 `
 
 // baseYAML is a small valid config that relies on the defaults. The bad
@@ -113,6 +165,14 @@ services:
   - name: db
     sites: [b, a]
     prefixes: [198.51.100.0/24]
+replication:
+  groups:
+    - name: pg-web
+      driver: postgres
+      members:
+        - {site: a, conn: host=127.0.0.11 user=zdt, replication_conn: host=127.0.0.11 user=replicator}
+        - {site: b, conn: host=127.0.0.12 user=zdt, replication_conn: host=127.0.0.12 user=replicator}
+        - {site: c, conn: host=127.0.0.13 user=zdt, replication_conn: host=127.0.0.13 user=replicator}
 `
 
 var pkiFiles = []string{"ca.pem", "client.pem", "client-key.pem", "a.pem", "a-key.pem", "b.pem", "b-key.pem", "c.pem", "c-key.pem"}
@@ -137,6 +197,14 @@ func writeConfig(t testing.TB, data string) (dir, path string) {
 	for _, name := range []string{"web-1", "web-2", "db-1"} {
 		xml := "<domain type='test'><name>" + name + "</name></domain>"
 		if err := os.WriteFile(filepath.Join(dir, "domains", name+".xml"), []byte(xml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "secrets"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, secret := range map[string]string{"a-upstream.pass": "s3cret\n", "pg.pass": "pgpass\n"} {
+		if err := os.WriteFile(filepath.Join(dir, "secrets", name), []byte(secret), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -183,11 +251,22 @@ func TestLoadFull(t *testing.T) {
 				Hosts: []Host{
 					{Name: "a1", Site: "a", URI: "test+unix:///default?socket=/run/zdt/a1.sock", VCPUs: 16, MemoryMiB: 65536, CPUOvercommit: 2, MemoryOvercommit: 1},
 					{Name: "a2", Site: "a", URI: "qemu+tcp://198.51.100.5/system", CPUOvercommit: 1, MemoryOvercommit: 1},
-				}},
+				},
+				BGP: &SiteBGP{ASN: 64601, RouterID: addr("192.0.2.11"), Interface: "svc0", Peers: []BGPPeer{
+					{Address: addr("192.0.2.1"), ASN: 64500, Port: 1179, LocalAddress: addr("192.0.2.11"),
+						Password: "s3cret", PasswordFile: filepath.Join(dir, "secrets", "a-upstream.pass"),
+						HoldTime: 6 * time.Second, Keepalive: 2 * time.Second, ConnectRetry: time.Second, Multihop: 2, Passive: true,
+						Description: "upstream router"},
+					{Address: addr("2001:db8:1::1"), ASN: 64500, HoldTime: 9 * time.Second, Keepalive: 3 * time.Second, ConnectRetry: 5 * time.Second},
+				}}},
 			{Name: "b", API: "127.0.0.12:7480", Etcd: SiteEtcd{
-				ClientURL: "https://127.0.0.12:2379", PeerURL: "https://127.0.0.12:2380", Cert: pki("b.pem"), Key: pki("b-key.pem")}},
+				ClientURL: "https://127.0.0.12:2379", PeerURL: "https://127.0.0.12:2380", Cert: pki("b.pem"), Key: pki("b-key.pem")},
+				BGP: &SiteBGP{ASN: 64602, RouterID: addr("192.0.2.12"), Interface: "zdt0", Peers: []BGPPeer{
+					{Address: addr("192.0.2.1"), ASN: 64500, HoldTime: 9 * time.Second, Keepalive: 3 * time.Second, ConnectRetry: 5 * time.Second}}}},
 			{Name: "c", API: "[2001:db8::13]:7480", Etcd: SiteEtcd{
-				ClientURL: "http://127.0.0.13:2379", PeerURL: "http://127.0.0.13:2380"}},
+				ClientURL: "http://127.0.0.13:2379", PeerURL: "http://127.0.0.13:2380"},
+				BGP: &SiteBGP{ASN: 64603, RouterID: addr("192.0.2.13"), Interface: "zdt0", Peers: []BGPPeer{
+					{Address: addr("192.0.2.1"), ASN: 64500, HoldTime: 9 * time.Second, Keepalive: 3 * time.Second, ConnectRetry: 5 * time.Second}}}},
 		},
 		Services: []Service{
 			{
@@ -199,10 +278,26 @@ func TestLoadFull(t *testing.T) {
 					{Name: "web-1", Service: "web", Tier: TierGold, Zone: "A", VCPUs: 2, MemoryMiB: 4096, Domain: filepath.Join(dir, "domains", "web-1.xml")},
 					{Name: "web-2", Service: "web", Tier: TierSilver, VCPUs: 1, MemoryMiB: 2048, Domain: filepath.Join(dir, "domains", "web-2.xml")},
 				},
+				Addresses:   []netip.Addr{addr("203.0.113.10"), addr("2001:db8:a::10")},
+				PrependStep: 2,
+				RPO:         RPO{MaxLagBytes: 1 << 20, MaxLagSeconds: 2.5, RequireSync: true},
 			},
-			{Name: "db", Sites: []string{"c"}},
+			{Name: "db", Sites: []string{"c"}, PrependStep: 1, RPO: RPO{MaxLagBytes: DefaultMaxLagBytes, MaxLagSeconds: DefaultMaxLagSeconds}},
 		},
 		Placement: Placement{ZoneScope: ZoneScopeService},
+		BGP: BGP{Headroom: 3, PrependStep: 1, MaxPrepends: 12, MinChangeInterval: 10 * time.Second, Observer: &Observer{
+			ASN: 64500, RouterID: addr("192.0.2.1"), Listen: netip.MustParseAddrPort("127.0.0.10:1179"),
+			Peers: []ObserverPeer{{Address: addr("127.0.0.11"), ASN: 64601, Site: "a"}, {Address: addr("192.0.2.254"), ASN: 64510}}}},
+		Replication: []ReplicationGroup{
+			{Name: "pg-web", Driver: DriverPostgres, Synchronous: true, Members: []ReplicationMember{
+				{Site: "a", Conn: "host=127.0.0.11 port=5432 user=zdt dbname=postgres", Password: "pgpass", PasswordFile: filepath.Join(dir, "secrets", "pg.pass"),
+					ReplicationConn: "host=127.0.0.11 port=5432 user=replicator", DataDir: filepath.Join(dir, "pg", "a"),
+					BinDir: "/usr/lib/postgresql/15/bin", OSUser: "postgres"},
+				{Site: "b", Conn: "host=127.0.0.12 user=zdt", ReplicationConn: "host=127.0.0.12 user=replicator"},
+				{Site: "c", Conn: "host=127.0.0.13 user=zdt", ReplicationConn: "host=127.0.0.13 user=replicator"},
+			}},
+			{Name: "disk", Driver: DriverDRBD, Members: []ReplicationMember{{Site: "a", Resource: "r0"}, {Site: "b", Resource: "r0"}}},
+		},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", c, want)
@@ -211,6 +306,8 @@ func TestLoadFull(t *testing.T) {
 		t.Errorf("MinLeaseTTL() = %s, want 1s (1.5 x 500ms rounded up)", got)
 	}
 }
+
+func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
 func TestLoadDefaults(t *testing.T) {
 	c, dir := mustLoad(t, baseYAML)

@@ -14,6 +14,13 @@ type Service struct {
 	Prefixes         []netip.Prefix
 	ReplicationGroup string // "" if none
 	Guests           []Guest
+	// Addresses are the service's addresses, carried by the active site
+	// on its service interface; each lies inside one of Prefixes.
+	Addresses []netip.Addr
+	// PrependStep is the prepends between two standby ranks.
+	PrependStep int
+	// RPO is how much data a promotion may lose.
+	RPO RPO
 }
 
 type fileService struct {
@@ -22,11 +29,16 @@ type fileService struct {
 	Prefixes         []string    `yaml:"prefixes"`
 	ReplicationGroup string      `yaml:"replication_group"`
 	Guests           []fileGuest `yaml:"guests"`
+	Addresses        []string    `yaml:"addresses"`
+	PrependStep      *int        `yaml:"prepend_step"`
+	RPO              *fileRPO    `yaml:"rpo"`
 }
 
 // serviceChecks holds what must be unique across services.
 type serviceChecks struct {
 	sites    []Site
+	bgp      BGP
+	groups   []ReplicationGroup
 	names    map[string]string // service name -> field of its first use
 	prefixes []seenPrefix
 	guests   map[string]string // guest name -> field of its first use
@@ -38,8 +50,8 @@ type seenPrefix struct {
 	service string
 }
 
-func buildServices(c *checker, fs []fileService, sites []Site) []Service {
-	seen := serviceChecks{sites: sites, names: map[string]string{}, guests: map[string]string{}}
+func buildServices(c *checker, fs []fileService, sites []Site, bgp BGP, groups []ReplicationGroup) []Service {
+	seen := serviceChecks{sites: sites, bgp: bgp, groups: groups, names: map[string]string{}, guests: map[string]string{}}
 	paths := c.elementPaths("services", len(fs))
 	services := make([]Service, len(fs))
 	for i, f := range fs {
@@ -54,10 +66,13 @@ func (f fileService) build(c *checker, field string, seen *serviceChecks) Servic
 	c.checkUniqueName(field+".name", f.Name, "service", "the service's name, like web", seen.names)
 	s.Sites = seen.serviceSites(c, field+".sites", f.Sites)
 	s.Prefixes = seen.servicePrefixes(c, field+".prefixes", f.Name, f.Prefixes)
-	if f.ReplicationGroup != "" {
-		c.checkName(field+".replication_group", f.ReplicationGroup)
+	if f.ReplicationGroup != "" && c.checkName(field+".replication_group", f.ReplicationGroup) {
+		seen.checkGroup(c, field+".replication_group", f.ReplicationGroup, s.Sites)
 	}
+	s.RPO = f.RPO.build(c, field+".rpo", f.ReplicationGroup, seen.groups)
 	s.Guests = buildGuests(c, field+".guests", f.Name, f.Guests, seen.guests)
+	s.Addresses = c.serviceAddresses(field+".addresses", f.Addresses, s.Prefixes)
+	s.PrependStep = c.prependStep(field+".prepend_step", f.PrependStep, seen.bgp.PrependStep)
 	return s
 }
 

@@ -12,6 +12,8 @@ type Site struct {
 	Etcd SiteEtcd
 	// Hosts are the site's hypervisors.
 	Hosts []Host
+	// BGP is the site's speaker, nil if the cluster announces nothing.
+	BGP *SiteBGP
 }
 
 // SiteEtcd is the site's etcd member, used when the controller embeds it.
@@ -24,6 +26,7 @@ type fileSite struct {
 	API   string       `yaml:"api"`
 	Etcd  fileSiteEtcd `yaml:"etcd"`
 	Hosts []fileHost   `yaml:"hosts"`
+	BGP   *fileSiteBGP `yaml:"bgp"`
 }
 
 type fileSiteEtcd struct {
@@ -71,6 +74,9 @@ func (f fileSite) build(c *checker, field string, seen *siteChecks) Site {
 
 	s.Etcd = f.Etcd.build(c, field+".etcd", seen)
 	s.Hosts = buildHosts(c, field+".hosts", f.Name, f.Hosts, seen.hosts)
+	if f.BGP != nil {
+		s.BGP = f.BGP.build(c, field+".bgp")
+	}
 	return s
 }
 

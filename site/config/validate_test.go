@@ -107,7 +107,8 @@ func TestBadConfig(t *testing.T) {
 
 		// sites
 		{"two sites", []string{siteC, "", "sites: [a, b, c]", "sites: [a, b]"}, []string{
-			`zdt.yaml:12: sites: need at least 3 sites, have 2: with fewer, losing one site leaves the etcd cluster without a quorum (with two sites, 2 of 2 are needed), so nothing could fail over`}},
+			`zdt.yaml:12: sites: need at least 3 sites, have 2: with fewer, losing one site leaves the etcd cluster without a quorum (with two sites, 2 of 2 are needed), so nothing could fail over`,
+			`zdt.yaml:42: replication.groups[0].members[2].site: unknown site "c" (sites are a, b)`}},
 		{"site name missing", []string{"  - name: c\n    api", "  - api"}, []string{
 			`zdt.yaml:27: sites[2].name: required: a short name for the site, like a, b or dc1`}},
 		{"site name invalid", []string{"name: c\n", "name: C\n"}, []string{

@@ -227,6 +227,13 @@ func describeType(t reflect.Type) string {
 		return "a list"
 	case reflect.String:
 		return "a single value"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
 	}
 	return "a " + t.String()
 }
