@@ -116,7 +116,7 @@ func assignStep(ctx context.Context, r *run, st *site.Step) stepResult {
 				return stepResult{kind: stepFailed, detail: why}
 			}
 		}
-		next, err := r.c.cfg.Store.Assign(ctx, r.g, cur, site.Assignment{Service: name, Site: target, Op: r.op.ID, At: r.c.now()})
+		next, err := r.c.cfg.Store.Assign(ctx, r.g, cur, site.Assignment{Service: name, Site: target, Op: r.op.ID, At: r.c.now(), From: from, Kind: r.op.Kind})
 		switch {
 		case errors.Is(err, site.ErrConflict):
 			continue // the assignment changed under us: read it again

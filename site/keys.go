@@ -47,6 +47,24 @@ func (k Keys) Placement(guest string) string { return k.Guests() + guest + "/pla
 // Hosts holds what a site's deploy reconciler observes of its hypervisors.
 func (k Keys) Hosts(site string) string { return k.Sites() + site + "/hosts" }
 
+// SiteBGP is the key of the site's BGP report: its peers and what it
+// announces.
+func (k Keys) SiteBGP(site string) string { return k.Sites() + site + "/bgp" }
+
+// SiteReplication is the key of the site's replication report: the status
+// of its replication members.
+func (k Keys) SiteReplication(site string) string { return k.Sites() + site + "/replication" }
+
+// Upstream is the prefix of the route observer's records, one per service
+// prefix.
+func (k Keys) Upstream() string { return k.root + "upstream/" }
+
+// UpstreamRoute is the key of one prefix's observer record ('/' is written
+// as '_': 203.0.113.0_26).
+func (k Keys) UpstreamRoute(prefix string) string {
+	return k.Upstream() + strings.ReplaceAll(prefix, "/", "_")
+}
+
 // Ops is the prefix of the op journal.
 func (k Keys) Ops() string { return k.root + "ops/" }
 

@@ -74,6 +74,11 @@ type Assignment struct {
 	Site    string    `json:"site"`
 	Op      string    `json:"op"`
 	At      time.Time `json:"at"`
+	// From is the site that held the service before, "" for the first
+	// assignment; Kind is the kind of the op that wrote it ("failover": an
+	// unplanned takeover from a dark site; anything else is planned).
+	From string `json:"from,omitempty"`
+	Kind string `json:"kind,omitempty"`
 
 	// Epoch is the etcd revision at which this assignment was written (the
 	// key's mod revision; not stored in the value). Later assignments have

@@ -18,6 +18,10 @@ type Snapshot struct {
 	Placements  map[string]Placement
 	// Hosts holds each site's report of its hypervisors.
 	Hosts map[string]HostsReport
+	// BGP and Replication hold each site's report of its speaker and of
+	// its replication members.
+	BGP         map[string]BGPReport
+	Replication map[string]ReplicationReport
 	// Ops is the whole journal, oldest first.
 	Ops []*Op
 	// Coordinator is the site whose controller holds the election, "" when
@@ -67,6 +71,8 @@ func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
 		Assignments: map[string]Assignment{},
 		Placements:  map[string]Placement{},
 		Hosts:       map[string]HostsReport{},
+		BGP:         map[string]BGPReport{},
+		Replication: map[string]ReplicationReport{},
 	}
 	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
 		site, leaf, ok := k.siteKey(string(kv.Key))
@@ -99,6 +105,18 @@ func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
 				return nil, err
 			}
 			snap.Hosts[site] = r
+		case "bgp":
+			r, err := decode[BGPReport](kv)
+			if err != nil {
+				return nil, err
+			}
+			snap.BGP[site] = r
+		case "replication":
+			r, err := decode[ReplicationReport](kv)
+			if err != nil {
+				return nil, err
+			}
+			snap.Replication[site] = r
 		}
 	}
 	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {

@@ -51,6 +51,62 @@ type Status struct {
 	OpCounts []OpCount `json:"op_counts"`
 	// Guests lists every guest of the config with its placement.
 	Guests []GuestStatus `json:"guests"`
+	// Announcements lists what each site with a live lease announces.
+	Announcements []AnnouncementStatus `json:"announcements"`
+	// Peers lists the BGP sessions of each site with a live lease.
+	Peers []PeerStatus `json:"peers"`
+	// Upstream is the route observer's view, one line per service prefix;
+	// empty without an observer (see AddUpstream).
+	Upstream []UpstreamStatus `json:"upstream"`
+	// Replication lists each replication group's members as their sites
+	// report them.
+	Replication []GroupStatus `json:"replication"`
+}
+
+// AnnouncementStatus is one prefix one site announces.
+type AnnouncementStatus struct {
+	Site     string `json:"site"`
+	Service  string `json:"service"`
+	Prefix   string `json:"prefix"`
+	Prepends int    `json:"prepends"`
+}
+
+// PeerStatus is one BGP session of one site.
+type PeerStatus struct {
+	Site    string `json:"site"`
+	Address string `json:"address"`
+	ASN     uint32 `json:"asn"`
+	State   string `json:"state"`
+}
+
+// UpstreamStatus is where the upstream's best path for a prefix leads.
+type UpstreamStatus struct {
+	Prefix string `json:"prefix"`
+	// Service owns the prefix; Active is its assigned site, for comparison
+	// with BestSite.
+	Service  string   `json:"service"`
+	Active   string   `json:"active"`
+	BestSite string   `json:"best_site"`
+	ASPath   []uint32 `json:"as_path"`
+	Paths    int      `json:"paths"`
+}
+
+// GroupStatus is one replication group.
+type GroupStatus struct {
+	Group   string         `json:"group"`
+	Members []MemberStatus `json:"members"`
+}
+
+// MemberStatus is one replication member, as its site last reported it.
+type MemberStatus struct {
+	Site       string  `json:"site"`
+	Role       string  `json:"role"`
+	Healthy    bool    `json:"healthy"`
+	Writable   bool    `json:"writable"`
+	LagBytes   int64   `json:"lag_bytes"`
+	LagSeconds float64 `json:"lag_seconds"`
+	Sync       bool    `json:"sync"`
+	Detail     string  `json:"detail,omitempty"`
 }
 
 // GuestStatus is one guest's line of the status.
@@ -130,6 +186,24 @@ func (s *Store) LeaseRemaining(ctx context.Context, snap *Snapshot) map[string]t
 	return left
 }
 
+// Status reads the cluster's state and builds its status, with the route
+// observer's records when the config has an observer.
+func (s *Store) Status(ctx context.Context, cfg *config.Cluster) (Status, error) {
+	snap, err := s.Snapshot(ctx)
+	if err != nil {
+		return Status{}, err
+	}
+	st := BuildStatus(cfg, snap, s.LeaseRemaining(ctx, snap))
+	if cfg.BGP.Observer != nil {
+		routes, err := s.Upstream(ctx)
+		if err != nil {
+			return Status{}, err
+		}
+		st.AddUpstream(cfg, routes)
+	}
+	return st, nil
+}
+
 // BuildStatus derives the status from a snapshot; leases holds the time left
 // on each site's lease (see LeaseRemaining).
 func BuildStatus(cfg *config.Cluster, snap *Snapshot, leases map[string]time.Duration) Status {
@@ -190,7 +264,76 @@ func BuildStatus(cfg *config.Cluster, snap *Snapshot, leases map[string]time.Dur
 		st.OpCounts = append(st.OpCounts, k)
 	}
 	st.Guests = guestStatuses(cfg, snap)
+	st.Announcements, st.Peers = routingStatuses(cfg, snap)
+	st.Upstream = []UpstreamStatus{}
+	st.Replication = replicationStatuses(cfg, snap)
 	return st
+}
+
+// routingStatuses lists what the sites with a live lease announce and their
+// sessions; a site without one announces nothing that zdt still controls.
+func routingStatuses(cfg *config.Cluster, snap *Snapshot) ([]AnnouncementStatus, []PeerStatus) {
+	anns, peers := []AnnouncementStatus{}, []PeerStatus{}
+	for _, s := range cfg.Sites {
+		r, ok := snap.BGP[s.Name]
+		if _, alive := snap.Alive[s.Name]; !ok || !alive {
+			continue
+		}
+		for _, a := range r.Announcements {
+			anns = append(anns, AnnouncementStatus{Site: s.Name, Service: a.Service, Prefix: a.Prefix, Prepends: a.Prepends})
+		}
+		for _, p := range r.Peers {
+			peers = append(peers, PeerStatus{Site: s.Name, Address: p.Address, ASN: p.ASN, State: p.State})
+		}
+	}
+	return anns, peers
+}
+
+// AddUpstream fills Upstream from the route observer's records: one line
+// per service prefix, in the config's order.
+func (st *Status) AddUpstream(cfg *config.Cluster, routes map[string]UpstreamRoute) {
+	active := map[string]string{}
+	for _, s := range st.Services {
+		active[s.Name] = s.Active
+	}
+	st.Upstream = []UpstreamStatus{}
+	for _, svc := range cfg.Services {
+		for _, p := range svc.Prefixes {
+			u := UpstreamStatus{Prefix: p.String(), Service: svc.Name, Active: active[svc.Name], ASPath: []uint32{}}
+			if r, ok := routes[p.String()]; ok {
+				u.BestSite, u.Paths = r.BestSite, len(r.Paths)
+				if r.ASPath != nil {
+					u.ASPath = r.ASPath
+				}
+			}
+			st.Upstream = append(st.Upstream, u)
+		}
+	}
+}
+
+// replicationStatuses lists every group's members in the config's order,
+// with what their sites last reported ("unknown" without a live report).
+func replicationStatuses(cfg *config.Cluster, snap *Snapshot) []GroupStatus {
+	out := []GroupStatus{}
+	for _, g := range cfg.Replication {
+		gs := GroupStatus{Group: g.Name, Members: []MemberStatus{}}
+		for _, m := range g.Members {
+			ms := MemberStatus{Site: m.Site, Role: "unknown", Detail: "no report from the site"}
+			_, alive := snap.Alive[m.Site]
+			if !alive {
+				ms.Detail = "the site holds no lease"
+			}
+			for _, r := range snap.Replication[m.Site].Members {
+				if r.Group == g.Name && alive {
+					ms = MemberStatus{Site: m.Site, Role: r.Role, Healthy: r.Healthy, Writable: r.Writable,
+						LagBytes: r.LagBytes, LagSeconds: r.LagSeconds, Sync: r.Sync, Detail: r.Detail}
+				}
+			}
+			gs.Members = append(gs.Members, ms)
+		}
+		out = append(out, gs)
+	}
+	return out
 }
 
 func guestStatuses(cfg *config.Cluster, snap *Snapshot) []GuestStatus {

@@ -1,0 +1,190 @@
+package site
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// BGPReport is what a site's speaker does: its sessions and what it
+// announces. The site's controller writes it on change.
+type BGPReport struct {
+	Site          string         `json:"site"`
+	Updated       time.Time      `json:"updated"`
+	Peers         []BGPPeer      `json:"peers"`
+	Announcements []Announcement `json:"announcements"`
+	// Addresses are the service addresses the site carries on its
+	// service interface.
+	Addresses []string `json:"addresses,omitempty"`
+	// Error says what the speaker could not do (an Apply that failed, the
+	// service addresses being off); "" when all is well.
+	Error string `json:"error,omitempty"`
+}
+
+// BGPPeer is one session of a site's speaker.
+type BGPPeer struct {
+	Address string    `json:"address"`
+	ASN     uint32    `json:"asn"`
+	State   string    `json:"state"`
+	Since   time.Time `json:"since,omitzero"`
+}
+
+// Announcement is one prefix a site announces, with the copies of the local
+// AS it prepends (the upstream sees one more).
+type Announcement struct {
+	Service  string `json:"service"`
+	Prefix   string `json:"prefix"`
+	Prepends int    `json:"prepends"`
+	Cause    string `json:"cause,omitempty"`
+}
+
+// UpstreamRoute is the route observer's view of one prefix: which site the
+// best path leads to, and every path it holds.
+type UpstreamRoute struct {
+	Prefix string `json:"prefix"`
+	// BestSite is the site the best path leads to, "" when there is no path
+	// or it leads to no known site.
+	BestSite string         `json:"best_site"`
+	ASPath   []uint32       `json:"as_path"`
+	Paths    []UpstreamPath `json:"paths"`
+	Observed time.Time      `json:"observed"`
+}
+
+// UpstreamPath is one path the observer holds for a prefix.
+type UpstreamPath struct {
+	Site   string   `json:"site"`
+	Peer   string   `json:"peer"`
+	ASPath []uint32 `json:"as_path"`
+	Best   bool     `json:"best"`
+}
+
+// ReplicationReport is the status of a site's replication members.
+type ReplicationReport struct {
+	Site    string         `json:"site"`
+	Updated time.Time      `json:"updated"`
+	Members []MemberReport `json:"members"`
+}
+
+// MemberReport is one replication member as its site observed it.
+type MemberReport struct {
+	Group      string  `json:"group"`
+	Role       string  `json:"role"`
+	Healthy    bool    `json:"healthy"`
+	Writable   bool    `json:"writable"`
+	Sync       bool    `json:"sync"`
+	LagBytes   int64   `json:"lag_bytes"`
+	LagSeconds float64 `json:"lag_seconds"`
+	Position   string  `json:"position,omitempty"`
+	Detail     string  `json:"detail,omitempty"`
+	// Epoch is the assignment epoch the site last acted on for the group.
+	Epoch    int64     `json:"epoch,omitempty"`
+	Observed time.Time `json:"observed"`
+}
+
+// PutBGPReport writes the site's BGP report.
+func (s *Store) PutBGPReport(ctx context.Context, r BGPReport) error {
+	return s.putReport(ctx, s.keys.SiteBGP(r.Site), r, "BGP report of site "+r.Site)
+}
+
+// PutReplicationReport writes the site's replication report.
+func (s *Store) PutReplicationReport(ctx context.Context, r ReplicationReport) error {
+	return s.putReport(ctx, s.keys.SiteReplication(r.Site), r, "replication report of site "+r.Site)
+}
+
+func (s *Store) putReport(ctx context.Context, key string, v any, what string) error {
+	op, err := putJSON(key, v)
+	if err != nil {
+		return err
+	}
+	if _, err := s.c.Do(ctx, op); err != nil {
+		return fmt.Errorf("write %s: %w", what, err)
+	}
+	return nil
+}
+
+// PutUpstream writes the observer's records that changed and deletes those
+// of prefixes that are gone, in transactions of at most maxTxnOps.
+func (s *Store) PutUpstream(ctx context.Context, changed []UpstreamRoute, gone []string) error {
+	var ops []clientv3.Op
+	for _, r := range changed {
+		op, err := putJSON(s.keys.UpstreamRoute(r.Prefix), r)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, op)
+	}
+	for _, p := range gone {
+		ops = append(ops, clientv3.OpDelete(s.keys.UpstreamRoute(p)))
+	}
+	for start := 0; start < len(ops); start += maxTxnOps {
+		batch := ops[start:min(start+maxTxnOps, len(ops))]
+		if _, err := s.c.Txn(ctx).Then(batch...).Commit(); err != nil {
+			return fmt.Errorf("write %d upstream records: %w", len(batch), err)
+		}
+	}
+	return nil
+}
+
+// Upstream reads the observer's records, by prefix.
+func (s *Store) Upstream(ctx context.Context) (map[string]UpstreamRoute, error) {
+	resp, err := s.c.Get(ctx, s.keys.Upstream(), clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("read upstream records: %w", err)
+	}
+	routes := make(map[string]UpstreamRoute, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		r, err := decode[UpstreamRoute](kv)
+		if err != nil {
+			return nil, err
+		}
+		routes[r.Prefix] = r
+	}
+	return routes, nil
+}
+
+// Routing is what a site's speaker needs to decide its announcements, read
+// at one revision.
+type Routing struct {
+	Rev         int64
+	Alive       map[string]bool
+	Fences      map[string]Fence
+	Assignments map[string]Assignment
+}
+
+// Routing reads the fences, the assignments and which sites hold a lease,
+// at one revision.
+func (s *Store) Routing(ctx context.Context) (*Routing, error) {
+	k := s.keys
+	resp, err := s.c.Txn(ctx).Then(
+		clientv3.OpGet(k.Sites(), clientv3.WithPrefix(), clientv3.WithKeysOnly()),
+		clientv3.OpGet(k.Fences(), clientv3.WithPrefix()),
+		clientv3.OpGet(k.Services(), clientv3.WithPrefix()),
+	).Commit()
+	if err != nil {
+		return nil, fmt.Errorf("read assignments and fences: %w", err)
+	}
+	r := &Routing{Rev: resp.Header.Revision, Alive: map[string]bool{}, Fences: map[string]Fence{}, Assignments: map[string]Assignment{}}
+	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
+		if site, leaf, ok := k.siteKey(string(kv.Key)); ok && leaf == "alive" {
+			r.Alive[site] = true
+		}
+	}
+	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+		f, err := decode[Fence](kv)
+		if err != nil {
+			return nil, err
+		}
+		r.Fences[f.Site] = f
+	}
+	for _, kv := range resp.Responses[2].GetResponseRange().Kvs {
+		a, err := decode[Assignment](kv)
+		if err != nil {
+			return nil, err
+		}
+		a.Epoch = kv.ModRevision
+		r.Assignments[a.Service] = a
+	}
+	return r, nil
+}
