@@ -1,0 +1,540 @@
+package announcer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/zdt-project/zdt/bgp"
+	"github.com/zdt-project/zdt/bgp/speaker"
+	"github.com/zdt-project/zdt/site"
+	"github.com/zdt-project/zdt/site/config"
+)
+
+// Speaker is what the announcer needs of a BGP speaker (*speaker.Speaker).
+type Speaker interface {
+	// Apply announces exactly routes, changing only what differs.
+	Apply(ctx context.Context, routes []speaker.Route) (speaker.Diff, error)
+	Peers(ctx context.Context) ([]speaker.PeerStatus, error)
+	// Established receives a peer's address when its session comes up.
+	Established() <-chan netip.Addr
+}
+
+// Addresses is what the announcer needs to set the service addresses
+// (*svcaddr.Manager).
+type Addresses interface {
+	// Apply makes the interface carry want among managed.
+	Apply(ctx context.Context, want, managed []netip.Prefix) error
+}
+
+// etcdTimeout bounds each etcd call of a pass.
+const etcdTimeout = 2 * time.Second
+
+// Config configures an Announcer.
+type Config struct {
+	Cluster *config.Cluster
+	Site    string
+	Store   *site.Store
+	Speaker Speaker
+	// Addresses sets the service addresses; nil leaves them off, and
+	// AddressesOff says why (it is reported).
+	Addresses    Addresses
+	AddressesOff error
+	Log          *zap.Logger
+	// Registry receives the metrics; nil registers none.
+	Registry prometheus.Registerer
+	// Resync is how often a pass runs with no change (default 10s).
+	Resync time.Duration
+	// MoveSettle is each phase of a planned move (default 1s): how long the
+	// old site keeps the headroom after the new site went below it, and
+	// then how long the new site stays below it.
+	MoveSettle time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Announcer keeps one site's announcements. Create it with New, tell it the
+// site's state with SetState, and Run it.
+type Announcer struct {
+	cfg      Config
+	log      *zap.Logger
+	me       config.Site
+	services []config.Service // those the site may serve
+	m        *metrics
+
+	mu         sync.Mutex
+	state      site.ControllerState
+	cancelPass context.CancelFunc
+	kick       chan struct{}
+
+	// Owned by Run.
+	current    map[netip.Prefix]bgp.Applied
+	addrs      []netip.Prefix
+	lastReport *site.BGPReport
+}
+
+// New returns an announcer for the site; the site starts as joining
+// (nothing is announced until SetState says it is up).
+func New(cfg Config) (*Announcer, error) {
+	me, ok := cfg.Cluster.Site(cfg.Site)
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("site %q is not in the cluster config", cfg.Site)
+	case me.BGP == nil:
+		return nil, fmt.Errorf("site %s has no bgp section in the config", cfg.Site)
+	case cfg.Speaker == nil || cfg.Store == nil:
+		return nil, errors.New("announcer needs a speaker and a store")
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.Resync == 0 {
+		cfg.Resync = 10 * time.Second
+	}
+	if cfg.MoveSettle == 0 {
+		cfg.MoveSettle = time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	a := &Announcer{
+		cfg:     cfg,
+		log:     cfg.Log.With(zap.String("site", cfg.Site)),
+		me:      me,
+		state:   site.ControllerJoining,
+		kick:    make(chan struct{}, 1),
+		current: map[netip.Prefix]bgp.Applied{},
+		m:       newMetrics(cfg.Site),
+	}
+	for _, svc := range cfg.Cluster.Services {
+		if slices.Contains(svc.Sites, cfg.Site) {
+			a.services = append(a.services, svc)
+		}
+	}
+	if cfg.Registry != nil {
+		if err := cfg.Registry.Register(a.m); err != nil {
+			return nil, fmt.Errorf("register BGP metrics: %w", err)
+		}
+	}
+	return a, nil
+}
+
+// SetState tells the announcer the site's state (the membership hook). It
+// does not block; a state other than up withdraws everything at once.
+func (a *Announcer) SetState(s site.ControllerState) {
+	a.mu.Lock()
+	a.state = s
+	if a.cancelPass != nil && s != site.ControllerUp {
+		a.cancelPass() // a pass waiting on etcd must not delay the withdrawal
+	}
+	a.mu.Unlock()
+	a.poke()
+}
+
+func (a *Announcer) poke() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (a *Announcer) currentState() site.ControllerState {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.state
+}
+
+// Run converges until ctx ends. When it returns, everything is withdrawn
+// and the service addresses are removed if the site was not up.
+func (a *Announcer) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	keys := a.cfg.Store.Keys()
+	for _, prefix := range []string{keys.Services(), keys.Fences(), keys.Upstream()} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.follow(wctx, prefix)
+		}()
+	}
+	resync := time.NewTicker(a.cfg.Resync)
+	defer resync.Stop()
+	recheck := time.NewTimer(time.Hour)
+	defer recheck.Stop()
+	for {
+		next := a.pass(ctx)
+		if !next.IsZero() {
+			recheck.Reset(max(time.Until(next), time.Millisecond))
+		}
+		select {
+		case <-ctx.Done():
+			a.finish()
+			return nil
+		case <-a.kick:
+		case <-resync.C:
+		case <-recheck.C:
+		case addr := <-a.cfg.Speaker.Established():
+			a.log.Info("BGP session established; announcing", zap.Stringer("peer", addr))
+		}
+	}
+}
+
+// follow pokes the announcer on every change under prefix.
+func (a *Announcer) follow(ctx context.Context, prefix string) {
+	for ctx.Err() == nil {
+		for resp := range a.cfg.Store.WatchKey(ctx, prefix, true, 0) {
+			if resp.Err() != nil {
+				break
+			}
+			a.poke()
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second): // a broken watch: the resync covers the gap
+		}
+	}
+}
+
+// finish withdraws everything when the controller stops: its lease is
+// given up and another site takes its services over.
+func (a *Announcer) finish() {
+	if a.currentState() == site.ControllerUp {
+		return // stopping without a state change: keep announcing (tests)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), etcdTimeout)
+	defer cancel()
+	a.apply(ctx, nil, nil)
+}
+
+// pass converges once and returns when the next recheck is due (zero:
+// none).
+func (a *Announcer) pass(ctx context.Context) time.Time {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	a.mu.Lock()
+	a.cancelPass = cancel
+	st := a.state
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		a.cancelPass = nil
+		a.mu.Unlock()
+	}()
+
+	var decisions []decided
+	var recheck time.Time
+	var perr error
+	if st == site.ControllerUp {
+		decisions, recheck, perr = a.decide(ctx)
+		if perr != nil {
+			if ctx.Err() != nil && a.currentState() != site.ControllerUp {
+				decisions, perr = nil, nil // cancelled by a self-fence: withdraw below
+			} else {
+				a.log.Warn("cannot decide announcements; keeping the current ones", zap.Error(perr))
+				a.report(ctx, st, perr)
+				return a.cfg.Now().Add(time.Second)
+			}
+		}
+	}
+	if a.currentState() != st {
+		a.poke() // changed meanwhile: the next pass uses the new state
+	}
+	wantAddrs := a.wantedAddresses(st, decisions)
+	err := a.apply(ctx, decisions, wantAddrs)
+	a.report(ctx, st, err)
+	return recheck
+}
+
+// decided is one prefix's decision with its service.
+type decided struct {
+	service string
+	bgp.Decision
+}
+
+// decide reads the cluster's routing state and asks the policy about every
+// prefix of every service the site may serve.
+func (a *Announcer) decide(ctx context.Context) ([]decided, time.Time, error) {
+	rctx, cancel := context.WithTimeout(ctx, etcdTimeout)
+	defer cancel()
+	r, err := a.cfg.Store.Routing(rctx)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	now := a.cfg.Now()
+	fenced := map[string]bool{}
+	for s := range r.Fences {
+		fenced[s] = true
+	}
+	var upstream map[string]site.UpstreamRoute
+	var out []decided
+	var recheck time.Time
+	for _, svc := range a.services {
+		in := bgp.Input{
+			Site: a.cfg.Site, Service: svc.Name, Prefixes: svc.Prefixes, Order: svc.Sites,
+			Fenced: fenced, Current: a.current, Now: now,
+		}
+		if as, ok := r.Assignments[svc.Name]; ok {
+			in.Active, in.Epoch = as.Site, as.Epoch
+			switch t, m := a.transition(as, now); {
+			case t != nil:
+				if a.cfg.Cluster.BGP.Observer != nil {
+					if upstream == nil {
+						if upstream, err = a.readUpstream(ctx); err != nil {
+							a.log.Warn("cannot read the observer's records; waiting out the hold time", zap.Error(err))
+							upstream = map[string]site.UpstreamRoute{}
+						}
+					}
+					t.PathGone = pathGone(svc, upstream, t.From, t.Started)
+				}
+				in.Takeover = t
+			case m != nil:
+				in.Move = m
+			}
+		}
+		ds, err := bgp.Decide(a.policy(svc), in)
+		if err != nil {
+			return nil, time.Time{}, fmt.Errorf("decide announcements of service %s: %w", svc.Name, err)
+		}
+		for _, d := range ds {
+			out = append(out, decided{service: svc.Name, Decision: d})
+			if !d.Recheck.IsZero() && (recheck.IsZero() || d.Recheck.Before(recheck)) {
+				recheck = d.Recheck
+			}
+		}
+		if in.Move != nil {
+			// The move's phases end on the clock.
+			end := a.moveEnd(r.Assignments[svc.Name])
+			if end.After(now) && (recheck.IsZero() || end.Before(recheck)) {
+				recheck = end
+			}
+		}
+	}
+	return out, recheck, nil
+}
+
+// policy returns the announcement policy of a service.
+func (a *Announcer) policy(svc config.Service) bgp.Config {
+	b := a.cfg.Cluster.BGP
+	return bgp.Config{Headroom: b.Headroom, Step: svc.PrependStep, MaxPrepends: b.MaxPrepends, MinChangeInterval: b.MinChangeInterval}
+}
+
+// transition derives the takeover or planned move an assignment is part of,
+// if it is still under way at now.
+func (a *Announcer) transition(as site.Assignment, now time.Time) (*bgp.Takeover, *bgp.Move) {
+	if as.From == "" || as.From == as.Site {
+		return nil, nil
+	}
+	if as.Kind == "failover" {
+		var hold time.Duration
+		if from, ok := a.cfg.Cluster.Site(as.From); ok && from.BGP != nil {
+			hold = from.BGP.MaxHoldTime()
+		}
+		return &bgp.Takeover{From: as.From, Started: as.At, HoldTime: hold}, nil
+	}
+	settle := a.cfg.MoveSettle
+	switch {
+	case now.Before(as.At.Add(settle)):
+		return nil, &bgp.Move{From: as.From, Phase: bgp.MoveAnnounce}
+	case now.Before(as.At.Add(2 * settle)):
+		return nil, &bgp.Move{From: as.From, Phase: bgp.MoveRelease}
+	}
+	return nil, nil
+}
+
+func (a *Announcer) moveEnd(as site.Assignment) time.Time {
+	now := a.cfg.Now()
+	for _, t := range []time.Time{as.At.Add(a.cfg.MoveSettle), as.At.Add(2 * a.cfg.MoveSettle)} {
+		if t.After(now) {
+			return t
+		}
+	}
+	return time.Time{}
+}
+
+func (a *Announcer) readUpstream(ctx context.Context) (map[string]site.UpstreamRoute, error) {
+	ctx, cancel := context.WithTimeout(ctx, etcdTimeout)
+	defer cancel()
+	return a.cfg.Store.Upstream(ctx)
+}
+
+// pathGone reports whether the observer, in records written after started,
+// holds no path from the dark site for any of the service's prefixes.
+func pathGone(svc config.Service, upstream map[string]site.UpstreamRoute, from string, started time.Time) bool {
+	for _, p := range svc.Prefixes {
+		r, ok := upstream[p.String()]
+		if !ok || r.Observed.Before(started) {
+			return false
+		}
+		if slices.ContainsFunc(r.Paths, func(up site.UpstreamPath) bool { return up.Site == from }) {
+			return false
+		}
+	}
+	return true
+}
+
+// wantedAddresses returns the service addresses the site must carry: those
+// of the services it actively announces.
+func (a *Announcer) wantedAddresses(st site.ControllerState, ds []decided) []netip.Prefix {
+	if st != site.ControllerUp {
+		return nil
+	}
+	active := map[string]bool{}
+	for _, d := range ds {
+		switch d.Cause {
+		case bgp.CauseActive, bgp.CauseTakeover, bgp.CauseMoveIn:
+			active[d.service] = true
+		}
+	}
+	var want []netip.Prefix
+	for _, svc := range a.services {
+		if active[svc.Name] {
+			for _, ad := range svc.Addresses {
+				want = append(want, netip.PrefixFrom(ad, ad.BitLen()))
+			}
+		}
+	}
+	return want
+}
+
+// managedAddresses are every service address of the site's services.
+func (a *Announcer) managedAddresses() []netip.Prefix {
+	var all []netip.Prefix
+	for _, svc := range a.services {
+		for _, ad := range svc.Addresses {
+			all = append(all, netip.PrefixFrom(ad, ad.BitLen()))
+		}
+	}
+	return all
+}
+
+// apply announces what the decisions say (nil: nothing) and sets the
+// service addresses.
+func (a *Announcer) apply(ctx context.Context, ds []decided, wantAddrs []netip.Prefix) error {
+	routes := make([]speaker.Route, 0, len(ds))
+	next := make(map[netip.Prefix]bgp.Announcement, len(ds))
+	for _, d := range ds {
+		next[d.Prefix] = d.Announcement
+		if d.Announce {
+			routes = append(routes, speaker.Route{Prefix: d.Prefix, Prepends: d.Prepends})
+		}
+	}
+	start := time.Now()
+	diff, err := a.cfg.Speaker.Apply(ctx, routes)
+	a.m.observeApply(time.Since(start), diff, err)
+	if err != nil {
+		a.log.Error("applying announcements failed", zap.Error(err))
+		err = fmt.Errorf("apply announcements: %w", err)
+	} else {
+		if diff != (speaker.Diff{}) {
+			a.log.Info("announcements changed", zap.Int("announced", diff.Announced), zap.Int("replaced", diff.Replaced),
+				zap.Int("withdrawn", diff.Withdrawn), zap.Int("total", len(routes)))
+		}
+		// current holds what this run announced, and the withdrawals of
+		// what it had announced: a prefix it never announced is absent, so
+		// its first announcement is not held back by the flap guard.
+		now := a.cfg.Now()
+		for p, ann := range next {
+			cur, ok := a.current[p]
+			switch {
+			case !ok && !ann.Announce:
+			case !ok || cur.Announcement != ann:
+				a.current[p] = bgp.Applied{Announcement: ann, Since: now}
+			}
+		}
+		for p := range a.current {
+			if _, ok := next[p]; !ok {
+				delete(a.current, p)
+			}
+		}
+	}
+	a.m.setAnnouncements(ds)
+	if aerr := a.applyAddresses(ctx, wantAddrs); aerr != nil {
+		err = errors.Join(err, aerr)
+	}
+	return err
+}
+
+func (a *Announcer) applyAddresses(ctx context.Context, want []netip.Prefix) error {
+	managed := a.managedAddresses()
+	if len(managed) == 0 {
+		return nil
+	}
+	if a.cfg.Addresses == nil {
+		if len(want) > 0 && a.cfg.AddressesOff != nil {
+			return fmt.Errorf("service addresses are off: %w", a.cfg.AddressesOff)
+		}
+		return nil
+	}
+	if slices.Equal(want, a.addrs) && a.addrs != nil {
+		return nil
+	}
+	if err := a.cfg.Addresses.Apply(ctx, want, managed); err != nil {
+		a.addrs = nil // try again on the next pass
+		return fmt.Errorf("set service addresses on %s: %w", a.me.BGP.Interface, err)
+	}
+	if want == nil {
+		want = []netip.Prefix{}
+	}
+	a.addrs = want
+	return nil
+}
+
+// report writes the site's BGP report when it changed.
+func (a *Announcer) report(ctx context.Context, st site.ControllerState, passErr error) {
+	r := site.BGPReport{Site: a.cfg.Site, Peers: []site.BGPPeer{}, Announcements: []site.Announcement{}}
+	pctx, cancel := context.WithTimeout(ctx, etcdTimeout)
+	peers, err := a.cfg.Speaker.Peers(pctx)
+	cancel()
+	if err != nil {
+		passErr = errors.Join(passErr, err)
+	}
+	for _, p := range peers {
+		r.Peers = append(r.Peers, site.BGPPeer{Address: p.Address.String(), ASN: p.ASN, State: p.State, Since: p.Since})
+	}
+	a.m.setPeers(peers)
+	for _, svc := range a.services {
+		for _, p := range svc.Prefixes {
+			if cur, ok := a.current[p]; ok && cur.Announce {
+				r.Announcements = append(r.Announcements, site.Announcement{Service: svc.Name, Prefix: p.String(), Prepends: cur.Prepends})
+			}
+		}
+	}
+	for _, p := range a.addrs {
+		r.Addresses = append(r.Addresses, p.Addr().String())
+	}
+	if passErr != nil {
+		r.Error = passErr.Error()
+	} else if a.cfg.AddressesOff != nil && len(a.managedAddresses()) > 0 {
+		r.Error = "service addresses are off: " + a.cfg.AddressesOff.Error()
+	}
+	if a.lastReport != nil && reflect.DeepEqual(*a.lastReport, r) {
+		return
+	}
+	if st != site.ControllerUp && st != site.ControllerJoining {
+		// Not up: etcd may be unreachable; try, but do not wait for it.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+	}
+	stamped := r
+	stamped.Updated = a.cfg.Now()
+	wctx, cancel := context.WithTimeout(ctx, etcdTimeout)
+	defer cancel()
+	if err := a.cfg.Store.PutBGPReport(wctx, stamped); err != nil {
+		a.log.Debug("cannot write the BGP report", zap.Error(err))
+		return
+	}
+	a.lastReport = &r
+}

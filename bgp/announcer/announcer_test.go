@@ -1,0 +1,260 @@
+package announcer_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/netip"
+	"strconv"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/zdt-project/zdt/bgp/announcer"
+	"github.com/zdt-project/zdt/bgp/speaker"
+	"github.com/zdt-project/zdt/site"
+	"github.com/zdt-project/zdt/site/config"
+	"github.com/zdt-project/zdt/site/sitetest"
+)
+
+var (
+	web4 = netip.MustParsePrefix("203.0.113.0/25")
+	web6 = netip.MustParsePrefix("2001:db8:100::/48")
+)
+
+// bed is three sites' announcers with real GoBGP speakers, announcing to a
+// GoBGP speaker that plays the upstream, over loopback.
+type bed struct {
+	t        *testing.T
+	cl       *sitetest.Cluster
+	cli      *clientv3.Client
+	store    *site.Store
+	upstream *speaker.Speaker
+	ann      map[string]*announcer.Announcer
+	addr     map[string]netip.Addr // each site's source address
+}
+
+func freePort(t *testing.T) uint16 {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return uint16(ln.Addr().(*net.TCPAddr).Port)
+}
+
+func newBed(t *testing.T, addressesOff error) *bed {
+	cl := sitetest.New(t, sitetest.Options{Services: []config.Service{
+		{Name: "web", Sites: []string{"a", "b", "c"}, Prefixes: []netip.Prefix{web4}, PrependStep: 1,
+			Addresses: []netip.Addr{netip.MustParseAddr("203.0.113.10")}},
+	}})
+	cfg := cl.Config
+	cfg.BGP = config.BGP{Headroom: 2, PrependStep: 1, MaxPrepends: 10}
+	port := freePort(t)
+	b := &bed{t: t, cl: cl, cli: cl.Client(), ann: map[string]*announcer.Announcer{}, addr: map[string]netip.Addr{}}
+	b.store = site.NewStore(b.cli, cfg.Name)
+	log := zaptest.NewLogger(t)
+	up := speaker.Config{ASN: 64500, RouterID: netip.MustParseAddr("192.0.2.1"), ListenAddresses: []string{"127.0.0.1"}, ListenPort: int32(port), Log: log, AcceptRoutes: true}
+	for i := range cfg.Sites {
+		s := &cfg.Sites[i]
+		b.addr[s.Name] = netip.MustParseAddr("127.0.0." + strconv.Itoa(21+i))
+		asn := uint32(64601 + i)
+		s.BGP = &config.SiteBGP{ASN: asn, RouterID: netip.MustParseAddr("192.0.2." + strconv.Itoa(11+i)), Interface: "zdt0",
+			Peers: []config.BGPPeer{{Address: netip.MustParseAddr("127.0.0.1"), ASN: 64500, Port: port, LocalAddress: b.addr[s.Name],
+				HoldTime: 9 * time.Second, Keepalive: 3 * time.Second, ConnectRetry: time.Second}}}
+		up.Peers = append(up.Peers, speaker.Peer{Address: b.addr[s.Name], ASN: asn, Passive: true, HoldTime: 9 * time.Second})
+	}
+	// GoBGP keeps its route selection options in a package variable that
+	// every server's StartBgp writes and every server reads: with several
+	// servers in one process (only in tests), start them all before any
+	// session can come up, the upstream last, and sync with each once, so
+	// the race detector sees every write ordered before every read.
+	ctx := t.Context()
+	speakers := map[string]*speaker.Speaker{}
+	for _, s := range cfg.Sites {
+		p := s.BGP.Peers[0]
+		sp, err := speaker.Start(ctx, speaker.Config{ASN: s.BGP.ASN, RouterID: s.BGP.RouterID, ListenPort: -1, Log: log,
+			Peers: []speaker.Peer{{Address: p.Address, ASN: p.ASN, Port: p.Port, LocalAddress: p.LocalAddress, HoldTime: p.HoldTime, ConnectRetry: p.ConnectRetry}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sp.Close() })
+		speakers[s.Name] = sp
+	}
+	var err error
+	if b.upstream, err = speaker.Start(ctx, up); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.upstream.Close() })
+	for _, sp := range speakers {
+		if _, err := sp.Peers(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range cfg.Sites {
+		a, err := announcer.New(announcer.Config{Cluster: cfg, Site: s.Name, Store: b.store, Speaker: speakers[s.Name], Log: log,
+			AddressesOff: addressesOff, MoveSettle: 300 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.ann[s.Name] = a
+		rctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = a.Run(rctx)
+		}()
+		t.Cleanup(func() {
+			cancel()
+			<-done
+		})
+	}
+	return b
+}
+
+func (b *bed) assign(service, to, from, kind string) {
+	b.t.Helper()
+	data, _ := json.Marshal(site.Assignment{Service: service, Site: to, Op: "test", At: time.Now(), From: from, Kind: kind})
+	if _, err := b.cli.Put(b.t.Context(), b.store.Keys().Assignment(service), string(data)); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// waitPaths waits until the upstream holds, for prefix, exactly the paths
+// want gives (site source address -> AS path length), and the best one
+// comes from best.
+func (b *bed) waitPaths(prefix netip.Prefix, best string, want map[string]int) {
+	b.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	var last []speaker.ReceivedPath
+	for time.Now().Before(deadline) {
+		paths, err := b.upstream.Received(b.t.Context())
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		last = nil
+		got := map[string]int{}
+		bestOK := best == ""
+		for _, p := range paths {
+			if p.Prefix != prefix {
+				continue
+			}
+			last = append(last, p)
+			for name, a := range b.addr {
+				if a == p.Peer {
+					got[name] = len(p.ASPath)
+					if p.Best && name == best {
+						bestOK = true
+					}
+				}
+			}
+		}
+		if bestOK && mapsEqual(got, want) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.t.Fatalf("upstream paths for %s: %+v; want %v with the best from %q", prefix, last, want, best)
+}
+
+func mapsEqual(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+func (b *bed) report(name string) site.BGPReport {
+	b.t.Helper()
+	resp, err := b.cli.Get(b.t.Context(), b.store.Keys().SiteBGP(name))
+	if err != nil || len(resp.Kvs) != 1 {
+		b.t.Fatalf("BGP report of %s: %v (%d keys)", name, err, len(resp.Kvs))
+	}
+	var r site.BGPReport
+	if err := json.Unmarshal(resp.Kvs[0].Value, &r); err != nil {
+		b.t.Fatal(err)
+	}
+	return r
+}
+
+// TestLadderAtTheUpstream: the active site announces at the headroom, the
+// standbys one step more each in the service's order; a takeover goes to 0
+// prepends; a self-fenced site withdraws everything at once.
+func TestLadderAtTheUpstream(t *testing.T) {
+	b := newBed(t, nil)
+	for _, name := range []string{"a", "b", "c"} {
+		b.ann[name].SetState(site.ControllerUp)
+	}
+	// No assignment: nothing is announced.
+	b.assign("web", "a", "", "bootstrap")
+	// Headroom 2: the upstream sees 3 copies from a, 4 from b, 5 from c.
+	b.waitPaths(web4, "a", map[string]int{"a": 3, "b": 4, "c": 5})
+
+	b.assign("web", "b", "a", "failover")
+	// b takes over at 0 prepends; a, up again in this test, is the first
+	// standby; c keeps its rank.
+	b.waitPaths(web4, "b", map[string]int{"b": 1, "a": 4, "c": 5})
+
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		r := b.report("b")
+		if len(r.Announcements) == 1 && r.Announcements[0].Prefix == web4.String() && r.Announcements[0].Prepends == 0 && len(r.Peers) == 1 && r.Peers[0].State == "established" {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if r := b.report("b"); len(r.Announcements) != 1 || r.Announcements[0].Prepends != 0 {
+		t.Errorf("b's report: %+v; want web at 0 prepends", r)
+	}
+
+	// b self-fences: it withdraws without asking etcd.
+	b.cl.Close()
+	b.ann["b"].SetState(site.ControllerSelfFenced)
+	b.waitPaths(web4, "", map[string]int{"a": 4, "c": 5})
+}
+
+// TestPlannedMove: the new site goes below the headroom while the old one
+// keeps it, then the old one steps down and the new one returns to the
+// headroom; the prefix keeps a path throughout.
+func TestPlannedMove(t *testing.T) {
+	b := newBed(t, nil)
+	for _, name := range []string{"a", "b", "c"} {
+		b.ann[name].SetState(site.ControllerUp)
+	}
+	b.assign("web", "a", "", "bootstrap")
+	b.waitPaths(web4, "a", map[string]int{"a": 3, "b": 4, "c": 5})
+	b.assign("web", "c", "a", "switchover")
+	// Settled: c at the headroom, a first standby, b second.
+	b.waitPaths(web4, "c", map[string]int{"c": 3, "a": 4, "b": 5})
+}
+
+// TestAddressesOffIsReported: a site that must carry service addresses but
+// may not manage them says why in its report.
+func TestAddressesOffIsReported(t *testing.T) {
+	b := newBed(t, errors.New("no CAP_NET_ADMIN"))
+	b.ann["a"].SetState(site.ControllerUp)
+	b.assign("web", "a", "", "bootstrap")
+	deadline := time.Now().Add(10 * time.Second)
+	var r site.BGPReport
+	for time.Now().Before(deadline) {
+		resp, err := b.cli.Get(t.Context(), b.store.Keys().SiteBGP("a"))
+		if err == nil && len(resp.Kvs) == 1 {
+			_ = json.Unmarshal(resp.Kvs[0].Value, &r)
+			if r.Error != "" {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if want := "service addresses are off: no CAP_NET_ADMIN"; r.Error != want {
+		t.Errorf("report error %q, want %q", r.Error, want)
+	}
+}

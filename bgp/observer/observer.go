@@ -1,0 +1,212 @@
+// Package observer is zdt's route observer: a BGP speaker that learns the
+// paths the upstream holds for the service prefixes and publishes, for
+// each, which site the best path leads to, with its AS path, into etcd
+// (`upstream/<prefix>`), where `zdt status` and the sites' announcers read
+// it.
+//
+// In the lab the observer is the upstream itself: every site's speaker
+// announces to it, and GoBGP's best path selection is the upstream's
+// choice. In production it peers with the upstream routers, which send it
+// their best paths. A path leads to the site of the peer that sent it (the
+// config's observer peers name their site), or else to the site whose ASN
+// originated it (the last AS of the path).
+//
+// It announces nothing. It polls its RIB (Interval) and writes only the
+// records that changed.
+package observer
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/zdt-project/zdt/bgp/speaker"
+	"github.com/zdt-project/zdt/site"
+	"github.com/zdt-project/zdt/site/config"
+)
+
+// DefaultInterval is how often the observer reads its RIB.
+const DefaultInterval = 250 * time.Millisecond
+
+// Config configures an Observer.
+type Config struct {
+	Cluster  *config.Cluster
+	Store    *site.Store
+	Log      *zap.Logger
+	Interval time.Duration
+}
+
+// Observer publishes the upstream's view of the service prefixes.
+type Observer struct {
+	cfg      Config
+	obs      *config.Observer
+	sp       *speaker.Speaker
+	prefixes map[netip.Prefix]bool
+	byPeer   map[netip.Addr]string
+	byASN    map[uint32]string
+	last     map[string]site.UpstreamRoute
+	log      *zap.Logger
+}
+
+// Start starts the observer's speaker.
+func Start(ctx context.Context, cfg Config) (*Observer, error) {
+	o := cfg.Cluster.BGP.Observer
+	if o == nil {
+		return nil, fmt.Errorf("the config has no bgp.observer section")
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.Interval == 0 {
+		cfg.Interval = DefaultInterval
+	}
+	ob := &Observer{cfg: cfg, obs: o, prefixes: map[netip.Prefix]bool{}, byPeer: map[netip.Addr]string{},
+		byASN: map[uint32]string{}, last: map[string]site.UpstreamRoute{}, log: cfg.Log.With(zap.String("component", "observer"))}
+	for _, svc := range cfg.Cluster.Services {
+		for _, p := range svc.Prefixes {
+			ob.prefixes[p] = true
+		}
+	}
+	asnSites := map[uint32][]string{}
+	for _, s := range cfg.Cluster.Sites {
+		if s.BGP != nil {
+			asnSites[s.BGP.ASN] = append(asnSites[s.BGP.ASN], s.Name)
+		}
+	}
+	for asn, sites := range asnSites {
+		if len(sites) == 1 {
+			ob.byASN[asn] = sites[0]
+		}
+	}
+	scfg := speaker.Config{
+		ASN: o.ASN, RouterID: o.RouterID,
+		ListenAddresses: []string{o.Listen.Addr().String()}, ListenPort: int32(o.Listen.Port()), AcceptRoutes: true,
+		Log: cfg.Log.Named("gobgp"),
+	}
+	for _, p := range o.Peers {
+		if p.Site != "" {
+			ob.byPeer[p.Address] = p.Site
+		}
+		scfg.Peers = append(scfg.Peers, speaker.Peer{Address: p.Address, ASN: p.ASN, Passive: true,
+			HoldTime: config.DefaultBGPHoldTime, Description: p.Site})
+	}
+	sp, err := speaker.Start(ctx, scfg)
+	if err != nil {
+		return nil, fmt.Errorf("start the observer's speaker: %w", err)
+	}
+	ob.sp = sp
+	return ob, nil
+}
+
+// Speaker returns the observer's speaker (for its sessions).
+func (o *Observer) Speaker() *speaker.Speaker { return o.sp }
+
+// Run publishes until ctx ends, then closes the speaker.
+func (o *Observer) Run(ctx context.Context) error {
+	defer o.sp.Close()
+	t := time.NewTicker(o.cfg.Interval)
+	defer t.Stop()
+	for {
+		if err := o.publish(ctx); err != nil && ctx.Err() == nil {
+			o.log.Warn("cannot publish the upstream's view", zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// publish reads the RIB and writes the records that changed.
+func (o *Observer) publish(ctx context.Context) error {
+	paths, err := o.sp.Received(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	routes := o.Routes(paths, now)
+	var changed []site.UpstreamRoute
+	for p, r := range routes {
+		if last, ok := o.last[p]; ok && sameRoute(last, r) {
+			continue
+		}
+		changed = append(changed, r)
+	}
+	var gone []string
+	for p := range o.last {
+		if _, ok := routes[p]; !ok {
+			gone = append(gone, p)
+		}
+	}
+	if len(changed) == 0 && len(gone) == 0 {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := o.cfg.Store.PutUpstream(wctx, changed, gone); err != nil {
+		return err
+	}
+	for _, r := range changed {
+		o.last[r.Prefix] = r
+	}
+	for _, p := range gone {
+		delete(o.last, p)
+	}
+	return nil
+}
+
+func sameRoute(a, b site.UpstreamRoute) bool {
+	a.Observed, b.Observed = time.Time{}, time.Time{}
+	return reflect.DeepEqual(a, b)
+}
+
+// Routes turns received paths into records of the service prefixes.
+func (o *Observer) Routes(paths []speaker.ReceivedPath, now time.Time) map[string]site.UpstreamRoute {
+	routes := map[string]site.UpstreamRoute{}
+	for _, p := range paths {
+		if !o.prefixes[p.Prefix] {
+			continue
+		}
+		key := p.Prefix.String()
+		r, ok := routes[key]
+		if !ok {
+			r = site.UpstreamRoute{Prefix: key, ASPath: []uint32{}, Observed: now}
+		}
+		up := site.UpstreamPath{Site: o.siteOf(p), Peer: p.Peer.String(), ASPath: p.ASPath, Best: p.Best}
+		r.Paths = append(r.Paths, up)
+		if p.Best {
+			r.BestSite, r.ASPath = up.Site, p.ASPath
+		}
+		routes[key] = r
+	}
+	for k, r := range routes {
+		slices.SortFunc(r.Paths, func(a, b site.UpstreamPath) int {
+			if a.Peer < b.Peer {
+				return -1
+			}
+			if a.Peer > b.Peer {
+				return 1
+			}
+			return 0
+		})
+		routes[k] = r
+	}
+	return routes
+}
+
+// siteOf is the site a path leads to.
+func (o *Observer) siteOf(p speaker.ReceivedPath) string {
+	if s, ok := o.byPeer[p.Peer]; ok {
+		return s
+	}
+	if len(p.ASPath) > 0 {
+		return o.byASN[p.ASPath[len(p.ASPath)-1]]
+	}
+	return ""
+}
