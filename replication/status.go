@@ -33,6 +33,36 @@ type Status struct {
 	Writable   bool   // accepts writes now
 	Detail     string // what a person needs to know (disk state, why unhealthy)
 	ObservedAt time.Time
+
+	// What a primary reports about its standbys, for drivers whose primary
+	// knows them (PostgreSQL); empty elsewhere. A standby often cannot tell
+	// whether it replicates synchronously (its Sync is then false): the
+	// reconciler joins its primary's Standbys by name to learn it.
+
+	// Standbys are the standbys streaming from this primary now.
+	Standbys []StandbyStatus
+	// SyncConfigured: this primary is configured to wait for standbys
+	// before it acknowledges a commit.
+	SyncConfigured bool
+	// SyncStandbys is that configuration as the driver reports it, for
+	// people (PostgreSQL's synchronous_standby_names: "ANY 1 (b, c)").
+	SyncStandbys string
+}
+
+// StandbyStatus is one standby as its primary sees it.
+type StandbyStatus struct {
+	Name  string // the standby's member name (PostgreSQL's application_name)
+	State string // the driver's replication state ("streaming", "catchup")
+	// SyncState says whether the primary waits for this standby, in the
+	// driver's words (PostgreSQL: "async", "potential", "sync", "quorum").
+	SyncState string
+	// Synchronous: the primary waits for this standby (alone or as one of
+	// a quorum) before it acknowledges a commit.
+	Synchronous bool
+	// The bytes the primary has that the standby has not yet received
+	// (sent), made durable (flushed) or applied (replayed).
+	SentLagBytes, FlushLagBytes, ReplayLagBytes int64
+	Position                                    string // the standby's replay position, for people
 }
 
 // Member is one member of a replication group, as a driver sees it. It is

@@ -3,6 +3,7 @@ package drbd
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -118,7 +119,7 @@ func TestObserve(t *testing.T) {
 		Role: replication.RoleStandby, Healthy: true, Sync: true, ObservedAt: at,
 		Detail: "disk UpToDate; b: Connected, role Primary, Established, peer disk UpToDate",
 	}
-	if st != want {
+	if !reflect.DeepEqual(st, want) {
 		t.Errorf("Observe =\n%+v\nwant\n%+v", st, want)
 	}
 	if got := f.commands(); !slices.Equal(got, []string{observeR0}) {

@@ -2,6 +2,7 @@ package drbd
 
 import (
 	"math"
+	"reflect"
 	"testing"
 	"time"
 
@@ -79,7 +80,7 @@ func TestToStatusCaptured(t *testing.T) {
 				t.Fatalf("parse: %d resources, %v", len(res), err)
 			}
 			tt.want.ObservedAt = at
-			if got := ToStatus(res[0], tt.protocol, at); got != tt.want {
+			if got := ToStatus(res[0], tt.protocol, at); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("ToStatus =\n%+v\nwant\n%+v", got, tt.want)
 			}
 		})
@@ -262,7 +263,7 @@ func TestToStatusSynthetic(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := ToStatus(tt.rs, tt.protocol, time.Time{}); got != tt.want {
+			if got := ToStatus(tt.rs, tt.protocol, time.Time{}); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("ToStatus =\n%+v\nwant\n%+v", got, tt.want)
 			}
 		})

@@ -1,0 +1,295 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"go.uber.org/zap"
+)
+
+// ErrNoLocalControl says a step needs the server's data directory and
+// binaries (Config.DataDir and BinDir), which the member was not given.
+var ErrNoLocalControl = errors.New("the step needs local control of the server (Config.DataDir and BinDir)")
+
+// Follow makes the member a standby of primary, the primary's
+// ReplicationConnInfo.
+//
+// A running standby gets primary_conninfo (with application_name set to the
+// member's name) by ALTER SYSTEM and a configuration reload, which restarts
+// its WAL receiver (PostgreSQL 13 and later); one already configured for
+// that primary is left alone. Follow then waits until the WAL receiver
+// streams from the new primary. A standby whose WAL has gone past the point
+// where the new primary's timeline forked from its own cannot stream from
+// it: Follow sees that from the primary's timeline history and rewinds it.
+//
+// A primary, a stopped server and a diverged standby are rewound, which
+// needs local control: a running primary is fenced and stopped (pg_ctl stop
+// -m fast, then -m immediate), pg_rewind makes its data directory a copy of
+// the primary's as of their common history (it runs crash recovery itself
+// when the server was not shut down cleanly; "no rewind required" is fine
+// too), the member's own configuration files are put back (pg_rewind copies
+// the primary's), primary_conninfo and standby.signal are written, and the
+// server is started (pg_ctl start -w) and must then stream. Without local
+// control, Follow on a primary fails with ErrNoLocalControl and changes
+// nothing.
+func (m *Member) Follow(ctx context.Context, primary string) error {
+	err := m.follow(ctx, primary)
+	if err != nil {
+		return fmt.Errorf("PostgreSQL member %s follow %s: %w", m.name, redact(primary), err)
+	}
+	return nil
+}
+
+func (m *Member) follow(ctx context.Context, primary string) error {
+	want, err := parseConnInfo(primary)
+	if err != nil {
+		return err
+	}
+	if want.get("host") == "" && want.get("hostaddr") == "" {
+		return errors.New("the primary's connection string names no host")
+	}
+	want = want.with("application_name", m.name)
+
+	var (
+		recovery bool
+		current  string
+	)
+	err = m.session(ctx, m.queryTimeout, func(ctx context.Context, c *pgx.Conn) error {
+		return c.QueryRow(ctx, `SELECT pg_is_in_recovery(), current_setting('primary_conninfo')`).Scan(&recovery, &current)
+	})
+	if err != nil {
+		if m.dataDir == "" {
+			return fmt.Errorf("cannot reach the server (%w); telling whether it is stopped and rewinding it: %w", err, ErrNoLocalControl)
+		}
+		running, serr := m.running(ctx)
+		if serr != nil {
+			return fmt.Errorf("cannot reach the server (%w), nor tell whether it runs: %w", err, serr)
+		}
+		if running {
+			return fmt.Errorf("the server runs but cannot be reached, so it cannot be fenced before it is stopped: %w", err)
+		}
+		return m.rejoin(ctx, want, "the server is stopped")
+	}
+	if !recovery {
+		if m.dataDir == "" {
+			return fmt.Errorf("the member is a primary (not in recovery); to follow it must be stopped and rewound; nothing was changed: %w", ErrNoLocalControl)
+		}
+		if err := m.fence(ctx); err != nil {
+			return err
+		}
+		return m.rejoin(ctx, want, "the member was primary")
+	}
+
+	cur, perr := parseConnInfo(current)
+	if perr != nil || !sameSender(cur, want) {
+		err := m.session(ctx, m.queryTimeout, func(ctx context.Context, c *pgx.Conn) error {
+			return setSystem(ctx, c, "primary_conninfo", want.String())
+		})
+		if err != nil {
+			return err
+		}
+		m.log.Info("primary_conninfo set", zap.String("op", "follow"), zap.String("peer", hostPort(want)))
+	}
+	diverged, err := m.diverged(ctx, want)
+	if err != nil {
+		m.log.Warn("cannot compare timelines with the new primary; waiting for streaming", zap.String("op", "follow"), zap.Error(err))
+	}
+	if diverged == "" {
+		err = m.waitStreaming(ctx, want)
+		if err == nil {
+			return nil
+		}
+		diverged = err.Error()
+	}
+	if m.dataDir == "" {
+		return fmt.Errorf("%s; the standby must be rewound: %w", diverged, ErrNoLocalControl)
+	}
+	return m.rejoin(ctx, want, diverged)
+}
+
+// waitStreaming waits, up to the stream timeout, until the WAL receiver
+// streams from the server that want names.
+func (m *Member) waitStreaming(ctx context.Context, want connInfo) error {
+	ctx, cancel := context.WithTimeout(ctx, m.streamTimeout)
+	defer cancel()
+	host := want.get("host")
+	if host == "" {
+		host = want.get("hostaddr")
+	}
+	port := want.get("port")
+	if port == "" {
+		port = "5432"
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	last := "no WAL receiver"
+	for {
+		var status, sHost string
+		var sPort int32
+		err := m.session(ctx, m.queryTimeout, func(ctx context.Context, c *pgx.Conn) error {
+			return c.QueryRow(ctx, `SELECT coalesce(r.status, ''), coalesce(r.sender_host, ''), coalesce(r.sender_port, 0)
+				FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS r ON true`).Scan(&status, &sHost, &sPort)
+		})
+		switch {
+		case err != nil:
+			last = err.Error()
+		case status == "streaming" && sHost == host && strconv.Itoa(int(sPort)) == port:
+			return nil
+		case status != "":
+			last = fmt.Sprintf("WAL receiver %s from %s:%d", status, sHost, sPort)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not streaming from %s:%s after %s (last seen: %s)", host, port, m.streamTimeout, last)
+		case <-tick.C:
+		}
+	}
+}
+
+// diverged compares the standby's WAL with the primary's timeline history,
+// read over a replication connection (IDENTIFY_SYSTEM, TIMELINE_HISTORY):
+// it returns why the standby cannot stream from the primary, or "" when it
+// can (as far as the history tells).
+func (m *Member) diverged(ctx context.Context, primary connInfo) (string, error) {
+	var (
+		sysID      string
+		lsn        string
+		standbyTLI int64
+	)
+	err := m.session(ctx, m.queryTimeout, func(ctx context.Context, c *pgx.Conn) error {
+		return c.QueryRow(ctx, `SELECT (SELECT system_identifier::text FROM pg_control_system()),
+			coalesce((SELECT received_tli FROM pg_stat_wal_receiver WHERE received_tli > 0),
+				(SELECT timeline_id FROM pg_control_checkpoint()))::int8,
+			greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text`).Scan(&sysID, &standbyTLI, &lsn)
+	})
+	if err != nil {
+		return "", err
+	}
+	pos, err := ParseLSN(lsn)
+	if err != nil {
+		return "", err
+	}
+	hist, err := primaryHistory(ctx, primary, m.queryTimeout)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case hist.systemID != sysID:
+		return "", fmt.Errorf("the primary is a different database cluster (system identifier %s, this member's %s)", hist.systemID, sysID)
+	case standbyTLI == hist.timeline:
+		return "", nil
+	}
+	for _, h := range hist.switches {
+		if h.timeline == standbyTLI {
+			if pos > h.end {
+				return fmt.Sprintf("the standby's WAL reaches %s on timeline %d, past %s where the primary's timeline %d forked from it",
+					FormatLSN(pos), standbyTLI, FormatLSN(h.end), hist.timeline), nil
+			}
+			return "", nil
+		}
+	}
+	return fmt.Sprintf("the standby's timeline %d is not in the history of the primary's timeline %d", standbyTLI, hist.timeline), nil
+}
+
+// history is a primary's timeline and the ends of the timelines before it.
+type history struct {
+	systemID string
+	timeline int64
+	switches []timelineSwitch
+}
+
+type timelineSwitch struct {
+	timeline int64  // a timeline of the history
+	end      uint64 // where the next timeline forked from it
+}
+
+func primaryHistory(ctx context.Context, primary connInfo, timeout time.Duration) (history, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cfg, err := pgconn.ParseConfig(primary.with("replication", "true").with("application_name", "zdt").String())
+	if err != nil {
+		return history{}, err
+	}
+	conn, err := pgconn.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return history{}, fmt.Errorf("replication connection to the primary: %w", err)
+	}
+	defer conn.Close(context.Background())
+	res, err := conn.Exec(ctx, "IDENTIFY_SYSTEM").ReadAll()
+	if err != nil {
+		return history{}, fmt.Errorf("IDENTIFY_SYSTEM: %w", err)
+	}
+	if len(res) != 1 || len(res[0].Rows) != 1 || len(res[0].Rows[0]) < 3 {
+		return history{}, errors.New("IDENTIFY_SYSTEM: unexpected answer")
+	}
+	var h history
+	h.systemID = string(res[0].Rows[0][0])
+	if h.timeline, err = strconv.ParseInt(string(res[0].Rows[0][1]), 10, 64); err != nil {
+		return history{}, fmt.Errorf("IDENTIFY_SYSTEM timeline: %w", err)
+	}
+	if h.timeline == 1 {
+		return h, nil
+	}
+	res, err = conn.Exec(ctx, "TIMELINE_HISTORY "+strconv.FormatInt(h.timeline, 10)).ReadAll()
+	if err != nil {
+		return history{}, fmt.Errorf("TIMELINE_HISTORY: %w", err)
+	}
+	if len(res) != 1 || len(res[0].Rows) != 1 || len(res[0].Rows[0]) != 2 {
+		return history{}, errors.New("TIMELINE_HISTORY: unexpected answer")
+	}
+	h.switches, err = parseHistory(string(res[0].Rows[0][1]))
+	return h, err
+}
+
+// parseHistory parses a timeline history file: one line per earlier
+// timeline, "timeline<TAB>switch LSN<TAB>reason"; # starts a comment.
+func parseHistory(s string) ([]timelineSwitch, error) {
+	var out []timelineSwitch
+	for line := range strings.Lines(s) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			return nil, fmt.Errorf("timeline history line %q has no switch point", line)
+		}
+		tli, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("timeline history line %q: %w", line, err)
+		}
+		end, err := ParseLSN(f[1])
+		if err != nil {
+			return nil, fmt.Errorf("timeline history line %q: %w", line, err)
+		}
+		out = append(out, timelineSwitch{tli, end})
+	}
+	return out, nil
+}
+
+// hostPort names the server a connection string reaches, for logs.
+func hostPort(ci connInfo) string {
+	h := ci.get("host")
+	if h == "" {
+		h = ci.get("hostaddr")
+	}
+	return h + ":" + ci.get("port")
+}
+
+// redact prints a connection string without its password, for errors.
+func redact(s string) string {
+	ci, err := parseConnInfo(s)
+	if err != nil {
+		return "(unparsable connection string)"
+	}
+	if ci.get("password") != "" {
+		ci = ci.with("password", "xxx")
+	}
+	return ci.String()
+}
