@@ -1,0 +1,134 @@
+package reconciler
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zdt-project/zdt/replication"
+	"github.com/zdt-project/zdt/site"
+	"github.com/zdt-project/zdt/site/config"
+)
+
+func TestDecide(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	primary := replication.Status{Role: replication.RolePrimary, Healthy: true, Writable: true}
+	fencedPrimary := replication.Status{Role: replication.RolePrimary, Detail: "fenced: read-only"}
+	standby := replication.Status{Role: replication.RoleStandby, Healthy: true}
+	lagging := replication.Status{Role: replication.RoleStandby, Healthy: true, LagBytes: 64 << 20}
+	broken := replication.Status{Role: replication.RoleStandby, Detail: "no WAL receiver"}
+	policy := replication.RPOPolicy{MaxLagBytes: 16 << 20, MaxLagSeconds: 30}
+	// base: site b is up, the group is assigned to a (epoch 10), a is ready.
+	base := func(mod func(*Input)) Input {
+		in := Input{State: site.ControllerUp, Site: "b", Active: "a", Epoch: 10, Seen: 10, ActiveReady: true,
+			Observed: true, Status: standby, Policy: policy, Now: now}
+		mod(&in)
+		return in
+	}
+	tests := []struct {
+		name   string
+		in     Input
+		want   Action
+		reason string // a part of the reason
+	}{
+		{"joining does nothing", base(func(in *Input) { in.State = site.ControllerJoining; in.Status = primary }), ActNone, "joining"},
+		{"self-fenced primary is fenced", base(func(in *Input) { in.State = site.ControllerSelfFenced; in.Status = primary; in.Active = "b" }), ActFence, "self-fenced"},
+		{"self-fenced unobservable is fenced", base(func(in *Input) { in.State = site.ControllerSelfFenced; in.Observed = false }), ActFence, "no writes"},
+		{"self-fenced standby left alone", base(func(in *Input) { in.State = site.ControllerSelfFenced }), ActNone, "standby"},
+		{"stopped primary is fenced", base(func(in *Input) { in.State = site.ControllerStopped; in.Status = primary }), ActFence, "stopped"},
+		{"fenced record: fence and follow", base(func(in *Input) { in.Fenced = true; in.Status = primary }), ActFenceFollow, "following site a"},
+		{"fenced state, killed member: fence and follow", base(func(in *Input) { in.State = site.ControllerFenced; in.Observed = false }), ActFenceFollow, "following site a"},
+		{"fenced, active not ready: fence only", base(func(in *Input) { in.Fenced = true; in.Status = primary; in.ActiveReady = false }), ActFence, "once it is primary"},
+		{"fenced, assigned here: fence only", base(func(in *Input) { in.Fenced = true; in.Active = "b"; in.Status = primary }), ActFence, "fenced"},
+		{"fenced, stale: fence only", base(func(in *Input) { in.Fenced = true; in.Seen = 11; in.Status = primary }), ActFence, "fenced"},
+		{"fenced, already following", base(func(in *Input) { in.Fenced = true; in.Followed = "a"; in.FollowedEpoch = 10 }), ActNone, "following"},
+		{"conflict: no action", base(func(in *Input) { in.Active = ""; in.Conflict = "conflicting assignments"; in.Status = primary }), ActNone, "conflicting"},
+		{"no assignment: no action", base(func(in *Input) { in.Active = ""; in.Epoch = 0; in.Seen = 0 }), ActNone, "no service"},
+		{"stale assignment here: not promoted", base(func(in *Input) { in.Active = "b"; in.Seen = 12 }), ActNone, "stale assignment"},
+		{"stale assignment elsewhere: primary not fenced", base(func(in *Input) { in.Seen = 12; in.Status = primary }), ActNone, "stale assignment"},
+		{"unobservable: no action", base(func(in *Input) { in.Active = "b"; in.Observed = false; in.Status = replication.Status{} }), ActNone, "no action on stale data"},
+		{"active here, eligible: promote", base(func(in *Input) { in.Active = "b" }), ActPromote, "promoting"},
+		{"active here, lagging: refuse", base(func(in *Input) { in.Active = "b"; in.Status = lagging }), ActRefuse, "exceeds the limit"},
+		{"active here, unhealthy: refuse", base(func(in *Input) { in.Active = "b"; in.Status = broken }), ActRefuse, "unhealthy"},
+		{"failover, standby not streaming: promote", base(func(in *Input) { in.Active = "b"; in.Failover = true; in.Status = broken }), ActPromote, "promoting"},
+		{"failover, not streaming, lagging: refuse", base(func(in *Input) {
+			in.Active = "b"
+			in.Failover = true
+			in.Status = lagging
+			in.Status.Healthy = false
+		}), ActRefuse, "exceeds the limit"},
+		{"active here, sync required: refuse", base(func(in *Input) { in.Active = "b"; in.Policy.RequireSync = true }), ActRefuse, "requires synchronous"},
+		{"active here, old primary writable: wait", base(func(in *Input) { in.Active = "b"; in.OtherWritable = "a" }), ActNone, "waiting until it is fenced"},
+		{"active here, primary: nothing", base(func(in *Input) { in.Active = "b"; in.Status = primary }), ActNone, "primary"},
+		{"active here, fenced primary: lift the fence", base(func(in *Input) { in.Active = "b"; in.Status = fencedPrimary }), ActPromote, "lifting the fence"},
+		{"second primary: fence and follow", base(func(in *Input) { in.Status = primary }), ActFenceFollow, "writable primary but site a is active"},
+		{"second primary, active not ready: fence", base(func(in *Input) { in.Status = primary; in.ActiveReady = false }), ActFence, "once it is primary"},
+		{"second primary, follow backoff: fence", base(func(in *Input) { in.Status = primary; in.FollowFailed = now.Add(-time.Second) }), ActFence, "retrying"},
+		{"standby, new epoch: follow", base(func(in *Input) { in.Followed = "a"; in.FollowedEpoch = 9 }), ActFollow, "following site a"},
+		{"standby, new target: follow", base(func(in *Input) { in.Followed = "c"; in.FollowedEpoch = 10 }), ActFollow, "following site a"},
+		{"standby following: nothing", base(func(in *Input) { in.Followed = "a"; in.FollowedEpoch = 10 }), ActNone, "following site a"},
+		{"standby unhealthy for long: follow", base(func(in *Input) {
+			in.Followed, in.FollowedEpoch, in.Status, in.UnhealthyFor = "a", 10, broken, time.Minute
+		}), ActFollow, "following"},
+		{"standby unhealthy for a moment: wait", base(func(in *Input) {
+			in.Followed, in.FollowedEpoch, in.Status, in.UnhealthyFor = "a", 10, broken, time.Second
+		}), ActNone, "following"},
+		{"standby unhealthy, recent failure: wait", base(func(in *Input) { in.Status = broken; in.FollowFailed = now.Add(-time.Second) }), ActNone, "retrying"},
+		{"standby unhealthy, old failure: follow", base(func(in *Input) { in.Status = broken; in.FollowFailed = now.Add(-5 * time.Second) }), ActFollow, "following"},
+		{"standby, active not primary yet: wait", base(func(in *Input) { in.ActiveReady = false }), ActNone, "not yet primary"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Decide(tt.in)
+			if d.Action != tt.want || !strings.Contains(d.Reason, tt.reason) {
+				t.Errorf("Decide = %s (%q), want %s (reason containing %q)", d.Action, d.Reason, tt.want, tt.reason)
+			}
+		})
+	}
+}
+
+func TestStrictest(t *testing.T) {
+	p := strictest(nil)
+	if p.MaxLagBytes != 16<<20 || p.MaxLagSeconds != 30 || p.RequireSync {
+		t.Errorf("no services: %+v, want the defaults", p)
+	}
+	p = strictest([]config.RPO{{MaxLagBytes: -1, MaxLagSeconds: 10}, {MaxLagBytes: 100, MaxLagSeconds: -1, RequireSync: true}})
+	if p.MaxLagBytes != 100 || p.MaxLagSeconds != 10 || !p.RequireSync {
+		t.Errorf("strictest = %+v, want 100 bytes, 10 s, sync", p)
+	}
+}
+
+func TestWithPassword(t *testing.T) {
+	for _, tt := range []struct{ conn, pw, want string }{
+		{"host=x user=y", "", "host=x user=y"},
+		{"host=x user=y", `it's\`, `host=x user=y password='it\'s\\'`},
+		{"postgres://y@x/db", "p w", "postgres://y@x/db?password=p+w"},
+	} {
+		if got := withPassword(tt.conn, tt.pw); got != tt.want {
+			t.Errorf("withPassword(%q, %q) = %q, want %q", tt.conn, tt.pw, got, tt.want)
+		}
+	}
+}
+
+func TestBuildMembers(t *testing.T) {
+	cl := &config.Cluster{Replication: []config.ReplicationGroup{
+		{Name: "pg", Driver: config.DriverPostgres, Members: []config.ReplicationMember{
+			{Site: "a", Conn: "host=127.0.0.1 port=1 user=zdt", Password: "secret", ReplicationConn: "host=127.0.0.1 port=1 user=repl"},
+			{Site: "b", Conn: "host=127.0.0.1 port=2 user=zdt", ReplicationConn: "host=127.0.0.1 port=2 user=repl"},
+		}},
+		{Name: "disk", Driver: config.DriverDRBD, Members: []config.ReplicationMember{{Site: "a", Resource: "r0"}, {Site: "b", Resource: "r0"}}},
+		{Name: "other", Driver: config.DriverPostgres, Members: []config.ReplicationMember{{Site: "b", Conn: "host=x", ReplicationConn: "host=x"}}},
+	}}
+	members, closeAll, err := BuildMembers(cl, "a", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAll()
+	if len(members) != 2 || members["pg"] == nil || members["disk"] == nil {
+		t.Errorf("members of a = %v, want pg and disk", members)
+	}
+	cl.Replication[0].Members[0].Conn = "host=127.0.0.1 port=notaport"
+	if _, _, err := BuildMembers(cl, "a", nil); err == nil || !strings.Contains(err.Error(), "replication group pg") {
+		t.Errorf("bad conninfo: err = %v, want one naming the group", err)
+	}
+}

@@ -1,0 +1,692 @@
+package reconciler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/zdt-project/zdt/replication"
+	"github.com/zdt-project/zdt/site"
+	"github.com/zdt-project/zdt/site/config"
+)
+
+// etcdTimeout bounds each etcd call of a pass: a site cut off from etcd
+// still fences its members for the state it is in.
+const etcdTimeout = 2 * time.Second
+
+// Config configures a Reconciler.
+type Config struct {
+	Cluster *config.Cluster
+	Site    string
+	Store   *site.Store
+	// Members are this site's members, by group name (BuildMembers makes
+	// them from the config). A group of the config without a member here is
+	// not reconciled.
+	Members  map[string]replication.Member
+	Log      *zap.Logger
+	Registry prometheus.Registerer // nil registers no metrics
+	// Interval is how often the members are observed (default 1s).
+	Interval time.Duration
+	// PublishEvery is the least time between two reports that differ only
+	// in lag (default 5s); any other change is published at once.
+	PublishEvery time.Duration
+}
+
+// Synchronizer is what a driver offers to keep a primary replicating
+// synchronously (postgres.Member has it).
+type Synchronizer interface {
+	SetSynchronous(ctx context.Context, standbys []string, num int) error
+}
+
+// Reconciler makes one site's replication members follow the assignments.
+// Create it with New, tell it the site's state with SetState, and Run it.
+type Reconciler struct {
+	cfg    Config
+	log    *zap.Logger
+	m      *metrics
+	groups []*group
+
+	mu         sync.Mutex
+	state      site.ControllerState
+	cancelPass context.CancelFunc
+	kick       chan struct{}
+
+	passes atomic.Int64 // passes done, for tests
+
+	// Run's goroutine only.
+	published   map[string]site.MemberReport
+	publishedAt time.Time
+}
+
+// group is one replication group with a member at this site, and what the
+// reconciler remembers about it between passes (Run's goroutine only).
+type group struct {
+	cfg      config.ReplicationGroup
+	member   replication.Member
+	services []string
+	policy   replication.RPOPolicy
+	others   []string // the other members' sites: the synchronous standby candidates
+
+	seen          int64 // the largest assignment epoch seen
+	acted         int64 // the epoch of the assignment last acted on
+	followed      string
+	followedEpoch int64
+	followFailed  time.Time
+	unhealthy     time.Time         // since when the member is an unhealthy standby
+	lastErr       map[string]string // by action: the last error logged
+	syncSet       bool              // synchronous standbys set since the member became primary
+	refused       string            // the refusal last written to the event log
+}
+
+// New returns a reconciler for the site's members; the site starts as
+// joining (nothing is done until SetState says more).
+func New(cfg Config) (*Reconciler, error) {
+	if cfg.Cluster == nil || cfg.Store == nil {
+		return nil, errors.New("replication reconciler: Cluster and Store are required")
+	}
+	if _, ok := cfg.Cluster.Site(cfg.Site); !ok {
+		return nil, fmt.Errorf("replication reconciler: site %q is not in the cluster config", cfg.Site)
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Second
+	}
+	if cfg.PublishEvery <= 0 {
+		cfg.PublishEvery = 5 * time.Second
+	}
+	r := &Reconciler{
+		cfg:   cfg,
+		log:   cfg.Log.With(zap.String("site", cfg.Site)),
+		m:     newMetrics(cfg.Site),
+		state: site.ControllerJoining,
+		kick:  make(chan struct{}, 1),
+	}
+	for name := range cfg.Members {
+		i := slices.IndexFunc(cfg.Cluster.Replication, func(g config.ReplicationGroup) bool { return g.Name == name })
+		if i < 0 {
+			return nil, fmt.Errorf("replication reconciler: member given for group %q, which is not in the cluster config", name)
+		}
+	}
+	for _, gc := range cfg.Cluster.Replication {
+		mem, ok := cfg.Members[gc.Name]
+		if !ok || mem == nil {
+			continue
+		}
+		if _, ok := gc.Member(cfg.Site); !ok {
+			return nil, fmt.Errorf("replication reconciler: group %s has no member at site %s", gc.Name, cfg.Site)
+		}
+		g := &group{cfg: gc, member: mem, lastErr: map[string]string{}}
+		var rpos []config.RPO
+		for _, svc := range cfg.Cluster.Services {
+			if svc.ReplicationGroup == gc.Name {
+				g.services = append(g.services, svc.Name)
+				rpos = append(rpos, svc.RPO)
+			}
+		}
+		g.policy = strictest(rpos)
+		for _, m := range gc.Members {
+			if m.Site != cfg.Site {
+				g.others = append(g.others, m.Site)
+			}
+		}
+		r.groups = append(r.groups, g)
+	}
+	if cfg.Registry != nil {
+		if err := cfg.Registry.Register(r.m); err != nil {
+			return nil, fmt.Errorf("register replication metrics: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// strictest is the policy that satisfies every service of a group: the
+// smallest limits (a negative limit is none) and sync if any requires it.
+// A group no service uses gets the config defaults.
+func strictest(rpos []config.RPO) replication.RPOPolicy {
+	if len(rpos) == 0 {
+		return replication.RPOPolicy{MaxLagBytes: config.DefaultMaxLagBytes, MaxLagSeconds: config.DefaultMaxLagSeconds}
+	}
+	p := replication.RPOPolicy{MaxLagBytes: rpos[0].MaxLagBytes, MaxLagSeconds: rpos[0].MaxLagSeconds, RequireSync: rpos[0].RequireSync}
+	for _, r := range rpos[1:] {
+		if r.MaxLagBytes >= 0 && (p.MaxLagBytes < 0 || r.MaxLagBytes < p.MaxLagBytes) {
+			p.MaxLagBytes = r.MaxLagBytes
+		}
+		if r.MaxLagSeconds >= 0 && (p.MaxLagSeconds < 0 || r.MaxLagSeconds < p.MaxLagSeconds) {
+			p.MaxLagSeconds = r.MaxLagSeconds
+		}
+		p.RequireSync = p.RequireSync || r.RequireSync
+	}
+	return p
+}
+
+// SetState tells the reconciler the site's state (the membership hook). It
+// does not block: the pass under way is cancelled (it may wait on etcd,
+// which a cut-off site cannot reach) and a new one starts at once.
+func (r *Reconciler) SetState(s site.ControllerState) {
+	r.mu.Lock()
+	r.state = s
+	if r.cancelPass != nil {
+		r.cancelPass()
+	}
+	r.mu.Unlock()
+	r.poke()
+}
+
+func (r *Reconciler) poke() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (r *Reconciler) currentState() site.ControllerState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state
+}
+
+// Run reconciles until ctx ends. A controller that stops (state stopped)
+// fences its members before Run returns.
+func (r *Reconciler) Run(ctx context.Context) error {
+	if len(r.groups) == 0 {
+		<-ctx.Done()
+		return nil
+	}
+	r.loadEpochs(ctx)
+	var wg sync.WaitGroup
+	wctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	wg.Go(func() { r.watch(wctx) })
+	tick := time.NewTicker(r.cfg.Interval)
+	defer tick.Stop()
+	for {
+		r.pass(ctx)
+		select {
+		case <-ctx.Done():
+			r.finish()
+			return nil
+		case <-r.kick:
+		case <-tick.C:
+		}
+	}
+}
+
+// finish: a controller that stops on purpose leaves no writable primary
+// behind (its lease is given up and another site takes over).
+func (r *Reconciler) finish() {
+	if r.currentState() != site.ControllerStopped {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r.pass(ctx)
+}
+
+// loadEpochs starts from the epochs the site's last report acted on, so a
+// restarted controller does not act on an assignment older than those.
+func (r *Reconciler) loadEpochs(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, etcdTimeout)
+	defer cancel()
+	resp, err := r.cfg.Store.Client().Get(ctx, r.cfg.Store.Keys().SiteReplication(r.cfg.Site))
+	if err != nil || len(resp.Kvs) == 0 {
+		return
+	}
+	var rep site.ReplicationReport
+	if json.Unmarshal(resp.Kvs[0].Value, &rep) != nil {
+		return
+	}
+	for _, mr := range rep.Members {
+		for _, g := range r.groups {
+			if g.cfg.Name == mr.Group {
+				g.seen = max(g.seen, mr.Epoch)
+			}
+		}
+	}
+}
+
+// watch pokes the reconciler when an assignment, a fence, another site's
+// replication report or lease changes. The Interval's passes cover any gap.
+func (r *Reconciler) watch(ctx context.Context) {
+	k := r.cfg.Store.Keys()
+	relevant := func(key string) bool {
+		if strings.HasPrefix(key, k.Services()) || strings.HasPrefix(key, k.Fences()) {
+			return true
+		}
+		for _, s := range r.cfg.Cluster.Sites {
+			if s.Name != r.cfg.Site && (key == k.SiteReplication(s.Name) || key == k.Alive(s.Name)) {
+				return true
+			}
+		}
+		return false
+	}
+	for ctx.Err() == nil {
+		for resp := range r.cfg.Store.WatchKey(ctx, k.Root(), true, 0) {
+			if resp.Err() != nil {
+				break
+			}
+			if slices.ContainsFunc(resp.Events, func(e *clientv3.Event) bool { return relevant(string(e.Kv.Key)) }) {
+				r.poke()
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second): // a broken watch: the Interval covers the gap
+		}
+	}
+}
+
+// observation is one member's observation in a pass.
+type observation struct {
+	ok  bool
+	st  replication.Status
+	err error
+}
+
+func (g *group) observe(ctx context.Context) observation {
+	st, err := g.member.Observe(ctx)
+	if err != nil {
+		return observation{err: err}
+	}
+	return observation{ok: true, st: st}
+}
+
+// pass observes every member, decides and acts, and publishes the report,
+// in a context that a change of state cancels.
+func (r *Reconciler) pass(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.mu.Lock()
+	r.cancelPass = cancel
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.cancelPass = nil
+		r.mu.Unlock()
+		r.passes.Add(1)
+	}()
+
+	state := r.currentState()
+	obs := make([]observation, len(r.groups))
+	for i, g := range r.groups {
+		obs[i] = g.observe(ctx)
+	}
+	var (
+		view    *view
+		viewErr error
+	)
+	if state == site.ControllerUp || state == site.ControllerFenced {
+		view, viewErr = r.read(ctx)
+	}
+	reports := make([]site.MemberReport, len(r.groups))
+	for i, g := range r.groups {
+		reports[i] = r.reconcile(ctx, g, state, obs[i], view, viewErr)
+	}
+	if ctx.Err() != nil {
+		return // the state changed: the next pass reports
+	}
+	if err := r.publish(ctx, reports); err != nil {
+		r.log.Warn("publish replication report", zap.Error(err))
+	}
+}
+
+// view is what a pass reads from etcd.
+type view struct {
+	routing *site.Routing
+	reports map[string]site.ReplicationReport // other sites' replication reports
+}
+
+func (r *Reconciler) read(ctx context.Context) (*view, error) {
+	ctx, cancel := context.WithTimeout(ctx, etcdTimeout)
+	defer cancel()
+	rt, err := r.cfg.Store.Routing(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v := &view{routing: rt, reports: map[string]site.ReplicationReport{}}
+	resp, err := r.cfg.Store.Client().Get(ctx, r.cfg.Store.Keys().Sites(), clientv3.WithPrefix(), clientv3.WithRev(rt.Rev))
+	if err != nil {
+		return nil, fmt.Errorf("read replication reports: %w", err)
+	}
+	for _, kv := range resp.Kvs {
+		for _, s := range r.cfg.Cluster.Sites {
+			if string(kv.Key) == r.cfg.Store.Keys().SiteReplication(s.Name) {
+				var rep site.ReplicationReport
+				if err := json.Unmarshal(kv.Value, &rep); err != nil {
+					return nil, fmt.Errorf("replication report of site %s: %w", s.Name, err)
+				}
+				v.reports[s.Name] = rep
+			}
+		}
+	}
+	return v, nil
+}
+
+// input gathers the decision's input for one group.
+func (r *Reconciler) input(g *group, state site.ControllerState, o observation, v *view, verr error) Input {
+	in := Input{
+		State: state, Site: r.cfg.Site, Seen: g.seen,
+		Observed: o.ok, Status: o.st, Policy: g.policy,
+		Followed: g.followed, FollowedEpoch: g.followedEpoch, FollowFailed: g.followFailed, Now: time.Now(),
+	}
+	if o.err != nil {
+		in.ObserveErr = o.err.Error()
+	}
+	if o.ok && o.st.Role == replication.RoleStandby && !o.st.Healthy {
+		if g.unhealthy.IsZero() {
+			g.unhealthy = in.Now
+		}
+		in.UnhealthyFor = in.Now.Sub(g.unhealthy)
+	} else {
+		g.unhealthy = time.Time{}
+	}
+	switch {
+	case verr != nil:
+		in.Conflict = "cannot read the assignments: " + verr.Error()
+		return in
+	case v == nil:
+		return in
+	}
+	_, in.Fenced = v.routing.Fences[r.cfg.Site]
+	var holders, sites []string
+	for _, svc := range g.services {
+		if a, ok := v.routing.Assignments[svc]; ok {
+			if a.Epoch > in.Epoch {
+				in.Failover = a.Kind == "failover"
+			}
+			in.Epoch = max(in.Epoch, a.Epoch)
+			holders = append(holders, fmt.Sprintf("%s at site %s (epoch %d)", svc, a.Site, a.Epoch))
+			if !slices.Contains(sites, a.Site) {
+				sites = append(sites, a.Site)
+			}
+		}
+	}
+	switch len(sites) {
+	case 0:
+	case 1:
+		in.Active = sites[0]
+	default:
+		in.Conflict = "conflicting assignments of the services using the group: " + strings.Join(holders, ", ") + "; no action"
+	}
+	for _, s := range r.cfg.Cluster.Sites {
+		if s.Name == r.cfg.Site || !v.routing.Alive[s.Name] {
+			continue
+		}
+		for _, mr := range v.reports[s.Name].Members {
+			if mr.Group == g.cfg.Name && mr.Role == string(replication.RolePrimary) && mr.Writable && in.OtherWritable == "" {
+				in.OtherWritable = s.Name
+			}
+		}
+	}
+	if in.Active != "" && in.Active != r.cfg.Site && v.routing.Alive[in.Active] {
+		for _, mr := range v.reports[in.Active].Members {
+			if mr.Group == g.cfg.Name && mr.Role == string(replication.RolePrimary) && mr.Writable && mr.Healthy {
+				in.ActiveReady = true
+			}
+		}
+	}
+	return in
+}
+
+// reconcile decides and acts for one group and returns its report.
+func (r *Reconciler) reconcile(ctx context.Context, g *group, state site.ControllerState, o observation, v *view, verr error) site.MemberReport {
+	in := r.input(g, state, o, v, verr)
+	g.seen = max(g.seen, in.Epoch)
+	d := Decide(in)
+	notes := []string{d.Reason}
+	log := r.log.With(zap.String("group", g.cfg.Name), zap.Int64("epoch", in.Epoch))
+	acted := false
+	switch d.Action {
+	case ActFence, ActFenceFollow:
+		if o.ok && (o.st.Role == replication.RoleStandby || !o.st.Writable) {
+			// A standby takes no writes, a fenced primary is fenced: Fence
+			// would only cut its sessions again.
+		} else if err := r.do(ctx, g, "fence", d.Reason, func() error { return g.member.Fence(ctx) }); err != nil {
+			notes = append(notes, err.Error())
+		} else {
+			acted = true
+		}
+		if d.Action == ActFenceFollow {
+			acted = r.follow(ctx, g, in, d, &notes) || acted
+		}
+	case ActFollow:
+		acted = r.follow(ctx, g, in, d, &notes)
+	case ActPromote:
+		acted = r.promote(ctx, g, in, &notes, log)
+	case ActRefuse:
+		r.refuse(ctx, g, d, log)
+	}
+	if d.Epoch > 0 {
+		g.acted = max(g.acted, d.Epoch)
+	}
+	if acted && ctx.Err() == nil {
+		o = g.observe(ctx) // report the member as the action left it
+	}
+	if o.ok && o.st.Role == replication.RolePrimary && o.st.Writable {
+		if note := r.keepSync(ctx, g, o.st); note != "" {
+			notes = append(notes, note)
+		}
+	} else {
+		g.syncSet = false
+	}
+	r.m.observe(g.cfg.Name, o.ok, o.st)
+	return memberReport(g, o, notes)
+}
+
+// do runs one action on a member, counts it and logs it.
+func (r *Reconciler) do(ctx context.Context, g *group, action, why string, fn func() error) error {
+	err := fn()
+	log := r.log.With(zap.String("group", g.cfg.Name), zap.String("op", action))
+	if err != nil {
+		if ctx.Err() == nil {
+			r.m.action(g.cfg.Name, action, "error")
+			if g.lastErr[action] != err.Error() { // not again every pass
+				g.lastErr[action] = err.Error()
+				log.Warn("replication action failed", zap.String("reason", why), zap.Error(err))
+			}
+		}
+		return fmt.Errorf("%s failed: %w", action, err)
+	}
+	delete(g.lastErr, action)
+	r.m.action(g.cfg.Name, action, "ok")
+	log.Info("replication action", zap.String("reason", why))
+	r.event(ctx, "replication-"+action, g.cfg.Name+": "+action+": "+why)
+	return nil
+}
+
+// follow makes the member follow the active site's member, when that one
+// is primary.
+func (r *Reconciler) follow(ctx context.Context, g *group, in Input, d Decision, notes *[]string) bool {
+	if !in.ActiveReady {
+		return false
+	}
+	target := r.followTarget(g, in.Active)
+	err := r.do(ctx, g, "follow", d.Reason, func() error { return g.member.Follow(ctx, target) })
+	if err != nil {
+		if ctx.Err() == nil {
+			g.followFailed = time.Now()
+		}
+		*notes = append(*notes, err.Error())
+		return true
+	}
+	g.followed, g.followedEpoch, g.followFailed = in.Active, in.Epoch, time.Time{}
+	return true
+}
+
+// followTarget is what the driver's Follow takes: a PostgreSQL member's
+// replication conninfo; "" for DRBD, whose secondary replicates from
+// whichever peer is primary.
+func (r *Reconciler) followTarget(g *group, active string) string {
+	if g.cfg.Driver == config.DriverDRBD {
+		return ""
+	}
+	m, _ := g.cfg.Member(active)
+	return m.ReplicationConn
+}
+
+// promote re-checks the decision on a fresh observation, then promotes.
+func (r *Reconciler) promote(ctx context.Context, g *group, in Input, notes *[]string, log *zap.Logger) bool {
+	fresh := g.observe(ctx)
+	in.Observed, in.Status = fresh.ok, fresh.st
+	if fresh.err != nil {
+		in.ObserveErr = fresh.err.Error()
+	}
+	d := Decide(in)
+	switch d.Action {
+	case ActPromote:
+	case ActRefuse:
+		(*notes)[0] = d.Reason
+		r.refuse(ctx, g, d, log)
+		return false
+	default:
+		(*notes)[0] = d.Reason
+		return false
+	}
+	if s, ok := g.member.(Synchronizer); ok && g.cfg.Synchronous && fresh.st.Role == replication.RoleStandby {
+		// Set before the promotion, so that the new primary never
+		// acknowledges a commit that only it holds.
+		if err := s.SetSynchronous(ctx, g.others, 1); err != nil {
+			log.Warn("set synchronous standbys before promotion", zap.Error(err))
+		}
+	}
+	if err := r.do(ctx, g, "promote", d.Reason, func() error { return g.member.Promote(ctx) }); err != nil {
+		*notes = append(*notes, err.Error())
+	}
+	g.refused = ""
+	return true
+}
+
+// refuse records a refused promotion: counted every pass, written to the
+// event log once per reason.
+func (r *Reconciler) refuse(ctx context.Context, g *group, d Decision, log *zap.Logger) {
+	r.m.action(g.cfg.Name, "refuse", "refused")
+	key := fmt.Sprint(d.Epoch, refusalKind(d.Reason))
+	if g.refused == key {
+		return
+	}
+	g.refused = key
+	log.Warn("promotion refused", zap.String("reason", d.Reason))
+	r.event(ctx, "replication-refuse", g.cfg.Name+" at site "+r.cfg.Site+": "+d.Reason)
+}
+
+// refusalKind is a refusal's reason without its numbers, so that a lag
+// that changes does not write a new event every pass.
+func refusalKind(why string) string {
+	return strings.Map(func(c rune) rune {
+		if c >= '0' && c <= '9' || c == '.' {
+			return -1
+		}
+		return c
+	}, why)
+}
+
+// keepSync keeps a synchronous group's primary waiting for one of the
+// other members (ANY 1), and says when none is connected synchronously.
+func (r *Reconciler) keepSync(ctx context.Context, g *group, st replication.Status) string {
+	if !g.cfg.Synchronous {
+		return ""
+	}
+	s, ok := g.member.(Synchronizer)
+	if !ok {
+		return "synchronous replication: the driver cannot configure it"
+	}
+	if !g.syncSet || !st.SyncConfigured {
+		if err := s.SetSynchronous(ctx, g.others, 1); err != nil {
+			return "synchronous replication: " + err.Error()
+		}
+		g.syncSet = true
+	}
+	if !slices.ContainsFunc(st.Standbys, func(s replication.StandbyStatus) bool { return s.Synchronous }) {
+		return "synchronous replication: no synchronous standby connected, commits wait"
+	}
+	return ""
+}
+
+// event appends to the event log, best effort.
+func (r *Reconciler) event(ctx context.Context, kind, msg string) {
+	if ctx.Err() != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, etcdTimeout)
+	defer cancel()
+	err := r.cfg.Store.AppendEvent(ctx, site.Event{At: time.Now(), Site: r.cfg.Site, Kind: kind, Subject: r.cfg.Site, Message: msg})
+	if err != nil {
+		r.log.Warn("append event", zap.String("kind", kind), zap.Error(err))
+	}
+}
+
+// memberReport is what the site publishes about one member.
+func memberReport(g *group, o observation, notes []string) site.MemberReport {
+	mr := site.MemberReport{Group: g.cfg.Name, Role: string(replication.RoleUnknown), Epoch: g.acted, Observed: time.Now().UTC()}
+	parts := notes
+	if o.ok {
+		st := o.st
+		mr.Role, mr.Healthy, mr.Writable = string(st.Role), st.Healthy, st.Writable
+		mr.LagBytes, mr.LagSeconds, mr.Position = st.LagBytes, st.LagSeconds, st.Position
+		mr.Sync = st.Sync || slices.ContainsFunc(st.Standbys, func(s replication.StandbyStatus) bool { return s.Synchronous })
+		if !st.ObservedAt.IsZero() {
+			mr.Observed = st.ObservedAt.UTC()
+		}
+		parts = append([]string{st.Detail}, notes...)
+	} else {
+		parts = append([]string{"cannot observe: " + o.err.Error()}, notes...)
+	}
+	var detail []string
+	for _, p := range parts {
+		if p != "" && !slices.Contains(detail, p) {
+			detail = append(detail, p)
+		}
+	}
+	mr.Detail = strings.Join(detail, "; ")
+	return mr
+}
+
+// publish writes the site's report when a member changed, or when only
+// lag changed and PublishEvery has passed.
+func (r *Reconciler) publish(ctx context.Context, members []site.MemberReport) error {
+	now := time.Now()
+	changed, lagged := false, false
+	for _, m := range members {
+		prev, ok := r.published[m.Group]
+		switch {
+		case !ok || withoutLag(prev) != withoutLag(m):
+			changed = true
+		case prev.LagBytes != m.LagBytes || prev.LagSeconds != m.LagSeconds || prev.Position != m.Position:
+			lagged = true
+		}
+	}
+	if !changed && !(lagged && now.Sub(r.publishedAt) >= r.cfg.PublishEvery) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, etcdTimeout)
+	defer cancel()
+	err := r.cfg.Store.PutReplicationReport(ctx, site.ReplicationReport{Site: r.cfg.Site, Updated: now.UTC(), Members: members})
+	if err != nil {
+		return err
+	}
+	r.published = map[string]site.MemberReport{}
+	for _, m := range members {
+		r.published[m.Group] = m
+	}
+	r.publishedAt = now
+	return nil
+}
+
+func withoutLag(m site.MemberReport) site.MemberReport {
+	m.LagBytes, m.LagSeconds, m.Position, m.Observed = 0, 0, "", time.Time{}
+	return m
+}
