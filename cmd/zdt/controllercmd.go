@@ -51,7 +51,16 @@ coordinator fails its services over. Use a switchover for planned moves.`,
 				}
 				defer member.Close()
 			}
-			client, err := site.NewClient(cfg, nil, log)
+			// With its own member, the controller talks to it alone: a
+			// member elsewhere that hangs (a frozen site) cannot hold up its
+			// lease renewals, and a member cut off from the others fails
+			// them at once, so the site self-fences as it must.
+			var endpoints []string
+			if embedDir != "" {
+				me, _ := cfg.Site(siteName)
+				endpoints = []string{me.Etcd.ClientURL}
+			}
+			client, err := site.NewClient(cfg, endpoints, log)
 			if err != nil {
 				return err
 			}

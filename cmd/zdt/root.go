@@ -36,6 +36,7 @@ func newRootCommand() *cobra.Command {
 		newControllerCommand(),
 		newStatusCommand(),
 		newLabCommand(),
+		newObserverCommand(),
 	)
 	return root
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/zdt-project/zdt/replication"
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
 )
@@ -63,12 +65,11 @@ func readStatus(ctx context.Context, cfg *config.Cluster) (site.Status, error) {
 		return site.Status{}, err
 	}
 	defer client.Close()
-	store := site.NewStore(client, cfg.Name)
-	snap, err := store.Snapshot(ctx)
+	st, err := site.NewStore(client, cfg.Name).Status(ctx, cfg)
 	if err != nil {
 		return site.Status{}, fmt.Errorf("%w (etcd endpoints %s: is a quorum of sites up?)", err, strings.Join(cfg.Etcd.Endpoints, ", "))
 	}
-	return site.BuildStatus(cfg, snap, store.LeaseRemaining(ctx, snap)), nil
+	return st, nil
 }
 
 // renderStatusTable returns the human status table of the cluster described
@@ -136,6 +137,8 @@ func writeStatusTable(w io.Writer, st site.Status) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.Name, g.Service, g.Tier, orDash(g.Zone), g.State, where, orDash(strings.Join(g.RunningOn, ",")))
 		}
 	}
+	writeRouting(tw, st)
+	writeReplication(tw, st)
 	fmt.Fprintln(tw)
 	if len(st.Ops) == 0 {
 		fmt.Fprintln(tw, "no unfinished ops")
@@ -146,6 +149,86 @@ func writeStatusTable(w io.Writer, st site.Status) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// writeRouting writes one line per service prefix: what each site
+// announces (prepends, "-" for nothing) and where the upstream's best path
+// leads, then the sites' BGP sessions.
+func writeRouting(tw io.Writer, st site.Status) {
+	if len(st.Announcements) == 0 && len(st.Peers) == 0 && len(st.Upstream) == 0 {
+		return
+	}
+	type key struct{ site, prefix string }
+	ann := map[key]int{}
+	for _, a := range st.Announcements {
+		ann[key{a.Site, a.Prefix}] = a.Prepends
+	}
+	up := map[string]site.UpstreamStatus{}
+	for _, u := range st.Upstream {
+		up[u.Prefix] = u
+	}
+	fmt.Fprintln(tw)
+	head := "PREFIX\tSERVICE\tACTIVE"
+	for _, s := range st.Sites {
+		head += "\t" + strings.ToUpper(s.Name)
+	}
+	if len(st.Upstream) > 0 {
+		head += "\tUPSTREAM BEST\tAS PATH"
+	}
+	fmt.Fprintln(tw, head)
+	for _, svc := range st.Services {
+		for _, p := range svc.Prefixes {
+			line := p + "\t" + svc.Name + "\t" + orDash(svc.Active)
+			for _, s := range st.Sites {
+				if n, ok := ann[key{s.Name, p}]; ok {
+					line += "\t" + strconv.Itoa(n)
+				} else {
+					line += "\t-"
+				}
+			}
+			if len(st.Upstream) > 0 {
+				u := up[p]
+				best := orDash(u.BestSite)
+				if u.BestSite != "" && u.BestSite != svc.Active {
+					best += " (not active!)"
+				}
+				path := make([]string, len(u.ASPath))
+				for i, as := range u.ASPath {
+					path[i] = strconv.FormatUint(uint64(as), 10)
+				}
+				line += "\t" + best + "\t" + orDash(strings.Join(path, " "))
+			}
+			fmt.Fprintln(tw, line)
+		}
+	}
+	if len(st.Peers) > 0 {
+		fmt.Fprintln(tw)
+		fmt.Fprintln(tw, "BGP PEER\tSITE\tASN\tSTATE")
+		for _, p := range st.Peers {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", p.Address, p.Site, p.ASN, p.State)
+		}
+	}
+}
+
+// writeReplication writes one line per replication member.
+func writeReplication(tw io.Writer, st site.Status) {
+	if len(st.Replication) == 0 {
+		return
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "GROUP\tSITE\tROLE\tHEALTHY\tLAG\tSYNC\tNOTE")
+	for _, g := range st.Replication {
+		for _, m := range g.Members {
+			lag := "-"
+			if m.Role == "standby" {
+				lag = replication.FormatBytes(m.LagBytes)
+				if m.LagSeconds > 0 {
+					lag += fmt.Sprintf(" / %.1fs", m.LagSeconds)
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%t\t%s\n", g.Group, m.Site, m.Role, m.Healthy, lag, m.Sync, strings.Join(strings.Fields(m.Detail), " "))
+		}
+	}
 }
 
 func orDash(s string) string {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -19,8 +20,12 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/zdt-project/zdt/bgp/announcer"
+	"github.com/zdt-project/zdt/bgp/speaker"
+	"github.com/zdt-project/zdt/bgp/svcaddr"
 	"github.com/zdt-project/zdt/deploy/reconciler"
 	"github.com/zdt-project/zdt/failover"
+	replrec "github.com/zdt-project/zdt/replication/reconciler"
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
 	"github.com/zdt-project/zdt/site/membership"
@@ -56,6 +61,13 @@ type Controller struct {
 	leading atomic.Bool
 	metrics *metrics
 	guests  *reconciler.Reconciler
+	// replicas manages the site's replication members; nil when it has
+	// none. closeMembers closes their connections.
+	replicas     *replrec.Reconciler
+	closeMembers func()
+	// announcer is set by Run before the membership starts, when the
+	// site has a BGP speaker.
+	announcer atomic.Pointer[announcer.Announcer]
 }
 
 // New checks the config and builds the controller.
@@ -85,6 +97,9 @@ func New(cfg Config) (*Controller, error) {
 		return nil, err
 	}
 	c.guests = guests
+	if err := c.buildReplicas(); err != nil {
+		return nil, err
+	}
 	c.member = membership.New(membership.Config{
 		Site:            me.Name,
 		API:             me.API,
@@ -122,6 +137,12 @@ func (c *Controller) Leading() bool { return c.leading.Load() }
 // onMembershipChange is the membership hook: the one place where the site's
 // reconcilers learn to stop or resume serving.
 func (c *Controller) onMembershipChange(ch membership.Change) {
+	if a := c.announcer.Load(); a != nil {
+		a.SetState(ch.To) // first: withdrawing is what stops traffic
+	}
+	if c.replicas != nil {
+		c.replicas.SetState(ch.To) // fences a primary at once when not up
+	}
 	c.guests.SetState(ch.To)
 	if ch.To == site.ControllerSelfFenced {
 		c.metrics.selfFences.Inc()
@@ -140,23 +161,48 @@ func (c *Controller) Run(ctx context.Context) error {
 		return fmt.Errorf("site %s api listener: %w", c.site.Name, err)
 	}
 	srv := &http.Server{Handler: c.handler(), ReadHeaderTimeout: 5 * time.Second}
+	sp, err := c.startSpeaker(ctx)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	memberDone := make(chan struct{})
+	// Like the guests, the announcements outlive the membership by a
+	// moment: a stopping controller withdraws them after it said so.
+	afterMember := func(run func(context.Context) error) func() error {
+		return func() error {
+			rctx, cancel := context.WithCancel(context.WithoutCancel(gctx))
+			defer cancel()
+			go func() {
+				select {
+				case <-memberDone:
+				case <-rctx.Done():
+				}
+				cancel()
+			}()
+			return run(rctx)
+		}
+	}
+	if a := c.announcer.Load(); a != nil {
+		g.Go(afterMember(func(ctx context.Context) error {
+			defer sp.Close()
+			return a.Run(ctx)
+		}))
+	}
 	g.Go(func() error {
 		defer close(memberDone)
 		return c.member.Run(gctx)
 	})
 	// The guests outlive the membership by a moment: when the controller
 	// stops, the membership says so first, and the guests stop after.
-	g.Go(func() error {
-		rctx, cancel := context.WithCancel(context.WithoutCancel(gctx))
-		defer cancel()
-		go func() {
-			<-memberDone
-			cancel()
-		}()
-		return c.guests.Run(rctx)
-	})
+	g.Go(afterMember(c.guests.Run))
+	if c.replicas != nil {
+		g.Go(afterMember(func(ctx context.Context) error {
+			defer c.closeMembers()
+			return c.replicas.Run(ctx)
+		}))
+	}
 	g.Go(func() error { return c.superviseCoordinator(gctx) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -171,6 +217,79 @@ func (c *Controller) Run(ctx context.Context) error {
 		return srv.Shutdown(sctx)
 	})
 	return g.Wait()
+}
+
+// startSpeaker starts the site's BGP speaker and its announcer, when the
+// site has a bgp section; it returns nil otherwise.
+func (c *Controller) startSpeaker(ctx context.Context) (*speaker.Speaker, error) {
+	b := c.site.BGP
+	if b == nil {
+		return nil, nil
+	}
+	cfg := speaker.Config{ASN: b.ASN, RouterID: b.RouterID, ListenPort: -1, Log: c.cfg.Log.Named("gobgp").With(zap.String("site", c.site.Name))}
+	for _, p := range b.Peers {
+		cfg.Peers = append(cfg.Peers, speaker.Peer{
+			Address: p.Address, ASN: p.ASN, Port: p.Port, LocalAddress: p.LocalAddress, Password: p.Password,
+			HoldTime: p.HoldTime, Keepalive: p.Keepalive, ConnectRetry: p.ConnectRetry, Multihop: p.Multihop,
+			Passive: p.Passive, Description: p.Description,
+		})
+	}
+	sp, err := speaker.Start(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("site %s: start the BGP speaker: %w", c.site.Name, err)
+	}
+	acfg := announcer.Config{
+		Cluster: c.cfg.Cluster, Site: c.site.Name, Store: c.store, Speaker: sp,
+		Log: c.cfg.Log, Registry: c.cfg.Registry,
+	}
+	if hasServiceAddresses(c.cfg.Cluster, c.site.Name) {
+		m := svcaddr.New(b.Interface, c.cfg.Log)
+		if err := m.Check(); err != nil {
+			c.cfg.Log.Warn("service addresses are off", zap.String("site", c.site.Name), zap.Error(err))
+			acfg.AddressesOff = err
+		} else {
+			acfg.Addresses = m
+		}
+	}
+	a, err := announcer.New(acfg)
+	if err != nil {
+		_ = sp.Close()
+		return nil, err
+	}
+	c.announcer.Store(a)
+	return sp, nil
+}
+
+// buildReplicas builds the reconciler of the site's replication members,
+// if it has any.
+func (c *Controller) buildReplicas() error {
+	members, closeMembers, err := replrec.BuildMembers(c.cfg.Cluster, c.site.Name, c.cfg.Log)
+	if err != nil {
+		return fmt.Errorf("site %s: replication members: %w", c.site.Name, err)
+	}
+	if len(members) == 0 {
+		closeMembers()
+		return nil
+	}
+	r, err := replrec.New(replrec.Config{Cluster: c.cfg.Cluster, Site: c.site.Name, Store: c.store, Members: members,
+		Log: c.cfg.Log, Registry: c.cfg.Registry})
+	if err != nil {
+		closeMembers()
+		return err
+	}
+	c.replicas, c.closeMembers = r, closeMembers
+	return nil
+}
+
+// hasServiceAddresses reports whether a service the site may serve lists
+// addresses.
+func hasServiceAddresses(cl *config.Cluster, siteName string) bool {
+	for _, svc := range cl.Services {
+		if len(svc.Addresses) > 0 && slices.Contains(svc.Sites, siteName) {
+			return true
+		}
+	}
+	return false
 }
 
 // superviseCoordinator runs the coordinator while the site is up, and only

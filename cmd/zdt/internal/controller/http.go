@@ -67,12 +67,12 @@ func (c *Controller) coordinator(ctx context.Context) string {
 func (c *Controller) serveStatus(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	snap, err := c.store.Snapshot(ctx)
+	st, err := c.store.Status(ctx, c.cfg.Cluster)
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, site.BuildStatus(c.cfg.Cluster, snap, c.store.LeaseRemaining(ctx, snap)))
+	writeJSON(w, http.StatusOK, st)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
