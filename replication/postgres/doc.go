@@ -59,7 +59,13 @@
 // Follow waits until it streams from the new primary. Before waiting,
 // Follow reads the new primary's timeline history over a replication
 // connection: a standby that received WAL past the point where the new
-// primary's timeline forked cannot follow it and is rewound. A primary, a
+// primary's timeline forked cannot follow it and is rewound. A primary
+// that cannot be reached is an error, never a reason to rewind: the
+// standby keeps running, and so does a member whose pg_rewind failed (it is
+// restarted as a standby). Not streaming within the stream timeout is an
+// error too; divergence that shows only while waiting (the server's log
+// reporting the primary refusing its position, a timeline forked before
+// it, or a record that does not chain) is rewound at once. A primary, a
 // stopped server and a diverged standby are rewound with pg_rewind, which
 // needs local control (Config.DataDir, BinDir, OSUser), wal_log_hints or
 // data checksums, and the old WAL still on the new primary (wal_keep_size or

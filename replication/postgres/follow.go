@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +18,10 @@ import (
 // ErrNoLocalControl says a step needs the server's data directory and
 // binaries (Config.DataDir and BinDir), which the member was not given.
 var ErrNoLocalControl = errors.New("the step needs local control of the server (Config.DataDir and BinDir)")
+
+// errPrimaryUnreachable marks a failure to connect to the new primary,
+// which says nothing about whether the member can follow it.
+var errPrimaryUnreachable = errors.New("cannot reach the new primary")
 
 // Follow makes the member a standby of primary, the primary's
 // ReplicationConnInfo.
@@ -74,7 +80,20 @@ func (m *Member) follow(ctx context.Context, primary string) error {
 		if running {
 			return fmt.Errorf("the server runs but cannot be reached, so it cannot be fenced before it is stopped: %w", err)
 		}
-		return m.rejoin(ctx, want, "the server is stopped")
+		if !m.wasStandby() {
+			return m.rejoin(ctx, want, "the server is stopped")
+		}
+		// A stopped standby (killed with its site, say) needs no rewind
+		// to start: start it as a standby of the new primary, then follow
+		// as a running standby, which rewinds only on a divergence.
+		if err := m.configureStandby(want); err != nil {
+			return err
+		}
+		if err := m.start(ctx); err != nil {
+			return fmt.Errorf("start the stopped standby: %w", err)
+		}
+		m.log.Info("stopped standby started", zap.String("op", "follow"), zap.String("peer", hostPort(want)))
+		return m.follow(ctx, primary)
 	}
 	if !recovery {
 		if m.dataDir == "" {
@@ -97,15 +116,25 @@ func (m *Member) follow(ctx context.Context, primary string) error {
 		m.log.Info("primary_conninfo set", zap.String("op", "follow"), zap.String("peer", hostPort(want)))
 	}
 	diverged, err := m.diverged(ctx, want)
+	if errors.Is(err, errPrimaryUnreachable) {
+		// Nothing tells whether the standby can follow the primary, and a
+		// standby is never taken down because its primary is away: it
+		// keeps running and connects by itself when the primary is back.
+		return fmt.Errorf("%w; the standby was left running", err)
+	}
 	if err != nil {
 		m.log.Warn("cannot compare timelines with the new primary; waiting for streaming", zap.String("op", "follow"), zap.Error(err))
 	}
 	if diverged == "" {
-		err = m.waitStreaming(ctx, want)
-		if err == nil {
+		diverged, err = m.waitStreaming(ctx, want, m.logSize())
+		if err != nil {
+			// Not streaming, but no divergence established: rewinding
+			// would only take the standby down.
+			return err
+		}
+		if diverged == "" {
 			return nil
 		}
-		diverged = err.Error()
 	}
 	if m.dataDir == "" {
 		return fmt.Errorf("%s; the standby must be rewound: %w", diverged, ErrNoLocalControl)
@@ -114,8 +143,13 @@ func (m *Member) follow(ctx context.Context, primary string) error {
 }
 
 // waitStreaming waits, up to the stream timeout, until the WAL receiver
-// streams from the server that want names.
-func (m *Member) waitStreaming(ctx context.Context, want connInfo) error {
+// streams from the server that want names. While it does not, it checks
+// about every second whether the standby turns out to have diverged from
+// the primary, by the primary's timeline history and by what the server
+// logged since logFrom (see logDivergence): then it returns why, at once.
+// A timeout, an unreachable primary included, is an error, never a
+// divergence.
+func (m *Member) waitStreaming(ctx context.Context, want connInfo, logFrom int64) (diverged string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, m.streamTimeout)
 	defer cancel()
 	host := want.get("host")
@@ -129,6 +163,7 @@ func (m *Member) waitStreaming(ctx context.Context, want connInfo) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	last := "no WAL receiver"
+	nextCheck := time.Now().Add(time.Second)
 	for {
 		var status, sHost string
 		var sPort int32
@@ -140,33 +175,110 @@ func (m *Member) waitStreaming(ctx context.Context, want connInfo) error {
 		case err != nil:
 			last = err.Error()
 		case status == "streaming" && sHost == host && strconv.Itoa(int(sPort)) == port:
-			return nil
+			return "", nil
 		case status != "":
 			last = fmt.Sprintf("WAL receiver %s from %s:%d", status, sHost, sPort)
+		default:
+			last = "no WAL receiver"
+		}
+		if time.Now().After(nextCheck) {
+			nextCheck = time.Now().Add(time.Second)
+			if why := m.logDivergence(logFrom); why != "" {
+				return why, nil
+			}
+			why, herr := m.diverged(ctx, want)
+			switch {
+			case why != "":
+				return why, nil
+			case errors.Is(herr, errPrimaryUnreachable):
+				last += "; " + herr.Error()
+			}
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("not streaming from %s:%s after %s (last seen: %s)", host, port, m.streamTimeout, last)
+			return "", fmt.Errorf("not streaming from %s:%s after %s (last seen: %s)", host, port, m.streamTimeout, last)
 		case <-tick.C:
 		}
 	}
 }
 
+// logDivergence reads what the server logged since offset from (its log
+// file; nothing without local control) and says whether it reports that
+// the standby's WAL has left the primary's history: the primary refusing
+// the receiver's starting point, a new timeline that forked before the
+// replay position, or the startup process finding, again and again, a
+// record that does not chain to the previous one (incorrect prev-link,
+// which is WAL of another history in the standby's pg_wal).
+func (m *Member) logDivergence(from int64) string {
+	if m.logFile == "" || from < 0 {
+		return ""
+	}
+	f, err := os.Open(m.logFile)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if _, err := f.Seek(from, io.SeekStart); err != nil {
+		return ""
+	}
+	b, _ := io.ReadAll(io.LimitReader(f, 4<<20))
+	prevLink := map[string]int{}
+	for line := range strings.Lines(string(b)) {
+		switch {
+		case strings.Contains(line, "is not in this server's history"),
+			strings.Contains(line, "forked off current database system timeline"):
+			return "the server logged: " + strings.TrimSpace(line)
+		case strings.Contains(line, "incorrect prev-link"):
+			_, at, _ := strings.Cut(line, "incorrect prev-link")
+			prevLink[at]++
+			if prevLink[at] >= 2 {
+				return "the server logged again and again: " + strings.TrimSpace(line)
+			}
+		}
+	}
+	return ""
+}
+
+// logSize is the size of the server's log file, where logDivergence starts
+// reading; -1 when there is none.
+func (m *Member) logSize() int64 {
+	if m.logFile == "" {
+		return -1
+	}
+	fi, err := os.Stat(m.logFile)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
 // diverged compares the standby's WAL with the primary's timeline history,
 // read over a replication connection (IDENTIFY_SYSTEM, TIMELINE_HISTORY):
 // it returns why the standby cannot stream from the primary, or "" when it
-// can (as far as the history tells).
+// can (as far as the history tells). An error wrapping
+// errPrimaryUnreachable says the primary could not be reached.
+//
+// The standby's timeline is its WAL receiver's while that runs. Otherwise
+// it is not known exactly: the timeline of its last restartpoint
+// (pg_control_checkpoint) lags behind a timeline switch it has replayed
+// until the next restartpoint, so every timeline from that one to the
+// newest whose history file the standby has is a candidate, and the
+// standby has diverged only if none of them lies on the primary's history
+// up to the standby's position. A divergence this misses shows when the
+// standby then fails to stream (see logDivergence).
 func (m *Member) diverged(ctx context.Context, primary connInfo) (string, error) {
 	var (
-		sysID      string
-		lsn        string
-		standbyTLI int64
+		sysID                    string
+		lsn                      string
+		received, checkpoint, hi int64
 	)
 	err := m.session(ctx, m.queryTimeout, func(ctx context.Context, c *pgx.Conn) error {
 		return c.QueryRow(ctx, `SELECT (SELECT system_identifier::text FROM pg_control_system()),
-			coalesce((SELECT received_tli FROM pg_stat_wal_receiver WHERE received_tli > 0),
-				(SELECT timeline_id FROM pg_control_checkpoint()))::int8,
-			greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text`).Scan(&sysID, &standbyTLI, &lsn)
+			coalesce((SELECT received_tli FROM pg_stat_wal_receiver WHERE received_tli > 0), 0)::int8,
+			(SELECT timeline_id FROM pg_control_checkpoint())::int8,
+			coalesce((SELECT max(('x' || substr(name, 1, 8))::bit(32)::int8) FROM pg_ls_waldir()
+				WHERE name ~ '^[0-9A-F]{8}\.history$'), 0),
+			greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text`).Scan(&sysID, &received, &checkpoint, &hi, &lsn)
 	})
 	if err != nil {
 		return "", err
@@ -179,22 +291,45 @@ func (m *Member) diverged(ctx context.Context, primary connInfo) (string, error)
 	if err != nil {
 		return "", err
 	}
-	switch {
-	case hist.systemID != sysID:
+	if hist.systemID != sysID {
 		return "", fmt.Errorf("the primary is a different database cluster (system identifier %s, this member's %s)", hist.systemID, sysID)
-	case standbyTLI == hist.timeline:
-		return "", nil
 	}
-	for _, h := range hist.switches {
-		if h.timeline == standbyTLI {
-			if pos > h.end {
-				return fmt.Sprintf("the standby's WAL reaches %s on timeline %d, past %s where the primary's timeline %d forked from it",
-					FormatLSN(pos), standbyTLI, FormatLSN(h.end), hist.timeline), nil
-			}
-			return "", nil
+	candidates := []int64{received}
+	if received == 0 {
+		candidates = nil
+		for t := max(checkpoint, hi); t >= checkpoint; t-- {
+			candidates = append(candidates, t)
 		}
 	}
-	return fmt.Sprintf("the standby's timeline %d is not in the history of the primary's timeline %d", standbyTLI, hist.timeline), nil
+	why := ""
+	for _, t := range candidates {
+		w := hist.divergence(t, pos)
+		if w == "" {
+			return "", nil
+		}
+		if why == "" {
+			why = w
+		}
+	}
+	return why, nil
+}
+
+// divergence says why a standby at pos on timeline tli cannot stream from
+// the primary of history h, or "" when it can.
+func (h history) divergence(tli int64, pos uint64) string {
+	if tli == h.timeline {
+		return ""
+	}
+	for _, s := range h.switches {
+		if s.timeline == tli {
+			if pos > s.end {
+				return fmt.Sprintf("the standby's WAL reaches %s on timeline %d, past %s where the primary's timeline %d forked from it",
+					FormatLSN(pos), tli, FormatLSN(s.end), h.timeline)
+			}
+			return ""
+		}
+	}
+	return fmt.Sprintf("the standby's timeline %d is not in the history of the primary's timeline %d", tli, h.timeline)
 }
 
 // history is a primary's timeline and the ends of the timelines before it.
@@ -218,7 +353,7 @@ func primaryHistory(ctx context.Context, primary connInfo, timeout time.Duration
 	}
 	conn, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return history{}, fmt.Errorf("replication connection to the primary: %w", err)
+		return history{}, fmt.Errorf("%w: replication connection: %w", errPrimaryUnreachable, err)
 	}
 	defer conn.Close(context.Background())
 	res, err := conn.Exec(ctx, "IDENTIFY_SYSTEM").ReadAll()

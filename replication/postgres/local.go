@@ -37,6 +37,11 @@ func (m *Member) rejoin(ctx context.Context, primary connInfo, why string) error
 	}
 	log := m.log.With(zap.String("op", "rejoin"), zap.String("peer", hostPort(primary)))
 	log.Info("rewinding to follow the primary", zap.String("reason", why))
+	// pg_rewind needs the primary; when it cannot be reached, the member
+	// is not stopped for nothing.
+	if _, err := primaryHistory(ctx, primary, m.queryTimeout); errors.Is(err, errPrimaryUnreachable) {
+		return fmt.Errorf("%w; nothing was stopped nor rewound", err)
+	}
 	running, err := m.running(ctx)
 	if err != nil {
 		return err
@@ -74,17 +79,31 @@ func (m *Member) rejoin(ctx context.Context, primary connInfo, why string) error
 		return fmt.Errorf("put back the configuration after pg_rewind: %w", err)
 	}
 	if rerr != nil {
-		return rerr
+		// The member is not left down: it runs again as a standby, with
+		// the primary_conninfo it had, until a rewind succeeds.
+		if err := m.writeFile(filepath.Join(m.dataDir, "standby.signal"), nil); err != nil {
+			return errors.Join(rerr, fmt.Errorf("restart as a standby: %w", err))
+		}
+		if err := m.start(context.WithoutCancel(ctx)); err != nil {
+			return errors.Join(rerr, fmt.Errorf("restart as a standby: %w", err))
+		}
+		log.Warn("pg_rewind failed; the member runs again as a standby", zap.Error(rerr))
+		return fmt.Errorf("%w; the member was restarted as a standby", rerr)
 	}
 	log.Info("rewound", zap.Bool("no_rewind_required", strings.Contains(out, "no rewind required")))
 	if err := m.configureStandby(primary); err != nil {
 		return err
 	}
+	from := m.logSize()
 	if err := m.start(ctx); err != nil {
 		return err
 	}
-	if err := m.waitStreaming(ctx, primary); err != nil {
+	diverged, err := m.waitStreaming(ctx, primary, from)
+	if err != nil {
 		return fmt.Errorf("started as a standby but %w", err)
+	}
+	if diverged != "" {
+		return fmt.Errorf("started as a standby but cannot stream: %s", diverged)
 	}
 	return nil
 }
@@ -92,6 +111,13 @@ func (m *Member) rejoin(ctx context.Context, primary connInfo, why string) error
 // configureStandby writes primary_conninfo into postgresql.auto.conf
 // (replacing any earlier one; ALTER SYSTEM needs a running server) and
 // creates standby.signal.
+// wasStandby reports whether the (stopped) server's data directory says it
+// is a standby: standby.signal is there.
+func (m *Member) wasStandby() bool {
+	_, err := os.Stat(filepath.Join(m.dataDir, "standby.signal"))
+	return err == nil
+}
+
 func (m *Member) configureStandby(primary connInfo) error {
 	auto := filepath.Join(m.dataDir, "postgresql.auto.conf")
 	old, err := os.ReadFile(auto)

@@ -1,0 +1,168 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/zdt-project/zdt/replication"
+	"github.com/zdt-project/zdt/replication/postgres"
+	"github.com/zdt-project/zdt/replication/postgres/pgtest"
+)
+
+// A primary that dies under load is rewound and rejoins the new primary,
+// round after round, each member in turn: every Follow ends with the
+// member streaming within seconds, not after the stream timeout.
+func TestRejoinUnderLoadStreamsPromptly(t *testing.T) {
+	g := pgtest.Start(t, 3, pgtest.Options{})
+	core, logs := observer.New(zap.InfoLevel)
+	ms := make([]*postgres.Member, len(g.Members))
+	for i, s := range g.Members {
+		ms[i] = member(t, s, zap.New(core))
+	}
+	ctx := context.Background()
+	createLoad(t, g.Members[0])
+	const bound = 10 * time.Second
+	primary := 0
+	for round := range 4 {
+		p, next, other := primary, (primary+1)%3, (primary+2)%3
+		P, N := g.Members[p], g.Members[next]
+		P.Exec(ctx, fmt.Sprintf(`DELETE FROM load WHERE id < 0 OR id > 0`))
+		w := startWriter(t, P)
+		w.waitAcked(t, 300)
+		P.Kill(syscall.SIGKILL)
+		w.halt()
+		if err := ms[next].Promote(ctx); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		for _, i := range []int{other, p} {
+			began := time.Now()
+			err := ms[i].Follow(ctx, N.ReplicationConnInfo)
+			took := time.Since(began)
+			t.Logf("round %d: Follow %s -> %s: %s, %v", round, g.Members[i].Name, N.Name, took.Round(time.Millisecond), err)
+			if err != nil {
+				t.Fatalf("round %d: %v\n%s", round, err, g.Members[i].Log())
+			}
+			if took > bound {
+				t.Errorf("round %d: Follow %s took %s, want under %s\n%s", round, g.Members[i].Name, took, bound, g.Members[i].Log())
+			}
+			st := eventually(t, ms[i], 5*time.Second, func(st replication.Status) bool { return st.Healthy })
+			if st.Role != replication.RoleStandby {
+				t.Errorf("round %d: %s = %+v, want a standby", round, g.Members[i].Name, st)
+			}
+		}
+		// Both standbys replay what the new primary writes.
+		N.Exec(ctx, fmt.Sprintf(`INSERT INTO load VALUES (%d, 'round')`, -1-round))
+		for _, i := range []int{other, p} {
+			g.Members[i].Eventually(10*time.Second, func(c *pgx.Conn) (bool, string) {
+				var n int
+				err := c.QueryRow(ctx, `SELECT count(*) FROM load WHERE id = $1`, -1-round).Scan(&n)
+				return err == nil && n == 1, fmt.Sprintf("%d rows (%v)", n, err)
+			})
+		}
+		primary = next
+	}
+	rewinds := logs.FilterMessage("rewinding to follow the primary").All()
+	for _, e := range rewinds {
+		t.Logf("%s rewound: %v", e.ContextMap()["site"], e.ContextMap()["reason"])
+	}
+	// The dead primary of each round is rewound; a standby that streamed
+	// from it only when it really received more than the promoted one (its
+	// WAL past the fork point): never for nothing.
+	dead := 0
+	for _, e := range rewinds {
+		switch reason := fmt.Sprint(e.ContextMap()["reason"]); {
+		case reason == "the server is stopped":
+			dead++
+		case !strings.Contains(reason, "past") || !strings.Contains(reason, "forked"):
+			t.Errorf("a live standby was rewound without a divergence: %s", reason)
+		}
+	}
+	if dead != 4 {
+		t.Errorf("%d dead primaries rewound in 4 rounds, want one per round", dead)
+	}
+}
+
+// A standby that received more than the standby promoted in its place has
+// diverged: it is rewound and streams promptly from the new primary.
+func TestRejoinStandbyAheadOfNewPrimary(t *testing.T) {
+	for i := range 3 {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			g := pgtest.Start(t, 3, pgtest.Options{})
+			a, b, c := g.Members[0], g.Members[1], g.Members[2]
+			core, logs := observer.New(zap.InfoLevel)
+			mb, mc := member(t, b, zap.New(core)), member(t, c, zap.New(core))
+			ctx := context.Background()
+			createLoad(t, a)
+			w := startWriter(t, a)
+			w.waitAcked(t, 200)
+			resumeC := pause(t, auxPid(t, c, "walreceiver"))
+			w.waitAcked(t, 400)
+			a.Exec(ctx, `INSERT INTO load SELECT 1000000 + i, md5(random()::text) || md5(random()::text) FROM generate_series(1, 100000) AS i`)
+			w.waitAcked(t, 500)
+			a.Kill(syscall.SIGKILL)
+			w.halt()
+			resumeC()
+			if err := mc.Promote(ctx); err != nil {
+				t.Fatal(err)
+			}
+			began := time.Now()
+			err := mb.Follow(ctx, c.ReplicationConnInfo)
+			t.Logf("Follow b -> c: %s, %v", time.Since(began).Round(time.Millisecond), err)
+			for _, e := range logs.All() {
+				t.Logf("%s: %s %v", e.ContextMap()["site"], e.Message, e.ContextMap())
+			}
+			if err != nil || time.Since(began) > 10*time.Second {
+				t.Fatalf("Follow: %v\n%s", err, b.Log())
+			}
+		})
+	}
+}
+
+// Follow to a primary that cannot be reached fails within a bound and
+// leaves the standby running, in recovery: nothing is stopped or rewound.
+func TestFollowUnreachablePrimaryLeavesStandbyRunning(t *testing.T) {
+	g := pgtest.Start(t, 2, pgtest.Options{})
+	a, b := g.Members[0], g.Members[1]
+	core, logs := observer.New(zap.InfoLevel)
+	mb := member(t, b, zap.New(core))
+	ctx := context.Background()
+	free := pgtest.Start(t, 1, pgtest.Options{Names: []string{"x"}}).Members[0]
+	free.Stop()
+	a.Kill(syscall.SIGKILL)
+	for _, tt := range []struct{ name, conninfo string }{
+		{"stopped primary", a.ReplicationConnInfo},
+		{"nothing listens", free.ReplicationConnInfo},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			pid := b.Pid()
+			began := time.Now()
+			err := mb.Follow(ctx, tt.conninfo)
+			took := time.Since(began)
+			t.Logf("Follow: %s, %v", took.Round(time.Millisecond), err)
+			if err == nil || !strings.Contains(err.Error(), "cannot reach the new primary") {
+				t.Errorf("Follow = %v, want an error saying the primary cannot be reached", err)
+			}
+			if took > 10*time.Second {
+				t.Errorf("Follow took %s, want under 10s", took)
+			}
+			if b.Pid() != pid {
+				t.Errorf("b's postmaster is %d, was %d: b was stopped", b.Pid(), pid)
+			}
+			var recovery bool
+			if err := b.Connect(ctx).QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&recovery); err != nil || !recovery {
+				t.Errorf("b in recovery = %v, %v; want a running standby", recovery, err)
+			}
+		})
+	}
+	if n := logs.FilterMessage("rewinding to follow the primary").Len(); n != 0 {
+		t.Errorf("b was rewound %d times", n)
+	}
+}
