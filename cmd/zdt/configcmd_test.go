@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/zdt-project/zdt/replication/postgres/pgtest"
 )
 
 func runZDT(t *testing.T, args ...string) (string, error) {
@@ -67,5 +69,49 @@ func TestStatusFlags(t *testing.T) {
 	}
 	if _, err := runZDT(t, "controller", "--config", "x.yaml"); err == nil || !strings.Contains(err.Error(), `"site" not set`) {
 		t.Errorf("controller without --site: %v", err)
+	}
+}
+
+// TestConfigCheckProbesMembers: a valid config's PostgreSQL members are
+// probed; one that cannot be rewound is warned about, one that cannot be
+// reached is noted, and neither changes the exit status.
+func TestConfigCheckProbesMembers(t *testing.T) {
+	g := pgtest.Start(t, 1, pgtest.Options{Conf: []string{"wal_log_hints = off"}})
+	s := g.Members[0]
+	dir := t.TempDir()
+	path := filepath.Join(dir, "zdt.yaml")
+	data := `cluster: t
+sites:
+  - {name: a, api: "127.0.0.1:7001", etcd: {client_url: "http://127.0.0.1:2001", peer_url: "http://127.0.0.1:3001"}}
+  - {name: b, api: "127.0.0.1:7002", etcd: {client_url: "http://127.0.0.1:2002", peer_url: "http://127.0.0.1:3002"}}
+  - {name: c, api: "127.0.0.1:7003", etcd: {client_url: "http://127.0.0.1:2003", peer_url: "http://127.0.0.1:3003"}}
+services:
+  - {name: db, sites: [a, b], prefixes: [203.0.113.0/24], replication_group: pg}
+replication:
+  groups:
+    - name: pg
+      driver: postgres
+      members:
+        - {site: a, conn: "` + s.ConnString + `", replication_conn: "host=127.0.0.1 port=1 user=r"}
+        - {site: b, conn: "host=127.0.0.1 port=1 user=zdt dbname=postgres connect_timeout=2", replication_conn: "host=127.0.0.1 port=1 user=r"}
+`
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runZDT(t, "config", "check", path)
+	if err != nil {
+		t.Fatalf("config check: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"warning: " + path + ": replication group pg, member at site a: neither wal_log_hints nor data checksums are on",
+		"note: " + path + ": replication group pg, member at site b: not checked, cannot reach it",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config check does not say\n  %s\ngot:\n%s", want, out)
+		}
+	}
+	out, err = runZDT(t, "config", "check", "--offline", path)
+	if err != nil || strings.Contains(out, "warning") || strings.Contains(out, "note") {
+		t.Errorf("config check --offline: %v\n%s", err, out)
 	}
 }

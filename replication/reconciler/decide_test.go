@@ -104,8 +104,8 @@ func TestWithPassword(t *testing.T) {
 		{"host=x user=y", `it's\`, `host=x user=y password='it\'s\\'`},
 		{"postgres://y@x/db", "p w", "postgres://y@x/db?password=p+w"},
 	} {
-		if got := withPassword(tt.conn, tt.pw); got != tt.want {
-			t.Errorf("withPassword(%q, %q) = %q, want %q", tt.conn, tt.pw, got, tt.want)
+		if got := WithPassword(tt.conn, tt.pw); got != tt.want {
+			t.Errorf("WithPassword(%q, %q) = %q, want %q", tt.conn, tt.pw, got, tt.want)
 		}
 	}
 }

@@ -37,7 +37,7 @@ func BuildMembers(cl *config.Cluster, siteName string, log *zap.Logger) (map[str
 		case config.DriverPostgres:
 			pm, err := postgres.New(postgres.Config{
 				Name:                siteName,
-				ConnString:          withPassword(m.Conn, m.Password),
+				ConnString:          WithPassword(m.Conn, m.Password),
 				ReplicationConnInfo: m.ReplicationConn,
 				DataDir:             m.DataDir,
 				BinDir:              m.BinDir,
@@ -64,8 +64,8 @@ func BuildMembers(cl *config.Cluster, siteName string, log *zap.Logger) (map[str
 	return members, closeAll, nil
 }
 
-// withPassword adds password to a libpq conninfo, keyword=value or URI.
-func withPassword(conn, password string) string {
+// WithPassword adds password to a libpq conninfo, keyword=value or URI.
+func WithPassword(conn, password string) string {
 	if password == "" {
 		return conn
 	}
