@@ -79,7 +79,16 @@ type Announcer struct {
 	current    map[netip.Prefix]bgp.Applied
 	addrs      []netip.Prefix
 	lastReport *site.BGPReport
+	// lastWrite is when the report was last written; reportDue, when a
+	// changed report waits for reportEvery to pass.
+	lastWrite time.Time
+	reportDue time.Time
 }
+
+// reportEvery is the least time between two writes of the site's report
+// (each is a new version of a value that lists every announcement): a move
+// of many services changes it on every pass.
+const reportEvery = time.Second
 
 // New returns an announcer for the site; the site starts as joining
 // (nothing is announced until SetState says it is up).
@@ -254,6 +263,9 @@ func (a *Announcer) pass(ctx context.Context) time.Time {
 	wantAddrs := a.wantedAddresses(st, decisions)
 	err := a.apply(ctx, decisions, wantAddrs)
 	a.report(ctx, st, err)
+	if due := a.reportDue; !due.IsZero() && (recheck.IsZero() || due.Before(recheck)) {
+		recheck = due
+	}
 	return recheck
 }
 
@@ -520,8 +532,16 @@ func (a *Announcer) report(ctx context.Context, st site.ControllerState, passErr
 		r.Error = "service addresses are off: " + a.cfg.AddressesOff.Error()
 	}
 	if a.lastReport != nil && reflect.DeepEqual(*a.lastReport, r) {
+		a.reportDue = time.Time{}
 		return
 	}
+	// Sessions and errors are news at once; announcements can wait a bit.
+	urgent := a.lastReport == nil || st != site.ControllerUp || r.Error != a.lastReport.Error || !reflect.DeepEqual(r.Peers, a.lastReport.Peers)
+	if next := a.lastWrite.Add(reportEvery); !urgent && time.Now().Before(next) {
+		a.reportDue = next
+		return
+	}
+	a.reportDue = time.Time{}
 	if st != site.ControllerUp && st != site.ControllerJoining {
 		// Not up: etcd may be unreachable; try, but do not wait for it.
 		var cancel context.CancelFunc
@@ -536,5 +556,6 @@ func (a *Announcer) report(ctx context.Context, st site.ControllerState, passErr
 		a.log.Debug("cannot write the BGP report", zap.Error(err))
 		return
 	}
+	a.lastWrite = time.Now()
 	a.lastReport = &r
 }
