@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -24,18 +26,33 @@ import (
 
 // TestLabSiteFailover runs `zdt lab`, takes site a dark and checks that the
 // cluster fences it and moves its service to b, that a stays fenced when it
-// comes back, and that `zdt lab stop` leaves no process behind.
+// comes back, then takes b dark, which moves everything to c, and that
+// `zdt lab stop` leaves no process behind. All along, the route observer
+// (the sites' upstream) must lead every prefix to its service's active
+// site.
 //
 // With libvirtd (always when CI=true) it also follows the guests: all run
 // where they are placed; when a goes dark, with its libvirtd, every gold
 // guest runs again at b or c, once, with the zone rule kept; when a comes
 // back, fenced, it runs none of them.
+//
+// With PostgreSQL (always when CI=true) it also follows replication group
+// pg of service db: one writable primary at db's active site, the others
+// streaming standbys; a's server, killed with a, rejoins as a standby when
+// a comes back; when b goes dark with db's primary, c's standby is promoted
+// and takes writes, a follows it, and b's server rejoins as a standby when b
+// comes back.
 func TestLabSiteFailover(t *testing.T) {
 	if testing.Short() && os.Getenv("CI") != "true" {
 		t.Skip("-short: skips building zdt and running a three-site lab")
 	}
 	zdt := buildZDT(t)
 	dir := t.TempDir()
+	// As root the PostgreSQL servers run as user postgres, which must reach
+	// the lab's directory; the lab makes its own reachable, not its parent.
+	if err := os.Chmod(filepath.Dir(dir), 0o711); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { stopLab(t, zdt, dir) }) // runs before dir is removed
 
 	out := run(t, zdt, "lab", "--detach", "--dir", dir, "--timeout", "60s")
@@ -48,9 +65,17 @@ func TestLabSiteFailover(t *testing.T) {
 	}
 	keys := site.NewKeys(l.Cluster())
 	cli := etcdClient(t, l, "b", "c") // the sites that stay up
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Second)
 	defer cancel()
 	guests := followGuests(t, zdt, l)
+	pg := followPostgres(t, zdt, l)
+	if !l.HasObserver() {
+		t.Fatalf("the lab has no route observer:\n%s", readFile(l.ConfigPath()))
+	}
+	observer, ok := l.ObserverRunning()
+	if !ok {
+		t.Fatal("the route observer does not run")
+	}
 
 	// Both services get their first assignment.
 	web := waitKey(ctx, t, cli, keys.Assignment("web"), func(int64) bool { return true })
@@ -65,6 +90,10 @@ func TestLabSiteFailover(t *testing.T) {
 	webEpoch := st.wantService(t, "web", "a")
 	st.wantService(t, "db", "b")
 	guests.waitAllRunning(ctx, t, cli)
+	waitStatus(ctx, t, cli, zdt, l, "every prefix leads to its service's active site", upstreamAtActive)
+	pg.waitRoles(ctx, t, cli, map[string]string{"b": "primary", "a": "standby", "c": "standby"})
+	pg.write(ctx, t, "b", "before")
+	pg.waitRow(ctx, t, "c", "before")
 
 	// a goes dark: it is fenced and web moves to b, with a larger epoch.
 	run(t, zdt, "lab", "site", "a", "down", "--dir", dir)
@@ -77,6 +106,13 @@ func TestLabSiteFailover(t *testing.T) {
 	}
 	st.wantService(t, "db", "b")
 	guests.waitGoldElsewhere(ctx, t, cli, "a")
+	waitStatus(ctx, t, cli, zdt, l, "web's prefixes lead to b", func(st labStatus) []string {
+		return append(upstreamAtActive(st), st.activeAt("web", "b")...)
+	})
+	if pid, ok := l.ObserverRunning(); !ok || pid != observer {
+		t.Errorf("after site a went down, the route observer is pid %d (running %t); want pid %d still running", pid, ok, observer)
+	}
+	pg.waitRoles(ctx, t, cli, map[string]string{"b": "primary", "c": "standby"})
 
 	// a comes back with its data: it stays fenced until a failback.
 	upRev, err := revision(ctx, cli)
@@ -88,10 +124,44 @@ func TestLabSiteFailover(t *testing.T) {
 	st.wantSite(t, "a", "fenced")
 	st.wantService(t, "web", "b")
 	guests.waitNoneAt(ctx, t, cli, "a", upRev)
+	// a's server, killed with a, is rewound and rejoins as a standby.
+	pg.waitRoles(ctx, t, cli, map[string]string{"b": "primary", "a": "standby", "c": "standby"})
+	pg.waitRow(ctx, t, "a", "before")
 
-	// stop leaves no process behind, no libvirtd either.
-	var pids []int
+	// b goes dark with db's primary: everything moves to c (a is fenced),
+	// c's server is promoted and takes writes, and a follows it.
+	cli = etcdClient(t, l, "a", "c")
+	dbRev := waitKey(ctx, t, cli, keys.Assignment("db"), func(int64) bool { return true })
+	run(t, zdt, "lab", "site", "b", "down", "--dir", dir)
+	waitKey(ctx, t, cli, keys.Fence("b"), func(int64) bool { return true })
+	waitKey(ctx, t, cli, keys.Assignment("db"), func(rev int64) bool { return rev > dbRev })
+	waitStatus(ctx, t, cli, zdt, l, "web and db run at c, and their prefixes lead there", func(st labStatus) []string {
+		return append(upstreamAtActive(st), append(st.activeAt("web", "c"), st.activeAt("db", "c")...)...)
+	})
+	pg.waitRoles(ctx, t, cli, map[string]string{"c": "primary", "a": "standby"})
+	pg.waitRow(ctx, t, "c", "before")
+	pg.write(ctx, t, "c", "after")
+	pg.waitRow(ctx, t, "a", "after")
+
+	// b comes back, fenced: its former primary is rewound and follows c.
+	run(t, zdt, "lab", "site", "b", "up", "--dir", dir)
+	pg.waitRoles(ctx, t, cli, map[string]string{"c": "primary", "a": "standby", "b": "standby"})
+	pg.waitRow(ctx, t, "b", "after")
+	st = status(t, zdt, l)
+	st.wantSite(t, "b", "fenced")
+	st.wantService(t, "db", "c")
+
+	// stop leaves no process behind: no libvirtd, PostgreSQL server or
+	// route observer either.
+	pids := []int{observer}
 	for _, name := range l.SiteNames() {
+		if l.HasPostgres() {
+			if pid, ok := l.PostgresRunning(name); ok {
+				pids = append(pids, pid)
+			} else {
+				t.Errorf("site %s's PostgreSQL does not run before zdt lab stop", name)
+			}
+		}
 		if pid, ok := l.Running(name); ok {
 			pids = append(pids, pid)
 		} else {
@@ -115,7 +185,7 @@ func TestLabSiteFailover(t *testing.T) {
 }
 
 // buildZDT builds the zdt binary from this module.
-func buildZDT(t *testing.T) string {
+func buildZDT(t testing.TB) string {
 	t.Helper()
 	root, err := filepath.Abs("..") // the test runs in e2e/
 	if err != nil {
@@ -163,7 +233,9 @@ func stopLab(t *testing.T, zdt, dir string) {
 	for _, name := range l.SiteNames() {
 		logTail(t, l.LogPath(name), 8<<10)
 		logTail(t, l.LibvirtdLogPath(name), 2<<10)
+		logTail(t, l.PostgresLogPath(name), 2<<10)
 	}
+	logTail(t, l.ObserverLogPath(), 4<<10)
 }
 
 // logTail shows the end of a log, if there is one.
@@ -250,8 +322,61 @@ type labStatus struct {
 		Active string `json:"active"`
 		Epoch  int64  `json:"epoch"`
 	} `json:"services"`
-	Guests []guestStatus `json:"guests"`
-	raw    string
+	Guests   []guestStatus `json:"guests"`
+	Upstream []struct {
+		Prefix   string `json:"prefix"`
+		Service  string `json:"service"`
+		Active   string `json:"active"`
+		BestSite string `json:"best_site"`
+	} `json:"upstream"`
+	Replication []groupStatus `json:"replication"`
+	raw         string
+}
+
+type groupStatus struct {
+	Group   string `json:"group"`
+	Members []struct {
+		Site     string `json:"site"`
+		Role     string `json:"role"`
+		Healthy  bool   `json:"healthy"`
+		Writable bool   `json:"writable"`
+		Detail   string `json:"detail"`
+	} `json:"members"`
+}
+
+// upstreamAtActive says what is wrong with where the upstream's best paths
+// lead: every IPv4 service prefix must lead to its service's active site.
+// A speaker announces a prefix only to peers of its family, and the lab's
+// sessions are IPv4: loopback has no IPv6 address per site (the lab adds
+// none), so the observer never sees the IPv6 prefixes.
+func upstreamAtActive(st labStatus) []string {
+	if len(st.Upstream) == 0 {
+		return []string{"zdt status shows no upstream"}
+	}
+	var wrong []string
+	for _, u := range st.Upstream {
+		if p, err := netip.ParsePrefix(u.Prefix); err == nil && p.Addr().Is6() {
+			continue
+		}
+		if u.Active == "" || u.BestSite != u.Active {
+			wrong = append(wrong, fmt.Sprintf("prefix %s of %s: the upstream's best path leads to %q; %s is active at %q",
+				u.Prefix, u.Service, u.BestSite, u.Service, u.Active))
+		}
+	}
+	return wrong
+}
+
+// activeAt says what is wrong with where the service is active.
+func (st labStatus) activeAt(service, site string) []string {
+	for _, s := range st.Services {
+		if s.Name == service {
+			if s.Active != site {
+				return []string{fmt.Sprintf("service %s is active at %q; want %s", service, s.Active, site)}
+			}
+			return nil
+		}
+	}
+	return []string{"zdt status does not list service " + service}
 }
 
 type guestStatus struct {
@@ -581,26 +706,53 @@ func (g *labGuests) placements(ctx context.Context, cli *clientv3.Client) (map[s
 	return out, nil
 }
 
-// status runs `zdt status -o json`, once more if it fails (an etcd leader
-// election may cut it short).
 func (g *labGuests) status(t *testing.T) labStatus {
 	t.Helper()
+	return tryStatus(t, g.zdt, g.l)
+}
+
+// tryStatus runs `zdt status -o json`, once more if it fails (an etcd
+// leader election may cut it short).
+func tryStatus(t *testing.T, zdt string, l *lab.Lab) labStatus {
+	t.Helper()
 	for range 2 {
-		out, err := exec.CommandContext(t.Context(), g.zdt, "status", "--config", g.l.ConfigPath(), "-o", "json").Output()
+		out, err := exec.CommandContext(t.Context(), zdt, "status", "--config", l.ConfigPath(), "-o", "json").Output()
 		var st labStatus
 		if err == nil && json.Unmarshal(out, &st) == nil {
 			st.raw = string(out)
 			return st
 		}
 	}
-	return status(t, g.zdt, g.l)
+	return status(t, zdt, l)
 }
+
+func (g *labGuests) waitUntil(ctx context.Context, t *testing.T, cli *clientv3.Client, what string, check func() (wrong []string, err error)) {
+	t.Helper()
+	waitUntil(ctx, t, cli, g.keys, what, check)
+}
+
+// waitStatus waits until check finds nothing wrong with `zdt status`, and
+// returns that status.
+func waitStatus(ctx context.Context, t *testing.T, cli *clientv3.Client, zdt string, l *lab.Lab, what string, check func(labStatus) []string) labStatus {
+	t.Helper()
+	var st labStatus
+	waitUntil(ctx, t, cli, site.NewKeys(l.Cluster()), what, func() ([]string, error) {
+		st = tryStatus(t, zdt, l)
+		return check(st), nil
+	})
+	return st
+}
+
+// recheckEvery bounds how long waitUntil waits for a change in etcd: some
+// of what it checks (a PostgreSQL server) is not there.
+const recheckEvery = time.Second
 
 // waitUntil waits until check finds nothing wrong: it checks, and checks
 // again whenever anything of the cluster changes in etcd (an etcd watch on
-// the cluster's keys), until ctx ends. A check that could not read etcd
-// (during a leader election) is tried again at once.
-func (g *labGuests) waitUntil(ctx context.Context, t *testing.T, cli *clientv3.Client, what string, check func() (wrong []string, err error)) {
+// the cluster's keys) or recheckEvery has passed, until ctx ends. A check
+// that could not read etcd (during a leader election) is tried again at
+// once.
+func waitUntil(ctx context.Context, t *testing.T, cli *clientv3.Client, keys site.Keys, what string, check func() (wrong []string, err error)) {
 	t.Helper()
 	wrong := []string{"not checked"}
 	for ctx.Err() == nil {
@@ -617,10 +769,12 @@ func (g *labGuests) waitUntil(ctx context.Context, t *testing.T, cli *clientv3.C
 		if wrong = w; len(wrong) == 0 {
 			return
 		}
-		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-		for wr := range cli.Watch(wctx, g.keys.Root(), clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
+		wctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), recheckEvery)
+		for wr := range cli.Watch(wctx, keys.Root(), clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
 			if err := wr.Err(); err != nil {
-				t.Logf("watch %s: %v", g.keys.Root(), err)
+				if wctx.Err() == nil {
+					t.Logf("watch %s: %v", keys.Root(), err)
+				}
 				break
 			}
 			if len(wr.Events) > 0 {
@@ -647,4 +801,141 @@ func readFile(path string) string {
 		return err.Error()
 	}
 	return string(data)
+}
+
+// labPostgres follows the lab's replication group: what `zdt status` says
+// of its members, and what its servers say. Without PostgreSQL it follows
+// nothing.
+type labPostgres struct {
+	zdt   string
+	l     *lab.Lab
+	group string // "": the lab has no group
+}
+
+// followPostgres returns the lab's replication group to follow. A lab
+// without one is an error when PostgreSQL is installed or CI=true;
+// otherwise the replication checks are left out.
+func followPostgres(t *testing.T, zdt string, l *lab.Lab) *labPostgres {
+	t.Helper()
+	p := &labPostgres{zdt: zdt, l: l}
+	_, missing := lab.FindPostgres()
+	switch {
+	case missing != nil && os.Getenv("CI") == "true":
+		t.Errorf("CI=true: %v; the lab's replication group is not tested", missing)
+	case missing != nil:
+		t.Logf("%v; the lab's replication group is not tested", missing)
+	case !l.HasPostgres():
+		t.Errorf("PostgreSQL is installed, but the lab has no replication group:\n%s", readFile(l.ConfigPath()))
+	default:
+		p.group = l.PostgresGroup()
+	}
+	return p
+}
+
+// waitRoles waits until `zdt status` shows the group's members at the
+// given sites in the given roles, the primary writable and the standbys
+// healthy, and no other member a primary (the others' sites are dark).
+func (p *labPostgres) waitRoles(ctx context.Context, t *testing.T, cli *clientv3.Client, want map[string]string) {
+	t.Helper()
+	if p.group == "" {
+		return
+	}
+	waitStatus(ctx, t, cli, p.zdt, p.l, fmt.Sprintf("group %s's members are %v", p.group, want), func(st labStatus) []string {
+		i := slices.IndexFunc(st.Replication, func(g groupStatus) bool { return g.Group == p.group })
+		if i < 0 {
+			return []string{"zdt status does not list group " + p.group}
+		}
+		var wrong []string
+		primaries := 0
+		for _, m := range st.Replication[i].Members {
+			if m.Role == "primary" {
+				primaries++
+			}
+			role, ok := want[m.Site]
+			switch {
+			case !ok && m.Role == "primary":
+				wrong = append(wrong, fmt.Sprintf("site %s's member is a primary too (%s)", m.Site, m.Detail))
+			case !ok:
+			case m.Role != role || !m.Healthy || (role == "primary") != m.Writable:
+				wrong = append(wrong, fmt.Sprintf("site %s's member is %s (healthy %t, writable %t: %s); want a healthy %s",
+					m.Site, m.Role, m.Healthy, m.Writable, m.Detail, role))
+			}
+		}
+		if primaries > 1 {
+			wrong = append(wrong, fmt.Sprintf("%d primaries", primaries))
+		}
+		return wrong
+	})
+}
+
+// write writes a row on the site's server: it must be a writable primary.
+func (p *labPostgres) write(ctx context.Context, t *testing.T, site, value string) {
+	t.Helper()
+	if p.group == "" {
+		return
+	}
+	c := p.connect(ctx, t, site)
+	defer c.Close(context.WithoutCancel(ctx))
+	for _, q := range []string{
+		"CREATE TABLE IF NOT EXISTS lab_probe (value text PRIMARY KEY)",
+		"INSERT INTO lab_probe VALUES ('" + value + "')",
+	} {
+		if _, err := c.Exec(ctx, q); err != nil {
+			t.Fatalf("site %s's PostgreSQL: %s: %v", site, q, err)
+		}
+	}
+}
+
+// waitRow waits until the site's server has the row (a standby has
+// replayed it).
+func (p *labPostgres) waitRow(ctx context.Context, t *testing.T, site, value string) {
+	t.Helper()
+	if p.group == "" {
+		return
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	last := ""
+	for {
+		n, err := p.count(ctx, site, value)
+		if err == nil && n == 1 {
+			return
+		}
+		last = fmt.Sprintf("%d rows (%v)", n, err)
+		select {
+		case <-ctx.Done():
+			t.Fatalf("site %s's PostgreSQL does not have row %q: %s", site, value, last)
+		case <-tick.C:
+		}
+	}
+}
+
+func (p *labPostgres) count(ctx context.Context, site, value string) (int, error) {
+	conn, err := p.l.PostgresConnString(site)
+	if err != nil {
+		return 0, err
+	}
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(qctx, conn)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	var n int
+	err = c.QueryRow(qctx, "SELECT count(*) FROM lab_probe WHERE value = $1", value).Scan(&n)
+	return n, err
+}
+
+func (p *labPostgres) connect(ctx context.Context, t *testing.T, site string) *pgx.Conn {
+	t.Helper()
+	conn, err := p.l.PostgresConnString(site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := pgx.Connect(ctx, conn)
+	if err != nil {
+		t.Fatalf("connect to site %s's PostgreSQL: %v", site, err)
+	}
+	return c
 }

@@ -47,7 +47,20 @@ starts its gold guests elsewhere, preempting bronze ones. The libvirtds run
 as root, and so must the lab for its guests. Without libvirtd the lab runs
 without hosts and guests; install it with:
 
-  ` + lab.InstallLibvirtd,
+  ` + lab.InstallLibvirtd + `
+
+Every site announces its services' prefixes over BGP to the lab's route
+observer (zdt observer, on 127.0.0.10:1179), which stands for the upstream:
+zdt status shows, per prefix, what each site announces and which site the
+upstream's best path leads to. When PostgreSQL is installed, service db keeps
+its data in replication group pg: one PostgreSQL server per site (port 15432
+on the site's address), the one at db's active site primary, the others
+streaming from it. When that site goes dark, db moves and its new site's
+server is promoted; the dark site's server comes back as a standby with
+its site. Without PostgreSQL the lab runs without the group; install it
+with:
+
+  ` + lab.InstallPostgres,
 		Example: `  zdt lab
   zdt lab --dir /tmp/lab --detach
   zdt lab site a down --dir /tmp/lab
@@ -80,13 +93,27 @@ func runLab(ctx context.Context, out io.Writer, o *labOptions) error {
 	if err != nil {
 		return err
 	}
-	with := ", each with its libvirtd"
-	if !l.HasHypervisors() {
-		with = ""
+	var with []string
+	if l.HasHypervisors() {
+		with = append(with, "its libvirtd")
+	} else {
 		printGuestsOff(out)
 	}
-	fmt.Fprintf(out, "starting sites %s%s; waiting up to %s for them to be healthy\n",
-		strings.Join(l.SiteNames(), ", "), with, o.timeout)
+	if l.HasPostgres() {
+		with = append(with, "its PostgreSQL server")
+	} else if err := l.PostgresOff(); err != nil {
+		fmt.Fprintf(out, "the replication part of the lab (group pg of service db) is off: %v\n", err)
+	}
+	each := ""
+	if len(with) > 0 {
+		each = " (each with " + strings.Join(with, " and ") + ")"
+	}
+	observer := ""
+	if l.HasObserver() {
+		observer = ", and the route observer"
+	}
+	fmt.Fprintf(out, "starting sites %s%s%s; waiting up to %s for them to be healthy\n",
+		strings.Join(l.SiteNames(), ", "), each, observer, o.timeout)
 	if err := startLab(ctx, l, o.timeout); err != nil {
 		stopErr := stopLab(ctx, l)
 		if ctx.Err() != nil && stopErr == nil {
@@ -151,6 +178,18 @@ Each site's output is in %[3]s/<site>/controller.log.
 	if l.HasHypervisors() {
 		fmt.Fprintf(out, "Each site's libvirtd logs to %s/<site>/libvirt/libvirtd.log; zdt status shows where the guests run.\n", l.Dir())
 	}
+	if l.HasObserver() {
+		fmt.Fprintf(out, "The route observer logs to %s; zdt status shows where the upstream's best path of each prefix leads (UPSTREAM BEST).\n",
+			l.ObserverLogPath())
+	}
+	if l.HasPostgres() {
+		primary := l.PostgresPrimarySite()
+		host, port := l.PostgresAddr(primary)
+		fmt.Fprintf(out, `Group %[1]s's PostgreSQL servers log to %[2]s/<site>/postgres/postgresql.log; zdt status shows their roles.
+  site %[3]s's server (the first primary): PGPASSWORD=$(cat %[2]s/secrets/pg.pass) psql "host=%[4]s port=%[5]s user=zdt dbname=postgres"
+  site %[3]s goes dark, and a standby is promoted: zdt lab site %[3]s down --dir %[2]s
+`, l.PostgresGroup(), l.Dir(), primary, host, port)
+	}
 }
 
 // showLab redraws the cluster's status every second until ctx ends.
@@ -189,13 +228,31 @@ func labScreen(l *lab.Lab, now time.Time, table string, tableErr error, clearScr
 		if pid, ok := l.Running(name); ok {
 			p = fmt.Sprintf("%s pid %d", name, pid)
 		}
+		var with []string
 		if pid, ok := l.LibvirtdRunning(name); ok {
-			p += fmt.Sprintf(" (libvirtd %d)", pid)
+			with = append(with, fmt.Sprintf("libvirtd %d", pid))
+		}
+		if pid, ok := l.PostgresRunning(name); ok {
+			with = append(with, fmt.Sprintf("postgres %d", pid))
+		}
+		if len(with) > 0 {
+			p += " (" + strings.Join(with, ", ") + ")"
 		}
 		procs = append(procs, p)
 	}
 	fmt.Fprintf(&b, "controllers: %s\n", strings.Join(procs, ", "))
-	fmt.Fprintf(&b, "try: zdt lab site %s down --dir %s\n\n", l.SiteNames()[0], l.Dir())
+	if l.HasObserver() {
+		observer := "not running"
+		if pid, ok := l.ObserverRunning(); ok {
+			observer = fmt.Sprintf("pid %d", pid)
+		}
+		fmt.Fprintf(&b, "route observer: %s\n", observer)
+	}
+	fmt.Fprintf(&b, "try: zdt lab site %s down --dir %s", l.SiteNames()[0], l.Dir())
+	if l.HasPostgres() && l.PostgresPrimarySite() != l.SiteNames()[0] {
+		fmt.Fprintf(&b, " (or site %s, where group %s's first primary is)", l.PostgresPrimarySite(), l.PostgresGroup())
+	}
+	b.WriteString("\n\n")
 	if tableErr != nil {
 		fmt.Fprintf(&b, "status: %v\n", tableErr)
 	} else {
@@ -219,10 +276,13 @@ func newLabSiteCommand(o *labOptions) *cobra.Command {
 		Short: "Take a site of a running lab down (SIGKILL) or bring it back up",
 		Long: `Take a site of a running lab down or bring it back up.
 
-down kills the site's controller (and its etcd member) and its libvirtd with
-SIGKILL: the site goes dark without warning and its guests die with its
-hypervisor. up starts it again with the etcd data it had and a fresh
-libvirtd, and waits until its API and its libvirtd answer.`,
+down kills the site's controller (and its etcd member), its libvirtd and its
+PostgreSQL server with SIGKILL: the site goes dark without warning and its
+guests die with its hypervisor. The route observer stays: it is the sites'
+upstream, and it loses the dark site's paths. up starts the controller again
+with the etcd data it had and a fresh libvirtd, and waits until its API and
+its libvirtd answer; the controller, fenced, rewinds the site's PostgreSQL
+server and starts it as a standby of the group's primary.`,
 		Example: `  zdt lab site a down --dir /tmp/lab
   zdt lab site a up --dir /tmp/lab`,
 		Args: func(_ *cobra.Command, args []string) error {
@@ -255,6 +315,7 @@ libvirtd, and waits until its API and its libvirtd answer.`,
 func labSiteDown(out io.Writer, l *lab.Lab, site string) error {
 	pid, controller := l.Running(site)
 	lpid, libvirtd := l.LibvirtdRunning(site)
+	ppid, postgres := l.PostgresRunning(site)
 	err := l.KillSite(site)
 	if errors.Is(err, lab.ErrNotRunning) {
 		fmt.Fprintf(out, "site %s is already down\n", site)
@@ -270,7 +331,10 @@ func labSiteDown(out io.Writer, l *lab.Lab, site string) error {
 	if libvirtd {
 		killed = append(killed, fmt.Sprintf("its libvirtd (pid %d) with its guests", lpid))
 	}
-	fmt.Fprintf(out, "site %s is down: %s killed with SIGKILL\n", site, strings.Join(killed, " and "))
+	if postgres {
+		killed = append(killed, fmt.Sprintf("its PostgreSQL server (pid %d)", ppid))
+	}
+	fmt.Fprintf(out, "site %s is down: %s killed with SIGKILL\n", site, joinAnd(killed))
 	return nil
 }
 
@@ -291,14 +355,25 @@ func labSiteUp(ctx context.Context, out io.Writer, l *lab.Lab, site string) erro
 	pid, _ := l.Running(site)
 	fmt.Fprintf(out, "site %s is back (pid %d) and answers on http://%s; see its state with `zdt status --config %s`\n",
 		site, pid, s.API, l.ConfigPath())
+	if _, running := l.PostgresRunning(site); l.HasPostgres() && !running {
+		fmt.Fprintf(out, "its controller starts its PostgreSQL server again, rewound, as a standby of the primary\n")
+	}
 	return nil
+}
+
+// joinAnd joins "x", "x and y", "x, y and z".
+func joinAnd(items []string) string {
+	if len(items) <= 1 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
 }
 
 func newLabStopCommand(o *labOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:     "stop",
 		Short:   "Stop every site of a lab",
-		Long:    "Stop every site of a lab: the controllers, then the libvirtds; SIGTERM, and SIGKILL to what is left after 10s. The lab's files stay.",
+		Long:    "Stop every site of a lab: the controllers, then the libvirtds, the PostgreSQL servers and the route observer; SIGTERM (a postmaster SIGINT), and SIGKILL to what is left after 10s. The lab's files stay.",
 		Example: "  zdt lab stop --dir /tmp/lab",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

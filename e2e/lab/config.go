@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
@@ -76,6 +77,15 @@ timings:
 #               hosts have room for every guest while all sites are up, but
 #               not once one is dark: then bronze guests make way for gold
 {{- end}}
+{{- if .BGP}}
+#   bgp         the site's BGP speaker: its AS number, its router id, and its
+#               sessions with the upstream routers, to which it announces the
+#               prefixes of the services it may serve: the active site with
+#               the shortest AS path, the others with longer ones (prepends),
+#               so the upstream sends the traffic to the active site. Here
+#               the upstream is the lab's route observer (bgp.observer
+#               below), and each site dials it from its own address
+{{- end}}
 sites:
 {{- range .Sites}}
   - name: {{.Name}}
@@ -101,6 +111,20 @@ sites:
 {{- end}}
 {{- end}}
 {{- end}}
+{{- if $.BGP}}
+    bgp:
+      asn: {{.ASN}}
+      router_id: {{.RouterID}}
+      peers:
+        - address: {{scalar $.BGP.ObserverListen.Addr.String}}
+          port: {{$.BGP.ObserverListen.Port}}
+          asn: {{$.BGP.ObserverASN}}
+          local_address: {{scalar .IP.String}}
+          hold_time: {{$.BGP.HoldTime}}
+          keepalive: {{$.BGP.Keepalive}}
+          connect_retry: {{$.BGP.ConnectRetry}}
+          description: the lab's route observer
+{{- end}}
 {{- end}}
 
 # The services: each fails over as one unit.
@@ -109,6 +133,13 @@ sites:
 #               next one that is up
 #   prefixes    the service's addresses, announced over BGP by its active
 #               site (and, with a longer AS path, by the others)
+{{- if .Postgres}}
+#   replication_group
+#               the replication group (below) the service's data lives in:
+#               its member at the service's active site is the primary, the
+#               others stream from it; when the service moves, the member at
+#               its new site is promoted and the others follow it
+{{- end}}
 {{- if .HasGuests}}
 #   guests      the service's virtual machines, each with a name unique in
 #               the cluster, an SLA tier (gold, silver or bronze), a zone (A,
@@ -123,6 +154,9 @@ services:
   - name: {{.Name}}
     sites: {{flow .Sites}}
     prefixes: {{flow (strings .Prefixes)}}
+{{- if and $.Postgres (eq .Name $.Postgres.Service)}}
+    replication_group: {{$.Postgres.Group}}
+{{- end}}
 {{- if .Guests}}
     guests:
 {{- range .Guests}}
@@ -159,16 +193,136 @@ placement:
 #
 # and create the lab again to have them.
 {{- end}}
+{{- if .BGP}}
+
+# How the sites announce their services' prefixes (see the sites' bgp):
+# min_change_interval is the least time between two changes of one prefix
+# at one site that are not urgent (a takeover is), against flapping.
+#
+# The route observer learns the paths the upstream holds and publishes, for
+# every prefix, which site its best path leads to; ` + "`zdt status`" + ` shows it in
+# its UPSTREAM BEST column, and a site taking a service over waits until the
+# dark site's stale path is gone. In the lab the observer is the upstream
+# itself: ` + "`zdt observer --config zdt.yaml`" + ` listens on listen, and its peers
+# are the sites' speakers, each naming its site.
+bgp:
+  min_change_interval: {{.BGP.MinChangeInterval}}
+  observer:
+    asn: {{.BGP.ObserverASN}}
+    router_id: {{.BGP.ObserverRouterID}}
+    listen: {{scalar .BGP.ObserverListen.String}}
+    peers:
+{{- range .Sites}}
+      - {address: {{scalar .IP.String}}, asn: {{.ASN}}, site: {{.Name}}}
+{{- end}}
+{{- end}}
+{{- if .Postgres}}
+
+# Replication groups: storage mirrored across the sites, one member per
+# site, the member at the active site of the services that use the group
+# primary and the others following it. Each site's controller drives its
+# own member: it promotes it when its site becomes active (if it is
+# recent enough for the service's rpo), makes it follow the new primary
+# otherwise, and fences it (read-only) when the site is fenced. A former
+# primary is rewound with pg_rewind and comes back as a standby.
+#   conn              an administrative session on the member (observe,
+#                     promote, fence), password_file holding its password
+#   replication_conn  what the other members stream from when this one is
+#                     primary (the lab's password file is libpq's passfile)
+#   data_dir, bin_dir, os_user
+#                     local control of the server, to rewind and restart it
+#                     (as os_user, since PostgreSQL refuses to run as root)
+# In the lab every site has a PostgreSQL {{.PGVersion}} server on its own
+# address, port {{.Postgres.Port}}, its data and its log in <site>/postgres/.
+replication:
+  groups:
+    - name: {{.Postgres.Group}}
+      driver: postgres
+      members:
+{{- range .PGMembers}}
+        - site: {{.Site}}
+          conn: {{scalar .Conn}}
+          password_file: {{scalar .PasswordFile}}
+          replication_conn: {{scalar .ReplicationConn}}
+          data_dir: {{scalar .DataDir}}
+          bin_dir: {{scalar .BinDir}}
+{{- if .OSUser}}
+          os_user: {{.OSUser}}
+{{- end}}
+{{- end}}
+{{- else if .NoPostgres}}
+
+# This lab has no replication group: {{.NoPostgresReason}}.
+# With PostgreSQL installed (` + InstallPostgres + `),
+# service {{.PostgresService}} keeps its data in a group of three servers, and its
+# failovers promote one.
+{{- end}}
 `
 
 // configData is what the config template is executed with.
 type configData struct {
 	Topology
+	dir string
 	// uris are the hosts' libvirt URIs, by host name.
 	uris map[string]string
 	// NoLibvirtd says why the topology's guests were left out, nil if
 	// they were not.
 	NoLibvirtd error
+	pg         pgSetup
+	// NoPostgres says why the topology's replication group was left out,
+	// nil if it was not.
+	NoPostgres error
+	// PostgresService is the service the left-out group was for.
+	PostgresService string
+}
+
+// configExtras is what the config says beside the topology: where the
+// libvirtds have their sockets, who runs the PostgreSQL servers, and why
+// what was left out was.
+type configExtras struct {
+	sockDirs   map[string]string
+	noLibvirtd error
+	pg         pgSetup
+	// noPostgres is why the group was left out, and postgresService the
+	// service it was for.
+	noPostgres      error
+	postgresService string
+}
+
+// NoPostgresReason is why the group was left out, as a sentence fragment.
+func (d configData) NoPostgresReason() string {
+	return strings.ReplaceAll(strings.TrimSuffix(d.NoPostgres.Error(), "."), "\n", " ")
+}
+
+// PGVersion is the PostgreSQL major version, from its bin directory.
+func (d configData) PGVersion() string { return filepath.Base(filepath.Dir(d.pg.binDir)) }
+
+// pgMemberData is one member of the group as the config writes it.
+type pgMemberData struct {
+	Site, Conn, PasswordFile, ReplicationConn, DataDir, BinDir, OSUser string
+}
+
+// PGMembers are the group's members, one per site of its service, in the
+// order of the sites.
+func (d configData) PGMembers() []pgMemberData {
+	svc, _ := d.Service(d.Postgres.Service)
+	var out []pgMemberData
+	for _, s := range d.Sites {
+		if !slices.Contains(svc.Sites, s.Name) {
+			continue
+		}
+		m := pgMember{site: s.Name, host: s.IP.String(), port: strconv.Itoa(int(d.Postgres.Port))}
+		out = append(out, pgMemberData{
+			Site:            s.Name,
+			Conn:            pgAdminConn(m),
+			PasswordFile:    filepath.ToSlash(filepath.Join(secretsDirName, pgPasswordName)),
+			ReplicationConn: pgReplConn(m, d.dir),
+			DataDir:         filepath.ToSlash(pgDataPath(s.Name)),
+			BinDir:          d.pg.binDir,
+			OSUser:          d.pg.user.name,
+		})
+	}
+	return out
 }
 
 // NotRoot says the guests were left out because the lab is not root's.
@@ -179,8 +333,8 @@ func (d configData) HostURI(host string) string { return d.uris[host] }
 
 // writeConfig writes DIR/zdt.yaml for the topology, replacing any old one.
 // Every host is the libvirtd of its site, with its sockets in
-// sockDirs[site].
-func writeConfig(dir string, t Topology, sockDirs map[string]string, noLibvirtd error) error {
+// x.sockDirs[site].
+func writeConfig(dir string, t Topology, x configExtras) error {
 	tmpl, err := template.New(configName).Funcs(template.FuncMap{
 		"certPath":   func(name string) string { return filepath.ToSlash(certPath(name)) },
 		"keyPath":    func(name string) string { return filepath.ToSlash(keyPath(name)) },
@@ -193,10 +347,11 @@ func writeConfig(dir string, t Topology, sockDirs map[string]string, noLibvirtd 
 	if err != nil {
 		return fmt.Errorf("parse the config template: %w", err)
 	}
-	data := configData{Topology: t, uris: map[string]string{}, NoLibvirtd: noLibvirtd}
+	data := configData{Topology: t, dir: dir, uris: map[string]string{}, NoLibvirtd: x.noLibvirtd,
+		pg: x.pg, NoPostgres: x.noPostgres, PostgresService: x.postgresService}
 	for _, s := range t.Sites {
 		for _, h := range s.Hosts {
-			data.uris[h.Name] = hostURI(sockDirs[s.Name])
+			data.uris[h.Name] = hostURI(x.sockDirs[s.Name])
 		}
 	}
 	var buf bytes.Buffer

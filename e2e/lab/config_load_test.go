@@ -3,11 +3,13 @@ package lab
 import (
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/zdt-project/zdt/failover"
@@ -41,6 +43,7 @@ func TestConfigLoads(t *testing.T) {
 	}{
 		{"with libvirtd", withLibvirtd, true},
 		{"without libvirtd", withoutLibvirtd, false},
+		{"with postgres", withFakePostgres, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -53,6 +56,12 @@ func TestConfigLoads(t *testing.T) {
 			}
 			if !tc.guests {
 				top = top.WithoutGuests()
+			}
+			if opts.Postgres != "" && l.PostgresOff() != nil {
+				if tc.name == "with postgres" {
+					t.Fatalf("the lab has no PostgreSQL: %v", l.PostgresOff())
+				}
+				top = top.WithoutPostgres()
 			}
 			checkConfig(t, l, top, loadConfig(t, l))
 		})
@@ -98,6 +107,17 @@ func checkConfig(t *testing.T, l *Lab, top Topology, c *config.Cluster) {
 				VCPUs: h.VCPUs, MemoryMiB: h.MemoryMiB, CPUOvercommit: h.CPUOvercommit, MemoryOvercommit: 1,
 			})
 		}
+		if b := top.BGP; b != nil {
+			want.BGP = &config.SiteBGP{ASN: s.ASN, RouterID: s.RouterID, Interface: config.DefaultBGPInterface,
+				Peers: []config.BGPPeer{{
+					Address: b.ObserverListen.Addr(), ASN: b.ObserverASN, Port: b.ObserverListen.Port(), LocalAddress: s.IP,
+					HoldTime: b.HoldTime, Keepalive: b.Keepalive, ConnectRetry: b.ConnectRetry, Description: "the lab's route observer",
+				}}}
+		}
+		if !reflect.DeepEqual(got.BGP, want.BGP) {
+			t.Errorf("site %s's bgp: %+v; want %+v", s.Name, got.BGP, want.BGP)
+		}
+		got.BGP, want.BGP = nil, nil
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("site %s: %+v; want %+v", s.Name, got, want)
 		}
@@ -128,6 +148,70 @@ func checkConfig(t *testing.T, l *Lab, top Topology, c *config.Cluster) {
 	}
 	if c.Placement.ZoneScope != config.ZoneScopeCluster {
 		t.Errorf("placement zone scope %q; want cluster", c.Placement.ZoneScope)
+	}
+	checkBGPConfig(t, top, c)
+	checkReplicationConfig(t, l, top, c)
+}
+
+func checkBGPConfig(t *testing.T, top Topology, c *config.Cluster) {
+	t.Helper()
+	b := top.BGP
+	if b == nil {
+		if c.BGP.Observer != nil || c.BGPEnabled() {
+			t.Errorf("bgp %+v without a BGP topology", c.BGP)
+		}
+		return
+	}
+	want := &config.Observer{ASN: b.ObserverASN, RouterID: b.ObserverRouterID, Listen: b.ObserverListen}
+	for _, s := range top.Sites {
+		want.Peers = append(want.Peers, config.ObserverPeer{Address: s.IP, ASN: s.ASN, Site: s.Name})
+	}
+	if !reflect.DeepEqual(c.BGP.Observer, want) {
+		t.Errorf("observer %+v; want %+v", c.BGP.Observer, want)
+	}
+	if c.BGP.MinChangeInterval != b.MinChangeInterval {
+		t.Errorf("min_change_interval %s; want %s", c.BGP.MinChangeInterval, b.MinChangeInterval)
+	}
+}
+
+func checkReplicationConfig(t *testing.T, l *Lab, top Topology, c *config.Cluster) {
+	t.Helper()
+	pg := top.Postgres
+	if pg == nil {
+		if len(c.Replication) > 0 {
+			t.Errorf("replication %+v without PostgreSQL", c.Replication)
+		}
+		return
+	}
+	if len(c.Replication) != 1 {
+		t.Fatalf("replication groups %+v; want one", c.Replication)
+	}
+	g := c.Replication[0]
+	if g.Name != pg.Group || g.Driver != config.DriverPostgres || g.Synchronous {
+		t.Errorf("group %s, driver %s, synchronous %t; want %s, postgres, asynchronous", g.Name, g.Driver, g.Synchronous, pg.Group)
+	}
+	svc, _ := c.Service(pg.Service)
+	if svc.ReplicationGroup != pg.Group {
+		t.Errorf("service %s's replication group %q; want %s", pg.Service, svc.ReplicationGroup, pg.Group)
+	}
+	for _, s := range top.Sites {
+		m, ok := g.Member(s.Name)
+		if !ok {
+			t.Errorf("group %s has no member at site %s", g.Name, s.Name)
+			continue
+		}
+		if want := fmt.Sprintf("host=%s port=%d user=zdt dbname=postgres", s.IP, pg.Port); m.Conn != want {
+			t.Errorf("site %s: conn %q; want %q", s.Name, m.Conn, want)
+		}
+		if m.Password == "" || m.PasswordFile != filepath.Join(l.Dir(), "secrets", "pg.pass") {
+			t.Errorf("site %s: password file %s (password %q)", s.Name, m.PasswordFile, m.Password)
+		}
+		if !strings.Contains(m.ReplicationConn, "passfile="+filepath.Join(l.Dir(), "secrets", "pgpass")) {
+			t.Errorf("site %s: replication conn %q names no passfile", s.Name, m.ReplicationConn)
+		}
+		if m.DataDir != filepath.Join(l.Dir(), s.Name, "postgres", "data") || m.BinDir == "" {
+			t.Errorf("site %s: data dir %s, bin dir %s", s.Name, m.DataDir, m.BinDir)
+		}
 	}
 }
 

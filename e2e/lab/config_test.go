@@ -37,6 +37,11 @@ sites:
       cert: pki/a.pem
       key: pki/a-key.pem
     hosts: [{name: a1, uri: "test+unix:///default?socket=DIR/a/libvirt/libvirt-sock", vcpus: 4, memory_mib: 8192, cpu_overcommit: 1.25}]
+    bgp:
+      asn: 64601
+      router_id: 192.0.2.11
+      peers:
+        - {address: 127.0.0.10, port: 1179, asn: 64500, local_address: 127.0.0.11, hold_time: 9s, keepalive: 3s, connect_retry: 1s, description: the lab's route observer}
   - name: b
     api: 127.0.0.12:7480
     etcd:
@@ -45,6 +50,11 @@ sites:
       cert: pki/b.pem
       key: pki/b-key.pem
     hosts: [{name: b1, uri: "test+unix:///default?socket=DIR/b/libvirt/libvirt-sock", vcpus: 4, memory_mib: 8192, cpu_overcommit: 1.25}]
+    bgp:
+      asn: 64602
+      router_id: 192.0.2.12
+      peers:
+        - {address: 127.0.0.10, port: 1179, asn: 64500, local_address: 127.0.0.12, hold_time: 9s, keepalive: 3s, connect_retry: 1s, description: the lab's route observer}
   - name: c
     api: 127.0.0.13:7480
     etcd:
@@ -53,6 +63,11 @@ sites:
       cert: pki/c.pem
       key: pki/c-key.pem
     hosts: [{name: c1, uri: "test+unix:///default?socket=DIR/c/libvirt/libvirt-sock", vcpus: 4, memory_mib: 8192, cpu_overcommit: 1.25}]
+    bgp:
+      asn: 64603
+      router_id: 192.0.2.13
+      peers:
+        - {address: 127.0.0.10, port: 1179, asn: 64500, local_address: 127.0.0.13, hold_time: 9s, keepalive: 3s, connect_retry: 1s, description: the lab's route observer}
 services:
   - name: web
     sites: [a, b, c]
@@ -71,6 +86,16 @@ services:
       - {name: db-bronze-2, tier: bronze, vcpus: 2, memory_mib: 1024, domain: domains/db-bronze-2.xml}
 placement:
   zone_scope: cluster
+bgp:
+  min_change_interval: 3s
+  observer:
+    asn: 64500
+    router_id: 192.0.2.1
+    listen: 127.0.0.10:1179
+    peers:
+      - {address: 127.0.0.11, asn: 64601, site: a}
+      - {address: 127.0.0.12, asn: 64602, site: b}
+      - {address: 127.0.0.13, asn: 64603, site: c}
 `
 
 // withLibvirtd makes Create write hosts and guests whether or not libvirtd
@@ -81,13 +106,34 @@ func withLibvirtd(t *testing.T) Options {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Options{Binary: "unused", Libvirtd: self}
+	return Options{Binary: "unused", Libvirtd: self, Postgres: noPostgres(t)}
 }
 
 // withoutLibvirtd makes Create find no libvirtd.
 func withoutLibvirtd(t *testing.T) Options {
-	return Options{Binary: "unused", Libvirtd: filepath.Join(t.TempDir(), "no-libvirtd")}
+	return Options{Binary: "unused", Libvirtd: filepath.Join(t.TempDir(), "no-libvirtd"), Postgres: noPostgres(t)}
 }
+
+// withFakePostgres makes Create write the replication group: a bin
+// directory with every program will do when nothing is started. As root,
+// the servers' user must reach the lab: the test's directories let it.
+func withFakePostgres(t *testing.T) Options {
+	t.Helper()
+	bin := t.TempDir()
+	for _, p := range pgPrograms {
+		if err := os.WriteFile(filepath.Join(bin, p), []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(filepath.Dir(bin), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	return Options{Binary: "unused", Libvirtd: filepath.Join(t.TempDir(), "no-libvirtd"), Postgres: bin}
+}
+
+// noPostgres is a PostgreSQL bin directory that has nothing: Create leaves
+// the replication group out.
+func noPostgres(t *testing.T) string { return filepath.Join(t.TempDir(), "no-postgres") }
 
 // parseYAML parses a config into plain maps and lists.
 func parseYAML(t *testing.T, data []byte) map[string]any {

@@ -12,6 +12,10 @@
 //	<site>/libvirt/      the site's libvirtd (with libvirtd): its libvirtd.conf,
 //	                     libvirtd.log, pid, and its sockets unless the lab's
 //	                     path is too long for a unix socket
+//	<site>/postgres/     the site's PostgreSQL server (with PostgreSQL): data/,
+//	                     postgresql.log, startup.log
+//	observer/            the route observer's pid and observer.log
+//	secrets/             the PostgreSQL users' passwords (pg.pass, pgpass)
 //
 // Each site is one process, `zdt controller --config DIR/zdt.yaml --site S
 // --embed-etcd DIR/S/etcd`, listening on its own loopback address
@@ -31,6 +35,24 @@
 // serves no socket where the lab asks. Without libvirtd, or without root,
 // the lab runs without hosts and guests; InstallLibvirtd says how to get
 // libvirtd.
+//
+// Every site has a BGP speaker (AS 64601, 64602, 64603) with one session,
+// from its own address, to the lab's route observer, `zdt observer`, on
+// 127.0.0.10:1179, which stands for the upstream: it runs beside the
+// sites, outlives a site that goes dark, and publishes where its best path
+// for each service prefix leads. The sessions are IPv4, so only the IPv4
+// prefixes reach it.
+//
+// When the PostgreSQL server is installed (/usr/lib/postgresql/*/bin),
+// service db keeps its data in replication group pg: one server per site on
+// the site's address, port 15432, the first primary at db's preferred site
+// (made with initdb), the others pg_basebackup clones streaming from it.
+// pg_ctl starts each in a session of its own, so the lab tracks them by
+// their postmaster.pid, whoever started them: a site that goes dark loses
+// its server (SIGKILL), and when the site comes back its controller rewinds
+// it and starts it as a standby. As root the servers run as user postgres,
+// which must reach the lab directory. Without PostgreSQL the lab runs
+// without the group; InstallPostgres says how to get it.
 //
 // Create makes a fresh lab (keys, certificates, config, domain XML, no etcd
 // data) and Open takes up an existing one; StartSite, KillSite and Stop

@@ -62,6 +62,9 @@ func (l *Lab) WaitHealthy(ctx context.Context) error {
 	last := make(map[string]answer)
 	hv := make(libvirtdAnswers)
 	for {
+		if pid, ok := l.ObserverRunning(); l.observer && !ok && pid != 0 {
+			return l.diedError(observerProc, pid) // it was started and died
+		}
 		var running []string
 		for _, s := range l.sites {
 			pid, ok := l.Running(s.Name)
@@ -232,6 +235,9 @@ func probe(ctx context.Context, client *http.Client, api string) answer {
 }
 
 func (l *Lab) diedError(p proc, pid int) error {
+	if p.site == "" {
+		return fmt.Errorf("%s (pid %d) %s; see %s%s", p, pid, l.exitStatus(p, pid), l.logPath(p), l.logTail(p))
+	}
 	what := "controller"
 	if p.role == libvirtdRole {
 		what = "libvirtd"

@@ -37,6 +37,10 @@ type Options struct {
 	// not an executable), Create leaves the topology's hosts and guests
 	// out.
 	Libvirtd string
+	// Postgres is the directory of the PostgreSQL server binaries; empty
+	// means the one FindPostgres finds. When there is none (or it lacks a
+	// program), Create leaves the topology's replication group out.
+	Postgres string
 }
 
 // Lab is a lab directory and the controllers it runs. Its methods are safe
@@ -53,6 +57,12 @@ type Lab struct {
 	sockDirs map[string]string
 	// libvirtdOption is Options.Libvirtd.
 	libvirtdOption string
+	// observer: the config has a route observer, which the lab runs.
+	observer bool
+	// pg is the lab's PostgreSQL replication group, nil if it has none;
+	// noPostgres says why a lab Create made has none.
+	pg         *pgGroup
+	noPostgres error
 
 	mu       sync.Mutex
 	children map[proc]*child // the processes this Lab started
@@ -89,6 +99,15 @@ func Create(dir string, opts Options) (*Lab, error) {
 			t = t.WithoutGuests()
 		}
 	}
+	var pg pgSetup
+	var noPostgres error
+	var pgService string
+	if t.Postgres != nil {
+		if pg, noPostgres = opts.postgresSetup(dir); noPostgres != nil {
+			pgService = t.Postgres.Service
+			t = t.WithoutPostgres()
+		}
+	}
 	sockDirs := map[string]string{}
 	for _, s := range t.Sites {
 		if len(s.Hosts) > 0 {
@@ -114,10 +133,19 @@ func Create(dir string, opts Options) (*Lab, error) {
 					return nil, err
 				}
 			}
+			if err := os.RemoveAll(filepath.Join(dir, name, pgDirName)); err != nil {
+				return nil, fmt.Errorf("wipe the PostgreSQL data of site %s: %w", name, err)
+			}
+		}
+		if err := removePIDFile(filepath.Join(dir, observerDirName)); err != nil {
+			return nil, err
 		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create the lab directory: %w", err)
+	}
+	if err := writeSecrets(dir, t, pg); err != nil {
+		return nil, err
 	}
 	if err := writePKI(dir, t, time.Now()); err != nil {
 		return nil, fmt.Errorf("create the lab's PKI in %s: %w", dir, err)
@@ -125,10 +153,16 @@ func Create(dir string, opts Options) (*Lab, error) {
 	if err := writeDomains(dir, t); err != nil {
 		return nil, err
 	}
-	if err := writeConfig(dir, t, sockDirs, noLibvirtd); err != nil {
+	x := configExtras{sockDirs: sockDirs, noLibvirtd: noLibvirtd, pg: pg, noPostgres: noPostgres, postgresService: pgService}
+	if err := writeConfig(dir, t, x); err != nil {
 		return nil, err
 	}
-	return Open(dir, opts)
+	l, err := Open(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	l.noPostgres = noPostgres
+	return l, nil
 }
 
 // previousLab returns the lab that dir holds, nil if dir is missing or
@@ -159,7 +193,7 @@ func previousLab(dir string, t Topology, opts Options) (*Lab, error) {
 }
 
 // refuseIfRunning fails if any site of the lab still runs, or its
-// libvirtd.
+// libvirtd or PostgreSQL server, or the lab's observer.
 func (l *Lab) refuseIfRunning() error {
 	var running []string
 	for _, s := range l.sites {
@@ -169,6 +203,12 @@ func (l *Lab) refuseIfRunning() error {
 		if pid, ok := l.LibvirtdRunning(s.Name); ok {
 			running = append(running, fmt.Sprintf("site %s's libvirtd is pid %d", s.Name, pid))
 		}
+		if pid, ok := l.PostgresRunning(s.Name); ok {
+			running = append(running, fmt.Sprintf("site %s's PostgreSQL is pid %d", s.Name, pid))
+		}
+	}
+	if pid, ok := l.ObserverRunning(); ok {
+		running = append(running, fmt.Sprintf("the route observer is pid %d", pid))
 	}
 	if len(running) == 0 {
 		return nil
@@ -224,6 +264,10 @@ func Open(dir string, opts Options) (*Lab, error) {
 	}
 	l := newLab(dir, f.Cluster, sites, files, opts)
 	l.sockDirs = sockDirs
+	l.observer = f.BGP.Observer != nil
+	if l.pg, err = f.pgGroup(dir); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
 	return l, nil
 }
 
@@ -262,6 +306,17 @@ type labFile struct {
 			URI string `yaml:"uri"`
 		} `yaml:"hosts"`
 	} `yaml:"sites"`
+	Services []struct {
+		Name             string   `yaml:"name"`
+		Sites            []string `yaml:"sites"`
+		ReplicationGroup string   `yaml:"replication_group"`
+	} `yaml:"services"`
+	BGP struct {
+		Observer *struct{} `yaml:"observer"`
+	} `yaml:"bgp"`
+	Replication struct {
+		Groups []labGroupFile `yaml:"groups"`
+	} `yaml:"replication"`
 }
 
 func absIn(dir, path string) string {
@@ -282,6 +337,14 @@ func (l *Lab) ConfigPath() string { return filepath.Join(l.dir, configName) }
 
 // LogPath is the file a site's controller writes its output to.
 func (l *Lab) LogPath(site string) string { return filepath.Join(l.dir, site, "controller.log") }
+
+// ObserverLogPath is the file the route observer writes its output to.
+func (l *Lab) ObserverLogPath() string {
+	return filepath.Join(l.dir, observerDirName, "observer.log")
+}
+
+// HasObserver reports whether the lab runs a route observer.
+func (l *Lab) HasObserver() bool { return l.observer }
 
 // LibvirtdLogPath is the file a site's libvirtd writes its output to.
 func (l *Lab) LibvirtdLogPath(site string) string {

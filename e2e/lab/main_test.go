@@ -21,6 +21,9 @@ const fakeEnv = "ZDT_LAB_FAKE_CONTROLLER"
 
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(fakeEnv); mode != "" {
+		if len(os.Args) > 1 && os.Args[1] == "observer" {
+			os.Exit(fakeObserver(mode))
+		}
 		os.Exit(fakeController(mode, os.Args[1:]))
 	}
 	os.Exit(m.Run())
@@ -65,6 +68,26 @@ func fakeController(modes string, args []string) int {
 	return 1
 }
 
+// fakeObserver stands in for `zdt observer`: it runs until it is told to
+// stop, or dies at once in mode "die" for site "observer".
+func fakeObserver(modes string) int {
+	mode := siteMode(modes, "observer")
+	fmt.Printf("fake observer: mode %s\n", mode)
+	stop := make(chan os.Signal, 1)
+	switch mode {
+	case "die":
+		fmt.Fprintln(os.Stderr, "fake observer: cannot listen")
+		return 3
+	case "stubborn":
+		signal.Ignore(syscall.SIGTERM)
+		signal.Notify(stop, syscall.SIGINT)
+	default:
+		signal.Notify(stop, syscall.SIGTERM)
+	}
+	<-stop
+	return 0
+}
+
 func siteMode(modes, site string) string {
 	parts := strings.Split(modes, ",")
 	mode := parts[0]
@@ -76,12 +99,16 @@ func siteMode(modes, site string) string {
 	return mode
 }
 
-// testTopology is the default lab moved to 127.0.<net>.11-13, so tests
-// that run fake controllers do not collide with each other or with a lab.
+// testTopology is the default lab moved to 127.0.<net>.10-13, so tests
+// that run fake controllers do not collide with each other or with a lab,
+// and without PostgreSQL servers, which fake controllers would not drive.
 func testTopology(net byte) Topology {
 	t := DefaultTopology()
 	for i := range t.Sites {
 		t.Sites[i].IP = netip.AddrFrom4([4]byte{127, 0, net, byte(11 + i)})
 	}
-	return t
+	bgp := *t.BGP
+	bgp.ObserverListen = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, net, 10}), bgp.ObserverListen.Port())
+	t.BGP = &bgp
+	return t.WithoutPostgres()
 }

@@ -21,43 +21,65 @@ const (
 	pollInterval = 20 * time.Millisecond
 )
 
-// role is what a process of a site does.
+// role is what a process of the lab does.
 type role int
 
 const (
 	controllerRole role = iota // zdt controller, with the site's etcd member
 	libvirtdRole               // the libvirtd that serves the site's hypervisor
+	observerRole               // zdt observer, the lab's one route observer (no site)
+	postgresRole               // the postmaster of the site's PostgreSQL server
 )
 
-// proc is one process of the lab: a site's controller or its libvirtd.
+// proc is one process of the lab: a site's controller, libvirtd or
+// PostgreSQL server, or the lab's route observer.
 type proc struct {
 	site string
 	role role
 }
 
 func (p proc) String() string {
-	if p.role == libvirtdRole {
+	switch p.role {
+	case libvirtdRole:
 		return "site " + p.site + "'s libvirtd"
+	case observerRole:
+		return "the route observer"
+	case postgresRole:
+		return "site " + p.site + "'s PostgreSQL"
 	}
 	return "site " + p.site + "'s controller"
 }
 
 func controllerOf(site string) proc { return proc{site, controllerRole} }
 func libvirtdOf(site string) proc   { return proc{site, libvirtdRole} }
+func postgresOf(site string) proc   { return proc{site, postgresRole} }
+
+var observerProc = proc{role: observerRole}
 
 // pidDir is the directory of the process's pid file: DIR/<site> for the
-// controller, DIR/<site>/libvirt for the libvirtd.
+// controller, DIR/<site>/libvirt for the libvirtd, DIR/observer for the
+// observer. A PostgreSQL server has none of ours: its postmaster.pid says
+// which process it is, whoever started it (the lab, or the site's
+// controller when it rewinds the server).
 func (l *Lab) pidDir(p proc) string {
-	if p.role == libvirtdRole {
+	switch p.role {
+	case libvirtdRole:
 		return libvirtDir(l.dir, p.site)
+	case observerRole:
+		return filepath.Join(l.dir, observerDirName)
 	}
 	return filepath.Join(l.dir, p.site)
 }
 
 // logPath is the file the process writes its output to.
 func (l *Lab) logPath(p proc) string {
-	if p.role == libvirtdRole {
+	switch p.role {
+	case libvirtdRole:
 		return l.LibvirtdLogPath(p.site)
+	case observerRole:
+		return l.ObserverLogPath()
+	case postgresRole:
+		return l.PostgresLogPath(p.site)
 	}
 	return l.LogPath(p.site)
 }
@@ -65,10 +87,64 @@ func (l *Lab) logPath(p proc) string {
 // is reports whether pid is a live process playing p in this lab: the
 // command line guards against a pid reused by another process.
 func (l *Lab) is(p proc, pid int) bool {
-	if p.role == libvirtdRole {
+	switch p.role {
+	case libvirtdRole:
 		return isLibvirtd(pid, filepath.Join(libvirtDir(l.dir, p.site), libvirtdConfName))
+	case observerRole:
+		return isObserver(pid, l.ConfigPath())
+	case postgresRole:
+		return isPostgres(pid, l.pgDataDir(p.site))
 	}
 	return isController(pid, l.ConfigPath(), p.site)
+}
+
+// procs lists every process the lab may run, in the order they stop:
+// the controllers first, which stop serving, then the others.
+func (l *Lab) procs() [][]proc {
+	var controllers, others []proc
+	for _, s := range l.sites {
+		controllers = append(controllers, controllerOf(s.Name))
+		others = append(others, libvirtdOf(s.Name))
+		if l.hasPostgres(s.Name) {
+			others = append(others, postgresOf(s.Name))
+		}
+	}
+	if l.observer {
+		others = append(others, observerProc)
+	}
+	return [][]proc{controllers, others}
+}
+
+// forget removes the pid file of a process that no longer runs.
+func (l *Lab) forget(p proc) error {
+	if p.role == postgresRole {
+		return nil // postmaster.pid is the server's own
+	}
+	return removePIDFile(l.pidDir(p))
+}
+
+// pgid is the process group the process leads: every process the lab
+// starts, and a postmaster, which pg_ctl starts in a session of its own.
+// A postmaster started otherwise is signalled alone; its children follow
+// it.
+func (p proc) group(pid int) int {
+	if p.role == postgresRole {
+		if g, err := syscall.Getpgid(pid); err != nil || g != pid {
+			return pid
+		}
+	}
+	return -pid
+}
+
+// stopSignal asks the process to stop, and whom to send it to: a
+// postmaster alone, with SIGINT (a fast shutdown: SIGTERM would wait for
+// its clients, and its children have their own meaning for signals);
+// everything else as a process group, with SIGTERM.
+func (p proc) stopSignal(pid int) (target int, sig syscall.Signal) {
+	if p.role == postgresRole {
+		return pid, syscall.SIGINT
+	}
+	return -pid, syscall.SIGTERM
 }
 
 // child is a process this Lab started. Its goroutine waits for the
@@ -97,8 +173,21 @@ func (l *Lab) Running(site string) (pid int, ok bool) { return l.running(control
 // runs, as Running does for its controller.
 func (l *Lab) LibvirtdRunning(site string) (pid int, ok bool) { return l.running(libvirtdOf(site)) }
 
+// ObserverRunning returns the pid of the lab's route observer and whether
+// it runs.
+func (l *Lab) ObserverRunning() (pid int, ok bool) { return l.running(observerProc) }
+
+// PostgresRunning returns the pid of the postmaster of the site's
+// PostgreSQL server and whether it runs, whoever started it.
+func (l *Lab) PostgresRunning(site string) (pid int, ok bool) { return l.running(postgresOf(site)) }
+
 func (l *Lab) running(p proc) (pid int, ok bool) {
-	pid, err := readPIDFile(l.pidDir(p))
+	var err error
+	if p.role == postgresRole {
+		pid, err = postmasterPID(l.pgDataDir(p.site))
+	} else {
+		pid, err = readPIDFile(l.pidDir(p))
+	}
 	if err != nil {
 		return 0, false
 	}
@@ -116,8 +205,19 @@ func (l *Lab) child(p proc) *child {
 	return l.children[p]
 }
 
-// StartAll starts every site that does not run yet.
+// StartAll starts what does not run yet: the route observer, the
+// PostgreSQL servers (made first, when the lab is new), then every site.
 func (l *Lab) StartAll() error {
+	if _, ok := l.ObserverRunning(); l.observer && !ok {
+		if err := l.startObserver(); err != nil {
+			return err
+		}
+	}
+	if l.pg != nil {
+		if err := l.startPostgres(); err != nil {
+			return err
+		}
+	}
 	for _, s := range l.sites {
 		if _, ok := l.Running(s.Name); ok {
 			continue
@@ -132,7 +232,10 @@ func (l *Lab) StartAll() error {
 // StartSite starts the site: its libvirtd, if it has hypervisors and the
 // libvirtd does not run, then its controller, with the etcd data the site
 // has. Each runs in its own process group, its output appended to its log.
-// It refuses (ErrRunning) if the site's controller already runs.
+// It refuses (ErrRunning) if the site's controller already runs. It does
+// not start the site's PostgreSQL server: StartAll starts it with the lab;
+// a site that comes back finds it dead, and its controller rewinds it and
+// starts it as a standby.
 func (l *Lab) StartSite(site string) error {
 	if _, err := l.Site(site); err != nil {
 		return err
@@ -209,23 +312,24 @@ func (l *Lab) start(p proc, bin string, args, env []string) error {
 	return nil
 }
 
-// KillSite makes a site go dark: SIGKILL to its controller's process group
-// and its libvirtd's, without warning; the site's guests die with its
-// libvirtd. It fails with ErrNotRunning if neither runs.
+// KillSite makes a site go dark: SIGKILL to its controller's process
+// group, its libvirtd's and its PostgreSQL server's, without warning; the
+// site's guests die with its libvirtd. The route observer stays: it is the
+// sites' upstream. It fails with ErrNotRunning if none of them runs.
 func (l *Lab) KillSite(site string) error {
 	if _, err := l.Site(site); err != nil {
 		return err
 	}
 	var victims []victim
-	for _, p := range []proc{controllerOf(site), libvirtdOf(site)} {
+	for _, p := range []proc{controllerOf(site), libvirtdOf(site), postgresOf(site)} {
 		pid, ok := l.running(p)
 		if !ok {
-			if err := removePIDFile(l.pidDir(p)); err != nil {
+			if err := l.forget(p); err != nil {
 				return fmt.Errorf("%s: %w", p, err)
 			}
 			continue
 		}
-		if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		if err := syscall.Kill(p.group(pid), syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 			return fmt.Errorf("kill %s (process group %d): %w", p, pid, err)
 		}
 		victims = append(victims, victim{p, pid})
@@ -239,39 +343,54 @@ func (l *Lab) KillSite(site string) error {
 		return fmt.Errorf("%s (pid %d) is still there %s after SIGKILL: look at it with `ps -o pid,pgid,stat,cmd -p %d`",
 			left[0].proc, left[0].pid, killWait, left[0].pid)
 	}
+	l.afterKill(victims)
 	var errs []error
 	for _, v := range victims {
-		errs = append(errs, removePIDFile(l.pidDir(v.proc)))
+		errs = append(errs, l.forget(v.proc))
 	}
 	return errors.Join(errs...)
 }
 
-// Stop stops every site: first the controllers, which stop their guests
-// as they go, then the libvirtds. Each gets SIGTERM to its process group, a
+// afterKill cleans up after killed PostgreSQL servers: it waits, for a
+// moment, until each is reaped (pg_ctl takes a zombie for a running
+// server, and a controller would not rewind it), and removes the shared
+// memory segment a killed postmaster leaves behind.
+func (l *Lab) afterKill(victims []victim) {
+	for _, v := range victims {
+		if v.proc.role != postgresRole {
+			continue
+		}
+		waitReaped(v.pid, killWait)
+		removeShm(l.pgDataDir(v.proc.site))
+	}
+}
+
+// Stop stops the whole lab: first the controllers, which stop their
+// guests and fence their PostgreSQL servers as they go, then the
+// libvirtds, the PostgreSQL servers and the route observer. Each gets
+// SIGTERM to its process group (a postmaster SIGINT, a fast shutdown), a
 // wait bounded by ctx and 10 s, then SIGKILL. It removes the pid files.
 func (l *Lab) Stop(ctx context.Context) error {
 	var errs []error
-	for _, r := range []role{controllerRole, libvirtdRole} {
-		var procs []proc
-		for _, s := range l.sites {
-			procs = append(procs, proc{s.Name, r})
-		}
+	for _, procs := range l.procs() {
 		errs = append(errs, l.stop(ctx, procs))
 	}
 	killCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killWait)
 	defer cancel()
 	l.reapChildren(killCtx)
 
-	for _, s := range l.sites {
-		for _, p := range []proc{controllerOf(s.Name), libvirtdOf(s.Name)} {
+	for _, procs := range l.procs() {
+		for _, p := range procs {
 			if pid, ok := l.running(p); ok {
 				errs = append(errs, fmt.Errorf("%s (pid %d) is still running after SIGKILL: look at it with `ps -o pid,pgid,stat,cmd -p %d`", p, pid, pid))
 				continue
 			}
-			if err := removePIDFile(l.pidDir(p)); err != nil {
+			if err := l.forget(p); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", p, err))
 			}
 		}
+	}
+	for _, s := range l.sites {
 		if _, ok := l.LibvirtdRunning(s.Name); !ok {
 			errs = append(errs, removeSocketDir(l.dir, l.sockDirs[s.Name]))
 		}
@@ -288,8 +407,9 @@ func (l *Lab) stop(ctx context.Context, procs []proc) error {
 		if !ok {
 			continue
 		}
-		if err := syscall.Kill(-pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
-			return fmt.Errorf("stop %s (process group %d): %w", p, pid, err)
+		target, sig := p.stopSignal(pid)
+		if err := syscall.Kill(target, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("stop %s (pid %d): %w", p, pid, err)
 		}
 		victims = append(victims, victim{p, pid})
 	}
@@ -297,13 +417,14 @@ func (l *Lab) stop(ctx context.Context, procs []proc) error {
 	left := l.waitGone(graceCtx, victims)
 	cancel()
 	for _, v := range left {
-		if err := syscall.Kill(-v.pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		if err := syscall.Kill(v.proc.group(v.pid), syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 			return fmt.Errorf("kill %s (process group %d): %w", v.proc, v.pid, err)
 		}
 	}
 	killCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killWait)
 	defer cancel()
 	l.waitGone(killCtx, left)
+	l.afterKill(left)
 	return nil
 }
 

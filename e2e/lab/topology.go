@@ -23,6 +23,34 @@ type Topology struct {
 	// ZoneScope is the placement's zone_scope (cluster or service); it is
 	// written only when there are guests.
 	ZoneScope string
+	// BGP is the sites' speakers and the route observer; nil means none.
+	BGP *BGPSpec
+	// Postgres is the replicated PostgreSQL group; nil means none.
+	Postgres *PostgresSpec
+}
+
+// BGPSpec is how the lab's sites announce their services' prefixes: every
+// site's speaker has one session, to the route observer, which stands for
+// the upstream and publishes where its best path for each prefix leads.
+type BGPSpec struct {
+	// ObserverListen is where the observer accepts the sites' sessions.
+	ObserverListen netip.AddrPort
+	// ObserverASN and ObserverRouterID are the observer's (the upstream's).
+	ObserverASN      uint32
+	ObserverRouterID netip.Addr
+	// MinChangeInterval is bgp.min_change_interval, the flap guard.
+	MinChangeInterval time.Duration
+	// HoldTime, Keepalive and ConnectRetry are the sites' session timers.
+	HoldTime, Keepalive, ConnectRetry time.Duration
+}
+
+// PostgresSpec is the lab's replication group: one PostgreSQL server per
+// site, the first site of Service its first primary, the others streaming
+// standbys of it.
+type PostgresSpec struct {
+	Group   string // the replication group's name
+	Service string // the service that uses the group
+	Port    uint16 // every server's port, on its site's address
 }
 
 // Ports are the TCP ports every site listens on, each on its own address.
@@ -52,6 +80,10 @@ type SiteSpec struct {
 	// Hosts are the site's hypervisors. The lab serves each with the site's
 	// own libvirtd (the test driver), so a site has at most one.
 	Hosts []HostSpec
+	// ASN and RouterID are the site's BGP speaker's, when Topology.BGP is
+	// set.
+	ASN      uint32
+	RouterID netip.Addr
 }
 
 // HostSpec is a hypervisor of a site. Its URI is the site's libvirtd, which
@@ -114,9 +146,12 @@ func DefaultTopology() Topology {
 			HostFailAfter:       5 * time.Second,
 		},
 		Sites: []SiteSpec{
-			{Name: "a", IP: netip.MustParseAddr("127.0.0.11"), Hosts: []HostSpec{labHost("a1")}},
-			{Name: "b", IP: netip.MustParseAddr("127.0.0.12"), Hosts: []HostSpec{labHost("b1")}},
-			{Name: "c", IP: netip.MustParseAddr("127.0.0.13"), Hosts: []HostSpec{labHost("c1")}},
+			{Name: "a", IP: netip.MustParseAddr("127.0.0.11"), Hosts: []HostSpec{labHost("a1")},
+				ASN: 64601, RouterID: netip.MustParseAddr("192.0.2.11")},
+			{Name: "b", IP: netip.MustParseAddr("127.0.0.12"), Hosts: []HostSpec{labHost("b1")},
+				ASN: 64602, RouterID: netip.MustParseAddr("192.0.2.12")},
+			{Name: "c", IP: netip.MustParseAddr("127.0.0.13"), Hosts: []HostSpec{labHost("c1")},
+				ASN: 64603, RouterID: netip.MustParseAddr("192.0.2.13")},
 		},
 		Services: []ServiceSpec{
 			{
@@ -148,6 +183,20 @@ func DefaultTopology() Topology {
 			},
 		},
 		ZoneScope: "cluster",
+		// The observer is the sites' upstream: 127.0.0.10, beside them.
+		// Short timers and flap guard, so that a failover is quick to see.
+		BGP: &BGPSpec{
+			ObserverListen:    netip.MustParseAddrPort("127.0.0.10:1179"),
+			ObserverASN:       64500,
+			ObserverRouterID:  netip.MustParseAddr("192.0.2.1"),
+			MinChangeInterval: 3 * time.Second,
+			HoldTime:          9 * time.Second,
+			Keepalive:         3 * time.Second,
+			ConnectRetry:      time.Second,
+		},
+		// db prefers b: its first primary is b's server, and taking b
+		// down shows a standby promoted at c.
+		Postgres: &PostgresSpec{Group: "pg", Service: "db", Port: 15432},
 	}
 }
 
@@ -167,6 +216,13 @@ func (t Topology) WithoutGuests() Topology {
 	for i := range t.Services {
 		t.Services[i].Guests = nil
 	}
+	return t
+}
+
+// WithoutPostgres is the topology without its replication group: the lab
+// of a machine without PostgreSQL.
+func (t Topology) WithoutPostgres() Topology {
+	t.Postgres = nil
 	return t
 }
 
@@ -229,7 +285,8 @@ func (t Topology) validate() error {
 			errs = append(errs, fmt.Errorf("sites[%d]: no name", i))
 		case seen[s.Name]:
 			errs = append(errs, fmt.Errorf("sites[%d]: site %q appears twice", i, s.Name))
-		case s.Name == caName || s.Name == clientName || s.Name == pkiDir:
+		case s.Name == caName || s.Name == clientName || s.Name == pkiDir || s.Name == domainsDir ||
+			s.Name == observerDirName || s.Name == secretsDirName:
 			errs = append(errs, fmt.Errorf("sites[%d]: %q is taken by the lab's own files", i, s.Name))
 		case strings.ContainsAny(s.Name, `/\ `) || s.Name == "." || s.Name == "..":
 			errs = append(errs, fmt.Errorf("sites[%d]: %q cannot name a directory", i, s.Name))
@@ -262,10 +319,56 @@ func (t Topology) validate() error {
 			}
 		}
 	}
+	errs = append(errs, t.validateBGP()...)
+	errs = append(errs, t.validatePostgres()...)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid lab topology: %w", err)
 	}
 	return nil
+}
+
+func (t Topology) validateBGP() []error {
+	if t.BGP == nil {
+		return nil
+	}
+	var errs []error
+	if !t.BGP.ObserverListen.IsValid() || t.BGP.ObserverListen.Port() == 0 {
+		errs = append(errs, errors.New("bgp: the observer has no address and port"))
+	}
+	for _, s := range t.Sites {
+		if s.ASN == 0 || !s.RouterID.Is4() {
+			errs = append(errs, fmt.Errorf("site %q: BGP needs an ASN and an IPv4 router id", s.Name))
+		}
+	}
+	return errs
+}
+
+func (t Topology) validatePostgres() []error {
+	pg := t.Postgres
+	if pg == nil {
+		return nil
+	}
+	var errs []error
+	if !plainName(pg.Group) {
+		errs = append(errs, fmt.Errorf("postgres: group %q: want a plain name like pg", pg.Group))
+	}
+	if pg.Port == 0 {
+		errs = append(errs, errors.New("postgres: no port"))
+	}
+	if !slices.ContainsFunc(t.Services, func(s ServiceSpec) bool { return s.Name == pg.Service && len(s.Sites) > 0 }) {
+		errs = append(errs, fmt.Errorf("postgres: unknown service %q", pg.Service))
+	}
+	return errs
+}
+
+// Service returns the named service.
+func (t Topology) Service(name string) (ServiceSpec, bool) {
+	for _, s := range t.Services {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return ServiceSpec{}, false
 }
 
 // siteNames lists the names of the sites, in order.
