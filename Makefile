@@ -7,9 +7,15 @@ LABDIR  ?=
 .PHONY: all build deps lab test check unit bench fuzz clean
 
 # Debian packages the lab and the tests use: libvirtd (the guests'
-# hypervisors, run with libvirt's test driver). Installed when missing and
-# run as root; otherwise it says what to install.
-DEBS_NEEDED = $(if $(wildcard /usr/sbin/libvirtd),,libvirt-daemon)
+# hypervisors, run with libvirt's test driver), PostgreSQL (the replicated
+# group), FRR (the upstream router of the BGP tests) and iproute2 (their
+# network namespaces). Installed when missing and run as root; otherwise it
+# says what to install.
+DEBS_NEEDED = $(strip \
+  $(if $(wildcard /usr/sbin/libvirtd),,libvirt-daemon) \
+  $(if $(wildcard /usr/lib/postgresql/*/bin/postgres),,postgresql) \
+  $(if $(wildcard /usr/lib/frr/bgpd),,frr) \
+  $(if $(wildcard /usr/sbin/ip /sbin/ip /usr/bin/ip),,iproute2))
 
 all: build
 
@@ -50,6 +56,10 @@ bench: deps
 	$(GO) test -run NONE -bench . -benchtime 20x ./cmd/zdt/internal/controller/
 	$(GO) test -run NONE -bench Solve -benchtime 20x ./deploy/
 	$(GO) test -run NONE -bench Start100 -benchtime 20x ./deploy/hypervisor/
+	$(GO) test -run NONE -bench BGPMoveOne -benchtime 20x ./e2e/
+	$(GO) test -run NONE -bench BGPMoveAll -benchtime 3x -timeout 30m ./e2e/
+	$(GO) test -run NONE -bench . -benchtime 5x ./replication/postgres/
+	$(GO) test -run NONE -bench Promotion -benchtime 3x ./replication/reconciler/
 
 fuzz:
 	$(GO) test -run NONE -fuzz FuzzParse -fuzztime 60s ./site/config/
