@@ -70,13 +70,26 @@ func New(t testing.TB, opts Options) *Cluster {
 		},
 		Services: opts.Services,
 	}
+	// The kernel may hand out a port again once it is closed: never give
+	// one to two listeners of the cluster.
+	used := map[string]bool{}
+	port := func() string {
+		for range 100 {
+			if p := freePort(t); !used[p] {
+				used[p] = true
+				return p
+			}
+		}
+		t.Fatal("no unused free port in 100 tries")
+		return ""
+	}
 	for _, name := range opts.Sites {
 		s := config.Site{
 			Name: name,
-			API:  "127.0.0.1:" + freePort(t),
+			API:  "127.0.0.1:" + port(),
 			Etcd: config.SiteEtcd{
-				ClientURL: "http://127.0.0.1:" + freePort(t),
-				PeerURL:   "http://127.0.0.1:" + freePort(t),
+				ClientURL: "http://127.0.0.1:" + port(),
+				PeerURL:   "http://127.0.0.1:" + port(),
 			},
 			Hosts: opts.Hosts[name],
 		}
