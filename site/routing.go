@@ -78,6 +78,9 @@ type MemberReport struct {
 	LagSeconds float64 `json:"lag_seconds"`
 	Position   string  `json:"position,omitempty"`
 	Detail     string  `json:"detail,omitempty"`
+	// SyncStandbys, on a primary, names the standbys it waits for before it
+	// acknowledges a commit (alone or as one of a quorum).
+	SyncStandbys []string `json:"sync_standbys,omitempty"`
 	// Epoch is the assignment epoch the site last acted on for the group.
 	Epoch    int64     `json:"epoch,omitempty"`
 	Observed time.Time `json:"observed"`

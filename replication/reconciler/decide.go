@@ -56,6 +56,11 @@ type Input struct {
 	ObserveErr string
 
 	Policy replication.RPOPolicy
+	// SyncHolder: the group is synchronous and this member is sure to hold
+	// every commit the previous primary acknowledged (see syncHolder);
+	// SyncWhy says why or why not.
+	SyncHolder bool
+	SyncWhy    string
 
 	// The last successful Follow: its target and the epoch it was made for;
 	// FollowFailed is when the last Follow failed (zero: it did not).
@@ -180,7 +185,13 @@ func Decide(in Input) Decision {
 			// against what it received.
 			st.Healthy = true
 		}
+		if in.SyncHolder {
+			st.Sync = true // a standby cannot see it; the reports can
+		}
 		if ok, why := replication.Eligible(in.Policy, st); !ok {
+			if in.Policy.RequireSync && in.SyncWhy != "" {
+				why += " (" + in.SyncWhy + ")"
+			}
 			return Decision{ActRefuse, "promotion refused: " + why, in.Epoch}
 		} else {
 			return Decision{ActPromote, "active here: promoting (" + why + ")", in.Epoch}

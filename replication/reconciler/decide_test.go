@@ -58,6 +58,16 @@ func TestDecide(t *testing.T) {
 			in.Status.Healthy = false
 		}), ActRefuse, "exceeds the limit"},
 		{"active here, sync required: refuse", base(func(in *Input) { in.Active = "b"; in.Policy.RequireSync = true }), ActRefuse, "requires synchronous"},
+		{"active here, sync required, another standby holds more: refuse", base(func(in *Input) {
+			in.Active = "b"
+			in.Policy.RequireSync = true
+			in.SyncWhy = "site c holds more WAL"
+		}), ActRefuse, "site c holds more WAL"},
+		{"active here, sync required, sync holder: promote", base(func(in *Input) {
+			in.Active = "b"
+			in.Policy.RequireSync = true
+			in.SyncHolder = true
+		}), ActPromote, "synchronously"},
 		{"active here, old primary writable: wait", base(func(in *Input) { in.Active = "b"; in.OtherWritable = "a" }), ActNone, "waiting until it is fenced"},
 		{"active here, primary: nothing", base(func(in *Input) { in.Active = "b"; in.Status = primary }), ActNone, "primary"},
 		{"active here, fenced primary: lift the fence", base(func(in *Input) { in.Active = "b"; in.Status = fencedPrimary }), ActPromote, "lifting the fence"},
@@ -130,5 +140,39 @@ func TestBuildMembers(t *testing.T) {
 	cl.Replication[0].Members[0].Conn = "host=127.0.0.1 port=notaport"
 	if _, _, err := BuildMembers(cl, "a", nil); err == nil || !strings.Contains(err.Error(), "replication group pg") {
 		t.Errorf("bad conninfo: err = %v, want one naming the group", err)
+	}
+}
+
+func TestSyncHolder(t *testing.T) {
+	report := func(ms ...site.MemberReport) site.ReplicationReport { return site.ReplicationReport{Members: ms} }
+	primary := site.MemberReport{Group: "pg", Role: "primary", SyncStandbys: []string{"b", "c"}}
+	own := replication.Status{Role: replication.RoleStandby, Position: "0/3000100"}
+	for _, tc := range []struct {
+		name    string
+		reports map[string]site.ReplicationReport
+		own     replication.Status
+		want    bool
+		why     string
+	}{
+		{"furthest", map[string]site.ReplicationReport{"a": report(primary),
+			"c": report(site.MemberReport{Group: "pg", Epoch: 9, Position: "0/3000000"})}, own, true, "no other synchronous standby holds more"},
+		{"the other holds more", map[string]site.ReplicationReport{"a": report(primary),
+			"c": report(site.MemberReport{Group: "pg", Epoch: 9, Position: "0/3000200"})}, own, false, "site c holds more WAL"},
+		{"the other's report is older than the assignment", map[string]site.ReplicationReport{"a": report(primary),
+			"c": report(site.MemberReport{Group: "pg", Epoch: 8, Position: "0/3000000"})}, own, false, "waiting for site c's report"},
+		{"the other still replays", map[string]site.ReplicationReport{"a": report(primary),
+			"c": report(site.MemberReport{Group: "pg", Epoch: 9, Position: "0/3000000", LagBytes: 10})}, own, false, "still replaying"},
+		{"not listed by the primary", map[string]site.ReplicationReport{"a": report(site.MemberReport{Group: "pg", Role: "primary", SyncStandbys: []string{"c"}})},
+			own, false, "did not list this member"},
+		{"no report of the primary", map[string]site.ReplicationReport{}, own, false, "no report from the previous primary"},
+		{"this one still replays", map[string]site.ReplicationReport{"a": report(primary)},
+			replication.Status{Role: replication.RoleStandby, Position: "0/3000100", LagBytes: 1}, false, "this member is still replaying"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ok, why := syncHolder("pg", "b", "a", 9, tc.own, tc.reports)
+			if ok != tc.want || !strings.Contains(why, tc.why) {
+				t.Errorf("syncHolder = %v, %q; want %v, %q", ok, why, tc.want, tc.why)
+			}
+		})
 	}
 }

@@ -1,10 +1,12 @@
 package reconciler
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/zdt-project/zdt/replication"
+	"github.com/zdt-project/zdt/replication/postgres"
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
 )
@@ -86,6 +89,10 @@ type group struct {
 	lastErr       map[string]string // by action: the last error logged
 	syncSet       bool              // synchronous standbys set since the member became primary
 	refused       string            // the refusal last written to the event log
+	// lastSync is what the member, when last seen as a primary, waited
+	// for: reported on while it cannot be observed (it died), so that a
+	// standby can tell it held every acknowledged commit.
+	lastSync []string
 }
 
 // New returns a reconciler for the site's members; the site starts as
@@ -344,6 +351,57 @@ func (r *Reconciler) pass(ctx context.Context) {
 	}
 }
 
+// syncHolder says whether this site's standby holds every commit the
+// previous primary (of site from) acknowledged: the primary's last report
+// listed it among the standbys it waited for, it has replayed all it
+// received, and every other standby the primary waited for has reported
+// since the assignment (epoch) that it has replayed all it received, and
+// no further than this one. With 'ANY 1 (...)' only the furthest standby is
+// sure to hold everything, so anything less certain is a "no", with why.
+func syncHolder(group, self, from string, epoch int64, own replication.Status, reports map[string]site.ReplicationReport) (bool, string) {
+	member := func(s string) (site.MemberReport, bool) {
+		for _, m := range reports[s].Members {
+			if m.Group == group {
+				return m, true
+			}
+		}
+		return site.MemberReport{}, false
+	}
+	prim, ok := member(from)
+	switch {
+	case from == "" || !ok:
+		return false, "no report from the previous primary's site " + cmp.Or(from, "(unknown)") + " to tell whether this member was synchronous"
+	case !slices.Contains(prim.SyncStandbys, self):
+		return false, fmt.Sprintf("site %s's primary did not list this member among its synchronous standbys (%v)", from, prim.SyncStandbys)
+	case own.LagBytes > 0:
+		return false, "this member is still replaying what it received"
+	}
+	mine, err := postgres.ParseLSN(own.Position)
+	if err != nil {
+		return false, "cannot compare WAL positions: " + err.Error()
+	}
+	for _, other := range prim.SyncStandbys {
+		if other == self {
+			continue
+		}
+		rep, ok := member(other)
+		switch {
+		case !ok || rep.Epoch < epoch:
+			return false, "waiting for site " + other + "'s report since the assignment, to compare WAL positions"
+		case rep.LagBytes > 0:
+			return false, "site " + other + " is still replaying what it received"
+		}
+		theirs, err := postgres.ParseLSN(rep.Position)
+		if err != nil {
+			return false, "cannot compare WAL positions with site " + other + ": " + err.Error()
+		}
+		if theirs > mine {
+			return false, fmt.Sprintf("site %s holds more WAL (%s against %s): only it is sure to hold every acknowledged commit", other, rep.Position, own.Position)
+		}
+	}
+	return true, fmt.Sprintf("site %s's primary waited for this member, and no other synchronous standby holds more", from)
+}
+
 // view is what a pass reads from etcd.
 type view struct {
 	routing *site.Routing
@@ -403,10 +461,12 @@ func (r *Reconciler) input(g *group, state site.ControllerState, o observation, 
 	}
 	_, in.Fenced = v.routing.Fences[r.cfg.Site]
 	var holders, sites []string
+	var from string
 	for _, svc := range g.services {
 		if a, ok := v.routing.Assignments[svc]; ok {
 			if a.Epoch > in.Epoch {
 				in.Failover = a.Kind == "failover"
+				from = a.From
 			}
 			in.Epoch = max(in.Epoch, a.Epoch)
 			holders = append(holders, fmt.Sprintf("%s at site %s (epoch %d)", svc, a.Site, a.Epoch))
@@ -431,6 +491,9 @@ func (r *Reconciler) input(g *group, state site.ControllerState, o observation, 
 				in.OtherWritable = s.Name
 			}
 		}
+	}
+	if in.Active == r.cfg.Site && g.cfg.Synchronous && o.ok {
+		in.SyncHolder, in.SyncWhy = syncHolder(g.cfg.Name, r.cfg.Site, from, in.Epoch, o.st, v.reports)
 	}
 	if in.Active != "" && in.Active != r.cfg.Site && v.routing.Alive[in.Active] {
 		for _, mr := range v.reports[in.Active].Members {
@@ -638,12 +701,23 @@ func memberReport(g *group, o observation, notes []string) site.MemberReport {
 		mr.Role, mr.Healthy, mr.Writable = string(st.Role), st.Healthy, st.Writable
 		mr.LagBytes, mr.LagSeconds, mr.Position = st.LagBytes, st.LagSeconds, st.Position
 		mr.Sync = st.Sync || slices.ContainsFunc(st.Standbys, func(s replication.StandbyStatus) bool { return s.Synchronous })
+		for _, sb := range st.Standbys {
+			if sb.Synchronous {
+				mr.SyncStandbys = append(mr.SyncStandbys, sb.Name)
+			}
+		}
+		if st.Role == replication.RolePrimary {
+			g.lastSync = mr.SyncStandbys
+		} else {
+			g.lastSync = nil
+		}
 		if !st.ObservedAt.IsZero() {
 			mr.Observed = st.ObservedAt.UTC()
 		}
 		parts = append([]string{st.Detail}, notes...)
 	} else {
 		parts = append([]string{"cannot observe: " + o.err.Error()}, notes...)
+		mr.SyncStandbys = g.lastSync // as last seen: it may have died a primary
 	}
 	var detail []string
 	for _, p := range parts {
@@ -663,7 +737,7 @@ func (r *Reconciler) publish(ctx context.Context, members []site.MemberReport) e
 	for _, m := range members {
 		prev, ok := r.published[m.Group]
 		switch {
-		case !ok || withoutLag(prev) != withoutLag(m):
+		case !ok || !reflect.DeepEqual(withoutLag(prev), withoutLag(m)):
 			changed = true
 		case prev.LagBytes != m.LagBytes || prev.LagSeconds != m.LagSeconds || prev.Position != m.Position:
 			lagged = true
