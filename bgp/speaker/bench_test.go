@@ -3,6 +3,7 @@ package speaker
 import (
 	"context"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -45,6 +46,18 @@ func BenchmarkApply10k(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(atPeer), "peer-prefixes")
+
+	// Memory: the heap with the 10,000 routes announced (and received by the
+	// upstream, in this same process) against the heap with none.
+	b.StopTimer()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	apply(b, siteSp, routes...)
+	best.waitFor(b, n)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(int64(after.HeapInuse)-int64(before.HeapInuse))/(1<<20), "MiB-heap-both-speakers")
 }
 
 // bestCounter follows a speaker's best paths from its watch events, without
