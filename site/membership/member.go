@@ -163,10 +163,6 @@ func (m *Member) Run(ctx context.Context) error {
 		defer wg.Done()
 		m.reportLoop(reportCtx)
 	}()
-	defer func() {
-		stopReports()
-		wg.Wait()
-	}()
 
 	var lease clientv3.LeaseID
 	for ctx.Err() == nil {
@@ -182,6 +178,10 @@ func (m *Member) Run(ctx context.Context) error {
 			lease = 0
 		}
 	}
+	// The report loop ends first: a write of it still under way must not
+	// land after the final report and say the site is up.
+	stopReports()
+	wg.Wait()
 	m.stop(lease)
 	return nil
 }
