@@ -245,8 +245,9 @@ func (f *fileObserver) build(c *checker, field string) *Observer {
 		c.add(field+".peers", "required: the sessions the observer learns paths from (the sites' speakers, or the upstream routers)")
 	}
 	seen := map[netip.Addr]string{}
+	paths := c.elementPaths(field+".peers", len(f.Peers))
 	for i, p := range f.Peers {
-		pf := c.elementPaths(field+".peers", len(f.Peers))[i]
+		pf := paths[i]
 		op := ObserverPeer{ASN: c.checkASN(pf+".asn", p.ASN), Site: p.Site}
 		if a, ok := c.checkAddr(pf+".address", p.Address, "the peer's address, like 127.0.0.11"); ok {
 			if first, dup := seen[a]; dup {
@@ -398,14 +399,16 @@ func (c *checker) checkBGP(cl *Cluster, fs []fileSite) {
 		if len(with) == 0 {
 			c.add("bgp.observer", "an observer needs the sites to announce: give every site a bgp section")
 		}
+		peerPaths := c.elementPaths("bgp.observer.peers", len(o.Peers))
 		for i, p := range o.Peers {
 			if p.Site != "" && !slices.Contains(cl.SiteNames(), p.Site) {
-				c.add(c.elementPaths("bgp.observer.peers", len(o.Peers))[i]+".site", "unknown site %q", p.Site)
+				c.add(peerPaths[i]+".site", "unknown site %q", p.Site)
 			}
 		}
 	}
+	svcPaths := c.elementPaths("services", len(cl.Services))
 	for i, svc := range cl.Services {
-		field := c.elementPaths("services", len(cl.Services))[i]
+		field := svcPaths[i]
 		if top := cl.BGP.Headroom + (len(svc.Sites)-1)*svc.PrependStep; len(with) > 0 && top > cl.BGP.MaxPrepends {
 			c.add(field+".prepend_step", "the ladder of service %s over %d sites needs up to headroom %d + %d × step %d = %d prepends, above bgp.max_prepends %d: raise max_prepends or lower the step",
 				svc.Name, len(svc.Sites), cl.BGP.Headroom, len(svc.Sites)-1, svc.PrependStep, top, cl.BGP.MaxPrepends)

@@ -178,12 +178,6 @@ func (f fileReplicationMember) build(c *checker, field, driver string, sites []s
 	return m
 }
 
-// knownSites returns the names of the sites, and whether they are all
-// known (see serviceChecks.siteNames).
-func knownSites(c *checker, sites []Site) ([]string, bool) {
-	return (&serviceChecks{sites: sites}).siteNames(c)
-}
-
 // pgConn checks a required libpq conninfo.
 func (c *checker) pgConn(field, raw, example string) {
 	if raw == "" {

@@ -105,9 +105,15 @@ func (seen *serviceChecks) serviceSites(c *checker, field string, names []string
 // be decoded may be any of the sites services name, so no service site
 // is reported unknown then.
 func (seen *serviceChecks) siteNames(c *checker) ([]string, bool) {
-	names := make([]string, len(seen.sites))
+	return knownSites(c, seen.sites)
+}
+
+// knownSites returns the names of sites, and whether they are all known
+// (see serviceChecks.siteNames).
+func knownSites(c *checker, sites []Site) ([]string, bool) {
+	names := make([]string, len(sites))
 	ok := !c.isBroken("sites")
-	for i, s := range seen.sites {
+	for i, s := range sites {
 		names[i] = s.Name
 		ok = ok && validName(s.Name) && !slices.Contains(names[:i], s.Name)
 	}
