@@ -660,28 +660,6 @@ func waitReaped(pid int, d time.Duration) {
 	}
 }
 
-// removeShm removes the System V shared memory segment a killed postmaster
-// leaves behind (its id is on line 7 of postmaster.pid); nobody is
-// attached once its processes are gone.
-func removeShm(dataDir string) {
-	data, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
-	if err != nil {
-		return
-	}
-	lines := strings.Split(string(data), "\n")
-	if len(lines) < 7 {
-		return
-	}
-	f := strings.Fields(lines[6])
-	if len(f) != 2 {
-		return
-	}
-	if id, err := strconv.Atoi(f[1]); err == nil {
-		const ipcRmid = 0
-		_, _, _ = syscall.Syscall(syscall.SYS_SHMCTL, uintptr(id), ipcRmid, 0)
-	}
-}
-
 // PostgresOff says why Create left the topology's replication group out
 // (PostgreSQL is not installed, or its user cannot reach the lab), nil if
 // it did not.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/zdt-project/zdt/replication/postgres"
 )
 
 const (
@@ -361,7 +363,7 @@ func (l *Lab) afterKill(victims []victim) {
 			continue
 		}
 		waitReaped(v.pid, killWait)
-		removeShm(l.pgDataDir(v.proc.site))
+		postgres.RemoveSharedMemory(l.pgDataDir(v.proc.site))
 	}
 }
 

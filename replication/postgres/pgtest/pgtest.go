@@ -404,7 +404,7 @@ func (s *Server) Log() string { return tail(s.LogFile) }
 func (s *Server) cleanup() {
 	pid := s.Pid()
 	if pid == 0 {
-		removeShm(s.DataDir)
+		postgres.RemoveSharedMemory(s.DataDir)
 		return
 	}
 	if pg, err := syscall.Getpgid(pid); err == nil && pg == pid {
@@ -418,29 +418,7 @@ func (s *Server) cleanup() {
 		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
 			time.Sleep(5 * time.Millisecond)
 		}
-		removeShm(s.DataDir)
-	}
-}
-
-// removeShm removes the System V shared memory segment a postmaster that
-// was killed left behind (its id is on line 7 of postmaster.pid); nobody is
-// attached once all its processes are gone.
-func removeShm(dataDir string) {
-	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
-	if err != nil {
-		return
-	}
-	lines := strings.Split(string(b), "\n")
-	if len(lines) < 7 {
-		return
-	}
-	f := strings.Fields(lines[6])
-	if len(f) != 2 {
-		return
-	}
-	if id, err := strconv.Atoi(f[1]); err == nil {
-		const ipcRmid = 0
-		_, _, _ = syscall.Syscall(syscall.SYS_SHMCTL, uintptr(id), ipcRmid, 0)
+		postgres.RemoveSharedMemory(s.DataDir)
 	}
 }
 
