@@ -17,6 +17,7 @@ type Cluster struct {
 	BGP       BGP
 	// Replication holds the replication groups.
 	Replication []ReplicationGroup
+	Fencing     Fencing
 }
 
 // fileCluster is the whole file as written.
@@ -29,6 +30,7 @@ type fileCluster struct {
 	Placement   filePlacement   `yaml:"placement"`
 	BGP         *fileBGP        `yaml:"bgp"`
 	Replication fileReplication `yaml:"replication"`
+	Fencing     fileFencing     `yaml:"fencing"`
 }
 
 // build validates the whole file and returns the cluster it describes;
@@ -47,6 +49,7 @@ func (f *fileCluster) build(c *checker) *Cluster {
 	cl.Replication = f.Replication.build(c, cl.Sites)
 	cl.Services = buildServices(c, f.Services, cl.Sites, cl.BGP, cl.Replication)
 	cl.Placement = f.Placement.build(c)
+	cl.Fencing = f.Fencing.build(c)
 	c.checkBGP(cl, f.Sites)
 	return cl
 }

@@ -298,6 +298,7 @@ func TestLoadFull(t *testing.T) {
 			}},
 			{Name: "disk", Driver: DriverDRBD, Members: []ReplicationMember{{Site: "a", Resource: "r0"}, {Site: "b", Resource: "r0"}}},
 		},
+		Fencing: Fencing{Timeout: 2 * time.Second},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", c, want)
