@@ -66,6 +66,16 @@ type Fence struct {
 	By     string    `json:"by"`
 	At     time.Time `json:"at"`
 	Reason string    `json:"reason"`
+	// Confirmed is set when an operator confirmed that the site is dark
+	// (`zdt fence confirm`): a takeover that waits for a fence it could not
+	// carry out from outside (fencing.require_confirmation) may go on.
+	Confirmed *Confirmation `json:"confirmed,omitempty"`
+}
+
+// Confirmation records who confirmed a fence, and when.
+type Confirmation struct {
+	By string    `json:"by"`
+	At time.Time `json:"at"`
 }
 
 // Assignment is a service's desired active site.
