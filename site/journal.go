@@ -43,7 +43,39 @@ type Step struct {
 	Started time.Time         `json:"started,omitzero"`
 	Ended   time.Time         `json:"ended,omitzero"`
 	Detail  string            `json:"detail,omitempty"`
+	// Resources is what a step did to each resource it touched, for the
+	// steps that act on several (the outside fence of a failover).
+	Resources []ResourceOutcome `json:"resources,omitempty"`
 }
+
+// ResourceOutcome is what one step did to one resource: a replication
+// member or a hypervisor host of a site.
+type ResourceOutcome struct {
+	// Resource names it: "member pg at b", "host b1".
+	Resource string `json:"resource"`
+	// Outcome is one of the Fence* outcomes for the outside fence.
+	Outcome string `json:"outcome"`
+	Detail  string `json:"detail,omitempty"`
+}
+
+// The outcomes of fencing one resource of a dark site from outside.
+const (
+	// FenceDone: the resource answered and is fenced (a member read-only
+	// with its sessions cut, a host's guests destroyed).
+	FenceDone = "fenced"
+	// FenceNothing: the resource answered and had nothing to fence (a
+	// standby, a host running none of our guests).
+	FenceNothing = "nothing to fence"
+	// FenceUnreachable: the resource did not answer within the limit; the
+	// site is presumed dark.
+	FenceUnreachable = "unreachable, presumed dark"
+	// FenceUnsupported: the resource cannot be fenced from outside (a DRBD
+	// member is only reachable through its own site's tools).
+	FenceUnsupported = "not fenceable from outside"
+	// FenceInterrupted: the attempt was cut short by the coordinator's own
+	// context, not by the resource; the step runs again.
+	FenceInterrupted = "interrupted"
+)
 
 // Op is one journaled operation: a failover, switchover, failback, drill...
 type Op struct {
