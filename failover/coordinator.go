@@ -25,6 +25,9 @@ type Config struct {
 	// OnLeading is told when this controller becomes, and stops being, the
 	// coordinator.
 	OnLeading func(bool)
+	// Fencer fences a dark site's resources from outside before a
+	// failover takes them over (package outside); nil skips that step.
+	Fencer Fencer
 	// BeforeStep, when set, is called before each step runs, after the
 	// step is journaled as running. Tests use it to stop a coordinator in
 	// the middle of an op.
@@ -33,6 +36,12 @@ type Config struct {
 
 // Coordinator campaigns for the election and, while it holds it, decides and
 // carries out ops.
+// Fencer fences the resources of a site from outside it, each attempt
+// bounded, and says per resource what it did.
+type Fencer interface {
+	Fence(ctx context.Context, site string) []site.ResourceOutcome
+}
+
 type Coordinator struct {
 	cfg Config
 	log *zap.Logger
@@ -143,7 +152,7 @@ func (c *Coordinator) leadWatching(ctx context.Context, g site.Guard, since time
 func (c *Coordinator) reconcile(ctx context.Context, g site.Guard, since time.Time) error {
 	const maxActions = 16 // bounded: the rest waits for the next pass
 	for range maxActions {
-		if err := c.act(ctx, g, since); errors.Is(err, errIdle) {
+		if err := c.act(ctx, g, since); errors.Is(err, errIdle) || errors.Is(err, errWaiting) {
 			return nil
 		} else if err != nil {
 			return err

@@ -16,6 +16,9 @@ const (
 
 	StepFence  = "fence"
 	StepAssign = "assign"
+	// StepFenceResources fences the dark site's members and guests from
+	// outside (package outside) before anything of it is taken over.
+	StepFenceResources = "fence-resources"
 )
 
 // Decision is the coordinator's next action: resume an unfinished op, or
@@ -90,7 +93,10 @@ func PlanFailover(cfg *config.Cluster, snap *site.Snapshot, dark, self string, n
 		Who:     "coordinator@" + self,
 		Created: now,
 		Outcome: site.OpRunning,
-		Steps:   []site.Step{{Name: StepFence, Params: map[string]string{"site": dark}, Status: site.StepPending}},
+		Steps: []site.Step{
+			{Name: StepFence, Params: map[string]string{"site": dark}, Status: site.StepPending},
+			{Name: StepFenceResources, Params: map[string]string{"site": dark}, Status: site.StepPending},
+		},
 	}
 	for _, svc := range cfg.Services {
 		if a, ok := snap.Assignments[svc.Name]; ok && a.Site == dark {

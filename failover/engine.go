@@ -2,6 +2,7 @@ package failover
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -32,9 +33,13 @@ func (c *Coordinator) execute(ctx context.Context, g site.Guard, op *site.Op) er
 		if st.Status != site.StepPending && st.Status != site.StepRunning {
 			continue
 		}
-		st.Status, st.By, st.Started, st.Ended, st.Detail = site.StepRunning, c.cfg.Site, c.now(), time.Time{}, ""
-		if err := c.cfg.Store.UpdateOp(ctx, g, op); err != nil {
-			return err
+		if st.Status != site.StepRunning || st.By != c.cfg.Site {
+			// A step this coordinator already runs (a retry, a wait) keeps
+			// its start; one it takes over is journaled as started anew.
+			st.Status, st.By, st.Started, st.Ended, st.Detail = site.StepRunning, c.cfg.Site, c.now(), time.Time{}, ""
+			if err := c.cfg.Store.UpdateOp(ctx, g, op); err != nil {
+				return err
+			}
 		}
 		if c.cfg.BeforeStep != nil {
 			if err := c.cfg.BeforeStep(ctx, op, i); err != nil {
@@ -46,11 +51,17 @@ func (c *Coordinator) execute(ctx context.Context, g site.Guard, op *site.Op) er
 		if ok {
 			res = fn(ctx, r, st)
 		}
-		if res.kind == stepRetry {
+		switch res.kind {
+		case stepRetry:
 			log.Warn("step will be retried", zap.String("step", st.Name), zap.Error(res.err))
 			return fmt.Errorf("op %s step %d (%s): %w", op.ID, i, st.Name, res.err)
+		case stepWait:
+			return c.journalWait(ctx, g, op, st, res)
 		}
 		st.Ended, st.Detail = c.now(), res.detail
+		if res.resources != nil {
+			st.Resources = res.resources
+		}
 		switch res.kind {
 		case stepDone:
 			st.Status = site.StepDone
@@ -89,4 +100,23 @@ func (c *Coordinator) execute(ctx context.Context, g site.Guard, op *site.Op) er
 	log.Info("op ended", zap.String("outcome", string(op.Outcome)), zap.String("error", op.Error))
 	c.event(ctx, "op-"+string(op.Outcome), op.ID, op.Params["site"], msg)
 	return nil
+}
+
+// errWaiting: the op waits for something outside the coordinator; the pass
+// ends quietly and the step runs again on the next one.
+var errWaiting = errors.New("op waits")
+
+// journalWait records why a step waits, once per change of reason, with an
+// event for the people who must act, and ends the pass.
+func (c *Coordinator) journalWait(ctx context.Context, g site.Guard, op *site.Op, st *site.Step, res stepResult) error {
+	if st.Detail == res.detail {
+		return errWaiting
+	}
+	st.Detail, st.Resources = res.detail, res.resources
+	if err := c.cfg.Store.UpdateOp(ctx, g, op); err != nil {
+		return err
+	}
+	c.log.Warn("op waits", zap.String("op", op.ID), zap.String("step", st.Name), zap.String("detail", res.detail))
+	c.event(ctx, "op-waiting", op.ID, st.Params["service"]+st.Params["site"], res.detail)
+	return errWaiting
 }

@@ -22,12 +22,18 @@ const (
 	stepFailed
 	// stepAbort: the op's premise no longer holds; stop, nothing harmful done.
 	stepAbort
+	// stepWait: the step waits for something outside the coordinator (an
+	// operator's confirmation); its detail is journaled, and it runs again
+	// on the next pass.
+	stepWait
 )
 
 type stepResult struct {
 	kind   resultKind
 	detail string
 	err    error // for stepRetry
+	// resources, when set, is journaled as the step's Resources.
+	resources []site.ResourceOutcome
 }
 
 func done(format string, a ...any) stepResult {
@@ -45,6 +51,8 @@ func stepFor(name string) (stepFunc, bool) {
 	switch name {
 	case StepFence:
 		return fenceStep, true
+	case StepFenceResources:
+		return fenceResourcesStep, true
 	case StepAssign:
 		return assignStep, true
 	case StepPlace:

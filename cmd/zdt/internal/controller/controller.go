@@ -25,6 +25,7 @@ import (
 	"github.com/zdt-project/zdt/bgp/svcaddr"
 	"github.com/zdt-project/zdt/deploy/reconciler"
 	"github.com/zdt-project/zdt/failover"
+	"github.com/zdt-project/zdt/failover/outside"
 	replrec "github.com/zdt-project/zdt/replication/reconciler"
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
@@ -92,6 +93,7 @@ func New(cfg Config) (*Controller, error) {
 		Log:       cfg.Log,
 		FailAfter: cmp.Or(cfg.HostFailAfter, cfg.Cluster.Timings.HostFailAfter),
 		Registry:  cfg.Registry,
+		Serving:   c.serving,
 	})
 	if err != nil {
 		return nil, err
@@ -117,6 +119,7 @@ func New(cfg Config) (*Controller, error) {
 		Store:      c.store,
 		Log:        cfg.Log,
 		BeforeStep: cfg.BeforeStep,
+		Fencer:     outside.New(cfg.Cluster, cfg.Log),
 		OnLeading: func(on bool) {
 			c.leading.Store(on)
 			c.member.SetCoordinator(on)
@@ -126,6 +129,16 @@ func New(cfg Config) (*Controller, error) {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	return c, nil
+}
+
+// serving tells whether the site may serve at this instant: it is up and
+// its lease is known to be alive (the self-fence deadline has not passed).
+// The reconcilers ask it right before a side effect that makes the site
+// serve: after a freeze, what they read before may have been moved, and the
+// membership's own timer may not have fired yet.
+func (c *Controller) serving() bool {
+	i := c.member.Info()
+	return i.State == site.ControllerUp && time.Now().Before(i.FenceDeadline)
 }
 
 // Member is the site's membership.
