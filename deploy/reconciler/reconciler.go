@@ -38,6 +38,13 @@ type Config struct {
 	Resync time.Duration
 	// Registry receives the metrics; nil registers none.
 	Registry prometheus.Registerer
+	// Serving, when set, tells whether the site may serve at this instant:
+	// it is up and its lease cannot have expired yet. It is asked right
+	// before a guest is started or resumed, and again right after: a
+	// controller that was frozen in the middle of a pass must not act on
+	// the placements it read before, which a failover may have moved
+	// meanwhile (and fenced from outside). nil: the state alone decides.
+	Serving func() bool
 }
 
 // Reconciler converges a site's hosts. Create it with New, tell it the
@@ -275,7 +282,7 @@ func (r *Reconciler) converge(ctx context.Context) error {
 					errs = append(errs, fmt.Errorf("guest %s not started on %s: a copy still runs on %v", name, v.host.Name, others))
 					continue
 				}
-				errs = append(errs, r.run(ctx, v.hv, g, v.domains[name]))
+				errs = append(errs, r.runGuarded(ctx, v.hv, g, v.domains[name]))
 			}
 		}
 	}
@@ -369,6 +376,33 @@ func (r *Reconciler) hostReport(ctx context.Context, v *hostView) site.HostRepor
 		}
 	}
 	return v.report
+}
+
+// errNotServing: the site's lease may have lapsed since the pass read the
+// placements; nothing is started on what it read.
+var errNotServing = errors.New("the site's lease may have lapsed: not starting guests on what this pass read")
+
+// runGuarded runs a guest only while the site serves, and destroys it again
+// if the site stopped serving while it was being started (the controller
+// froze in between): a guest must never run at two places.
+func (r *Reconciler) runGuarded(ctx context.Context, hv *hypervisor.Host, g config.Guest, d hypervisor.Domain) error {
+	if d.State == hypervisor.StateRunning {
+		return nil
+	}
+	if !r.serving() {
+		return fmt.Errorf("guest %s on host %s: %w", g.Name, hv.Name(), errNotServing)
+	}
+	err := r.run(ctx, hv, g, d)
+	if err == nil && !r.serving() {
+		r.log.Warn("guest started as the site's lease lapsed: destroying it again", zap.String("guest", g.Name), zap.String("host", hv.Name()))
+		return errors.Join(fmt.Errorf("guest %s on host %s: %w", g.Name, hv.Name(), errNotServing),
+			r.act(ctx, "destroy", g.Name, hv.Name(), hv.Destroy))
+	}
+	return err
+}
+
+func (r *Reconciler) serving() bool {
+	return r.currentState() == site.ControllerUp && (r.cfg.Serving == nil || r.cfg.Serving())
 }
 
 // run brings a guest placed on this host up: define it from its XML unless
