@@ -272,9 +272,9 @@ func isTerminal(w io.Writer) bool {
 
 func newLabSiteCommand(o *labOptions) *cobra.Command {
 	return &cobra.Command{
-		Use:   "site SITE up|down",
-		Short: "Take a site of a running lab down (SIGKILL) or bring it back up",
-		Long: `Take a site of a running lab down or bring it back up.
+		Use:   "site SITE up|down|crash|freeze|thaw",
+		Short: "Take a site of a running lab down (SIGKILL), crash or freeze its controller alone, or bring it back up",
+		Long: `Take a site of a running lab down, crash or freeze its controller, or bring it back up.
 
 down kills the site's controller (and its etcd member), its libvirtd and its
 PostgreSQL server with SIGKILL: the site goes dark without warning and its
@@ -282,15 +282,26 @@ guests die with its hypervisor. The route observer stays: it is the sites'
 upstream, and it loses the dark site's paths. up starts the controller again
 with the etcd data it had and a fresh libvirtd, and waits until its API and
 its libvirtd answer; the controller, fenced, rewinds the site's PostgreSQL
-server and starts it as a standby of the group's primary.`,
+server and starts it as a standby of the group's primary.
+
+crash kills the site's controller alone (SIGKILL, no graceful path), and
+freeze stops it alone (SIGSTOP): its PostgreSQL server and libvirtd live on,
+as they do on their own hosts, and nothing of the site fences itself. The
+coordinator fences them from outside (read-only primary, guests destroyed)
+before it takes them over. thaw continues a frozen controller (SIGCONT); up
+starts a crashed one again.`,
 		Example: `  zdt lab site a down --dir /tmp/lab
-  zdt lab site a up --dir /tmp/lab`,
+  zdt lab site a up --dir /tmp/lab
+  zdt lab site b crash --dir /tmp/lab
+  zdt lab site b freeze --dir /tmp/lab; sleep 5; zdt lab site b thaw --dir /tmp/lab`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 2 {
-				return errors.New("give a site and up or down, for example `zdt lab site a down --dir DIR`")
+				return errors.New("give a site and an action (up, down, crash, freeze or thaw), for example `zdt lab site a down --dir DIR`")
 			}
-			if args[1] != "up" && args[1] != "down" {
-				return fmt.Errorf("unknown action %q for site %s: use up or down", args[1], args[0])
+			switch args[1] {
+			case "up", "down", "crash", "freeze", "thaw":
+			default:
+				return fmt.Errorf("unknown action %q for site %s: use up, down, crash, freeze or thaw", args[1], args[0])
 			}
 			return nil
 		},
@@ -302,14 +313,42 @@ server and starts it as a standby of the group's primary.`,
 			if _, err := l.Site(args[0]); err != nil {
 				return err
 			}
-			if args[1] == "down" {
+			switch args[1] {
+			case "down":
 				return labSiteDown(cmd.OutOrStdout(), l, args[0])
+			case "crash", "freeze", "thaw":
+				return labControllerFault(cmd.OutOrStdout(), l, args[0], args[1])
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 			defer cancel()
 			return labSiteUp(ctx, cmd.OutOrStdout(), l, args[0])
 		},
 	}
+}
+
+// labControllerFault crashes, freezes or thaws the site's controller alone.
+func labControllerFault(out io.Writer, l *lab.Lab, site, action string) error {
+	var (
+		pid  int
+		err  error
+		what string
+	)
+	switch action {
+	case "crash":
+		pid, err = l.CrashController(site)
+		what = "killed with SIGKILL; its PostgreSQL server and libvirtd run on. Start it again with `zdt lab site " + site + " up --dir " + l.Dir() + "`"
+	case "freeze":
+		pid, err = l.FreezeController(site)
+		what = "stopped with SIGSTOP; its PostgreSQL server and libvirtd run on. Continue it with `zdt lab site " + site + " thaw --dir " + l.Dir() + "`"
+	case "thaw":
+		pid, err = l.ThawController(site)
+		what = "continued with SIGCONT"
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "the controller of site %s (pid %d) %s\n", site, pid, what)
+	return nil
 }
 
 func labSiteDown(out io.Writer, l *lab.Lab, site string) error {

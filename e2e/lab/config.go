@@ -59,6 +59,18 @@ timings:
 {{entry "bootstrap_grace" .Timings.BootstrapGrace "a new coordinator waits this long for a service's first site"}}
 {{entry "host_fail_after" .Timings.HostFailAfter "a hypervisor silent this long is failed and its guests move"}}
 
+# Before a failover promotes a member or starts a guest elsewhere, the
+# coordinator fences what it can still reach of the dark site from outside:
+# its old primary made read-only (sessions cut) through its own connection,
+# its guests destroyed through their hypervisor's URI. A controller that
+# crashed or froze fences nothing itself. Each attempt is bounded: a site
+# that is truly dark does not answer. With require_confirmation a resource
+# that did not answer holds the takeover until an operator runs
+# zdt fence confirm --site S.
+fencing:
+{{entry "timeout" .Timings.FenceTimeout "each attempt, all in parallel; unreachable: presumed dark"}}
+  require_confirmation: false
+
 # The sites, each a data centre with one controller and one etcd member; the
 # members form one etcd cluster stretched across the sites, which needs a
 # majority of them (2 of 3) to work.

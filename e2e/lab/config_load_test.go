@@ -85,6 +85,9 @@ func checkConfig(t *testing.T, l *Lab, top Topology, c *config.Cluster) {
 	if c.Timings != want {
 		t.Errorf("timings %+v; want %+v", c.Timings, want)
 	}
+	if want := (config.Fencing{Timeout: top.Timings.FenceTimeout}); c.Fencing != want {
+		t.Errorf("fencing %+v; want %+v", c.Fencing, want)
+	}
 	if got, want := c.SiteNames(), top.siteNames(); !slices.Equal(got, want) {
 		t.Errorf("sites %v; want %v", got, want)
 	}

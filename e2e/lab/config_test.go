@@ -28,6 +28,9 @@ timings:
   etcd_election_timeout: 500ms
   bootstrap_grace: 5s
   host_fail_after: 5s
+fencing:
+  timeout: 1s
+  require_confirmation: false
 sites:
   - name: a
     api: 127.0.0.11:7480

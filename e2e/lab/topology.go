@@ -69,6 +69,9 @@ type Timings struct {
 	EtcdElectionTimeout time.Duration
 	BootstrapGrace      time.Duration
 	HostFailAfter       time.Duration
+	// FenceTimeout bounds each attempt of a failover to fence a dark
+	// site's resources from outside (fencing.timeout).
+	FenceTimeout time.Duration
 }
 
 // SiteSpec is one site of the lab: its name, the loopback address all of
@@ -144,6 +147,7 @@ func DefaultTopology() Topology {
 			EtcdElectionTimeout: 500 * time.Millisecond,
 			BootstrapGrace:      5 * time.Second,
 			HostFailAfter:       5 * time.Second,
+			FenceTimeout:        time.Second,
 		},
 		Sites: []SiteSpec{
 			{Name: "a", IP: netip.MustParseAddr("127.0.0.11"), Hosts: []HostSpec{labHost("a1")},
