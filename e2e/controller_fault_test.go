@@ -1,0 +1,308 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/zdt-project/zdt/e2e/lab"
+	"github.com/zdt-project/zdt/site"
+	"github.com/zdt-project/zdt/site/config"
+)
+
+// TestLabControllerCrash kills site b's controller alone with SIGKILL (no
+// graceful path: nothing is fenced or stopped on the way out) while its
+// PostgreSQL server, db's primary, and its libvirtd live on. The failover
+// must fence them from outside before it promotes c and starts b's guests
+// elsewhere: a prober writing to every member and a sampler listing every
+// hypervisor's domains never see two writable primaries or a guest at two
+// sites. When the controller comes back, b's server streams from c and b
+// runs nothing placed elsewhere.
+func TestLabControllerCrash(t *testing.T) { testControllerFault(t, "crash", "up") }
+
+// TestLabControllerFreeze is the same with b's controller stopped (SIGSTOP)
+// for longer than its lease, then continued: it must not act on what it
+// read before it froze.
+func TestLabControllerFreeze(t *testing.T) { testControllerFault(t, "freeze", "thaw") }
+
+func testControllerFault(t *testing.T, fault, recover string) {
+	if testing.Short() && os.Getenv("CI") != "true" {
+		t.Skip("-short: skips building zdt and running a three-site lab")
+	}
+	zdt := buildZDT(t)
+	dir := t.TempDir()
+	if err := os.Chmod(filepath.Dir(dir), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopLab(t, zdt, dir) })
+	run(t, zdt, "lab", "--detach", "--dir", dir, "--timeout", "60s")
+	l, err := lab.Open(dir, lab.Options{Binary: zdt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	guests := followGuests(t, zdt, l)
+	pg := followPostgres(t, zdt, l)
+	if guests.cfg == nil || pg.group == "" {
+		t.Skip("needs libvirtd and PostgreSQL (installed by make test)")
+	}
+	keys := site.NewKeys(l.Cluster())
+	cli := etcdClient(t, l, "a", "c") // the sites that stay up
+	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Second)
+	defer cancel()
+
+	waitKey(ctx, t, cli, keys.Assignment("db"), func(int64) bool { return true })
+	guests.waitAllRunning(ctx, t, cli)
+	pg.waitRoles(ctx, t, cli, map[string]string{"b": "primary", "a": "standby", "c": "standby"})
+	pg.write(ctx, t, "b", "before")
+	pg.waitRow(ctx, t, "c", "before")
+	atB := guestsPlacedAt(ctx, t, guests, cli, "b")
+	if len(atB) == 0 {
+		t.Fatal("no guest runs at b: the test would not see guests move")
+	}
+
+	// Record the history from outside the controllers.
+	h := newHistory()
+	hctx, stopRecording := context.WithCancel(ctx)
+	conns := map[string]string{}
+	for _, s := range l.SiteNames() {
+		if conns[s], err = l.PostgresConnString(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writers := probeWrites(hctx, h, conns, 10*time.Millisecond)
+	sampler := sampleGuests(hctx, t, h, guests.cfg, 20*time.Millisecond)
+	defer func() {
+		stopRecording()
+		writers.Wait()
+		sampler.Wait()
+	}()
+	h.waitRounds(ctx, t, 5)
+
+	faultAt := time.Now()
+	run(t, zdt, "lab", "site", "b", fault, "--dir", dir)
+	if pid, ok := l.PostgresRunning("b"); !ok {
+		t.Fatalf("b's PostgreSQL server died with its controller (pid %d)", pid)
+	}
+
+	// The failover fences b, fences its resources from outside, and moves
+	// db to c, whose server is promoted and takes the probe's writes.
+	waitKey(ctx, t, cli, keys.Fence("b"), func(int64) bool { return true })
+	op := waitFailoverOp(ctx, t, cli, keys, "b")
+	fenceStep := stepNamed(op, "fence-resources")
+	if fenceStep == nil || fenceStep.Status != site.StepDone {
+		t.Errorf("the failover of b has no done fence-resources step: %+v", op.Steps)
+		fenceStep = &site.Step{}
+	}
+	outcomes := map[string]site.ResourceOutcome{}
+	for _, r := range fenceStep.Resources {
+		outcomes[r.Resource] = r
+	}
+	if r := outcomes["member pg at b"]; r.Outcome != site.FenceDone {
+		t.Errorf("outside fence of b's member: %+v; want %q (its server runs)", r, site.FenceDone)
+	}
+	for _, hc := range mustSite(t, guests.cfg, "b").Hosts {
+		if r := outcomes["host "+hc.Name]; r.Outcome != site.FenceDone && r.Outcome != site.FenceNothing {
+			t.Errorf("outside fence of host %s: %+v; want it fenced (its libvirtd runs)", hc.Name, r)
+		}
+	}
+	t.Logf("b %s at %s; fenced from outside by %s (%s), failover %s ended %s after the fault",
+		fault, faultAt.Format("15:04:05.000"), fenceStep.By, fenceStep.Ended.Sub(fenceStep.Started).Round(time.Millisecond),
+		op.ID, op.Ended.Sub(faultAt).Round(time.Millisecond))
+	waitWritesAt(ctx, t, h, "c")
+	guests.waitGoldElsewhere(ctx, t, cli, "b")
+
+	// b's controller comes back: it rejoins fenced, its old primary follows
+	// c, and it runs nothing that is placed elsewhere.
+	run(t, zdt, "lab", "site", "b", recover, "--dir", dir)
+	pg.write(ctx, t, "c", "after")
+	pg.waitRow(ctx, t, "b", "after")
+	waitStreaming(ctx, t, conns["b"])
+	waitNothingRunsAt(ctx, t, h, "b", atB)
+	h.waitRounds(ctx, t, 25) // and it stays so for a while
+	if pid, ok := l.PostgresRunning("b"); !ok {
+		t.Errorf("b's PostgreSQL server does not run after its controller came back (pid %d)", pid)
+	}
+
+	stopRecording()
+	writers.Wait()
+	sampler.Wait()
+	checkHistory(t, h, guests.cfg)
+}
+
+// checkHistory checks invariants 1 and 3 over the whole recorded history.
+func checkHistory(t *testing.T, h *history, cfg *config.Cluster) {
+	t.Helper()
+	if got := h.sites("writes"); len(got) != 2 || got[0] != "b" || got[1] != "c" {
+		t.Errorf("writes were acknowledged at %v; want at b, then at c", got)
+	}
+	problems, longest := h.overlaps("writes")
+	for _, p := range problems {
+		t.Errorf("two writable primaries: a write %s", p)
+	}
+	t.Logf("writable primaries: longest overlap %s (%d writes after the new primary's first)", longest, len(problems))
+	for _, g := range cfg.Guests() {
+		problems, longest := h.overlaps("guest " + g.Name)
+		for _, p := range problems {
+			t.Errorf("a guest at two sites: %s", p)
+		}
+		if sites := h.sites("guest " + g.Name); len(sites) > 1 {
+			t.Logf("guest %s ran at %v in turn; longest overlap %s", g.Name, sites, longest)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t.Logf("history: %d sampler rounds, %d acknowledged writes; failures %v", h.rounds, len(h.seen["writes"]), h.errs)
+}
+
+// guestsPlacedAt lists the guests placed to run at the site.
+func guestsPlacedAt(ctx context.Context, t *testing.T, g *labGuests, cli *clientv3.Client, siteName string) []string {
+	t.Helper()
+	placements, err := g.placements(ctx, cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for name, p := range placements {
+		if p.Site == siteName && p.State == site.GuestRunning {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// waitFailoverOp waits until the failover of the site has ended, and
+// returns it; it must have succeeded.
+func waitFailoverOp(ctx context.Context, t *testing.T, cli *clientv3.Client, keys site.Keys, dark string) *site.Op {
+	t.Helper()
+	var found *site.Op
+	waitUntil(ctx, t, cli, keys, "the failover of "+dark+" ends", func() ([]string, error) {
+		resp, err := cli.Get(ctx, keys.Ops(), clientv3.WithPrefix())
+		if err != nil {
+			return nil, err
+		}
+		for _, kv := range resp.Kvs {
+			var op site.Op
+			if err := json.Unmarshal(kv.Value, &op); err != nil {
+				return nil, err
+			}
+			if op.Kind == "failover" && op.Params["site"] == dark {
+				if !op.Finished() {
+					return []string{"op " + op.ID + " runs"}, nil
+				}
+				found = &op
+				return nil, nil
+			}
+		}
+		return []string{"no failover op of " + dark}, nil
+	})
+	if found.Outcome != site.OpSucceeded {
+		t.Fatalf("the failover of %s %s: %s; steps %+v", dark, found.Outcome, found.Error, found.Steps)
+	}
+	return found
+}
+
+func stepNamed(op *site.Op, name string) *site.Step {
+	for i := range op.Steps {
+		if op.Steps[i].Name == name {
+			return &op.Steps[i]
+		}
+	}
+	return nil
+}
+
+func mustSite(t *testing.T, cfg *config.Cluster, name string) config.Site {
+	t.Helper()
+	s, ok := cfg.Site(name)
+	if !ok {
+		t.Fatalf("no site %s in the config", name)
+	}
+	return s
+}
+
+// waitWritesAt waits until the prober has had a write acknowledged at the
+// site, through the sampler's rounds (the prober writes every 10 ms).
+func waitWritesAt(ctx context.Context, t *testing.T, h *history, siteName string) {
+	t.Helper()
+	for {
+		for _, s := range h.sites("writes") {
+			if s == siteName {
+				return
+			}
+		}
+		h.waitRounds(ctx, t, 1)
+	}
+}
+
+// waitNothingRunsAt waits until a sampler round saw none of the guests
+// running at the site.
+func waitNothingRunsAt(ctx context.Context, t *testing.T, h *history, siteName string, names []string) {
+	t.Helper()
+	for {
+		h.mu.Lock()
+		since := time.Now()
+		h.mu.Unlock()
+		h.waitRounds(ctx, t, 2)
+		var still []string
+		h.mu.Lock()
+		for _, g := range names {
+			for _, s := range h.seen["guest "+g] {
+				if s.site == siteName && s.start.After(since) {
+					still = append(still, g)
+					break
+				}
+			}
+		}
+		h.mu.Unlock()
+		if len(still) == 0 {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("guests %v still run at %s", still, siteName)
+		}
+	}
+}
+
+// waitStreaming waits until the server is a standby whose WAL receiver
+// streams.
+func waitStreaming(ctx context.Context, t *testing.T, conn string) {
+	t.Helper()
+	last := ""
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		c, err := pgx.Connect(qctx, conn)
+		if err == nil {
+			var recovery bool
+			var status *string
+			err = c.QueryRow(qctx, "SELECT pg_is_in_recovery(), (SELECT status FROM pg_stat_wal_receiver)").Scan(&recovery, &status)
+			c.Close(context.Background())
+			if err == nil && recovery && status != nil && *status == "streaming" {
+				cancel()
+				return
+			}
+			if err == nil {
+				s := "none"
+				if status != nil {
+					s = *status
+				}
+				err = fmt.Errorf("in recovery %t, WAL receiver %s", recovery, s)
+			}
+		}
+		cancel()
+		last = err.Error()
+		select {
+		case <-ctx.Done():
+			t.Fatalf("b's server does not stream: %s", strings.TrimSpace(last))
+		case <-tick.C:
+		}
+	}
+}
