@@ -61,6 +61,9 @@ type Status struct {
 	// Replication lists each replication group's members as their sites
 	// report them.
 	Replication []GroupStatus `json:"replication"`
+	// Alarms lists what the sites report that contradicts what the cluster
+	// wants (see Alarms), the critical ones first.
+	Alarms []Alarm `json:"alarms"`
 }
 
 // AnnouncementStatus is one prefix one site announces.
@@ -193,7 +196,7 @@ func (s *Store) Status(ctx context.Context, cfg *config.Cluster) (Status, error)
 	if err != nil {
 		return Status{}, err
 	}
-	st := BuildStatus(cfg, snap, s.LeaseRemaining(ctx, snap))
+	st := buildStatus(cfg, snap, s.LeaseRemaining(ctx, snap), time.Now())
 	if cfg.BGP.Observer != nil {
 		routes, err := s.Upstream(ctx)
 		if err != nil {
@@ -205,8 +208,15 @@ func (s *Store) Status(ctx context.Context, cfg *config.Cluster) (Status, error)
 }
 
 // BuildStatus derives the status from a snapshot; leases holds the time left
-// on each site's lease (see LeaseRemaining).
+// on each site's lease (see LeaseRemaining). Without a clock, its alarms say
+// when a stale report was written but not how long ago (Status says both).
 func BuildStatus(cfg *config.Cluster, snap *Snapshot, leases map[string]time.Duration) Status {
+	return buildStatus(cfg, snap, leases, time.Time{})
+}
+
+// buildStatus is BuildStatus with the time the snapshot was read, for the
+// age of stale reports; zero leaves the age out.
+func buildStatus(cfg *config.Cluster, snap *Snapshot, leases map[string]time.Duration, now time.Time) Status {
 	st := Status{
 		Cluster:     cfg.Name,
 		Revision:    snap.Rev,
@@ -267,6 +277,7 @@ func BuildStatus(cfg *config.Cluster, snap *Snapshot, leases map[string]time.Dur
 	st.Announcements, st.Peers = routingStatuses(cfg, snap)
 	st.Upstream = []UpstreamStatus{}
 	st.Replication = replicationStatuses(cfg, snap)
+	st.Alarms = Alarms(cfg, snap, now)
 	return st
 }
 
