@@ -37,6 +37,7 @@ func newRootCommand() *cobra.Command {
 		newStatusCommand(),
 		newLabCommand(),
 		newObserverCommand(),
+		newFenceCommand(),
 	)
 	return root
 }
