@@ -23,11 +23,21 @@ func newStatusCommand() *cobra.Command {
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "status --config FILE [-o table|json]",
-		Short: "Show the cluster: sites, the coordinator, services and unfinished ops",
+		Short: "Show the cluster: alarms, sites, the coordinator, services and unfinished ops",
 		Long: `Show the cluster's state as etcd holds it: every site with its state (up,
 dark, fenced) and the time left on its lease, which site coordinates, where
 each service is active and at which epoch, and the ops not finished yet.
-It needs a quorum of etcd members, not any particular controller.`,
+It needs a quorum of etcd members, not any particular controller.
+
+When what the sites report contradicts what the cluster wants, an ALARMS
+section comes first (and "alarms" in -o json): a guest that runs where it is
+not placed, or at two places at once; a replication member that is writable at
+a site that does not hold its services, or two writable members in one group.
+An alarm that rests on the last report of a dark site is shown too, marked
+stale with the time and age of that report: its controller may have crashed or
+frozen while the servers it ran go on. Check the site; once you know it is
+dark, confirm its fence (zdt fence confirm), which makes the alarm a warning.
+Alarms do not change the exit status.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "table" && output != "json" {
@@ -101,6 +111,7 @@ func writeStatusTable(w io.Writer, st site.Status) error {
 	fmt.Fprintf(w, "cluster %s   coordinator %s   revision %d\n\n", st.Cluster, coord, st.Revision)
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	writeAlarms(tw, st)
 	fmt.Fprintln(tw, "SITE\tSTATE\tCONTROLLER\tLEASE\tNOTE")
 	for _, s := range st.Sites {
 		lease := "-"
@@ -111,6 +122,9 @@ func writeStatusTable(w io.Writer, st site.Status) error {
 		switch {
 		case s.Fence != nil:
 			note = fmt.Sprintf("fenced by op %s at %s: %s", s.Fence.Op, s.Fence.At.UTC().Format(time.RFC3339), s.Fence.Reason)
+			if c := s.Fence.Confirmed; c != nil {
+				note += fmt.Sprintf("; confirmed dark by %s at %s", c.By, c.At.UTC().Format(time.RFC3339))
+			}
 		case !s.Joined:
 			note = "never joined"
 		case s.Reason != "" && s.Controller != site.ControllerUp:
@@ -149,6 +163,19 @@ func writeStatusTable(w io.Writer, st site.Status) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// writeAlarms writes the alarms, the critical ones first, when there are
+// any.
+func writeAlarms(tw io.Writer, st site.Status) {
+	if len(st.Alarms) == 0 {
+		return
+	}
+	fmt.Fprintln(tw, "ALARM\tKIND\tSUBJECT\tSITE\tWHAT")
+	for _, a := range st.Alarms {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", strings.ToUpper(string(a.Severity)), a.Kind, a.Subject, orDash(a.Site), a.Message)
+	}
+	fmt.Fprintln(tw)
 }
 
 // writeRouting writes one line per service prefix: what each site
