@@ -55,8 +55,15 @@ func New(cl *config.Cluster, log *zap.Logger) *Fencer {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Fencer{cluster: cl, log: log, timeout: cl.Fencing.Timeout}
+	timeout := cl.Fencing.Timeout
+	if timeout <= 0 { // a config built in code, not loaded
+		timeout = defaultTimeout
+	}
+	return &Fencer{cluster: cl, log: log, timeout: timeout}
 }
+
+// defaultTimeout is the config's default fencing.timeout.
+const defaultTimeout = 2 * time.Second
 
 // attempt is one resource to fence.
 type attempt struct {
