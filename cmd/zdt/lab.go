@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -23,6 +24,7 @@ type labOptions struct {
 	dir     string
 	detach  bool
 	timeout time.Duration
+	net     string
 }
 
 func newLabCommand() *cobra.Command {
@@ -74,8 +76,23 @@ with:
 	cmd.PersistentFlags().StringVar(&o.dir, "dir", "", "the lab's directory (zdt lab: default a new temporary directory)")
 	cmd.PersistentFlags().DurationVar(&o.timeout, "timeout", 60*time.Second, "how long to wait for the controllers to come up")
 	cmd.Flags().BoolVar(&o.detach, "detach", false, "return once the lab is healthy and leave it running")
+	cmd.Flags().StringVar(&o.net, "net", "127.0.0.0", "the loopback /24 the lab's sites (.11-.13) and route observer (.10) listen on; another one runs a second lab beside the first")
 	cmd.AddCommand(newLabSiteCommand(o), newLabStopCommand(o))
 	return cmd
+}
+
+// labTopology is the default lab on the given loopback network.
+func labTopology(network string) (lab.Topology, error) {
+	top := lab.DefaultTopology()
+	addr, err := netip.ParseAddr(network)
+	if err != nil {
+		return top, fmt.Errorf("--net %q: %w; give an IPv4 loopback address ending in 0, like 127.0.1.0", network, err)
+	}
+	top, err = top.OnNet(addr)
+	if err != nil {
+		return top, fmt.Errorf("--net: %w", err)
+	}
+	return top, nil
 }
 
 // runLab creates and starts a lab, then shows it live until ctx ends (or,
@@ -88,8 +105,12 @@ func runLab(ctx context.Context, out io.Writer, o *labOptions) error {
 			return fmt.Errorf("create a directory for the lab (or give one with --dir): %w", err)
 		}
 	}
+	top, err := labTopology(o.net)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "zdt lab in %s\n", dir)
-	l, err := lab.Create(dir, lab.Options{})
+	l, err := lab.Create(dir, lab.Options{Topology: &top})
 	if err != nil {
 		return err
 	}
@@ -272,7 +293,7 @@ func isTerminal(w io.Writer) bool {
 
 func newLabSiteCommand(o *labOptions) *cobra.Command {
 	return &cobra.Command{
-		Use:   "site SITE up|down|crash|freeze|thaw",
+		Use:   "site SITE up|down|crash|freeze|hang|thaw",
 		Short: "Take a site of a running lab down (SIGKILL), crash or freeze its controller alone, or bring it back up",
 		Long: `Take a site of a running lab down, crash or freeze its controller, or bring it back up.
 
@@ -288,20 +309,23 @@ crash kills the site's controller alone (SIGKILL, no graceful path), and
 freeze stops it alone (SIGSTOP): its PostgreSQL server and libvirtd live on,
 as they do on their own hosts, and nothing of the site fences itself. The
 coordinator fences them from outside (read-only primary, guests destroyed)
-before it takes them over. thaw continues a frozen controller (SIGCONT); up
-starts a crashed one again.`,
+before it takes them over. hang stops the whole site with SIGSTOP
+(controller, libvirtd, PostgreSQL): connections are accepted and nothing
+answers, as at a site that hangs or blackholes, and the outside fence gives
+up on each within fencing.timeout. thaw continues what freeze or hang
+stopped (SIGCONT); up starts a crashed controller again.`,
 		Example: `  zdt lab site a down --dir /tmp/lab
   zdt lab site a up --dir /tmp/lab
   zdt lab site b crash --dir /tmp/lab
   zdt lab site b freeze --dir /tmp/lab; sleep 5; zdt lab site b thaw --dir /tmp/lab`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 2 {
-				return errors.New("give a site and an action (up, down, crash, freeze or thaw), for example `zdt lab site a down --dir DIR`")
+				return errors.New("give a site and an action (up, down, crash, freeze, hang or thaw), for example `zdt lab site a down --dir DIR`")
 			}
 			switch args[1] {
-			case "up", "down", "crash", "freeze", "thaw":
+			case "up", "down", "crash", "freeze", "hang", "thaw":
 			default:
-				return fmt.Errorf("unknown action %q for site %s: use up, down, crash, freeze or thaw", args[1], args[0])
+				return fmt.Errorf("unknown action %q for site %s: use up, down, crash, freeze, hang or thaw", args[1], args[0])
 			}
 			return nil
 		},
@@ -316,8 +340,10 @@ starts a crashed one again.`,
 			switch args[1] {
 			case "down":
 				return labSiteDown(cmd.OutOrStdout(), l, args[0])
-			case "crash", "freeze", "thaw":
+			case "crash", "freeze":
 				return labControllerFault(cmd.OutOrStdout(), l, args[0], args[1])
+			case "hang", "thaw":
+				return labSiteSignal(cmd.OutOrStdout(), l, args[0], args[1])
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 			defer cancel()
@@ -326,7 +352,7 @@ starts a crashed one again.`,
 	}
 }
 
-// labControllerFault crashes, freezes or thaws the site's controller alone.
+// labControllerFault crashes or freezes the site's controller alone.
 func labControllerFault(out io.Writer, l *lab.Lab, site, action string) error {
 	var (
 		pid  int
@@ -340,14 +366,30 @@ func labControllerFault(out io.Writer, l *lab.Lab, site, action string) error {
 	case "freeze":
 		pid, err = l.FreezeController(site)
 		what = "stopped with SIGSTOP; its PostgreSQL server and libvirtd run on. Continue it with `zdt lab site " + site + " thaw --dir " + l.Dir() + "`"
-	case "thaw":
-		pid, err = l.ThawController(site)
-		what = "continued with SIGCONT"
 	}
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "the controller of site %s (pid %d) %s\n", site, pid, what)
+	return nil
+}
+
+// labSiteSignal hangs (SIGSTOP) or thaws (SIGCONT) the whole site.
+func labSiteSignal(out io.Writer, l *lab.Lab, site, action string) error {
+	if action == "hang" {
+		pids, err := l.HangSite(site)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "site %s hangs: processes %v stopped with SIGSTOP (they accept connections and answer nothing). Continue them with `zdt lab site %s thaw --dir %s`\n",
+			site, pids, site, l.Dir())
+		return nil
+	}
+	pids, err := l.ThawSite(site)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "site %s: processes %v continued with SIGCONT\n", site, pids)
 	return nil
 }
 

@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -44,22 +48,89 @@ func (l *Lab) FreezeController(site string) (pid int, err error) {
 	return l.signalController(site, syscall.SIGSTOP)
 }
 
-// ThawController continues a frozen controller with SIGCONT.
-func (l *Lab) ThawController(site string) (pid int, err error) {
-	return l.signalController(site, syscall.SIGCONT)
+// HangSite stops the whole site with SIGSTOP: its controller, its libvirtd
+// and its PostgreSQL server. They keep their sockets, so connections are
+// accepted and then nothing answers, as at a site whose hosts hang or whose
+// network blackholes: what the outside fence must give up on within its
+// limit. ThawSite continues them all.
+func (l *Lab) HangSite(site string) (pids []int, err error) {
+	return l.signalSite(site, syscall.SIGSTOP, controllerOf(site), libvirtdOf(site), postgresOf(site))
+}
+
+// ThawSite continues whatever of the site was stopped (HangSite,
+// FreezeController) with SIGCONT: its controller first, so that it finds
+// its fence and fences its members as soon as they answer again, then its
+// libvirtd and its PostgreSQL server.
+func (l *Lab) ThawSite(site string) (pids []int, err error) {
+	return l.signalSite(site, syscall.SIGCONT, controllerOf(site), libvirtdOf(site), postgresOf(site))
 }
 
 func (l *Lab) signalController(site string, sig syscall.Signal) (int, error) {
-	if _, err := l.Site(site); err != nil {
+	pids, err := l.signalSite(site, sig, controllerOf(site))
+	if len(pids) == 0 {
 		return 0, err
 	}
-	p := controllerOf(site)
-	pid, ok := l.running(p)
-	if !ok {
-		return 0, fmt.Errorf("the controller of site %s is %w", site, ErrNotRunning)
+	return pids[0], err
+}
+
+// signalSite sends sig to each of the site's processes that runs (a
+// process group each); ErrNotRunning if none does.
+func (l *Lab) signalSite(site string, sig syscall.Signal, procs ...proc) ([]int, error) {
+	if _, err := l.Site(site); err != nil {
+		return nil, err
 	}
-	if err := syscall.Kill(p.group(pid), sig); err != nil {
-		return pid, fmt.Errorf("signal %v to %s (process group %d): %w", sig, p, pid, err)
+	var pids []int
+	for _, p := range procs {
+		pid, ok := l.running(p)
+		if !ok {
+			continue
+		}
+		if err := syscall.Kill(p.group(pid), sig); err != nil {
+			return pids, fmt.Errorf("signal %v to %s (process group %d): %w", sig, p, pid, err)
+		}
+		pids = append(pids, pid)
+		if p.role != postgresRole {
+			continue
+		}
+		// A postmaster's backends, which serve the sessions, are its
+		// children, each in a process group of its own.
+		for _, child := range childrenOf(pid) {
+			if err := syscall.Kill(child, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+				return pids, fmt.Errorf("signal %v to %s's child %d: %w", sig, p, child, err)
+			}
+		}
 	}
-	return pid, nil
+	if len(pids) == 0 {
+		if len(procs) == 1 {
+			return nil, fmt.Errorf("the controller of site %s is %w", site, ErrNotRunning)
+		}
+		return nil, fmt.Errorf("site %s is %w", site, ErrNotRunning)
+	}
+	return pids, nil
+}
+
+// childrenOf lists the processes whose parent is pid, from /proc.
+func childrenOf(pid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
+		i := strings.LastIndexByte(string(stat), ')')
+		fields := strings.Fields(string(stat[i+1:]))
+		if len(fields) >= 2 && fields[1] == strconv.Itoa(pid) {
+			out = append(out, child)
+		}
+	}
+	return out
 }

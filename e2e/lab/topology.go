@@ -388,3 +388,28 @@ var plainNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
 // plainName reports whether name is safe as a file name and in XML.
 func plainName(name string) bool { return plainNameRE.MatchString(name) }
+
+// OnNet moves the topology's addresses to another loopback /24: the site
+// and observer addresses keep their last byte, so that several labs (a
+// person's, a test's, a soak's) can run on one machine at once. net must be
+// an IPv4 loopback address ending in 0, like 127.0.1.0.
+func (t Topology) OnNet(net netip.Addr) (Topology, error) {
+	b := net.As4()
+	if !net.Is4() || !net.IsLoopback() || b[3] != 0 {
+		return t, fmt.Errorf("lab network %s: give an IPv4 loopback address ending in 0, like 127.0.1.0 (127.0.0.0/8 is loopback)", net)
+	}
+	move := func(a netip.Addr) netip.Addr {
+		x := a.As4()
+		return netip.AddrFrom4([4]byte{b[0], b[1], b[2], x[3]})
+	}
+	t.Sites = slices.Clone(t.Sites)
+	for i := range t.Sites {
+		t.Sites[i].IP = move(t.Sites[i].IP)
+	}
+	if t.BGP != nil {
+		bgp := *t.BGP
+		bgp.ObserverListen = netip.AddrPortFrom(move(bgp.ObserverListen.Addr()), bgp.ObserverListen.Port())
+		t.BGP = &bgp
+	}
+	return t, nil
+}
