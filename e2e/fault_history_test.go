@@ -133,6 +133,21 @@ func (h *history) overlaps(subject string) (problems []string, longest time.Dura
 	return problems, longest
 }
 
+// gap is the longest time between two consecutive sightings of the subject,
+// anywhere: for the writes, the outage a client that finds the writable
+// member saw.
+func (h *history) gap(subject string) time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ss := slices.Clone(h.seen[subject])
+	sort.Slice(ss, func(i, j int) bool { return ss[i].end.Before(ss[j].end) })
+	var longest time.Duration
+	for i := 1; i < len(ss); i++ {
+		longest = max(longest, ss[i].end.Sub(ss[i-1].end))
+	}
+	return longest
+}
+
 // probeWrites writes to every member of the lab's group every interval, each
 // attempt bounded, on a kept session per member, until ctx ends. Each
 // acknowledged write is a sighting of subject "writes" at that member's
