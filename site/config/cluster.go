@@ -42,14 +42,15 @@ func (f *fileCluster) build(c *checker) *Cluster {
 	} else {
 		c.checkName("cluster", f.Cluster)
 	}
-	cl.Timings = f.Timings.build(c)
+	var ttl timing
+	cl.Timings, ttl = f.Timings.build(c)
 	cl.Sites = buildSites(c, f.Sites)
 	cl.Etcd = f.Etcd.build(c, cl.Sites)
 	cl.BGP = f.BGP.build(c)
 	cl.Replication = f.Replication.build(c, cl.Sites)
 	cl.Services = buildServices(c, f.Services, cl.Sites, cl.BGP, cl.Replication)
 	cl.Placement = f.Placement.build(c)
-	cl.Fencing = f.Fencing.build(c)
+	cl.Fencing = f.Fencing.build(c, ttl)
 	c.checkBGP(cl, f.Sites)
 	return cl
 }

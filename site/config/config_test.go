@@ -120,6 +120,9 @@ replication:
     - name: disk
       driver: drbd
       members: [{site: a, resource: r0}, {site: b, resource: r0}]
+fencing:
+  timeout: 1500ms
+  require_confirmation: true
 `
 
 // baseYAML is a small valid config that relies on the defaults. The bad
@@ -134,7 +137,7 @@ etcd:
 timings:
   lease_ttl: 3s
   etcd_heartbeat: 100ms
-  etcd_election_timeout: 1s
+  etcd_election_timeout: 500ms
 sites:
   - name: a
     api: 127.0.0.11:7480
@@ -298,7 +301,7 @@ func TestLoadFull(t *testing.T) {
 			}},
 			{Name: "disk", Driver: DriverDRBD, Members: []ReplicationMember{{Site: "a", Resource: "r0"}, {Site: "b", Resource: "r0"}}},
 		},
-		Fencing: Fencing{Timeout: 2 * time.Second},
+		Fencing: Fencing{Timeout: 1500 * time.Millisecond, RequireConfirmation: true},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", c, want)
@@ -317,7 +320,7 @@ func TestLoadDefaults(t *testing.T) {
 		RenewInterval:       time.Second,
 		SelfFenceMargin:     750 * time.Millisecond,
 		EtcdHeartbeat:       100 * time.Millisecond,
-		EtcdElectionTimeout: time.Second,
+		EtcdElectionTimeout: 500 * time.Millisecond,
 		BootstrapGrace:      10 * time.Second,
 		HostFailAfter:       10 * time.Second,
 	}
@@ -336,8 +339,11 @@ func TestLoadDefaults(t *testing.T) {
 			t.Errorf("path %q is not absolute in %s", p, dir)
 		}
 	}
-	if got := c.MinLeaseTTL(); got != 2*time.Second {
-		t.Errorf("MinLeaseTTL() = %s, want 2s (1.5 x 1s rounded up)", got)
+	if got := c.MinLeaseTTL(); got != time.Second {
+		t.Errorf("MinLeaseTTL() = %s, want 1s (1.5 x 500ms rounded up)", got)
+	}
+	if want := (Fencing{Timeout: time.Second}); c.Fencing != want {
+		t.Errorf("Fencing = %+v, want %+v (the timeout lease_ttl/3)", c.Fencing, want)
 	}
 }
 
@@ -355,8 +361,25 @@ services:
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
-	if c.Path != "" || c.Etcd.TLS != nil || len(c.Etcd.Endpoints) != 3 || c.Timings.LeaseTTL != 3*time.Second {
+	if c.Path != "" || c.Etcd.TLS != nil || len(c.Etcd.Endpoints) != 3 {
 		t.Errorf("Parse = %+v", c)
+	}
+	// The default timings leave an etcd leader election (2 x 1s) room in
+	// lease_ttl - self_fence_margin - renew_interval: 6s - 1.5s - 2s = 2.5s.
+	want := Timings{
+		LeaseTTL:            6 * time.Second,
+		RenewInterval:       2 * time.Second,
+		SelfFenceMargin:     1500 * time.Millisecond,
+		EtcdHeartbeat:       100 * time.Millisecond,
+		EtcdElectionTimeout: time.Second,
+		BootstrapGrace:      10 * time.Second,
+		HostFailAfter:       10 * time.Second,
+	}
+	if c.Timings != want {
+		t.Errorf("Timings = %+v, want the defaults %+v", c.Timings, want)
+	}
+	if want := (Fencing{Timeout: 2 * time.Second}); c.Fencing != want {
+		t.Errorf("Fencing = %+v, want the default %+v", c.Fencing, want)
 	}
 	if s, _ := c.Service("web"); len(s.Prefixes) != 0 {
 		t.Errorf("service web has prefixes %v, want none", s.Prefixes)

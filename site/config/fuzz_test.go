@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"math"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -23,6 +24,9 @@ func FuzzParse(f *testing.F) {
 		"cluster: x\nsites:\n  - &s {name: a, api: 1, etcd: {client_url: 3}}\n  - *s\n  - <<: *s\n    name: b\n    foo: 1\n",
 		"sites: [a, {name: b}, [c]]\nservices: [{name: s, sites: [a, a, z], prefixes: [10.0.0.1/8, 10.0.0.0/8, 10.0.0.0/7, x, {}]}]\n",
 		"etcd: {endpoints: [https://a:1, http://b:2, \"https://c:3/p\", tcp://d, https://[::1]:70000], tls: {ca: /dev/null}}\n",
+		"timings: {lease_ttl: 3s, etcd_election_timeout: 1s}\nfencing: {timeout: 2s}\n",
+		"services:\n  - name: s\n    rpo: {max_lag_bytes: -1, max_lag_seconds: .nan}\n",
+		"sites:\n  - name: a\n    etcd:\n      client_url: x\n     peer_url: y\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -73,6 +77,9 @@ func checkInvariants(t *testing.T, c *Cluster) {
 				t.Fatalf("service %q names unknown site %q", s.Name, site)
 			}
 		}
+		if s.RPO.MaxLagBytes < 0 || !(s.RPO.MaxLagSeconds >= 0) || math.IsInf(s.RPO.MaxLagSeconds, 0) {
+			t.Fatalf("service %q has RPO %+v", s.Name, s.RPO)
+		}
 		for _, p := range s.Prefixes {
 			if !p.IsValid() || p != p.Masked() {
 				t.Fatalf("service %q has prefix %s", s.Name, p)
@@ -83,6 +90,12 @@ func checkInvariants(t *testing.T, c *Cluster) {
 	if tm.SelfFenceMargin <= 0 || tm.RenewInterval <= 0 || tm.RenewInterval >= tm.LeaseTTL-tm.SelfFenceMargin ||
 		tm.LeaseTTL < c.MinLeaseTTL() || tm.EtcdElectionTimeout < 5*tm.EtcdHeartbeat || tm.BootstrapGrace <= 0 {
 		t.Fatalf("accepted timings %+v", tm)
+	}
+	if 2*tm.EtcdElectionTimeout > tm.LeaseTTL-tm.SelfFenceMargin-tm.RenewInterval {
+		t.Fatalf("accepted timings %+v where an etcd leader election does not fit", tm)
+	}
+	if c.Fencing.Timeout <= 0 || c.Fencing.Timeout > tm.LeaseTTL/2 {
+		t.Fatalf("accepted fencing %+v with lease_ttl %s", c.Fencing, tm.LeaseTTL)
 	}
 	if len(c.Etcd.Endpoints) == 0 || c.Etcd.DialTimeout <= 0 {
 		t.Fatalf("accepted etcd %+v", c.Etcd)

@@ -57,7 +57,7 @@ func TestBadInventory(t *testing.T) {
 		{"guest: domain file is not a domain", withGuests("      - {name: db-1, tier: gold, vcpus: 1, memory_mib: 512, domain: pki/ca.pem}\n"), []string{
 			`zdt.yaml:43: services[1].guests[0].domain: DIR/pki/ca.pem is not valid XML: EOF`,
 		}},
-		{"timings: host_fail_after negative", []string{"  etcd_election_timeout: 1s\n", "  etcd_election_timeout: 1s\n  host_fail_after: -1s\n"}, []string{
+		{"timings: host_fail_after negative", []string{"  etcd_election_timeout: 500ms\n", "  etcd_election_timeout: 500ms\n  host_fail_after: -1s\n"}, []string{
 			`zdt.yaml:12: timings.host_fail_after: must be greater than 0, not -1s`,
 		}},
 		{"placement: unknown scope", []string{dbPrefixes, dbPrefixes + "placement:\n  zone_scope: site\n"}, []string{

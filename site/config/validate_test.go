@@ -200,7 +200,7 @@ func TestBadConfig(t *testing.T) {
 		// timings
 		{"lease_ttl not whole seconds", []string{"lease_ttl: 3s", "lease_ttl: 2500ms"}, []string{
 			`zdt.yaml:9: timings.lease_ttl: 2.5s is not a whole number of seconds: etcd lease TTLs are whole seconds; use 2s or 3s`}},
-		{"lease_ttl below etcd's minimum", []string{"lease_ttl: 3s", "lease_ttl: 1s"}, []string{
+		{"lease_ttl below etcd's minimum", []string{"lease_ttl: 3s", "lease_ttl: 1s", "etcd_election_timeout: 500ms", "etcd_election_timeout: 1s"}, []string{
 			`zdt.yaml:9: timings.lease_ttl: 1s is shorter than etcd's minimum lease TTL of 2s for etcd_election_timeout 1s (1.5 x the election timeout, rounded up to whole seconds): ` +
 				`etcd would silently grant 2s and the self-fence timing would be wrong; raise lease_ttl to at least 2s or lower etcd_election_timeout`}},
 		{"lease_ttl zero", []string{"lease_ttl: 3s", "lease_ttl: 0s"}, []string{
@@ -219,15 +219,15 @@ func TestBadConfig(t *testing.T) {
 			`zdt.yaml:10: timings.renew_interval: must be greater than 0, not -1s`}},
 		{"etcd_heartbeat zero", []string{"etcd_heartbeat: 100ms", "etcd_heartbeat: 0s"}, []string{
 			`zdt.yaml:10: timings.etcd_heartbeat: must be greater than 0, not 0s`}},
-		{"etcd_heartbeat not whole milliseconds", []string{"etcd_heartbeat: 100ms", "etcd_heartbeat: 100500us"}, []string{
-			`zdt.yaml:10: timings.etcd_heartbeat: 100.5ms is not a whole number of milliseconds, which is what etcd counts in`}},
-		{"election timeout below 5 heartbeats", []string{"etcd_election_timeout: 1s", "etcd_election_timeout: 400ms"}, []string{
+		{"etcd_heartbeat not whole milliseconds", []string{"etcd_heartbeat: 100ms", "etcd_heartbeat: 50500us"}, []string{
+			`zdt.yaml:10: timings.etcd_heartbeat: 50.5ms is not a whole number of milliseconds, which is what etcd counts in`}},
+		{"election timeout below 5 heartbeats", []string{"etcd_election_timeout: 500ms", "etcd_election_timeout: 400ms"}, []string{
 			`zdt.yaml:11: timings.etcd_election_timeout: 400ms must be at least 5 x etcd_heartbeat (5 x 100ms = 500ms), or etcd refuses to start`}},
-		{"election timeout too long", []string{"etcd_election_timeout: 1s", "etcd_election_timeout: 60s"}, []string{
+		{"election timeout too long", []string{"etcd_election_timeout: 500ms", "etcd_election_timeout: 60s"}, []string{
 			`zdt.yaml:9: timings.lease_ttl: 3s is shorter than etcd's minimum lease TTL of 1m30s for etcd_election_timeout 1m0s (1.5 x the election timeout, rounded up to whole seconds): ` +
 				`etcd would silently grant 1m30s and the self-fence timing would be wrong; raise lease_ttl to at least 1m30s or lower etcd_election_timeout`,
 			`zdt.yaml:11: timings.etcd_election_timeout: 1m0s is longer than etcd allows (50s)`}},
-		{"bootstrap_grace negative", []string{"etcd_election_timeout: 1s", "etcd_election_timeout: 1s\n  bootstrap_grace: -1s"}, []string{
+		{"bootstrap_grace negative", []string{"etcd_election_timeout: 500ms", "etcd_election_timeout: 500ms\n  bootstrap_grace: -1s"}, []string{
 			`zdt.yaml:12: timings.bootstrap_grace: must be greater than 0, not -1s`}},
 
 		// services
