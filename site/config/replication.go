@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -58,7 +59,7 @@ type ReplicationMember struct {
 }
 
 // RPO is a service's recovery point objective: the most a promotion may
-// lose. A negative limit is not checked.
+// lose. A negative limit is not checked; a config file cannot set one.
 type RPO struct {
 	MaxLagBytes   int64
 	MaxLagSeconds float64
@@ -219,12 +220,11 @@ func (f *fileRPO) build(c *checker, field, group string, groups []ReplicationGro
 	}
 	if f.MaxLagBytes != nil {
 		r.MaxLagBytes = *f.MaxLagBytes
+		c.checkMaxLagBytes(field+".max_lag_bytes", r.MaxLagBytes)
 	}
 	if f.MaxLagSeconds != nil {
 		r.MaxLagSeconds = *f.MaxLagSeconds
-		if math.IsNaN(r.MaxLagSeconds) || math.IsInf(r.MaxLagSeconds, 0) {
-			c.add(field+".max_lag_seconds", "must be a number of seconds (negative: no limit)")
-		}
+		c.checkMaxLagSeconds(field+".max_lag_seconds", r.MaxLagSeconds)
 	}
 	r.RequireSync = f.RequireSync
 	if r.RequireSync {
@@ -235,4 +235,29 @@ func (f *fileRPO) build(c *checker, field, group string, groups []ReplicationGro
 		}
 	}
 	return r
+}
+
+// checkMaxLagBytes checks an RPO's byte limit. Below 0 it would mean no
+// limit at all, which must not come from a stray minus sign.
+func (c *checker) checkMaxLagBytes(field string, v int64) {
+	if v < 0 {
+		c.add(field, "%d is negative: give the most bytes a standby may be behind and still be promoted, 0 or more "+
+			"(0: no lag at all); leave it out for the default, %d (16 MiB), or write a large limit such as 1073741824 (1 GiB)",
+			v, DefaultMaxLagBytes)
+	}
+}
+
+// checkMaxLagSeconds checks an RPO's time limit, which must be a finite
+// number of seconds, 0 or more (see checkMaxLagBytes).
+func (c *checker) checkMaxLagSeconds(field string, v float64) {
+	what := "is negative"
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		what = "is not a number of seconds"
+	case v >= 0:
+		return
+	}
+	c.add(field, "%s %s: give the most seconds a standby may be behind and still be promoted, 0 or more "+
+		"(0: no lag at all); leave it out for the default, %d, or write a large limit such as 3600",
+		strconv.FormatFloat(v, 'g', -1, 64), what, DefaultMaxLagSeconds)
 }
