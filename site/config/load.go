@@ -60,7 +60,7 @@ func decode(c *checker, data []byte) *fileCluster {
 		if errors.Is(err, io.EOF) { // only comments
 			c.addAt(1, "", emptyMsg)
 		} else {
-			c.syntaxProblem(err)
+			c.syntaxProblem(data, err)
 		}
 		return nil
 	}
@@ -68,7 +68,7 @@ func decode(c *checker, data []byte) *fileCluster {
 	switch err := dec.Decode(&next); {
 	case errors.Is(err, io.EOF):
 	case err != nil:
-		c.syntaxProblem(err)
+		c.syntaxProblem(data, err)
 		return nil
 	default:
 		c.addAt(next.Line, "", "a second YAML document starts here; the whole cluster belongs in one document")
@@ -93,7 +93,7 @@ func decode(c *checker, data []byte) *fileCluster {
 	strict := yaml.NewDecoder(bytes.NewReader(data))
 	strict.KnownFields(true)
 	if err := strict.Decode(&f); err != nil {
-		c.decodeProblems(err)
+		c.decodeProblems(data, err)
 		var te *yaml.TypeError
 		if !errors.As(err, &te) {
 			return nil

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"regexp"
 	"slices"
@@ -27,8 +29,9 @@ var (
 	yamlParserErrRe = regexp.MustCompile(`^(did not find expected |found undefined tag handle|found duplicate %|found incompatible YAML document)`)
 )
 
-// syntaxProblem turns an error from parsing the YAML text into a problem.
-func (c *checker) syntaxProblem(err error) {
+// syntaxProblem turns an error from parsing the YAML text data into a
+// problem, at the line that is wrong.
+func (c *checker) syntaxProblem(data []byte, err error) {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	line := 0
 	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
@@ -38,15 +41,77 @@ func (c *checker) syntaxProblem(err error) {
 	if yamlParserErrRe.MatchString(msg) {
 		line++
 	}
+	if l := failingLine(data, err); l > 0 {
+		line = l
+	}
 	c.addAt(line, "", "invalid YAML: "+msg)
 }
 
-// decodeProblems turns the error from decoding into the file types into
-// problems, one for each complaint of the YAML library.
-func (c *checker) decodeProblems(err error) {
+// failingLine returns the line of data at which parsing it fails with err,
+// or 0 if it cannot tell. The YAML library's messages name the line of the
+// context of an error, such as the start of the list or mapping that an
+// item dozens of lines further down is indented wrongly for, and some name
+// none. The parser reads the text in order and stops at the first thing
+// that is wrong, so the line is that of the shortest run of whole lines
+// from the start that fails the same way; the search for it parses the
+// text a few times (the logarithm of its number of lines).
+func failingLine(data []byte, err error) int {
+	ends := lineEnds(data)
+	same := func(n int) bool {
+		e := parseError(data[:ends[n-1]])
+		return e != nil && e.Error() == err.Error()
+	}
+	if len(ends) == 0 || !same(len(ends)) {
+		return 0 // not a parse error, such as one of decoding aliases
+	}
+	lo, hi := 1, len(ends)
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if same(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
+}
+
+// lineEnds returns the offset just past each line of data, counting lines
+// as editors do: ended by "\n", the last one by the end of data.
+func lineEnds(data []byte) []int {
+	var ends []int
+	for i, b := range data {
+		if b == '\n' {
+			ends = append(ends, i+1)
+		}
+	}
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		ends = append(ends, len(data))
+	}
+	return ends
+}
+
+// parseError parses data as decode does, the first document and the start
+// of a second, and returns the first error other than the end of data.
+func parseError(data []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for range 2 {
+		var doc yaml.Node
+		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeProblems turns the error from decoding data into the file types
+// into problems, one for each complaint of the YAML library.
+func (c *checker) decodeProblems(data []byte, err error) {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
-		c.syntaxProblem(err)
+		c.syntaxProblem(data, err)
 		return
 	}
 	types := fileTypes(reflect.TypeFor[fileCluster]())
