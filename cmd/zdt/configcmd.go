@@ -3,6 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -19,7 +22,8 @@ func newConfigCommand() *cobra.Command {
 		Use:   "check FILE",
 		Short: "Check a cluster config file and report every problem at once",
 		Long: `Check a cluster config file and report every problem at once, as
-FILE:LINE: field: what is wrong (exit status 2).
+FILE:LINE: field: what is wrong (exit status 2, as when the file cannot be
+read).
 
 A valid file's PostgreSQL replication members are then probed (unless
 --offline): a warning for each setting that keeps a member from failing over
@@ -45,16 +49,40 @@ reach. Warnings do not change the exit status.`,
 	return cmd
 }
 
-// loadConfig loads and validates the cluster config; a config with problems
-// is an error listing each as FILE:LINE: field: what is wrong (exit status 2).
+// loadConfig loads and validates the cluster config. A config with problems
+// is an error listing each as FILE:LINE: field: what is wrong, and a config
+// file that cannot be read one that says why; both exit with status 2.
 func loadConfig(path string) (*config.Cluster, error) {
+	if path == "" {
+		return nil, &exitError{code: 2, err: errors.New("no cluster config file given (an empty path): give the path of the cluster's YAML file")}
+	}
 	cfg, err := config.Load(path)
 	var problems config.Problems
-	if errors.As(err, &problems) {
+	var unreadable *fs.PathError
+	switch {
+	case errors.As(err, &problems):
 		return nil, &exitError{code: 2, err: fmt.Errorf("%d problem(s) in %s:\n%w", len(problems), path, err)}
-	}
-	if err != nil {
+	case errors.As(err, &unreadable):
+		return nil, &exitError{code: 2, err: fmt.Errorf("%s: cannot read the cluster config: %w%s", path, unreadable.Err, readHint(path, unreadable.Err))}
+	case err != nil:
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// readHint says what to do about the config file at path that cannot be
+// read because of err.
+func readHint(path string, err error) string {
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && !filepath.IsAbs(path):
+		if wd, werr := os.Getwd(); werr == nil {
+			return "; check the path, which is relative to the working directory " + wd
+		}
+		return "; check the path, which is relative to the working directory"
+	case errors.Is(err, fs.ErrNotExist):
+		return "; check the path"
+	case errors.Is(err, fs.ErrPermission):
+		return "; make it readable by the user zdt runs as"
+	}
+	return ""
 }

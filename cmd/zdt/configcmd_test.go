@@ -57,9 +57,42 @@ func TestConfigCheck(t *testing.T) {
 			t.Errorf("problems do not say\n  %s\ngot:\n%s", want, err)
 		}
 	}
+}
 
-	if _, err := runZDT(t, "config", "check", filepath.Join(dir, "missing.yaml")); err == nil || exitCode(err) != 1 {
-		t.Errorf("check of a missing file: %v", err)
+// TestUnreadableConfig: every command that reads the cluster config says
+// which file it cannot read and why, with exit status 2 as for problems in
+// the file.
+func TestUnreadableConfig(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.yaml")
+	notFound := missing + ": cannot read the cluster config: no such file or directory; check the path"
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+		code int
+	}{
+		{"config check", []string{"config", "check", missing}, notFound, 2},
+		{"config check of a relative path", []string{"config", "check", "no-such-dir/zdt.yaml"},
+			"no-such-dir/zdt.yaml: cannot read the cluster config: no such file or directory; check the path, which is relative to the working directory " + wd, 2},
+		{"config check of a directory", []string{"config", "check", dir}, dir + ": cannot read the cluster config: is a directory", 2},
+		{"config check of an empty path", []string{"config", "check", ""},
+			"no cluster config file given (an empty path): give the path of the cluster's YAML file", 2},
+		{"status", []string{"status", "--config", missing}, notFound, 2},
+		{"controller", []string{"controller", "--config", missing, "--site", "a"}, notFound, 2},
+		{"controller without --site", []string{"controller", "--config", missing}, `required flag(s) "site" not set`, 1},
+		{"observer", []string{"observer", "--config", missing}, notFound, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := runZDT(t, tc.args...)
+			if err == nil || err.Error() != tc.want || exitCode(err) != tc.code {
+				t.Errorf("zdt %s: %v (exit status %d)\nwant: %s (exit status %d)", strings.Join(tc.args, " "), err, exitCode(err), tc.want, tc.code)
+			}
+		})
 	}
 }
 
