@@ -62,12 +62,12 @@ func (tc *testCluster) checkFailover(ctx context.Context, dark string, before ma
 	if moved == 0 {
 		t.Fatalf("site %s served no service; the test proves nothing", dark)
 	}
-	want := 1 + moved // fence, assignments
+	want := 2 + moved // fence, fence-resources, assignments
 	if len(tc.etcd.Config.Guests()) > 0 {
 		want++ // place
 	}
 	if len(op.Steps) != want {
-		t.Errorf("op has %d steps, want fence, %d assignments and a place step if there are guests: %+v", len(op.Steps), moved, op.Steps)
+		t.Errorf("op has %d steps, want fence, fence-resources, %d assignments and a place step if there are guests: %+v", len(op.Steps), moved, op.Steps)
 	}
 	for _, st := range op.Steps {
 		if st.Status != site.StepDone || st.Started.IsZero() || st.Ended.Before(st.Started) {
@@ -228,8 +228,8 @@ func TestCoordinatorDiesMidOp(t *testing.T) {
 	if who != first {
 		t.Fatalf("site %s ran the op, want the coordinator %s", who, first)
 	}
-	// The fence is journaled as done; the assignment has not moved.
-	if op := tc.openOp(ctx); op.Steps[0].Status != site.StepDone || op.Steps[1].Status != site.StepRunning {
+	// The fences are journaled as done; the assignment has not moved.
+	if op := tc.openOp(ctx); op.Steps[0].Status != site.StepDone || op.Steps[1].Status != site.StepDone || op.Steps[2].Status != site.StepRunning {
 		t.Fatalf("mid-op journal: %+v", op.Steps)
 	}
 	tc.kill(first)
@@ -239,8 +239,8 @@ func TestCoordinatorDiesMidOp(t *testing.T) {
 		t.Fatalf("op coordinators %v; want %s then its successor", op.Coordinators, first)
 	}
 	successor := op.Coordinators[1]
-	if op.Steps[0].By != first || op.Steps[1].By != successor {
-		t.Errorf("fence by %s, assign by %s; want %s then %s", op.Steps[0].By, op.Steps[1].By, first, successor)
+	if op.Steps[0].By != first || op.Steps[2].By != successor {
+		t.Errorf("fence by %s, assign by %s; want %s then %s", op.Steps[0].By, op.Steps[2].By, first, successor)
 	}
 	// The successor also fails over the dead coordinator's site.
 	resp, _ := waitKey(t, ctx, tc.obs, tc.store.Keys().Fence(first), "fence of "+first, present)
