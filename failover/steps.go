@@ -53,6 +53,10 @@ func stepFor(name string) (stepFunc, bool) {
 		return fenceStep, true
 	case StepFenceResources:
 		return fenceResourcesStep, true
+	case StepCheckFailback:
+		return checkFailbackStep, true
+	case StepUnfence:
+		return unfenceStep, true
 	case StepAssign:
 		return assignStep, true
 	case StepPlace:

@@ -1,0 +1,63 @@
+package site
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// RequestOp journals an op that a person asked for (zdt failback, ...): the
+// coordinator resumes unfinished ops before anything else, so it runs the op
+// next. Unlike CreateOp it needs no election guard: the steps are run by the
+// coordinator, under its guard. ErrConflict if an op of that id exists.
+func (s *Store) RequestOp(ctx context.Context, op *Op) error {
+	key := s.keys.Op(op.ID)
+	put, err := putJSON(key, op)
+	if err != nil {
+		return err
+	}
+	resp, err := s.commit(ctx, nil,
+		[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)},
+		[]clientv3.Op{put})
+	if err != nil {
+		return fmt.Errorf("request op %s: %w", op.ID, err)
+	}
+	op.Rev, op.CreateRev = resp.Header.Revision, resp.Header.Revision
+	return nil
+}
+
+// ErrFencedAgain: the fence a failback was to lift was replaced by a newer
+// one (the site was failed over again meanwhile).
+var ErrFencedAgain = errors.New("fenced again")
+
+// LiftFence removes a site's fence, guarded by g, if it is still the one
+// written by op fencedBy ("" lifts any fence). Lifting a fence that is gone
+// is not an error: the step that does it may run twice. ErrFencedAgain if a
+// newer fence names the site.
+func (s *Store) LiftFence(ctx context.Context, g Guard, siteName, fencedBy string) error {
+	key := s.keys.Fence(siteName)
+	const attempts = 3 // an operator's confirmation may rewrite the record meanwhile
+	for range attempts {
+		f, kv, err := get[Fence](ctx, s, key)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return nil
+		case err != nil:
+			return fmt.Errorf("lift the fence of site %s: %w", siteName, err)
+		case fencedBy != "" && f.Op != fencedBy:
+			return fmt.Errorf("lift the fence of site %s: it was fenced again, by op %s: %w", siteName, f.Op, ErrFencedAgain)
+		}
+		_, err = s.commit(ctx, &g,
+			[]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision)},
+			[]clientv3.Op{clientv3.OpDelete(key)})
+		if !errors.Is(err, ErrConflict) {
+			if err != nil {
+				return fmt.Errorf("lift the fence of site %s: %w", siteName, err)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("lift the fence of site %s: %w %d times", siteName, ErrConflict, attempts)
+}
