@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/spf13/cobra"
 )
@@ -15,6 +16,11 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
+
+// usageErrorf is a usage error: a bad flag or argument (exit status 2).
+func usageErrorf(format string, a ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, a...)}
+}
 
 func exitCode(err error) int {
 	var ee *exitError
@@ -38,6 +44,7 @@ func newRootCommand() *cobra.Command {
 		newLabCommand(),
 		newObserverCommand(),
 		newFenceCommand(),
+		newFailbackCommand(),
 	)
 	return root
 }
