@@ -151,6 +151,25 @@ func TestLabSiteFailover(t *testing.T) {
 	st.wantSite(t, "b", "fenced")
 	st.wantService(t, "db", "c")
 
+	// a and b fail back, once they are back clean: their fences are
+	// lifted, they serve again as standbys, and nothing moves.
+	for _, name := range []string{"a", "b"} {
+		waitUntil(ctx, t, cli, keys, "site "+name+" fails back", func() ([]string, error) {
+			out, err := exec.CommandContext(ctx, zdt, "failback", "--site", name, "--config", l.ConfigPath(), "--wait", "--timeout", "30s").CombinedOutput()
+			if err != nil {
+				return []string{fmt.Sprintf("zdt failback --site %s: %v\n%s", name, err, out)}, nil
+			}
+			return nil, nil
+		})
+	}
+	st = status(t, zdt, l)
+	for _, name := range l.SiteNames() {
+		st.wantSite(t, name, "up")
+	}
+	st.wantService(t, "web", "c")
+	st.wantService(t, "db", "c")
+	pg.waitRoles(ctx, t, cli, map[string]string{"c": "primary", "a": "standby", "b": "standby"})
+
 	// stop leaves no process behind: no libvirtd, PostgreSQL server or
 	// route observer either.
 	pids := []int{observer}

@@ -25,6 +25,8 @@ type labOptions struct {
 	detach  bool
 	timeout time.Duration
 	net     string
+	// delay is the one-way delay of the etcd links between sites.
+	delay lab.SiteDelay
 }
 
 func newLabCommand() *cobra.Command {
@@ -77,8 +79,27 @@ with:
 	cmd.PersistentFlags().DurationVar(&o.timeout, "timeout", 60*time.Second, "how long to wait for the controllers to come up")
 	cmd.Flags().BoolVar(&o.detach, "detach", false, "return once the lab is healthy and leave it running")
 	cmd.Flags().StringVar(&o.net, "net", "127.0.0.0", "the loopback /24 the lab's sites (.11-.13) and route observer (.10) listen on; another one runs a second lab beside the first")
+	cmd.Flags().DurationVar(&o.delay.Delay, "site-delay", 0, "one-way delay of the etcd links between sites, through userspace delay lines in this process (needs root; not with --detach)")
+	cmd.Flags().DurationVar(&o.delay.Jitter, "site-jitter", 0, "jitter of --site-delay: each chunk gets the delay ± up to this much, in order")
 	cmd.AddCommand(newLabSiteCommand(o), newLabStopCommand(o))
 	return cmd
+}
+
+// startSiteDelay starts the delay lines between the lab's sites when
+// --site-delay or --site-jitter asks for them, and returns what stops them.
+func startSiteDelay(out io.Writer, l *lab.Lab, o *labOptions) (stop func(), err error) {
+	if o.delay == (lab.SiteDelay{}) {
+		return func() {}, nil
+	}
+	lines, err := l.StartDelayLines(o.delay)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(out, "the etcd links between the sites go through delay lines of %s one way, in this process\n", o.delay)
+	return func() {
+		fmt.Fprintln(out, lines.Summary())
+		_ = lines.Close()
+	}, nil
 }
 
 // labTopology is the default lab on the given loopback network.
@@ -109,6 +130,9 @@ func runLab(ctx context.Context, out io.Writer, o *labOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.detach && o.delay != (lab.SiteDelay{}) {
+		return errors.New("--site-delay and --site-jitter need the lab in the foreground: its delay lines live in this process; leave out --detach")
+	}
 	fmt.Fprintf(out, "zdt lab in %s\n", dir)
 	l, err := lab.Create(dir, lab.Options{Topology: &top})
 	if err != nil {
@@ -133,6 +157,11 @@ func runLab(ctx context.Context, out io.Writer, o *labOptions) error {
 	if l.HasObserver() {
 		observer = ", and the route observer"
 	}
+	stopDelay, err := startSiteDelay(out, l, o)
+	if err != nil {
+		return err
+	}
+	defer stopDelay() // after the sites have stopped
 	fmt.Fprintf(out, "starting sites %s%s%s; waiting up to %s for them to be healthy\n",
 		strings.Join(l.SiteNames(), ", "), each, observer, o.timeout)
 	if err := startLab(ctx, l, o.timeout); err != nil {
@@ -390,6 +419,7 @@ func labSiteSignal(out io.Writer, l *lab.Lab, site, action string) error {
 		return err
 	}
 	fmt.Fprintf(out, "site %s: processes %v continued with SIGCONT\n", site, pids)
+	printFailbackHint(out, l, site)
 	return nil
 }
 
@@ -416,6 +446,8 @@ func labSiteDown(out io.Writer, l *lab.Lab, site string) error {
 		killed = append(killed, fmt.Sprintf("its PostgreSQL server (pid %d)", ppid))
 	}
 	fmt.Fprintf(out, "site %s is down: %s killed with SIGKILL\n", site, joinAnd(killed))
+	fmt.Fprintf(out, "watch its services move: zdt status --config %s (the op: zdt ops list --config %s); bring it back: zdt lab site %s up --dir %s\n",
+		l.ConfigPath(), l.ConfigPath(), site, l.Dir())
 	return nil
 }
 
@@ -439,7 +471,14 @@ func labSiteUp(ctx context.Context, out io.Writer, l *lab.Lab, site string) erro
 	if _, running := l.PostgresRunning(site); l.HasPostgres() && !running {
 		fmt.Fprintf(out, "its controller starts its PostgreSQL server again, rewound, as a standby of the primary\n")
 	}
+	printFailbackHint(out, l, site)
 	return nil
+}
+
+// printFailbackHint says how a site that was failed over serves again.
+func printFailbackHint(out io.Writer, l *lab.Lab, site string) {
+	fmt.Fprintf(out, "if it was failed over, it stays fenced: once it is back clean, fail it back with\n  zdt failback --site %s --config %s --wait\n(it says what it still waits for)\n",
+		site, l.ConfigPath())
 }
 
 // joinAnd joins "x", "x and y", "x, y and z".
