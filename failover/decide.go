@@ -39,6 +39,11 @@ func Decide(cfg *config.Cluster, snap *site.Snapshot, self string, now, leadingS
 	for _, s := range DarkSites(cfg, snap) {
 		return Decision{Start: PlanFailover(cfg, snap, s, self, now)}, nil
 	}
+	if reassignDue(cfg, snap, now) {
+		if op := PlanReassign(cfg, snap, self, now); op != nil {
+			return Decision{Start: op}, nil
+		}
+	}
 	grace := now.Sub(leadingSince) >= cfg.Timings.BootstrapGrace
 	if op := PlanBootstrap(cfg, snap, self, now, grace); op != nil {
 		return Decision{Start: op}, nil
@@ -166,4 +171,17 @@ func ChooseSite(svc config.Service, snap *site.Snapshot, exclude string) (to str
 		states = append(states, fmt.Sprintf("%s is %s", s, snap.StateOf(s)))
 	}
 	return "", fmt.Sprintf("no site can serve service %s: %s", svc.Name, strings.Join(states, ", "))
+}
+
+// reassignDue: no reassign op started within the last few renew
+// intervals. A standby whose lag hovers at its limit would otherwise start
+// an op on every pass.
+func reassignDue(cfg *config.Cluster, snap *site.Snapshot, now time.Time) bool {
+	const spacing = 5 // renew intervals
+	for i := len(snap.Ops) - 1; i >= 0; i-- {
+		if op := snap.Ops[i]; op.Kind == KindReassign {
+			return now.Sub(op.Created) >= spacing*cfg.Timings.RenewInterval
+		}
+	}
+	return true
 }

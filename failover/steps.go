@@ -121,14 +121,28 @@ func assignStep(ctx context.Context, r *run, st *site.Step) stepResult {
 		if err != nil {
 			return stepResult{kind: stepRetry, err: err}
 		}
-		target := to
-		if target == "" || !snap.Up(target) {
-			var why string
-			if target, why = ChooseSite(svc, snap, from); target == "" {
+		target, why := to, ""
+		switch {
+		case target != "" && snap.Up(target):
+		case from == "": // a first assignment: there is no primary to lose
+			target, why = ChooseSite(svc, snap, from)
+		default:
+			target, why = ChooseTarget(r.c.cfg.Cluster, svc, snap, from)
+		}
+		if target == "" {
+			if from == "" {
 				return stepResult{kind: stepFailed, detail: why}
 			}
+			// The service stays where it is; it is planned again (a
+			// reassign op) when a site can take it.
+			r.c.event(ctx, "service-stranded", r.op.ID, name, fmt.Sprintf("service %s stays at site %s: %s", name, from, why))
+			return stepResult{kind: stepSkipped, detail: fmt.Sprintf("service %s stays at site %s for now: %s", name, from, why)}
 		}
-		next, err := r.c.cfg.Store.Assign(ctx, r.g, cur, site.Assignment{Service: name, Site: target, Op: r.op.ID, At: r.c.now(), From: from, Kind: r.op.Kind})
+		kind := r.op.Kind
+		if kind == KindReassign {
+			kind = KindFailover // a takeover from a fenced site, as far as the sites are concerned
+		}
+		next, err := r.c.cfg.Store.Assign(ctx, r.g, cur, site.Assignment{Service: name, Site: target, Op: r.op.ID, At: r.c.now(), From: from, Kind: kind})
 		switch {
 		case errors.Is(err, site.ErrConflict):
 			continue // the assignment changed under us: read it again
