@@ -30,6 +30,10 @@ const (
 	// AlarmWritableNotActive: a replication member is writable at a site
 	// that holds none of the assignments of the services using its group.
 	AlarmWritableNotActive AlarmKind = "writable-not-active"
+	// AlarmServiceStranded: a service is assigned to a fenced site: when
+	// the site was failed over, no site could take the service (none up,
+	// or no standby within its RPO). It is down until one can.
+	AlarmServiceStranded AlarmKind = "service-stranded"
 )
 
 // AlarmSeverity says how soon a person must look.
@@ -81,6 +85,7 @@ type Alarm struct {
 // warning: the site is known to be dark, and its failback cleans up.
 func Alarms(cfg *config.Cluster, snap *Snapshot, now time.Time) []Alarm {
 	alarms := append(guestAlarms(cfg, snap, now), replicationAlarms(cfg, snap, now)...)
+	alarms = append(alarms, strandedAlarms(cfg, snap)...)
 	slices.SortStableFunc(alarms, func(a, b Alarm) int {
 		return severityRank(a.Severity) - severityRank(b.Severity)
 	})
@@ -339,4 +344,24 @@ func orUnknown(s string) string {
 		return "unknown"
 	}
 	return s
+}
+
+// strandedAlarms: every service assigned to a fenced site.
+func strandedAlarms(cfg *config.Cluster, snap *Snapshot) []Alarm {
+	var out []Alarm
+	for _, svc := range cfg.Services {
+		a, ok := snap.Assignments[svc.Name]
+		if !ok {
+			continue
+		}
+		if _, fenced := snap.Fences[a.Site]; !fenced {
+			continue
+		}
+		out = append(out, Alarm{
+			Kind: AlarmServiceStranded, Severity: AlarmCritical, Subject: svc.Name, Site: a.Site,
+			Message: fmt.Sprintf("service %s is still assigned to fenced site %s: no site could take it (none up, or no standby within its RPO; "+
+				"zdt events --service %s says why). It moves by itself once a site can", svc.Name, a.Site, svc.Name),
+		})
+	}
+	return out
 }

@@ -279,6 +279,16 @@ func TestAlarms(t *testing.T) {
 			},
 		},
 		{
+			name: "service still assigned to a fenced site",
+			snap: func(s *site.Snapshot) {
+				s.Assignments["db"] = site.Assignment{Service: "db", Site: "c", Epoch: 43}
+				s.Replication["a"] = site.ReplicationReport{Site: "a", Members: []site.MemberReport{{Group: "pg", Role: "standby"}}}
+				s.Fences["c"] = site.Fence{Site: "c", Op: "op-1"}
+			},
+			wants: []want{{site.AlarmServiceStranded, site.AlarmCritical, "db", "c", false,
+				[]string{"service db is still assigned to fenced site c: no site could take it"}}},
+		},
+		{
 			name: "critical alarms first",
 			snap: func(s *site.Snapshot) {
 				run(s, "b", "b2", "web-2") // a warning, found first

@@ -20,6 +20,7 @@ type metrics struct {
 	state          *prometheus.Desc
 	sites          *prometheus.Desc
 	ops            *prometheus.Desc
+	alarms         *prometheus.Desc
 	scrapeErrors   prometheus.Counter
 	selfFences     prometheus.Counter
 }
@@ -38,6 +39,9 @@ func newMetrics(c *Controller) *metrics {
 			"Sites of the cluster by state (up, dark, fenced).", []string{"state"}, constLabels),
 		ops: prometheus.NewDesc("zdt_ops",
 			"Ops in the journal by kind and outcome.", []string{"kind", "outcome"}, constLabels),
+		alarms: prometheus.NewDesc("zdt_alarms",
+			"Alarms of zdt status by kind and severity: a guest running where it is not placed, a writable member at a site that is not active, a service stranded at a fenced site.",
+			[]string{"kind", "severity"}, constLabels),
 		scrapeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "zdt_metrics_cluster_read_errors_total",
 			Help: "Scrapes that could not read the cluster's state from etcd.", ConstLabels: constLabels}),
 		selfFences: prometheus.NewCounter(prometheus.CounterOpts{Name: "zdt_self_fences_total",
@@ -51,6 +55,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- m.state
 	ch <- m.sites
 	ch <- m.ops
+	ch <- m.alarms
 	m.scrapeErrors.Describe(ch)
 	m.selfFences.Describe(ch)
 }
@@ -89,6 +94,14 @@ func (m *metrics) collectCluster(ch chan<- prometheus.Metric) {
 	}
 	for _, oc := range st.OpCounts {
 		ch <- prometheus.MustNewConstMetric(m.ops, prometheus.GaugeValue, float64(oc.Count), oc.Kind, string(oc.Outcome))
+	}
+	type alarmKey struct{ kind, severity string }
+	alarms := map[alarmKey]int{}
+	for _, a := range st.Alarms {
+		alarms[alarmKey{string(a.Kind), string(a.Severity)}]++
+	}
+	for k, n := range alarms {
+		ch <- prometheus.MustNewConstMetric(m.alarms, prometheus.GaugeValue, float64(n), k.kind, k.severity)
 	}
 }
 
