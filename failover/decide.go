@@ -91,21 +91,25 @@ func DarkSites(cfg *config.Cluster, snap *site.Snapshot) []string {
 // service it was serving to the next site in the service's order that is up,
 // then place the guests again (the dark site's among them).
 func PlanFailover(cfg *config.Cluster, snap *site.Snapshot, dark, self string, now time.Time) *site.Op {
-	op := &site.Op{
+	return &site.Op{
 		ID:      site.NewOpID(now, KindFailover),
 		Kind:    KindFailover,
 		Params:  map[string]string{"site": dark},
 		Who:     "coordinator@" + self,
 		Created: now,
 		Outcome: site.OpRunning,
-		Steps: []site.Step{
-			{Name: StepFence, Params: map[string]string{"site": dark}, Status: site.StepPending},
-			{Name: StepFenceResources, Params: map[string]string{"site": dark}, Status: site.StepPending},
-		},
+		Steps: append([]site.Step{{Name: StepFence, Params: map[string]string{"site": dark}, Status: site.StepPending}},
+			takeoverSteps(cfg, snap, dark)...),
 	}
+}
+
+// takeoverSteps are the steps of a failover once the site is fenced: fence
+// its resources from outside, move each service it serves, place the guests.
+func takeoverSteps(cfg *config.Cluster, snap *site.Snapshot, dark string) []site.Step {
+	steps := []site.Step{{Name: StepFenceResources, Params: map[string]string{"site": dark}, Status: site.StepPending}}
 	for _, svc := range cfg.Services {
 		if a, ok := snap.Assignments[svc.Name]; ok && a.Site == dark {
-			op.Steps = append(op.Steps, site.Step{
+			steps = append(steps, site.Step{
 				Name:   StepAssign,
 				Params: map[string]string{"service": svc.Name, "from": dark},
 				Status: site.StepPending,
@@ -113,9 +117,9 @@ func PlanFailover(cfg *config.Cluster, snap *site.Snapshot, dark, self string, n
 		}
 	}
 	if len(cfg.Guests()) > 0 {
-		op.Steps = append(op.Steps, site.Step{Name: StepPlace, Status: site.StepPending})
+		steps = append(steps, site.Step{Name: StepPlace, Status: site.StepPending})
 	}
-	return op
+	return steps
 }
 
 // PlanBootstrap plans the first assignment of every service that has none:

@@ -53,6 +53,10 @@ func stepFor(name string) (stepFunc, bool) {
 		return fenceStep, true
 	case StepFenceResources:
 		return fenceResourcesStep, true
+	case StepDeclare:
+		return declareStep, true
+	case StepAwaitSelfFence:
+		return awaitSelfFenceStep, true
 	case StepCheckFailback:
 		return checkFailbackStep, true
 	case StepUnfence:

@@ -61,3 +61,30 @@ func (s *Store) LiftFence(ctx context.Context, g Guard, siteName, fencedBy strin
 	}
 	return fmt.Errorf("lift the fence of site %s: %w %d times", siteName, ErrConflict, attempts)
 }
+
+// DeclareFence fences a site that may hold its lease (a failover an
+// operator declared: the site is up but broken), guarded by g. Its
+// controller sees the fence and fences itself. If the site is fenced
+// already, it returns that record and no error.
+func (s *Store) DeclareFence(ctx context.Context, g Guard, f Fence) (Fence, error) {
+	key := s.keys.Fence(f.Site)
+	put, err := putJSON(key, f)
+	if err != nil {
+		return Fence{}, err
+	}
+	resp, err := s.commit(ctx, &g,
+		[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)},
+		[]clientv3.Op{put},
+		clientv3.OpGet(key))
+	switch {
+	case err == nil:
+		return f, nil
+	case errors.Is(err, ErrConflict):
+		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+			return decode[Fence](kvs[0])
+		}
+		return Fence{}, fmt.Errorf("declare site %s dark: %w", f.Site, err)
+	default:
+		return Fence{}, fmt.Errorf("declare site %s dark: %w", f.Site, err)
+	}
+}
