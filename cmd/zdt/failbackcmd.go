@@ -3,34 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
 
 	"github.com/zdt-project/zdt/failover"
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
 )
-
-// failbackResult is what `zdt failback` did, as -o json reports it.
-type failbackResult struct {
-	Site string `json:"site"`
-	// Blockers say why the site may not be failed back now; empty when it
-	// may.
-	Blockers []string `json:"blockers"`
-	DryRun   bool     `json:"dry_run"`
-	// Op is the planned op (dry run) or the requested one; with --wait, as
-	// it ended.
-	Op *site.Op `json:"op,omitempty"`
-}
-
-// errNotNow: the op was refused, and the result says why.
-var errNotNow = errors.New("refused")
 
 func newFailbackCommand() *cobra.Command {
 	var configPath, siteName, output string
@@ -73,7 +55,11 @@ is refused or the op failed, 2 for a usage error.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			res, err := failback(ctx, cmd.OutOrStdout(), cfg, siteName, operatorName(), dryRun, wait && output == "table")
+			progress := cmd.OutOrStdout()
+			if output == "json" {
+				progress = nil
+			}
+			res, err := failback(ctx, progress, cfg, siteName, operatorName(), dryRun, wait)
 			if output == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
@@ -81,7 +67,7 @@ is refused or the op failed, 2 for a usage error.`,
 					return jerr
 				}
 			} else {
-				writeFailback(cmd.OutOrStdout(), res)
+				writeOpRequest(cmd.OutOrStdout(), "failback", res)
 			}
 			return err
 		},
@@ -97,106 +83,9 @@ is refused or the op failed, 2 for a usage error.`,
 	return cmd
 }
 
-// failback plans the failback of siteName and, unless dryRun, requests it;
-// with wait it follows the op, showing its steps on progress (nil: quiet).
-func failback(ctx context.Context, progress io.Writer, cfg *config.Cluster, siteName, who string, dryRun, follow bool) (failbackResult, error) {
-	res := failbackResult{Site: siteName, DryRun: dryRun, Blockers: []string{}}
-	client, err := site.NewClient(cfg, nil, zap.NewNop())
-	if err != nil {
-		return res, err
-	}
-	defer client.Close()
-	store := site.NewStore(client, cfg.Name)
-	snap, err := store.Snapshot(ctx)
-	if err != nil {
-		return res, fmt.Errorf("%w (etcd endpoints %s: is a quorum of sites up?)", err, strings.Join(cfg.Etcd.Endpoints, ", "))
-	}
-	op, why := failover.PlanFailback(cfg, snap, siteName, who, time.Now())
-	if len(why) > 0 {
-		res.Blockers = why
-		return res, fmt.Errorf("site %s may not be failed back now: %w", siteName, errNotNow)
-	}
-	res.Op = op
-	if dryRun {
-		return res, nil
-	}
-	if err := store.RequestOp(ctx, op); err != nil {
-		return res, err
-	}
-	if !follow {
-		return res, nil
-	}
-	if progress != nil {
-		fmt.Fprintf(progress, "op %s requested; waiting for the coordinator\n", op.ID)
-	}
-	res.Op, err = followOp(ctx, store, op.ID, progress)
-	if err != nil {
-		return res, err
-	}
-	if res.Op.Outcome != site.OpSucceeded {
-		return res, fmt.Errorf("op %s %s: %s", op.ID, res.Op.Outcome, res.Op.Error)
-	}
-	return res, nil
-}
-
-// followOp waits until the op has an outcome, writing each step as it ends
-// to w (nil: nowhere), and returns the op as it ended.
-func followOp(ctx context.Context, store *site.Store, id string, w io.Writer) (*site.Op, error) {
-	shown := map[int]bool{}
-	for {
-		op, err := store.Op(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		for i, st := range op.Steps {
-			if w != nil && !shown[i] && st.Status != site.StepPending && st.Status != site.StepRunning {
-				shown[i] = true
-				fmt.Fprintf(w, "  %-16s %-8s %s\n", st.Name, st.Status, st.Detail)
-			}
-		}
-		if op.Finished() {
-			return op, nil
-		}
-		wctx, cancel := context.WithCancel(ctx)
-		watch := store.WatchKey(wctx, store.Keys().Op(id), false, op.Rev+1)
-		select {
-		case <-ctx.Done():
-			cancel()
-			return op, fmt.Errorf("op %s has not ended: %w (follow it with zdt ops watch %s)", id, ctx.Err(), id)
-		case resp, ok := <-watch:
-			if !ok || resp.Err() != nil { // no leader for now: read again soon
-				t := time.NewTimer(200 * time.Millisecond)
-				select {
-				case <-ctx.Done():
-				case <-t.C:
-				}
-				t.Stop()
-			}
-		}
-		cancel()
-	}
-}
-
-func writeFailback(w io.Writer, res failbackResult) {
-	switch {
-	case len(res.Blockers) > 0:
-		fmt.Fprintf(w, "site %s may not be failed back yet:\n", res.Site)
-		for _, b := range res.Blockers {
-			fmt.Fprintf(w, "  - %s\n", b)
-		}
-	case res.Op == nil:
-	case res.DryRun:
-		fmt.Fprintf(w, "site %s may be failed back; the op would be (nothing was changed):\n", res.Site)
-		for _, st := range res.Op.Steps {
-			fmt.Fprintf(w, "  %s %s\n", st.Name, st.Params["site"])
-		}
-	case res.Op.Finished():
-		fmt.Fprintf(w, "op %s %s", res.Op.ID, res.Op.Outcome)
-		if res.Op.Error != "" {
-			fmt.Fprintf(w, ": %s", res.Op.Error)
-		}
-		fmt.Fprintln(w)
-	default:
-		fmt.Fprintf(w, "failback of site %s requested as op %s; follow it with: zdt ops watch %s\n", res.Site, res.Op.ID, res.Op.ID)
-	}
+// failback plans the failback of siteName and, unless dryRun, requests it.
+func failback(ctx context.Context, progress io.Writer, cfg *config.Cluster, siteName, who string, dryRun, follow bool) (opRequest, error) {
+	return requestOp(ctx, progress, cfg, siteName, dryRun, follow, func(snap *site.Snapshot) (*site.Op, []string) {
+		return failover.PlanFailback(cfg, snap, siteName, who, time.Now())
+	})
 }
