@@ -33,6 +33,11 @@ func (c *Coordinator) execute(ctx context.Context, g site.Guard, op *site.Op) er
 		if st.Status != site.StepPending && st.Status != site.StepRunning {
 			continue
 		}
+		if op.AbortRequested != nil {
+			abortOp(op, i, c.now())
+			log.Info("op aborted on request", zap.String("by", op.AbortRequested.By), zap.String("reason", op.AbortRequested.Reason), zap.String("step", st.Name))
+			break
+		}
 		if st.Status != site.StepRunning || st.By != c.cfg.Site {
 			// A step this coordinator already runs (a retry, a wait) keeps
 			// its start; one it takes over is journaled as started anew.
@@ -100,6 +105,34 @@ func (c *Coordinator) execute(ctx context.Context, g site.Guard, op *site.Op) er
 	log.Info("op ended", zap.String("outcome", string(op.Outcome)), zap.String("error", op.Error))
 	c.event(ctx, "op-"+string(op.Outcome), op.ID, op.Params["site"], msg)
 	return nil
+}
+
+// abortOp ends an op a person asked to abort (zdt ops abort), before its
+// step i runs: a step already started (the coordinator was in it or waits
+// in it) is marked failed, as what it did stays done; the steps after it are
+// skipped, not run.
+func abortOp(op *site.Op, i int, now time.Time) {
+	why := "aborted by " + op.AbortRequested.By
+	if op.AbortRequested.Reason != "" {
+		why += ": " + op.AbortRequested.Reason
+	}
+	op.Outcome, op.Error = site.OpAborted, why
+	for j := i; j < len(op.Steps); j++ {
+		switch st := &op.Steps[j]; st.Status {
+		case site.StepRunning:
+			st.Status, st.Ended, st.Detail = site.StepFailed, now, "interrupted: "+why+earlier(st.Detail)
+		case site.StepPending:
+			st.Status, st.Detail = site.StepSkipped, "not run: "+why
+		}
+	}
+}
+
+// earlier is "; before that: detail", or "" without a detail.
+func earlier(detail string) string {
+	if detail == "" {
+		return ""
+	}
+	return "; before that: " + detail
 }
 
 // errWaiting: the op waits for something outside the coordinator; the pass

@@ -91,12 +91,24 @@ type Op struct {
 	Outcome      OpOutcome `json:"outcome"`
 	Ended        time.Time `json:"ended,omitzero"`
 	Error        string    `json:"error,omitempty"`
+	// AbortRequested is set when a person asked for the op to be aborted
+	// (zdt ops abort); the coordinator ends the op, aborted, before it
+	// runs its next step.
+	AbortRequested *Request `json:"abort_requested,omitempty"`
 
 	// Rev is the mod revision the op was read or last written at (not
 	// stored); updates compare it.
 	Rev int64 `json:"-"`
 	// CreateRev orders ops by creation (not stored).
 	CreateRev int64 `json:"-"`
+}
+
+// Request is a person's request about a running op: who made it, when, and
+// why.
+type Request struct {
+	By     string    `json:"by"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason,omitempty"`
 }
 
 // Finished reports whether the op has an outcome.
