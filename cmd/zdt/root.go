@@ -44,7 +44,10 @@ func newRootCommand() *cobra.Command {
 		newLabCommand(),
 		newObserverCommand(),
 		newFenceCommand(),
+		newOpsCommand(),
+		newEventsCommand(),
 		newFailbackCommand(),
+		newFailoverCommand(),
 	)
 	return root
 }

@@ -1,0 +1,862 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/zdt-project/zdt/failover"
+	"github.com/zdt-project/zdt/site"
+	"github.com/zdt-project/zdt/site/config"
+)
+
+// readFlags are the flags of the commands that read the cluster's state:
+// zdt ops and zdt events.
+type readFlags struct {
+	config  string
+	output  string
+	timeout time.Duration
+}
+
+func (f *readFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.config, "config", "", "cluster config file (required)")
+	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "output format: table or json")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", 5*time.Second, "how long to wait for etcd")
+}
+
+// check is a usage error for a bad value of one of the flags.
+func (f *readFlags) check() error {
+	switch {
+	case f.output != "table" && f.output != "json":
+		return usageErrorf("-o %q: want table or json", f.output)
+	case f.config == "":
+		return usageErrorf("--config is required: give the cluster's config file (--config FILE)")
+	case f.timeout <= 0:
+		return usageErrorf("--timeout %s: want a positive duration (5s)", f.timeout)
+	}
+	return nil
+}
+
+// open loads the cluster config and connects to its etcd; the caller closes
+// the store's client.
+func (f *readFlags) open() (*config.Cluster, *site.Store, error) {
+	cfg, err := loadConfig(f.config)
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := site.NewClient(cfg, nil, zap.NewNop())
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, site.NewStore(client, cfg.Name), nil
+}
+
+// etcdError says where etcd was looked for, and what to check.
+func etcdError(cfg *config.Cluster, err error) error {
+	return fmt.Errorf("%w (etcd endpoints %s: is a quorum of sites up?)", err, strings.Join(cfg.Etcd.Endpoints, ", "))
+}
+
+// flagUsageError makes a flag that cannot be parsed a usage error.
+func flagUsageError(cmd *cobra.Command, err error) error {
+	return usageErrorf("%w (zdt %s --help says more)", err, strings.TrimPrefix(cmd.CommandPath(), "zdt "))
+}
+
+// noArgs is cobra.NoArgs as a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErrorf("%s takes no arguments, got %q", cmd.CommandPath(), args)
+	}
+	return nil
+}
+
+// oneOpID takes exactly one argument, an op ID.
+func oneOpID(cmd *cobra.Command, args []string) error {
+	if len(args) != 1 {
+		return usageErrorf("%s takes one op ID (zdt ops list shows them), got %d arguments", cmd.CommandPath(), len(args))
+	}
+	return nil
+}
+
+func newOpsCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "ops",
+		Short: "List, show, watch and abort the journaled ops",
+		Long: `Every failover, bootstrap, placement, failback... is an op: journaled steps
+that the elected coordinator runs and records, with their outcome. These
+commands read the journal and ask the coordinator to abort a running op.
+
+An op ID may be shortened to any prefix that only one op has.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErrorf("unknown command %q for \"zdt ops\": want list, show, watch or abort", args[0])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	cmd.SetFlagErrorFunc(flagUsageError)
+	cmd.AddCommand(newOpsListCommand(), newOpsShowCommand(), newOpsWatchCommand(), newOpsAbortCommand())
+	return cmd
+}
+
+func newOpsListCommand() *cobra.Command {
+	var f readFlags
+	var all bool
+	var kind string
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "list --config FILE [--all] [--kind KIND] [--limit N] [-o table|json]",
+		Short: "List the journal's ops, newest first",
+		Long: `List the journal's ops, newest first: when each started, how long it took
+(so far, for a running op), its outcome and, for a running op, the step it is
+at; for a failed or aborted one, why.
+
+Running ops are always listed; of the finished ones, the newest --limit (20),
+or every one with --all. --kind keeps the ops of one kind (failover,
+bootstrap, placement, failback...).`,
+		Example: `  zdt ops list --config zdt.yaml
+  zdt ops list --config zdt.yaml --kind failover --all -o json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.check(); err != nil {
+				return err
+			}
+			if all && cmd.Flags().Changed("limit") {
+				return usageErrorf("--all and --limit: give one of them")
+			}
+			if all {
+				limit = 0
+			} else if limit < 1 {
+				return usageErrorf("--limit %d: want 1 or more (--all lists the whole journal)", limit)
+			}
+			cfg, store, err := f.open()
+			if err != nil {
+				return err
+			}
+			defer store.Client().Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+			defer cancel()
+			journal, err := store.Ops(ctx)
+			if err != nil {
+				return etcdError(cfg, err)
+			}
+			shown, left := listOps(journal, kind, limit)
+			now := time.Now()
+			if f.output == "json" {
+				list := make([]opSummary, len(shown))
+				for i, op := range shown {
+					list[i] = summarize(op, now)
+				}
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(list)
+			}
+			return writeOpList(cmd.OutOrStdout(), shown, left, kind, now)
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().BoolVar(&all, "all", false, "list the whole journal")
+	cmd.Flags().StringVar(&kind, "kind", "", "list only the ops of this kind")
+	cmd.Flags().IntVar(&limit, "limit", 20, "list this many finished ops at most (running ones are always listed)")
+	return cmd
+}
+
+// listOps picks the ops `zdt ops list` shows from the journal (oldest
+// first), newest first: those of the kind (every kind when ""), running or
+// among the newest limit finished ones (limit 0: all). left is how many
+// finished ops of the kind it left out.
+func listOps(journal []*site.Op, kind string, limit int) (shown []*site.Op, left int) {
+	finished := 0
+	for _, op := range slices.Backward(journal) {
+		switch {
+		case kind != "" && op.Kind != kind:
+		case !op.Finished():
+			shown = append(shown, op)
+		case limit > 0 && finished >= limit:
+			left++
+		default:
+			finished++
+			shown = append(shown, op)
+		}
+	}
+	return shown, left
+}
+
+// opSummary is one line of `zdt ops list`.
+type opSummary struct {
+	ID              string            `json:"id"`
+	Kind            string            `json:"kind"`
+	Params          map[string]string `json:"params,omitempty"`
+	Who             string            `json:"who"`
+	Created         time.Time         `json:"created"`
+	Ended           time.Time         `json:"ended,omitzero"`
+	DurationSeconds float64           `json:"duration_seconds"`
+	Outcome         site.OpOutcome    `json:"outcome"`
+	// Step is the step a running op is at ("2/4 fence-resources site=c").
+	Step           string        `json:"step,omitempty"`
+	Error          string        `json:"error,omitempty"`
+	AbortRequested *site.Request `json:"abort_requested,omitempty"`
+	// Summary is what the table shows: the step a running op is at, why a
+	// failed or aborted op ended so, the parameters of one that succeeded.
+	Summary string `json:"summary"`
+}
+
+func summarize(op *site.Op, now time.Time) opSummary {
+	s := opSummary{
+		ID: op.ID, Kind: op.Kind, Params: op.Params, Who: op.Who, Created: op.Created, Ended: op.Ended,
+		DurationSeconds: opDuration(op, now).Seconds(), Outcome: op.Outcome, Error: op.Error, AbortRequested: op.AbortRequested,
+	}
+	if i := currentStep(op); i >= 0 && !op.Finished() {
+		s.Step = fmt.Sprintf("%d/%d %s", i+1, len(op.Steps), stepLabel(op.Steps[i]))
+	}
+	switch {
+	case !op.Finished():
+		s.Summary = "step " + s.Step
+		if s.Step == "" {
+			s.Summary = "no step left to run"
+		}
+		if i := currentStep(op); i >= 0 && op.Steps[i].Detail != "" {
+			s.Summary += ": " + op.Steps[i].Detail
+		}
+		if r := op.AbortRequested; r != nil {
+			s.Summary += "; abort requested by " + r.By
+		}
+	case op.Error != "":
+		s.Summary = op.Error
+	default:
+		s.Summary = paramString(op.Params)
+	}
+	return s
+}
+
+// writeOpList writes the ops as a table, for people.
+func writeOpList(w io.Writer, ops []*site.Op, left int, kind string, now time.Time) error {
+	if len(ops) == 0 {
+		switch {
+		case kind != "":
+			fmt.Fprintf(w, "no op of kind %s in the journal\n", kind)
+		default:
+			fmt.Fprintln(w, "the journal has no ops")
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tKIND\tWHO\tSTARTED\tDURATION\tOUTCOME\tSUMMARY")
+	for _, op := range ops {
+		s := summarize(op, now)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", op.ID, op.Kind, orDash(op.Who), op.Created.UTC().Format(time.RFC3339),
+			formatDuration(opDuration(op, now)), op.Outcome, orDash(truncate(oneLine(s.Summary), 120)))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if left > 0 {
+		fmt.Fprintf(w, "%d older finished ops not listed (--limit N or --all lists more)\n", left)
+	}
+	return nil
+}
+
+func newOpsShowCommand() *cobra.Command {
+	var f readFlags
+	cmd := &cobra.Command{
+		Use:   "show ID --config FILE [-o table|json]",
+		Short: "Show one op in full, with a timeline per service",
+		Long: `Show one op of the journal in full: its kind, who asked for it, its
+parameters and the coordinators that worked on it; every step with its start,
+end, duration, status and detail, and what it did to each resource it
+touched; and, for each service the op moves, a timeline of its milestones
+(for a failover: detected, or declared by an operator; fenced; fenced itself;
+fenced from outside; assigned; guests placed) with the RTO so far: from the
+op's creation to the last milestone reached.
+
+An unknown ID is refused with the closest IDs (exit status 2).`,
+		Example: `  zdt ops show 20261202T031300.000Z-failover-3fa2c1 --config zdt.yaml
+  zdt ops show 20261202T0313 --config zdt.yaml -o json`,
+		Args: oneOpID,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.check(); err != nil {
+				return err
+			}
+			cfg, store, err := f.open()
+			if err != nil {
+				return err
+			}
+			defer store.Client().Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+			defer cancel()
+			op, err := readOp(ctx, cfg, store, args[0])
+			if err != nil {
+				return err
+			}
+			if f.output == "json" {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(newOpView(op))
+			}
+			return writeOp(cmd.OutOrStdout(), op, time.Now())
+		},
+	}
+	f.add(cmd)
+	return cmd
+}
+
+// readOp reads the op whose ID, or unique prefix of it, is arg.
+func readOp(ctx context.Context, cfg *config.Cluster, store *site.Store, arg string) (*site.Op, error) {
+	ids, err := store.OpIDs(ctx)
+	if err != nil {
+		return nil, etcdError(cfg, err)
+	}
+	id, err := resolveOpID(ids, arg)
+	if err != nil {
+		return nil, err
+	}
+	op, err := store.Op(ctx, id)
+	switch {
+	case errors.Is(err, site.ErrNotFound):
+		return nil, usageErrorf("op %s was removed from the journal just now", id)
+	case err != nil:
+		return nil, etcdError(cfg, err)
+	}
+	return op, nil
+}
+
+// resolveOpID returns the ID of ids (oldest first) that arg names: the ID
+// itself or a prefix that only it has. Otherwise a usage error names the
+// closest IDs.
+func resolveOpID(ids []string, arg string) (string, error) {
+	if arg == "" {
+		return "", usageErrorf("an empty op ID: give an op ID (zdt ops list shows them)")
+	}
+	var matches []string
+	for _, id := range slices.Backward(ids) {
+		if id == arg {
+			return id, nil
+		}
+		if strings.HasPrefix(id, arg) {
+			matches = append(matches, id)
+		}
+	}
+	switch {
+	case len(matches) == 1:
+		return matches[0], nil
+	case len(matches) > 1:
+		return "", usageErrorf("op ID %q is ambiguous: %d ops begin with it, the newest %s; give more of the ID",
+			arg, len(matches), joinIDs(matches))
+	case len(ids) == 0:
+		return "", usageErrorf("no op %q: the journal has no ops", arg)
+	}
+	// The closest: the IDs that share the longest prefix with arg, newest
+	// first.
+	closest := slices.Clone(ids)
+	slices.Reverse(closest)
+	sort.SliceStable(closest, func(i, j int) bool {
+		return commonPrefix(closest[i], arg) > commonPrefix(closest[j], arg)
+	})
+	return "", usageErrorf("no op %q in the journal; the closest: %s (zdt ops list --all lists them all)", arg, joinIDs(closest))
+}
+
+// joinIDs lists up to 5 IDs.
+func joinIDs(ids []string) string {
+	const most = 5
+	if len(ids) > most {
+		return strings.Join(ids[:most], ", ") + ", ..."
+	}
+	return strings.Join(ids, ", ")
+}
+
+func commonPrefix(a, b string) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
+// opView is an op as `zdt ops show -o json` gives it.
+type opView struct {
+	Op *site.Op `json:"op"`
+	// Revision is the etcd revision the op was last written at.
+	Revision int64             `json:"revision"`
+	Timeline []failover.ServiceTimeline `json:"timeline"`
+}
+
+func newOpView(op *site.Op) opView {
+	return opView{Op: op, Revision: op.Rev, Timeline: failover.Timeline(op)}
+}
+
+// writeOp writes an op in full, for people.
+func writeOp(w io.Writer, op *site.Op, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "op\t%s\n", op.ID)
+	fmt.Fprintf(tw, "kind\t%s\n", op.Kind)
+	if len(op.Params) > 0 {
+		fmt.Fprintf(tw, "params\t%s\n", paramString(op.Params))
+	}
+	fmt.Fprintf(tw, "who\t%s\n", orDash(op.Who))
+	outcome := string(op.Outcome)
+	if op.Error != "" {
+		outcome += ": " + oneLine(op.Error)
+	}
+	fmt.Fprintf(tw, "outcome\t%s\n", outcome)
+	fmt.Fprintf(tw, "created\t%s\n", op.Created.UTC().Format(timeMillis))
+	if op.Finished() {
+		fmt.Fprintf(tw, "ended\t%s (took %s)\n", stamp(op.Ended), formatDuration(opDuration(op, now)))
+	} else {
+		fmt.Fprintf(tw, "running for\t%s\n", formatDuration(opDuration(op, now)))
+	}
+	fmt.Fprintf(tw, "coordinators\t%s\n", orDash(strings.Join(op.Coordinators, ", ")))
+	if r := op.AbortRequested; r != nil {
+		abort := fmt.Sprintf("requested by %s at %s", r.By, stamp(r.At))
+		if r.Reason != "" {
+			abort += ": " + oneLine(r.Reason)
+		}
+		fmt.Fprintf(tw, "abort\t%s\n", abort)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(op.Steps) > 0 {
+		fmt.Fprintln(w)
+		if err := writeSteps(w, op, now); err != nil {
+			return err
+		}
+	}
+	for _, tl := range failover.Timeline(op) {
+		fmt.Fprintln(w)
+		if err := writeTimeline(w, op, tl); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeSteps writes a table of the op's steps, each step's detail and
+// resources indented under it.
+func writeSteps(w io.Writer, op *site.Op, now time.Time) error {
+	var rows strings.Builder
+	tw := tabwriter.NewWriter(&rows, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "#\tSTEP\tSTATUS\tBY\tSTARTED\tENDED\tTOOK")
+	for i, st := range op.Steps {
+		took := "-"
+		switch {
+		case st.Started.IsZero():
+		case st.Status == site.StepRunning:
+			took = formatDuration(now.Sub(st.Started)) + " so far"
+		case !st.Ended.IsZero():
+			took = formatDuration(st.Ended.Sub(st.Started))
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", i+1, stepLabel(st), st.Status, orDash(st.By),
+			clock(st.Started, op.Created), clock(st.Ended, op.Created), took)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	lines := strings.Split(strings.TrimSuffix(rows.String(), "\n"), "\n")
+	indent := strings.Repeat(" ", strings.Index(lines[0], "STEP"))
+	fmt.Fprintln(w, lines[0])
+	for i, st := range op.Steps {
+		fmt.Fprintln(w, lines[i+1])
+		if st.Detail != "" {
+			fmt.Fprintln(w, indent+oneLine(st.Detail))
+		}
+		if len(st.Resources) == 0 {
+			continue
+		}
+		var res strings.Builder
+		rw := tabwriter.NewWriter(&res, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(rw, "RESOURCE\tOUTCOME\tDETAIL")
+		for _, r := range st.Resources {
+			fmt.Fprintf(rw, "%s\t%s\t%s\n", r.Resource, r.Outcome, oneLine(r.Detail))
+		}
+		if err := rw.Flush(); err != nil {
+			return err
+		}
+		for line := range strings.Lines(res.String()) {
+			fmt.Fprint(w, indent+"  "+line)
+		}
+	}
+	return nil
+}
+
+// writeTimeline writes one service's timeline.
+func writeTimeline(w io.Writer, op *site.Op, tl failover.ServiceTimeline) error {
+	rto := formatDuration(time.Duration(tl.RTOSeconds * float64(time.Second)))
+	switch {
+	case tl.Complete:
+		fmt.Fprintf(w, "TIMELINE of service %s: RTO %s\n", tl.Service, rto)
+	case op.Finished():
+		fmt.Fprintf(w, "TIMELINE of service %s: RTO so far %s; the op %s before the last milestone\n", tl.Service, rto, op.Outcome)
+	default:
+		fmt.Fprintf(w, "TIMELINE of service %s: RTO so far %s\n", tl.Service, rto)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  MILESTONE\tAT\tAFTER\tSTATUS")
+	for _, m := range tl.Milestones {
+		after := "-"
+		if !m.At.IsZero() {
+			after = "+" + formatDuration(time.Duration(m.AfterSeconds*float64(time.Second)))
+		}
+		status := string(m.Status)
+		if m.Reached && m.Status == site.StepDone {
+			status = "reached"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", m.Name, clock(m.At, op.Created), after, status)
+	}
+	return tw.Flush()
+}
+
+func newOpsWatchCommand() *cobra.Command {
+	var f readFlags
+	cmd := &cobra.Command{
+		Use:   "watch ID --config FILE [-o table|json]",
+		Short: "Follow an op until it ends; the exit status says how it ended",
+		Long: `Print an op as zdt ops show does, then again each time it changes, until it
+has an outcome. With -o json, each version is one JSON object on a line.
+
+The watch needs a quorum of etcd members. When it breaks (no leader, a lost
+connection), zdt says so on stderr, reads the op again and watches on.
+
+Exit status:
+  0  the op succeeded
+  1  the op failed or was aborted
+  2  a usage error, or no such op
+  3  zdt could not see the op end: interrupted, or etcd could not be read`,
+		Example: `  zdt ops watch 20261202T031300.000Z-failover-3fa2c1 --config zdt.yaml && echo done`,
+		Args:    oneOpID,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.check(); err != nil {
+				return err
+			}
+			cfg, store, err := f.open()
+			if err != nil {
+				return err
+			}
+			defer store.Client().Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+			op, err := readOp(ctx, cfg, store, args[0])
+			cancel()
+			if err != nil {
+				var ee *exitError
+				if errors.As(err, &ee) {
+					return err
+				}
+				return &exitError{code: 3, err: err}
+			}
+			return watchOp(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), store, op.ID, f.output == "json")
+		},
+	}
+	f.add(cmd)
+	return cmd
+}
+
+// watchOp prints the op and each new version of it until it ends, and
+// returns the error that gives `zdt ops watch` its exit status.
+func watchOp(ctx context.Context, out, errOut io.Writer, store *site.Store, id string, asJSON bool) error {
+	var last *site.Op
+	err := store.WatchOp(ctx, id, func(op *site.Op) (bool, error) {
+		if asJSON {
+			b, err := json.Marshal(newOpView(op))
+			if err != nil {
+				return true, err
+			}
+			fmt.Fprintf(out, "%s\n", b)
+		} else {
+			if last != nil {
+				fmt.Fprintf(out, "\n=== revision %d\n", op.Rev)
+			}
+			if err := writeOp(out, op, time.Now()); err != nil {
+				return true, err
+			}
+		}
+		last = op
+		return op.Finished(), nil
+	}, func(err error) {
+		fmt.Fprintf(errOut, "zdt: %v; reading the op again\n", err)
+	})
+	switch {
+	case err != nil && last != nil && !last.Finished():
+		step := ""
+		if i := currentStep(last); i >= 0 {
+			step = fmt.Sprintf(", at step %d/%d %s", i+1, len(last.Steps), stepLabel(last.Steps[i]))
+		}
+		// Not wrapped: an interrupted watch is no clean exit.
+		return &exitError{code: 3, err: fmt.Errorf("stopped watching op %s before it ended (%s): it was still running%s", id, err, step)}
+	case err != nil:
+		return &exitError{code: 3, err: fmt.Errorf("watch op %s: %s", id, err)} // not wrapped, as above
+	case last.Outcome == site.OpSucceeded:
+		return nil
+	}
+	return &exitError{code: 1, err: fmt.Errorf("op %s %s: %s", id, last.Outcome, orDash(last.Error))}
+}
+
+// The actions of `zdt ops abort`, as -o json reports them.
+const (
+	abortRequested        = "requested"
+	abortAlreadyRequested = "already-requested"
+	abortWouldRequest     = "would-request"
+)
+
+// abortResult is what `zdt ops abort` did.
+type abortResult struct {
+	ID     string `json:"id"`
+	Action string `json:"action"`
+	DryRun bool   `json:"dry_run"`
+	// Who is the operator the command asks as; the request in Op may be an
+	// earlier one, by someone else.
+	Who    string `json:"who"`
+	Reason string `json:"reason,omitempty"`
+	// Coordinator is the site that coordinates, "" when none does: the op
+	// is aborted when one does.
+	Coordinator string   `json:"coordinator"`
+	Op          *site.Op `json:"op"`
+}
+
+func newOpsAbortCommand() *cobra.Command {
+	var f readFlags
+	var reason string
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "abort ID --config FILE [--reason TEXT] [--dry-run] [-o table|json]",
+		Short: "Ask the coordinator to abort a running op",
+		Long: `Ask the coordinator to abort a running op: one that waits (for an operator's
+confirmation, for a site to fence itself) or that you asked for by mistake.
+
+The request (who, when, why) is written into the op's journal record and
+the event log. The coordinator ends the op, aborted, before it runs another
+step: a step it is in when the request arrives finishes what it does but is
+recorded as interrupted; the steps after it are not run. What was done stays
+done, and the coordinator goes on acting on the cluster's state: a failover
+aborted before its fence step, of a site that is still dark, is followed by a
+new failover; services left at a site it fenced are moved by a reassign op
+once a site can take them. Check zdt status afterwards.
+
+Asking again changes nothing. --dry-run says what would be asked, changing
+nothing. Follow the op with zdt ops watch ID.
+
+Exit status: 0 when the abort was asked for (or already had been, or would
+be, with --dry-run); 1 when the op has ended already (zdt says how) or etcd
+could not be written; 2 for a usage error or an unknown op.`,
+		Example: `  zdt ops abort 20261202T031300.000Z-failover-3fa2c1 --config zdt.yaml --reason "site c is back; drill over"`,
+		Args:    oneOpID,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.check(); err != nil {
+				return err
+			}
+			cfg, store, err := f.open()
+			if err != nil {
+				return err
+			}
+			defer store.Client().Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+			defer cancel()
+			op, err := readOp(ctx, cfg, store, args[0])
+			if err != nil {
+				return err
+			}
+			res, err := requestAbort(ctx, cfg, store, op, site.Request{By: operatorName(), Reason: strings.TrimSpace(reason)}, dryRun)
+			if err != nil {
+				return err
+			}
+			if f.output == "json" {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(res)
+			}
+			writeAbort(cmd.OutOrStdout(), res)
+			return nil
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().StringVar(&reason, "reason", "", "why, for the journal and the event log")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what would be asked; change nothing")
+	return cmd
+}
+
+// requestAbort asks for op to be aborted, or only says what it would ask
+// for a dry run. A finished op is an error that says its outcome.
+func requestAbort(ctx context.Context, cfg *config.Cluster, store *site.Store, op *site.Op, req site.Request, dryRun bool) (abortResult, error) {
+	res := abortResult{ID: op.ID, DryRun: dryRun, Who: req.By, Reason: req.Reason, Op: op}
+	ended := func(op *site.Op) error {
+		msg := fmt.Sprintf("op %s has ended already: %s at %s", op.ID, op.Outcome, stamp(op.Ended))
+		if op.Error != "" {
+			msg += ": " + op.Error
+		}
+		return errors.New(msg + "; there is nothing to abort")
+	}
+	coord, err := store.Coordinator(ctx)
+	if err != nil {
+		return res, etcdError(cfg, err)
+	}
+	res.Coordinator = coord
+	switch {
+	case op.Finished():
+		return res, ended(op)
+	case op.AbortRequested != nil:
+		res.Action = abortAlreadyRequested
+		return res, nil
+	case dryRun:
+		res.Action = abortWouldRequest
+		return res, nil
+	}
+	now, err := store.RequestAbort(ctx, op.ID, req)
+	switch {
+	case errors.Is(err, site.ErrOpEnded):
+		return res, ended(now) // it ended since it was read
+	case err != nil:
+		return res, etcdError(cfg, err)
+	}
+	res.Op, res.Action = now, abortRequested
+	if r := now.AbortRequested; r.By != req.By || r.Reason != req.Reason {
+		res.Action = abortAlreadyRequested // someone was quicker
+	}
+	return res, nil
+}
+
+// writeAbort says what `zdt ops abort` did, for people.
+func writeAbort(w io.Writer, res abortResult) {
+	op := res.Op
+	what := fmt.Sprintf("op %s (%s", op.ID, op.Kind)
+	if len(op.Params) > 0 {
+		what += " " + paramString(op.Params)
+	}
+	what += ")"
+	switch res.Action {
+	case abortAlreadyRequested:
+		r := op.AbortRequested
+		fmt.Fprintf(w, "the abort of %s was already requested by %s at %s", what, r.By, stamp(r.At))
+		if r.Reason != "" {
+			fmt.Fprintf(w, ": %s", oneLine(r.Reason))
+		}
+		fmt.Fprintln(w, "; nothing changed")
+	case abortWouldRequest:
+		fmt.Fprintf(w, "dry run: would ask the coordinator to abort %s, as %s; nothing changed\n", what, res.Who)
+	default:
+		fmt.Fprintf(w, "asked the coordinator to abort %s, as %s", what, res.Who)
+		if res.Reason != "" {
+			fmt.Fprintf(w, ": %s", oneLine(res.Reason))
+		}
+		fmt.Fprintln(w)
+	}
+	if i := currentStep(op); i >= 0 {
+		var rest []string
+		for _, st := range op.Steps[i:] {
+			rest = append(rest, stepLabel(st))
+		}
+		verb := "will not run"
+		if res.Action == abortWouldRequest {
+			verb = "would not run"
+		}
+		if op.Steps[i].Status == site.StepRunning {
+			fmt.Fprintf(w, "step %d/%d %s is running: what it does stays done, and it is recorded as interrupted\n", i+1, len(op.Steps), stepLabel(op.Steps[i]))
+			rest = rest[1:]
+		}
+		if len(rest) > 0 {
+			fmt.Fprintf(w, "the steps that %s: %s\n", verb, strings.Join(rest, "; "))
+		}
+	}
+	if res.Coordinator == "" {
+		fmt.Fprintln(w, "warning: no controller coordinates now; the op is aborted when one does")
+	}
+	if res.Action != abortWouldRequest {
+		fmt.Fprintf(w, "follow it with: zdt ops watch %s\n", op.ID)
+	}
+}
+
+// currentStep is the index of the op's first step not run yet, or being
+// run; -1 when there is none.
+func currentStep(op *site.Op) int {
+	for i, st := range op.Steps {
+		if st.Status == site.StepPending || st.Status == site.StepRunning {
+			return i
+		}
+	}
+	return -1
+}
+
+// stepLabel names a step with its parameters: "assign service=web from=c".
+func stepLabel(st site.Step) string {
+	if p := paramString(st.Params); p != "" {
+		return st.Name + " " + p
+	}
+	return st.Name
+}
+
+// paramString is "k=v k=v", sorted by key, without empty values.
+func paramString(params map[string]string) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		if params[k] != "" {
+			parts = append(parts, k+"="+params[k])
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// opDuration is how long the op took, or has been running.
+func opDuration(op *site.Op, now time.Time) time.Duration {
+	if op.Finished() && !op.Ended.IsZero() {
+		return op.Ended.Sub(op.Created)
+	}
+	return now.Sub(op.Created)
+}
+
+// formatDuration rounds d for people: 340ms, 4.2s, 3m12s.
+func formatDuration(d time.Duration) string {
+	switch {
+	case d < 0:
+		d = 0
+	case d < time.Second:
+		d = d.Round(time.Millisecond)
+	case d < time.Minute:
+		d = d.Round(100 * time.Millisecond)
+	default:
+		d = d.Round(time.Second)
+	}
+	return d.String()
+}
+
+// timeMillis is how ops show a full time.
+const timeMillis = "2006-01-02T15:04:05.000Z07:00"
+
+// stamp is t in UTC to the millisecond, "-" when zero.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(timeMillis)
+}
+
+// clock is t in UTC as a time of day, with its date when that is not the
+// date of day; "-" when zero.
+func clock(t, day time.Time) string {
+	switch {
+	case t.IsZero():
+		return "-"
+	case t.UTC().Format(time.DateOnly) == day.UTC().Format(time.DateOnly):
+		return t.UTC().Format("15:04:05.000")
+	}
+	return t.UTC().Format("2006-01-02 15:04:05.000")
+}
+
+// oneLine folds every run of white space, new lines too, into one space.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// truncate cuts s to n runes at most, marking the cut.
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
