@@ -173,3 +173,30 @@ func (ci connInfo) without(key string) connInfo {
 	}
 	return out
 }
+
+// withoutEnvironment returns ci with explicit values, libpq's defaults, for
+// the settings it leaves out that libpq and pgconn would otherwise take
+// from the controller's environment: password (an empty one means "look in
+// the passfile", which PGPASSWORD would beat), port and sslmode. The
+// controller then reaches a member as that member's own tools and WAL
+// receiver do, which run with no PG* environment (see command). A
+// PGPASSWORD in the shell that started the controller, say the superuser's
+// from the lab's hint, must not become the replication user's.
+func withoutEnvironment(ci connInfo) connInfo {
+	for _, d := range []connParam{{"password", ""}, {"port", "5432"}, {"sslmode", "prefer"}} {
+		if !ci.has(d.key) {
+			ci = ci.with(d.key, d.value)
+		}
+	}
+	return ci
+}
+
+// has says whether ci sets key, even to "".
+func (ci connInfo) has(key string) bool {
+	for _, p := range ci {
+		if p.key == key {
+			return true
+		}
+	}
+	return false
+}

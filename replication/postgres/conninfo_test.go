@@ -1,9 +1,13 @@
 package postgres
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 func TestParseConnInfo(t *testing.T) {
@@ -123,5 +127,43 @@ func TestParseHistory(t *testing.T) {
 		if _, err := parseHistory(bad); err == nil {
 			t.Errorf("parseHistory(%q) accepted it", bad)
 		}
+	}
+}
+
+// The controller's PG* environment (a PGPASSWORD left in the shell that
+// started it) decides nothing about the connections to other members: not
+// the driver's own, not those of the programs it runs.
+func TestWithoutEnvironment(t *testing.T) {
+	passfile := filepath.Join(t.TempDir(), "pgpass")
+	if err := os.WriteFile(passfile, []byte("*:*:*:zdt_repl:fromfile\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PGPASSWORD", "fromenv")
+	t.Setenv("PGPORT", "6543")
+	t.Setenv("PGSSLMODE", "require")
+	for _, tt := range []struct {
+		conninfo, password string
+		port               uint16
+	}{
+		{"host=127.0.0.1 user=zdt_repl passfile=" + passfile, "fromfile", 5432},
+		{"host=127.0.0.1 port=15432 user=zdt_repl password=inline passfile=" + passfile, "inline", 15432},
+		{"host=127.0.0.1 port=15432 user=other passfile=" + passfile, "", 15432},
+	} {
+		ci, err := parseConnInfo(tt.conninfo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := pgconn.ParseConfig(withoutEnvironment(ci).String())
+		if err != nil {
+			t.Fatalf("%s: %v", tt.conninfo, err)
+		}
+		if cfg.Password != tt.password || cfg.Port != tt.port || cfg.TLSConfig == nil || len(cfg.Fallbacks) != 1 {
+			t.Errorf("%s: password %q, port %d, TLS %v with %d fallbacks; want password %q, port %d and sslmode prefer (TLS, then plain)",
+				tt.conninfo, cfg.Password, cfg.Port, cfg.TLSConfig != nil, len(cfg.Fallbacks), tt.password, tt.port)
+		}
+	}
+	env := withoutLibpqEnv([]string{"PATH=/bin", "PGPASSWORD=x", "HOME=/root", "PGPORT=1", "PGDATA=/d", "LANG=C"})
+	if want := []string{"PATH=/bin", "HOME=/root", "LANG=C"}; !slices.Equal(env, want) {
+		t.Errorf("withoutLibpqEnv = %q, want %q", env, want)
 	}
 }

@@ -30,9 +30,12 @@
 //	ALTER SYSTEM SET default_transaction_read_only = on; SELECT pg_reload_conf()
 //
 // waits until the server has applied it, then terminates every other client
-// session. Sessions that start afterwards begin read-only; sessions that
-// existed, which may be inside a read-write transaction, are gone, so
-// nothing they began commits. The setting lives in postgresql.auto.conf, so
+// session and waits until they have exited. Sessions that start afterwards
+// begin read-only; sessions that existed, which may be inside a read-write
+// transaction, are gone, so nothing they began commits. Both parts run on
+// every call: a read-only primary may be one whose fence was cut short
+// before its sessions were, so only a Fence that returned nil says the
+// member is fenced. The setting lives in postgresql.auto.conf, so
 // a fenced primary that is restarted (by systemd, by an operator) comes back
 // read-only, and it is not WAL-logged, so it does not reach the standbys.
 // Observe reports a fenced primary as neither writable nor healthy
@@ -71,6 +74,13 @@
 // data checksums, and the old WAL still on the new primary (wal_keep_size or
 // a slot). Follow puts the member's own configuration files back after
 // pg_rewind, which copies the primary's.
+//
+// Connections to the primary take their settings from its
+// ReplicationConnInfo and libpq's defaults, never from the controller's PG*
+// environment variables: pg_rewind and pg_ctl (so the server and its WAL
+// receiver) run without them, and the driver's own replication connections
+// ignore them. A PGPASSWORD in the shell that started the controller would
+// otherwise beat the conninfo's passfile.
 //
 // Every method is idempotent, as replication.Member requires.
 package postgres

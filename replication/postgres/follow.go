@@ -347,7 +347,7 @@ type timelineSwitch struct {
 func primaryHistory(ctx context.Context, primary connInfo, timeout time.Duration) (history, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cfg, err := pgconn.ParseConfig(primary.with("replication", "true").with("application_name", "zdt").String())
+	cfg, err := pgconn.ParseConfig(withoutEnvironment(primary).with("replication", "true").with("application_name", "zdt").String())
 	if err != nil {
 		return history{}, err
 	}

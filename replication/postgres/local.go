@@ -290,7 +290,7 @@ func (m *Member) command(ctx context.Context, env []string, name string, args ..
 	}
 	cmd := exec.CommandContext(ctx, filepath.Join(m.binDir, name), args...)
 	cmd.Dir = "/"
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(withoutLibpqEnv(os.Environ()), env...)
 	cmd.WaitDelay = 5 * time.Second
 	if err := asUser(cmd, m.osUser); err != nil {
 		return "", err
@@ -307,6 +307,17 @@ func (m *Member) command(ctx context.Context, env []string, name string, args ..
 		return out.String(), &commandError{cmd: line, exitCode: ee.ExitCode(), output: out.String()}
 	}
 	return out.String(), fmt.Errorf("%s: %w", line, err)
+}
+
+// withoutLibpqEnv returns environ without the PG* variables, which libpq
+// and the server's programs read: pg_rewind and the server that pg_ctl
+// starts (whose WAL receiver connects with primary_conninfo) take their
+// connection settings from the member's conninfo alone. A PGPASSWORD in the
+// controller's environment would otherwise beat the replication conninfo's
+// passfile, and the rejoined member could not authenticate to its primary;
+// a PGPORT would become the port of a server whose configuration sets none.
+func withoutLibpqEnv(environ []string) []string {
+	return slices.DeleteFunc(slices.Clone(environ), func(kv string) bool { return strings.HasPrefix(kv, "PG") })
 }
 
 // asUser makes cmd run as the named user when the controller runs as

@@ -36,6 +36,9 @@ type Config struct {
 	// ReplicationConnInfo. Its user needs REPLICATION and, so that pg_rewind
 	// can use it as its source, EXECUTE on pg_ls_dir, pg_stat_file and
 	// pg_read_binary_file (the pg_rewind documentation lists them).
+	// Settings it leaves out take libpq's defaults, never the controller's
+	// PG* environment variables: the driver runs pg_ctl and pg_rewind
+	// without them, and its own replication connections ignore them.
 	ReplicationConnInfo string
 
 	// Local control, optional: needed to rewind a former primary and to
@@ -71,6 +74,10 @@ type Member struct {
 	queryTimeout  time.Duration
 	streamTimeout time.Duration
 	log           *zap.Logger
+
+	// betweenFenceParts, a test seam, runs in Fence once the member is
+	// read-only, before its sessions are cut.
+	betweenFenceParts func(ctx context.Context)
 }
 
 var _ replication.Member = (*Member)(nil)

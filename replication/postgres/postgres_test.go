@@ -256,6 +256,67 @@ func TestFence(t *testing.T) {
 	}
 }
 
+// A fence interrupted between its two parts (read-only in effect, the old
+// sessions not yet cut) leaves a primary that looks fenced while a
+// transaction begun before the fence can still commit; Fence called again
+// finishes it, and then no such transaction commits.
+func TestFenceInterrupted(t *testing.T) {
+	g := pgtest.Start(t, 1, pgtest.Options{})
+	a := g.Members[0]
+	ma := members(t, g)[0]
+	ctx := context.Background()
+	a.Exec(ctx, `CREATE TABLE t (v int)`)
+	begin := func(v int) pgx.Tx {
+		tx, err := a.Connect(ctx).Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO t VALUES ($1)`, v); err != nil {
+			t.Fatal(err)
+		}
+		return tx
+	}
+	early, old := begin(1), begin(2)
+
+	fctx, interrupt := context.WithCancel(ctx)
+	defer interrupt()
+	postgres.SetBetweenFenceParts(ma, func(context.Context) { interrupt() })
+	err := ma.Fence(fctx)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Fence interrupted between its parts = %v, want context.Canceled", err)
+	}
+	st, err := ma.Observe(ctx)
+	if err != nil || st.Role != replication.RolePrimary || st.Writable {
+		t.Fatalf("after the interrupted fence: %+v, %v; want a read-only primary", st, err)
+	}
+	// The hazard: the member looks fenced, yet a transaction begun before
+	// the fence commits.
+	if err := early.Commit(ctx); err != nil {
+		t.Fatalf("the test's premise: a transaction begun before a half-done fence should still commit, got %v", err)
+	}
+
+	postgres.SetBetweenFenceParts(ma, nil)
+	if err := ma.Fence(ctx); err != nil {
+		t.Fatalf("Fence again: %v", err)
+	}
+	if err := old.Commit(ctx); err == nil {
+		t.Error("a transaction begun before the fence committed after Fence was called again")
+	}
+	var vs []int32
+	if err := a.Connect(ctx).QueryRow(ctx, `SELECT coalesce(array_agg(v ORDER BY v), '{}') FROM t`).Scan(&vs); err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 1 || vs[0] != 1 {
+		t.Errorf("rows after the fence = %v, want [1]: only the transaction committed before Fence completed", vs)
+	}
+	if _, err := a.Connect(ctx).Exec(ctx, `INSERT INTO t VALUES (3)`); !isReadOnly(err) {
+		t.Errorf("write after the fence: %v, want a read-only error", err)
+	}
+	if err := ma.Fence(ctx); err != nil {
+		t.Errorf("Fence a third time: %v", err)
+	}
+}
+
 // With a synchronous quorum, promoting the most advanced standby after the
 // primary dies keeps every acknowledged commit.
 func TestSynchronousKeepsAcknowledgedWrites(t *testing.T) {

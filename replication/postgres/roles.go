@@ -82,9 +82,17 @@ func (m *Member) promote(ctx context.Context) error {
 // Fence stops the member from accepting writes: on a primary it runs
 // `ALTER SYSTEM SET default_transaction_read_only = on` and reloads the
 // configuration, waits until the server applies it, then terminates every
-// other client session (pg_terminate_backend), so that no transaction begun
-// before the fence commits. On a standby, which takes no writes, it does
-// nothing. The package documentation says what this fence does not stop.
+// other client session (pg_terminate_backend) and waits until they have
+// exited, so that no transaction begun before the fence commits after Fence
+// returns. On a standby, which takes no writes, it does nothing.
+//
+// Both parts run on every call, whatever the member looks like: a
+// read-only primary is not a fenced one, since a fence interrupted after
+// the reload (its context cancelled, its controller killed) leaves the
+// sessions opened before it, and their transactions, alive. Fence returns
+// nil only when both parts are done; an error means the fence may be half
+// done, and Fence is to be called again. The package documentation says
+// what this fence does not stop.
 func (m *Member) Fence(ctx context.Context) error {
 	if err := m.fence(ctx); err != nil {
 		return fmt.Errorf("fence PostgreSQL member %s: %w", m.name, err)
@@ -93,24 +101,31 @@ func (m *Member) Fence(ctx context.Context) error {
 }
 
 func (m *Member) fence(ctx context.Context) error {
-	var cut int
+	cut := -1
 	err := m.session(ctx, m.queryTimeout, func(ctx context.Context, c *pgx.Conn) error {
 		var recovery bool
 		if err := c.QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&recovery); err != nil {
 			return err
 		}
 		if recovery {
-			cut = -1
 			return nil
 		}
 		if err := setSystem(ctx, c, "default_transaction_read_only", "on"); err != nil {
 			return err
 		}
+		if m.betweenFenceParts != nil {
+			m.betweenFenceParts(ctx)
+		}
 		// This session sees the new value only after the postmaster has
 		// reloaded, so every session started from now on is read-only; the
-		// ones started before are cut.
-		return c.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))
-			FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()`).Scan(&cut)
+		// ones started before, which may be inside a read-write
+		// transaction, are cut.
+		n, err := cutSessions(ctx, c)
+		if err != nil {
+			return fmt.Errorf("cut the client sessions: %w", err)
+		}
+		cut = n
+		return nil
 	})
 	if err != nil {
 		return err
@@ -119,6 +134,41 @@ func (m *Member) fence(ctx context.Context) error {
 		m.log.Info("fenced", zap.String("op", "fence"), zap.Int("sessions_cut", cut))
 	}
 	return nil
+}
+
+// cutSessions terminates every client session but c's own and waits, until
+// ctx ends, for them to exit: a session in the middle of a commit finishes
+// it before it goes, so only once it is gone can nothing it began commit.
+// It returns how many sessions it cut.
+func cutSessions(ctx context.Context, c *pgx.Conn) (int, error) {
+	var (
+		pids []int32
+		at   time.Time
+	)
+	err := c.QueryRow(ctx, `SELECT coalesce(array_agg(pid) FILTER (WHERE pg_terminate_backend(pid)), '{}'), clock_timestamp()
+		FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()`).Scan(&pids, &at)
+	if err != nil || len(pids) == 0 {
+		return 0, err
+	}
+	// A backend exits soon after the signal and gives no event to wait on.
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var left int
+		// backend_start: a pid a new session took over is not waited for.
+		err := c.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1) AND backend_start <= $2`, pids, at).Scan(&left)
+		if err != nil {
+			return 0, err
+		}
+		if left == 0 {
+			return len(pids), nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("%d of the %d sessions cut have not exited yet: %w", left, len(pids), ctx.Err())
+		case <-tick.C:
+		}
+	}
 }
 
 // SetSynchronous makes the member, as primary, wait before acknowledging a

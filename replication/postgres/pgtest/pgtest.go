@@ -27,6 +27,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,6 +46,9 @@ type Options struct {
 	Names []string
 	// Conf are extra postgresql.conf lines for every member.
 	Conf []string
+	// Passfile: ReplicationConnInfo names a libpq password file (passfile=)
+	// instead of carrying the password, as the lab's does.
+	Passfile bool
 }
 
 // Group is a primary (Members[0]) and standbys streaming from it.
@@ -170,6 +174,18 @@ func Start(t testing.TB, n int, opts Options) *Group {
 		t.Fatal(err)
 	}
 
+	replAuth := "password=" + replPassword
+	if opts.Passfile {
+		passfile := filepath.Join(base, "pgpass")
+		if err := os.WriteFile(passfile, []byte("*:*:*:zdt_repl:"+replPassword+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.own(passfile); err != nil {
+			t.Fatal(err)
+		}
+		replAuth = "passfile=" + passfile
+	}
+
 	g := &Group{}
 	for _, name := range names[:n] {
 		s := &Server{
@@ -181,7 +197,7 @@ func Start(t testing.TB, n int, opts Options) *Group {
 			env:     e,
 		}
 		s.ConnString = fmt.Sprintf("host=127.0.0.1 port=%d user=zdt password=%s dbname=postgres sslmode=disable connect_timeout=5", s.Port, password)
-		s.ReplicationConnInfo = fmt.Sprintf("host=127.0.0.1 port=%d user=zdt_repl password=%s sslmode=disable", s.Port, replPassword)
+		s.ReplicationConnInfo = fmt.Sprintf("host=127.0.0.1 port=%d user=zdt_repl %s sslmode=disable", s.Port, replAuth)
 		s.Config = postgres.Config{
 			Name:                s.Name,
 			ConnString:          s.ConnString,
@@ -468,7 +484,10 @@ func (e *env) command(name string, args ...string) (string, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(e.binDir, name), args...)
 	cmd.Dir = e.base
-	cmd.Env = os.Environ()
+	// The servers and tools take their connection settings from the
+	// conninfo alone, never from the test's PG* environment (a PGPASSWORD
+	// left in a developer's shell would beat the passfile).
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "PG") })
 	cmd.WaitDelay = 5 * time.Second
 	if e.cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: e.cred}
