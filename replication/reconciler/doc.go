@@ -12,7 +12,11 @@
 //   - joining: hands off;
 //   - self-fenced or stopped: fence a member that is (or might be) a
 //     primary, at once and without etcd (SetState cancels the pass under
-//     way);
+//     way). A read-only primary is not taken for a fenced one: Fence is
+//     called again until one of this reconciler's calls has returned nil
+//     since the member was last seen writable, since a fence cut short
+//     after the member turned read-only (a cancelled pass, a controller
+//     that died) leaves transactions begun before it able to commit;
 //   - fenced (its record or its state): fence, then follow the active site
 //     once its member is primary — a former primary is rewound and becomes
 //     a standby, restoring redundancy without serving;

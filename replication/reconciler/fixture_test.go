@@ -42,6 +42,9 @@ type fixture struct {
 	members map[string]*postgres.Member
 	regs    map[string]*prometheus.Registry
 	proxies map[string]*sitetest.Proxy
+	opts    fixtureOptions
+	// stops end each site's reconciler as a crash would: no last pass.
+	stops map[string]func()
 }
 
 type fixtureOptions struct {
@@ -52,11 +55,17 @@ type fixtureOptions struct {
 	wrongPassword []string
 	// proxied: these sites' reconcilers reach etcd through a proxy.
 	proxied []string
+	// wrap, when set, gives each site's reconciler the member it returns
+	// instead of the driver of the site's server.
+	wrap func(srv *pgtest.Server, m *postgres.Member) replication.Member
+	// passfile: the members' replication conninfo names a libpq password
+	// file instead of carrying the password, as the lab's does.
+	passfile bool
 }
 
 func newFixture(t testing.TB, o fixtureOptions) *fixture {
 	t.Helper()
-	pg := pgtest.Start(t, 3, pgtest.Options{})
+	pg := pgtest.Start(t, 3, pgtest.Options{Passfile: o.passfile})
 	rpo := config.RPO{MaxLagBytes: config.DefaultMaxLagBytes, MaxLagSeconds: config.DefaultMaxLagSeconds}
 	if o.rpo != nil {
 		rpo = *o.rpo
@@ -70,7 +79,7 @@ func newFixture(t testing.TB, o fixtureOptions) *fixture {
 	grp := config.ReplicationGroup{Name: "pg", Driver: config.DriverPostgres, Synchronous: o.synchronous}
 	f := &fixture{t: t, etcd: etcd, cl: cl, pg: pg, srv: map[string]*pgtest.Server{},
 		recs: map[string]*Reconciler{}, members: map[string]*postgres.Member{}, regs: map[string]*prometheus.Registry{},
-		proxies: map[string]*sitetest.Proxy{}}
+		proxies: map[string]*sitetest.Proxy{}, opts: o, stops: map[string]func(){}}
 	for _, s := range pg.Members {
 		f.srv[s.Name] = s
 		grp.Members = append(grp.Members, config.ReplicationMember{Site: s.Name, Conn: s.ConnString,
@@ -78,7 +87,6 @@ func newFixture(t testing.TB, o fixtureOptions) *fixture {
 	}
 	cl.Replication = []config.ReplicationGroup{grp}
 	f.store = site.NewStore(etcd.Client(), cl.Name)
-	ctx := context.Background()
 	for _, s := range sites {
 		f.put(f.store.Keys().Alive(s), site.Alive{Site: s})
 	}
@@ -89,46 +97,7 @@ func newFixture(t testing.TB, o fixtureOptions) *fixture {
 	f.exec("a", "CREATE TABLE t (id bigint PRIMARY KEY, at timestamptz DEFAULT now())")
 
 	for _, name := range sites {
-		pc := f.srv[name].Config
-		pc.QueryTimeout = 2 * time.Second
-		pc.StreamTimeout = 10 * time.Second
-		pc.Log = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Named("pg-" + name)
-		if contains(o.wrongPassword, name) {
-			pc.ConnString = strings.Replace(pc.ConnString, "password=", "password=wrong", 1)
-		}
-		m, err := postgres.New(pc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(m.Close)
-		f.members[name] = m
-		client := etcd.Client()
-		if contains(o.proxied, name) {
-			p := etcd.NewProxy(name)
-			f.proxies[name] = p
-			client = etcd.Client(p.URL)
-			t.Cleanup(p.Heal) // before the client closes
-		}
-		reg := prometheus.NewRegistry()
-		f.regs[name] = reg
-		r, err := New(Config{Cluster: cl, Site: name, Store: site.NewStore(client, cl.Name),
-			Members: map[string]replication.Member{"pg": m}, Registry: reg,
-			Log:      zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Named("rec-" + name),
-			Interval: 200 * time.Millisecond, PublishEvery: 200 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.recs[name] = r
-		rctx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- r.Run(rctx) }()
-		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("reconciler %s: %v", name, err)
-			}
-		})
-		r.SetState(site.ControllerUp)
+		f.startReconciler(name)
 	}
 	f.waitMember("a", 30*time.Second, func(m site.MemberReport) bool { return m.Role == "primary" && m.Writable })
 	for _, s := range sites[1:] {
@@ -139,6 +108,65 @@ func newFixture(t testing.TB, o fixtureOptions) *fixture {
 	}
 	return f
 }
+
+// startReconciler starts the site's reconciler, with a new driver for its
+// member, and tells it the site is up.
+func (f *fixture) startReconciler(name string) {
+	t := f.t
+	pc := f.srv[name].Config
+	pc.QueryTimeout = 2 * time.Second
+	pc.StreamTimeout = 10 * time.Second
+	pc.Log = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Named("pg-" + name)
+	if contains(f.opts.wrongPassword, name) {
+		pc.ConnString = strings.Replace(pc.ConnString, "password=", "password=wrong", 1)
+	}
+	m, err := postgres.New(pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	f.members[name] = m
+	var member replication.Member = m
+	if f.opts.wrap != nil {
+		member = f.opts.wrap(f.srv[name], m)
+	}
+	client := f.etcd.Client()
+	if contains(f.opts.proxied, name) {
+		p := f.etcd.NewProxy(name)
+		f.proxies[name] = p
+		client = f.etcd.Client(p.URL)
+		t.Cleanup(p.Heal) // before the client closes
+	}
+	reg := prometheus.NewRegistry()
+	f.regs[name] = reg
+	r, err := New(Config{Cluster: f.cl, Site: name, Store: site.NewStore(client, f.cl.Name),
+		Members: map[string]replication.Member{"pg": member}, Registry: reg,
+		Log:      zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Named("rec-" + name),
+		Interval: 200 * time.Millisecond, PublishEvery: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.recs[name] = r
+	rctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(rctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("reconciler %s: %v", name, err)
+			}
+		})
+	}
+	f.stops[name] = stop
+	t.Cleanup(stop)
+	r.SetState(site.ControllerUp)
+}
+
+// crash ends the site's reconciler as a killed controller ends: no last
+// pass, nothing fenced; its member stays as it is.
+func (f *fixture) crash(s string) { f.stops[s]() }
 
 func contains(list []string, s string) bool {
 	for _, x := range list {
@@ -450,13 +478,30 @@ func (f *fixture) events(kind string) []string {
 // passes waits until the site's reconciler has done n more passes.
 func (f *fixture) passes(s string, n int64) {
 	f.t.Helper()
-	r := f.recs[s]
-	want := r.passes.Load() + n
-	deadline := time.Now().Add(time.Duration(n+5) * 2 * time.Second)
-	for r.passes.Load() < want {
-		if time.Now().After(deadline) {
-			f.t.Fatalf("site %s: %d passes not done in time", s, n)
+	want, _ := f.recs[s].passesDone()
+	want += n
+	f.waitPasses(s, time.Duration(n+5)*2*time.Second, func() bool {
+		done, _ := f.recs[s].passesDone()
+		return done >= want
+	}, fmt.Sprintf("%d passes done", n))
+}
+
+// waitPasses waits until cond holds, checking it as each pass of the
+// site's reconciler ends, and fails the test, saying what it waited for,
+// after within.
+func (f *fixture) waitPasses(s string, within time.Duration, cond func() bool, what string) {
+	f.t.Helper()
+	timer := time.NewTimer(within)
+	defer timer.Stop()
+	for {
+		_, ended := f.recs[s].passesDone()
+		if cond() {
+			return
 		}
-		time.Sleep(r.cfg.Interval / 4) // the pass count has no event to wait on
+		select {
+		case <-ended:
+		case <-timer.C:
+			f.t.Fatalf("site %s: not %s within %s", s, what, within)
+		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,7 +63,10 @@ type Reconciler struct {
 	cancelPass context.CancelFunc
 	kick       chan struct{}
 
-	passes atomic.Int64 // passes done, for tests
+	// passes counts the passes done, and passEnded is closed (and
+	// replaced) as each ends: tests wait on it instead of polling.
+	passes    int64
+	passEnded chan struct{}
 
 	// Run's goroutine only.
 	published   map[string]site.MemberReport
@@ -93,6 +95,12 @@ type group struct {
 	// for: reported on while it cannot be observed (it died), so that a
 	// standby can tell it held every acknowledged commit.
 	lastSync []string
+	// fenced: a Fence of the member returned nil since it was last seen
+	// writable (or a standby), so both parts of the fence are done. A
+	// read-only primary alone says nothing of the second part (its old
+	// sessions cut): a fence interrupted after the first, by a cancelled
+	// pass or a controller that died, leaves one.
+	fenced bool
 }
 
 // New returns a reconciler for the site's members; the site starts as
@@ -119,6 +127,8 @@ func New(cfg Config) (*Reconciler, error) {
 		m:     newMetrics(cfg.Site),
 		state: site.ControllerJoining,
 		kick:  make(chan struct{}, 1),
+
+		passEnded: make(chan struct{}),
 	}
 	for name := range cfg.Members {
 		i := slices.IndexFunc(cfg.Cluster.Replication, func(g config.ReplicationGroup) bool { return g.Name == name })
@@ -196,6 +206,14 @@ func (r *Reconciler) poke() {
 	case r.kick <- struct{}{}:
 	default:
 	}
+}
+
+// passesDone is how many passes have ended, and a channel closed when the
+// next one ends.
+func (r *Reconciler) passesDone() (int64, <-chan struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.passes, r.passEnded
 }
 
 func (r *Reconciler) currentState() site.ControllerState {
@@ -323,8 +341,10 @@ func (r *Reconciler) pass(ctx context.Context) {
 	defer func() {
 		r.mu.Lock()
 		r.cancelPass = nil
+		r.passes++
+		close(r.passEnded)
+		r.passEnded = make(chan struct{})
 		r.mu.Unlock()
-		r.passes.Add(1)
 	}()
 
 	state := r.currentState()
@@ -513,15 +533,24 @@ func (r *Reconciler) reconcile(ctx context.Context, g *group, state site.Control
 	notes := []string{d.Reason}
 	log := r.log.With(zap.String("group", g.cfg.Name), zap.Int64("epoch", in.Epoch))
 	acted := false
+	if o.ok && (o.st.Role != replication.RolePrimary || o.st.Writable) {
+		g.fenced = false
+	}
 	switch d.Action {
 	case ActFence, ActFenceFollow:
-		if o.ok && (o.st.Role == replication.RoleStandby || !o.st.Writable) {
-			// A standby takes no writes, a fenced primary is fenced: Fence
-			// would only cut its sessions again.
-		} else if err := r.do(ctx, g, "fence", d.Reason, func() error { return g.member.Fence(ctx) }); err != nil {
-			notes = append(notes, err.Error())
-		} else {
-			acted = true
+		switch {
+		case o.ok && o.st.Role == replication.RoleStandby:
+			// A standby takes no writes.
+		case o.ok && !o.st.Writable && (o.st.Role != replication.RolePrimary || g.fenced):
+			// Fenced by this reconciler, both parts done (or, of unknown
+			// role, not writable): Fence would only cut the read-only
+			// sessions again.
+		default:
+			if err := r.do(ctx, g, "fence", d.Reason, func() error { return g.member.Fence(ctx) }); err != nil {
+				notes = append(notes, err.Error())
+			} else {
+				g.fenced, acted = true, true
+			}
 		}
 		if d.Action == ActFenceFollow {
 			acted = r.follow(ctx, g, in, d, &notes) || acted

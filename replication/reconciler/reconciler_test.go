@@ -2,6 +2,8 @@ package reconciler
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,7 +14,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/zdt-project/zdt/replication"
 	"github.com/zdt-project/zdt/replication/postgres"
+	"github.com/zdt-project/zdt/replication/postgres/pgtest"
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
 )
@@ -357,11 +361,138 @@ func TestSelfFence(t *testing.T) {
 	if lastErr == nil || !strings.Contains(lastErr.Error(), "read-only") {
 		t.Errorf("write after the self-fence: %v, want a read-only error", lastErr)
 	}
+	// The server turns read-only in the middle of the fence; the action is
+	// counted when it returns, by the end of its pass.
+	f.waitPasses("a", 15*time.Second, func() bool { return f.actions("a", "fence", "ok") >= 1 }, "fenced")
 	if n := f.actions("a", "fence", "ok"); n != 1 {
 		t.Errorf("fence actions: %v, want 1", n)
 	}
 	t.Logf("a refused writes %s after SetState(self-fenced), etcd unreachable", took.Round(time.Millisecond))
 	if took > 3*time.Second {
 		t.Errorf("fencing took %s, want well under the etcd timeout", took)
+	}
+}
+
+// halfFence is a member whose first Fence stops half-way, as a pass
+// cancelled or a controller killed in the middle of one does: the server is
+// read-only, its sessions are not cut. Later calls fence for real.
+type halfFence struct {
+	replication.Member
+	conn  string // a superuser session on the member
+	calls atomic.Int32
+}
+
+func (h *halfFence) Fence(ctx context.Context) error {
+	if h.calls.Add(1) > 1 {
+		return h.Member.Fence(ctx)
+	}
+	c, err := pgx.Connect(ctx, h.conn)
+	if err != nil {
+		return err
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	for _, q := range []string{`ALTER SYSTEM SET default_transaction_read_only = on`, `SELECT pg_reload_conf()`} {
+		if _, err := c.Exec(ctx, q); err != nil {
+			return err
+		}
+	}
+	// Read-only in effect, as the driver's fence waits for it.
+	for ro := ""; ro != "on"; {
+		if err := c.QueryRow(ctx, `SHOW default_transaction_read_only`).Scan(&ro); err != nil {
+			return err
+		}
+	}
+	return errors.New("fence interrupted after the member turned read-only")
+}
+
+// A fence cut short after the member turned read-only is finished on a
+// later pass: a read-only primary is not taken for a fenced one, so a
+// transaction begun before the fence never commits. A fence that completed
+// is not repeated.
+func TestInterruptedFenceFinished(t *testing.T) {
+	var half *halfFence
+	f := newFixture(t, fixtureOptions{wrap: func(srv *pgtest.Server, m *postgres.Member) replication.Member {
+		if srv.Name != "a" {
+			return m
+		}
+		half = &halfFence{Member: m, conn: srv.ConnString}
+		return half
+	}})
+	ctx := context.Background()
+	tx, err := f.srv["a"].Connect(ctx).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO t (id) VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+
+	f.recs["a"].SetState(site.ControllerSelfFenced)
+	f.waitPasses("a", 15*time.Second, func() bool { return f.actions("a", "fence", "ok") >= 1 }, "fenced after the interrupted fence")
+	if n := f.actions("a", "fence", "error"); n != 1 {
+		t.Errorf("failed fences: %v, want 1 (the interrupted one)", n)
+	}
+	if err := tx.Commit(ctx); err == nil {
+		t.Fatal("a transaction begun before the fence committed: the interrupted fence was taken for a finished one")
+	}
+	if _, err := f.srv["a"].Connect(ctx).Exec(ctx, `INSERT INTO t (id) VALUES (2)`); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("write after the fence: %v, want a read-only error", err)
+	}
+	f.passes("a", 3)
+	if n, calls := f.actions("a", "fence", "ok"), half.calls.Load(); n != 1 || calls != 2 {
+		t.Errorf("after the fence completed: %v fences counted ok, Fence called %d times; want 1 and 2 (no fence again)", n, calls)
+	}
+}
+
+// A primary whose controller died (no fence: its server runs on, writable)
+// loses its group to a promoted standby; when its controller comes back to
+// find its site fenced, the old primary is rewound and streams from the new
+// one, with the new primary's rows and without its own later ones. The
+// replication conninfo names a passfile, as the lab's does, and the
+// controller's environment has a PGPASSWORD (the superuser's, from the
+// shell that started it), which must not stand in for the replication
+// user's.
+func TestCrashedControllerRejoins(t *testing.T) {
+	f := newFixture(t, fixtureOptions{passfile: true})
+	ctx := context.Background()
+	t.Setenv("PGPASSWORD", "the-superusers-password")
+	f.exec("a", "INSERT INTO t (id) VALUES (1)")
+
+	f.crash("a")
+	f.del(f.store.Keys().Alive("a"))
+	f.fence("a")
+	epoch := f.assign("db", "b", "a", "failover")
+	f.waitMember("b", 30*time.Second, func(m site.MemberReport) bool { return m.Role == "primary" && m.Writable && m.Epoch == epoch })
+	f.exec("b", "INSERT INTO t (id) VALUES (2)")
+	// a's server runs on, writable, and diverges from b.
+	f.exec("a", "INSERT INTO t (id) VALUES (-1)")
+	f.waitMember("c", 60*time.Second, func(m site.MemberReport) bool { return m.Role == "standby" && m.Healthy && m.Epoch == epoch })
+
+	f.put(f.store.Keys().Alive("a"), site.Alive{Site: "a"})
+	f.startReconciler("a")
+	f.recs["a"].SetState(site.ControllerFenced)
+	f.waitMember("a", 60*time.Second, func(m site.MemberReport) bool { return m.Role == "standby" && m.Healthy })
+
+	var status string
+	var port int32
+	c := f.srv["a"].Connect(ctx)
+	if err := c.QueryRow(ctx, `SELECT status, sender_port FROM pg_stat_wal_receiver`).Scan(&status, &port); err != nil {
+		t.Fatalf("a's WAL receiver: %v", err)
+	}
+	if status != "streaming" || int(port) != f.srv["b"].Port {
+		t.Errorf("a's WAL receiver: %s from port %d, want streaming from b (port %d)", status, port, f.srv["b"].Port)
+	}
+	streamsTo(f.srv["b"], "a", 10*time.Second)
+	f.exec("b", "INSERT INTO t (id) VALUES (3)")
+	hasRow(f.srv["a"], 3, 10*time.Second)
+	var ids []int64
+	if err := c.QueryRow(ctx, `SELECT array_agg(id ORDER BY id) FROM t`).Scan(&ids); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ids, []int64{1, 2, 3}) {
+		t.Errorf("a's rows: %v, want b's [1 2 3] (its own -1 rewound away)", ids)
+	}
+	if rec, err := inRecovery(ctx, f.srv["a"]); err != nil || !rec {
+		t.Errorf("a after it rejoined: in recovery = %v, %v; want a standby", rec, err)
 	}
 }
