@@ -589,7 +589,11 @@ func (l *Lab) pgCommand(site, name string, args ...string) error {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(l.pg.binDir, name), args...)
 	cmd.Dir = l.pgDir(site)
-	cmd.Env = os.Environ()
+	// The servers and tools take their connection settings from the lab's
+	// conninfos alone: a PGPASSWORD exported in the shell (the lab prints
+	// how to reach a server with one) would beat the passfile of zdt_repl,
+	// in pg_basebackup and in the WAL receivers of the servers started here.
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "PG") })
 	cmd.WaitDelay = 5 * time.Second
 	if u := l.pg.user; u.cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: u.cred}
