@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -42,7 +43,10 @@ type fixture struct {
 	members map[string]*postgres.Member
 	regs    map[string]*prometheus.Registry
 	proxies map[string]*sitetest.Proxy
-	opts    fixtureOptions
+	// leased says, per site, what the reconciler's Serving hook answers
+	// (true unless a test says otherwise).
+	leased map[string]*atomic.Bool
+	opts   fixtureOptions
 	// stops end each site's reconciler as a crash would: no last pass.
 	stops map[string]func()
 }
@@ -79,6 +83,7 @@ func newFixture(t testing.TB, o fixtureOptions) *fixture {
 	grp := config.ReplicationGroup{Name: "pg", Driver: config.DriverPostgres, Synchronous: o.synchronous}
 	f := &fixture{t: t, etcd: etcd, cl: cl, pg: pg, srv: map[string]*pgtest.Server{},
 		recs: map[string]*Reconciler{}, members: map[string]*postgres.Member{}, regs: map[string]*prometheus.Registry{},
+		leased: map[string]*atomic.Bool{},
 		proxies: map[string]*sitetest.Proxy{}, opts: o, stops: map[string]func(){}}
 	for _, s := range pg.Members {
 		f.srv[s.Name] = s
@@ -139,8 +144,11 @@ func (f *fixture) startReconciler(name string) {
 	}
 	reg := prometheus.NewRegistry()
 	f.regs[name] = reg
+	leased := &atomic.Bool{}
+	leased.Store(true)
+	f.leased[name] = leased
 	r, err := New(Config{Cluster: f.cl, Site: name, Store: site.NewStore(client, f.cl.Name),
-		Members: map[string]replication.Member{"pg": member}, Registry: reg,
+		Members: map[string]replication.Member{"pg": member}, Registry: reg, Serving: leased.Load,
 		Log:      zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Named("rec-" + name),
 		Interval: 200 * time.Millisecond, PublishEvery: 200 * time.Millisecond})
 	if err != nil {

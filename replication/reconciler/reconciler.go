@@ -42,6 +42,13 @@ type Config struct {
 	// PublishEvery is the least time between two reports that differ only
 	// in lag (default 5s); any other change is published at once.
 	PublishEvery time.Duration
+	// Serving, when set, tells whether the site may serve at this instant:
+	// it is up and its lease cannot have expired yet. It is asked right
+	// before a member is promoted (which also lifts its fence), and again
+	// right after: a controller that froze in the middle of a pass must not
+	// make a member writable on an assignment it read before, which a
+	// failover may have moved meanwhile. nil: the state alone decides.
+	Serving func() bool
 }
 
 // Synchronizer is what a driver offers to keep a primary replicating
@@ -655,11 +662,29 @@ func (r *Reconciler) promote(ctx context.Context, g *group, in Input, notes *[]s
 			log.Warn("set synchronous standbys before promotion", zap.Error(err))
 		}
 	}
+	if !r.serving() {
+		*notes = append(*notes, "not promoted: the site's lease may have lapsed since this pass read the assignment")
+		return false
+	}
 	if err := r.do(ctx, g, "promote", d.Reason, func() error { return g.member.Promote(ctx) }); err != nil {
 		*notes = append(*notes, err.Error())
 	}
+	if !r.serving() {
+		// The lease lapsed while the member was promoted (the controller
+		// froze in between): take the writes back at once.
+		log.Warn("promoted as the site's lease lapsed: fencing the member again")
+		if err := r.do(ctx, g, "fence", "the lease lapsed during the promotion", func() error { return g.member.Fence(ctx) }); err != nil {
+			*notes = append(*notes, err.Error())
+		}
+	}
 	g.refused = ""
 	return true
+}
+
+// serving: the site is up and, when the controller says so, its lease is
+// known to be alive.
+func (r *Reconciler) serving() bool {
+	return r.currentState() == site.ControllerUp && (r.cfg.Serving == nil || r.cfg.Serving())
 }
 
 // refuse records a refused promotion: counted every pass, written to the

@@ -496,3 +496,24 @@ func TestCrashedControllerRejoins(t *testing.T) {
 		t.Errorf("a after it rejoined: in recovery = %v, %v; want a standby", rec, err)
 	}
 }
+
+// TestNoPromotionWithoutLease: a site whose lease may have lapsed (its
+// controller froze after it read the assignment) promotes nothing; once its
+// lease is known alive again, it does.
+func TestNoPromotionWithoutLease(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	f.leased["b"].Store(false)
+	f.srv["a"].Kill(syscall.SIGKILL)
+	f.del(f.store.Keys().Alive("a"))
+	f.fence("a")
+	epoch := f.assign("db", "b", "a", "failover")
+	f.passes("b", 3)
+	if n := f.actions("b", "promote", "ok"); n != 0 {
+		t.Fatalf("b promoted %v times without a lease it knows alive", n)
+	}
+	if rec, err := inRecovery(context.Background(), f.srv["b"]); err != nil || !rec {
+		t.Fatalf("b: in recovery = %v, %v; want still a standby", rec, err)
+	}
+	f.leased["b"].Store(true)
+	f.waitMember("b", 30*time.Second, func(m site.MemberReport) bool { return m.Role == "primary" && m.Writable && m.Epoch == epoch })
+}

@@ -285,7 +285,7 @@ func (c *Controller) buildReplicas() error {
 		return nil
 	}
 	r, err := replrec.New(replrec.Config{Cluster: c.cfg.Cluster, Site: c.site.Name, Store: c.store, Members: members,
-		Log: c.cfg.Log, Registry: c.cfg.Registry})
+		Log: c.cfg.Log, Registry: c.cfg.Registry, Serving: c.serving})
 	if err != nil {
 		closeMembers()
 		return err
