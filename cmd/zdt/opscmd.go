@@ -387,7 +387,7 @@ func commonPrefix(a, b string) int {
 type opView struct {
 	Op *site.Op `json:"op"`
 	// Revision is the etcd revision the op was last written at.
-	Revision int64             `json:"revision"`
+	Revision int64                      `json:"revision"`
 	Timeline []failover.ServiceTimeline `json:"timeline"`
 }
 

@@ -415,8 +415,8 @@ func TestOpsCommands(t *testing.T) {
 	}
 	out, err = runZDT(t, "ops", "show", "--config", path, running.ID, "-o", "json")
 	var view struct {
-		Op       site.Op           `json:"op"`
-		Revision int64             `json:"revision"`
+		Op       site.Op                    `json:"op"`
+		Revision int64                      `json:"revision"`
 		Timeline []failover.ServiceTimeline `json:"timeline"`
 	}
 	if err != nil || json.Unmarshal([]byte(out), &view) != nil || view.Op.ID != running.ID || view.Revision != running.Rev ||

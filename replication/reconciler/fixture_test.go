@@ -83,7 +83,7 @@ func newFixture(t testing.TB, o fixtureOptions) *fixture {
 	grp := config.ReplicationGroup{Name: "pg", Driver: config.DriverPostgres, Synchronous: o.synchronous}
 	f := &fixture{t: t, etcd: etcd, cl: cl, pg: pg, srv: map[string]*pgtest.Server{},
 		recs: map[string]*Reconciler{}, members: map[string]*postgres.Member{}, regs: map[string]*prometheus.Registry{},
-		leased: map[string]*atomic.Bool{},
+		leased:  map[string]*atomic.Bool{},
 		proxies: map[string]*sitetest.Proxy{}, opts: o, stops: map[string]func(){}}
 	for _, s := range pg.Members {
 		f.srv[s.Name] = s
