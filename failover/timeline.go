@@ -103,4 +103,3 @@ func Timeline(op *site.Op) []ServiceTimeline {
 	}
 	return timelines
 }
-
