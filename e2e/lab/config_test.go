@@ -202,9 +202,9 @@ func TestOpenReadsTheConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []SiteAddrs{
-		{Name: "a", API: "127.0.0.11:7480", EtcdClientURL: "https://127.0.0.11:2379"},
-		{Name: "b", API: "127.0.0.12:7480", EtcdClientURL: "https://127.0.0.12:2379"},
-		{Name: "c", API: "127.0.0.13:7480", EtcdClientURL: "https://127.0.0.13:2379"},
+		{Name: "a", API: "127.0.0.11:7480", EtcdClientURL: "https://127.0.0.11:2379", EtcdPeerURL: "https://127.0.0.11:2380"},
+		{Name: "b", API: "127.0.0.12:7480", EtcdClientURL: "https://127.0.0.12:2379", EtcdPeerURL: "https://127.0.0.12:2380"},
+		{Name: "c", API: "127.0.0.13:7480", EtcdClientURL: "https://127.0.0.13:2379", EtcdPeerURL: "https://127.0.0.13:2380"},
 	}
 	if got := l.Sites(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Sites() = %v; want %v", got, want)

@@ -73,6 +73,7 @@ type SiteAddrs struct {
 	Name          string
 	API           string // host:port of the controller's HTTP API
 	EtcdClientURL string
+	EtcdPeerURL   string
 }
 
 // tlsFiles are the absolute paths of the client's TLS files.
@@ -242,7 +243,7 @@ func Open(dir string, opts Options) (*Lab, error) {
 	sites := make([]SiteAddrs, len(f.Sites))
 	sockDirs := map[string]string{}
 	for i, s := range f.Sites {
-		sites[i] = SiteAddrs{Name: s.Name, API: s.API, EtcdClientURL: s.Etcd.ClientURL}
+		sites[i] = SiteAddrs{Name: s.Name, API: s.API, EtcdClientURL: s.Etcd.ClientURL, EtcdPeerURL: s.Etcd.PeerURL}
 		if len(s.Hosts) == 0 {
 			continue
 		}
@@ -301,6 +302,7 @@ type labFile struct {
 		API  string `yaml:"api"`
 		Etcd struct {
 			ClientURL string `yaml:"client_url"`
+			PeerURL   string `yaml:"peer_url"`
 		} `yaml:"etcd"`
 		Hosts []struct {
 			URI string `yaml:"uri"`
