@@ -74,7 +74,9 @@ func TestFabricLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	svcL := listen(t, a.NS, "[2001:db8:5::10]:0")
-	if err := reachable(a.NS, svcL); err != nil {
+	// The kernel answers on a new IPv6 address a moment after it is
+	// added (seen under load); there is no event for it to wait on.
+	if err := waitFor(2*time.Second, func() error { return reachable(a.NS, svcL) }); err != nil {
 		t.Errorf("service address on zdt0: %v", err)
 	}
 
