@@ -1,10 +1,6 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
-	"io"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,9 +11,7 @@ import (
 )
 
 func newFailbackCommand() *cobra.Command {
-	var configPath, siteName, output string
-	var dryRun, wait bool
-	var timeout time.Duration
+	f := &opRequestFlags{}
 	cmd := &cobra.Command{
 		Use:   "failback --site SITE --config FILE [--dry-run] [--wait] [-o table|json]",
 		Short: "Lift the fence of a site that came back, once it is back clean",
@@ -43,49 +37,11 @@ is refused or the op failed, 2 for a usage error.`,
   zdt failback --site a --config zdt.yaml --wait`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "table" && output != "json" {
-				return usageErrorf("-o %q: want table or json", output)
-			}
-			cfg, err := loadConfig(configPath)
-			if err != nil {
-				return err
-			}
-			if _, ok := cfg.Site(siteName); !ok {
-				return usageErrorf("--site %q: unknown site (sites are %s)", siteName, strings.Join(cfg.SiteNames(), ", "))
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
-			defer cancel()
-			progress := cmd.OutOrStdout()
-			if output == "json" {
-				progress = nil
-			}
-			res, err := failback(ctx, progress, cfg, siteName, operatorName(), dryRun, wait)
-			if output == "json" {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if jerr := enc.Encode(res); jerr != nil {
-					return jerr
-				}
-			} else {
-				writeOpRequest(cmd.OutOrStdout(), "failback", res)
-			}
-			return err
+			return f.run(cmd, "failback", func(cfg *config.Cluster, who string, snap *site.Snapshot) (*site.Op, []string) {
+				return failover.PlanFailback(cfg, snap, f.siteName, who, time.Now())
+			})
 		},
 	}
-	cmd.Flags().StringVar(&configPath, "config", "", "cluster config file (required)")
-	cmd.Flags().StringVar(&siteName, "site", "", "the fenced site to fail back (required)")
-	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "check and print the plan; change nothing")
-	cmd.Flags().BoolVar(&wait, "wait", false, "follow the op until it ends")
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
-	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "how long to wait for etcd and, with --wait, for the op")
-	_ = cmd.MarkFlagRequired("config")
-	_ = cmd.MarkFlagRequired("site")
+	f.add(cmd, "the fenced site to fail back")
 	return cmd
-}
-
-// failback plans the failback of siteName and, unless dryRun, requests it.
-func failback(ctx context.Context, progress io.Writer, cfg *config.Cluster, siteName, who string, dryRun, follow bool) (opRequest, error) {
-	return requestOp(ctx, progress, cfg, siteName, dryRun, follow, func(snap *site.Snapshot) (*site.Op, []string) {
-		return failover.PlanFailback(cfg, snap, siteName, who, time.Now())
-	})
 }

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/zdt-project/zdt/site"
@@ -138,4 +140,59 @@ func writeOpRequest(w io.Writer, what string, res opRequest) {
 	default:
 		fmt.Fprintf(w, "%s of site %s requested as op %s; follow it with: zdt ops watch %s\n", what, res.Site, res.Op.ID, res.Op.ID)
 	}
+}
+
+// opRequestFlags are the flags of a command that asks for an op about one
+// site (zdt failback, zdt failover).
+type opRequestFlags struct {
+	configPath, siteName, output string
+	dryRun, wait                 bool
+	timeout                      time.Duration
+}
+
+func (f *opRequestFlags) add(cmd *cobra.Command, siteHelp string) {
+	cmd.Flags().StringVar(&f.configPath, "config", "", "cluster config file (required)")
+	cmd.Flags().StringVar(&f.siteName, "site", "", siteHelp+" (required)")
+	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "check and print the plan; change nothing")
+	cmd.Flags().BoolVar(&f.wait, "wait", false, "follow the op until it ends")
+	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "output format: table or json")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", 2*time.Minute, "how long to wait for etcd and, with --wait, for the op")
+	_ = cmd.MarkFlagRequired("config")
+	_ = cmd.MarkFlagRequired("site")
+}
+
+// run checks the flags, plans the op with plan (given the config and who
+// asks) and requests it, and writes what it did as a table or JSON.
+func (f *opRequestFlags) run(cmd *cobra.Command, what string,
+	plan func(cfg *config.Cluster, who string, snap *site.Snapshot) (*site.Op, []string)) error {
+	if f.output != "table" && f.output != "json" {
+		return usageErrorf("-o %q: want table or json", f.output)
+	}
+	cfg, err := loadConfig(f.configPath)
+	if err != nil {
+		return err
+	}
+	if _, ok := cfg.Site(f.siteName); !ok {
+		return usageErrorf("--site %q: unknown site (sites are %s)", f.siteName, strings.Join(cfg.SiteNames(), ", "))
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+	defer cancel()
+	progress := cmd.OutOrStdout()
+	if f.output == "json" {
+		progress = nil
+	}
+	who := operatorName()
+	res, err := requestOp(ctx, progress, cfg, f.siteName, f.dryRun, f.wait, func(snap *site.Snapshot) (*site.Op, []string) {
+		return plan(cfg, who, snap)
+	})
+	if f.output == "json" {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		if jerr := enc.Encode(res); jerr != nil {
+			return jerr
+		}
+	} else {
+		writeOpRequest(cmd.OutOrStdout(), what, res)
+	}
+	return err
 }
