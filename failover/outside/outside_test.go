@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/zdt-project/zdt/replication/postgres/pgtest"
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
+	"github.com/zdt-project/zdt/site/sitetest"
 )
 
 func guestXML(name string) string {
@@ -151,47 +151,13 @@ func TestFenceReachableSite(t *testing.T) {
 	}
 }
 
-// blackhole accepts connections and never answers, like a frozen host.
-func blackhole(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
-
 // TestFenceDarkSite: resources that accept connections but never answer
 // (a frozen PostgreSQL, a frozen libvirtd, a blackholed address) are
 // recorded as unreachable within the limit, not waited for.
 func TestFenceDarkSite(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	hole := blackhole(t)
+	hole := sitetest.Blackhole(t)
 	host, port, _ := net.SplitHostPort(hole)
 	frozen := libvirtdtest.Start(t, libvirtdtest.Options{})
 	frozen.Pause()

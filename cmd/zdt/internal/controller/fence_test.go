@@ -1,9 +1,7 @@
 package controller
 
 import (
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,46 +12,12 @@ import (
 	"github.com/zdt-project/zdt/site/sitetest"
 )
 
-// blackhole accepts connections and never answers, like a hung host.
-func blackhole(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
-
 // TestFailoverWaitsForConfirmation: with fencing.require_confirmation, a
 // failover whose outside fence could not reach the dark site's hypervisor
 // moves nothing until an operator confirms the site is dark; then it goes on
 // and the op records the confirmation and the unreachable host.
 func TestFailoverWaitsForConfirmation(t *testing.T) {
-	hole := blackhole(t)
+	hole := sitetest.Blackhole(t)
 	tc := newTestClusterWith(t, sitetest.Options{
 		Services: testServices(),
 		Hosts:    map[string][]config.Host{"b": {{Name: "b1", Site: "b", URI: "test+tcp://" + hole + "/default"}}},
