@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
@@ -91,7 +92,9 @@ func (m *Manager) Check() error {
 // before it has to serve, and sets it up; it adds every address of want and
 // removes every address of managed that is not in want; other addresses
 // on the interface stay. Addresses are host prefixes (/32, /128); IPv6
-// ones skip duplicate address detection.
+// ones skip duplicate address detection, and Apply returns only once the
+// kernel routes to each new one locally (see awaitLocalRoutes), so an
+// address is usable when Apply returns.
 //
 // It checks the input and the capability first and changes nothing when
 // either is wrong. A netlink error does not stop it: it does what it can
@@ -120,6 +123,7 @@ func (m *Manager) Apply(ctx context.Context, want, managed []netip.Prefix) error
 	}
 
 	var errs []error
+	var added6 []netip.Prefix
 	for _, p := range sortedSet(want) {
 		if slices.Contains(have, p) {
 			continue
@@ -136,6 +140,9 @@ func (m *Manager) Apply(ctx context.Context, want, managed []netip.Prefix) error
 			continue
 		}
 		m.log.Info("service address added", zap.String("op", "add"), zap.Stringer("addr", p))
+		if p.Addr().Is6() {
+			added6 = append(added6, p)
+		}
 	}
 	for _, p := range sortedSet(managed) {
 		if slices.Contains(want, p) || !slices.Contains(have, p) {
@@ -150,7 +157,66 @@ func (m *Manager) Apply(ctx context.Context, want, managed []netip.Prefix) error
 		}
 		m.log.Info("service address removed", zap.String("op", "remove"), zap.Stringer("addr", p))
 	}
+	if err := m.awaitLocalRoutes(ctx, added6); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// localRouteWait bounds how long Apply waits for the kernel to make a new
+// IPv6 address usable.
+const localRouteWait = 2 * time.Second
+
+// awaitLocalRoutes waits until the kernel has a local route for each of
+// the IPv6 addresses: it installs one from a work queue a moment after the
+// address is added (even without duplicate address detection), and until
+// then a packet to the address is dropped (seen under load: a connection's
+// first SYN lost, so a client waits a full retransmission timeout). An
+// IPv4 address is usable when AddrAdd returns. There is no event to wait
+// on through a netlink handle of another namespace, so it polls the local
+// table, briefly and bounded.
+func (m *Manager) awaitLocalRoutes(ctx context.Context, addrs []netip.Prefix) error {
+	if len(addrs) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, localRouteWait)
+	defer cancel()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		missing, err := m.withoutLocalRoute(addrs)
+		if err != nil {
+			return err
+		}
+		if len(missing) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: the kernel has not installed a local route for %v yet (%w); "+
+				"traffic to it is dropped until it does", m.iface, missing, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// withoutLocalRoute returns the addresses that the kernel's local routing
+// table has no route for.
+func (m *Manager) withoutLocalRoute(addrs []netip.Prefix) ([]netip.Prefix, error) {
+	routes, err := m.h.RouteListFiltered(netlink.FAMILY_V6,
+		&netlink.Route{Table: unix.RT_TABLE_LOCAL}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return nil, fmt.Errorf("%s: list local IPv6 routes: %w", m.iface, err)
+	}
+	var missing []netip.Prefix
+	for _, p := range addrs {
+		if !slices.ContainsFunc(routes, func(r netlink.Route) bool {
+			return r.Dst != nil && r.Type == unix.RTN_LOCAL && r.Dst.IP.Equal(p.Addr().AsSlice())
+		}) {
+			missing = append(missing, p)
+		}
+	}
+	return missing, nil
 }
 
 // Addresses returns the addresses the interface carries now, sorted; none

@@ -74,8 +74,10 @@ func TestFabricLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	svcL := listen(t, a.NS, "[2001:db8:5::10]:0")
-	// The kernel answers on a new IPv6 address a moment after it is
-	// added (seen under load); there is no event for it to wait on.
+	// The kernel answers on a new IPv6 address only once it has
+	// installed the address's local route, from a work queue, a moment
+	// after the address is added (seen under load; svcaddr.Apply waits
+	// for that route, this test's setUp does not).
 	if err := waitFor(2*time.Second, func() error { return reachable(a.NS, svcL) }); err != nil {
 		t.Errorf("service address on zdt0: %v", err)
 	}
