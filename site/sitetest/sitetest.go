@@ -6,11 +6,13 @@ package sitetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -196,15 +198,22 @@ func (c *Cluster) NewProxy(site string) *Proxy {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	from := url.URL{Scheme: "tcp", Host: "127.0.0.1:" + freePort(c.t)}
-	srv := proxy.NewServer(proxy.ServerConfig{Logger: zap.NewNop(), From: from, To: url.URL{Scheme: "tcp", Host: to.Host}})
-	select {
-	case <-srv.Ready():
-	case err := <-srv.Error():
-		c.t.Fatalf("proxy: %v", err)
+	// The proxy listens on the port on every address, so a port that was
+	// free a moment ago may meanwhile be the local port of some connection
+	// (seen under load): then it tries another.
+	for attempt := 1; ; attempt++ {
+		from := url.URL{Scheme: "tcp", Host: "127.0.0.1:" + freePort(c.t)}
+		srv := proxy.NewServer(proxy.ServerConfig{Logger: zap.NewNop(), From: from, To: url.URL{Scheme: "tcp", Host: to.Host}})
+		select {
+		case <-srv.Ready():
+			c.t.Cleanup(func() { _ = srv.Close() })
+			return &Proxy{URL: "http://" + from.Host, srv: srv}
+		case err := <-srv.Error():
+			if !errors.Is(err, syscall.EADDRINUSE) || attempt == 5 {
+				c.t.Fatalf("proxy to %s: %v", site, err)
+			}
+		}
 	}
-	c.t.Cleanup(func() { _ = srv.Close() })
-	return &Proxy{URL: "http://" + from.Host, srv: srv}
 }
 
 // Cut holds back everything in both directions and new connections.
