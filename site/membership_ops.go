@@ -63,6 +63,35 @@ func (s *Store) PutReport(ctx context.Context, r Report) error {
 	return nil
 }
 
+// PutReportAfter writes the site's report if the stored one is still the
+// one at mod revision prev (0: none is stored), and returns the revision
+// of the write. If another write came between, it writes nothing and
+// returns ErrConflict with the stored report's mod revision, so a write
+// that was sent before a newer one cannot land after it and undo it.
+func (s *Store) PutReportAfter(ctx context.Context, r Report, prev int64) (int64, error) {
+	key := s.keys.Report(r.Site)
+	op, err := putJSON(key, r)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := s.c.Txn(ctx).
+		If(clientv3.Compare(clientv3.ModRevision(key), "=", prev)).
+		Then(op).
+		Else(clientv3.OpGet(key, clientv3.WithKeysOnly())).
+		Commit()
+	if err != nil {
+		return 0, fmt.Errorf("write report of site %s: %w", r.Site, err)
+	}
+	if !resp.Succeeded {
+		var cur int64
+		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+			cur = kvs[0].ModRevision
+		}
+		return cur, fmt.Errorf("write report of site %s: it changed since revision %d: %w", r.Site, prev, ErrConflict)
+	}
+	return resp.Header.Revision, nil
+}
+
 // Fence reads a site's fence record; ErrNotFound when it has none.
 func (s *Store) Fence(ctx context.Context, site string) (Fence, error) {
 	f, _, err := get[Fence](ctx, s, s.keys.Fence(site))
