@@ -9,6 +9,13 @@
 // declare it dark. This is why the member renews with KeepAliveOnce and not
 // with the client's background keep-alive, which hides the send time.
 //
+// A renewal goes out on every tick of the renew interval even while earlier
+// ones are still under way, each may take until the lease could expire, and
+// one that fails goes out again at once: a renewal has the whole window of
+// lease TTL - margin - renew interval to come back, not one interval, so a
+// slow raft round to a leader at another site or a starved CPU does not
+// fence a healthy site (see renewPlan).
+//
 // The member tells the site's reconcilers of every change of state through
 // one hook (Config.OnChange), and publishes its state in the site's report.
 package membership

@@ -65,6 +65,9 @@ type Info struct {
 type Member struct {
 	cfg         Config
 	incarnation string
+	// keepAlive, when set, sends a renewal instead of the client's
+	// KeepAliveOnce: a test puts latency or failures around it.
+	keepAlive func(context.Context, clientv3.LeaseID) (*clientv3.LeaseKeepAliveResponse, error)
 
 	mu          sync.Mutex
 	info        Info
@@ -166,13 +169,13 @@ func (m *Member) Run(ctx context.Context) error {
 
 	var lease clientv3.LeaseID
 	for ctx.Err() == nil {
-		var deadline time.Time
+		var grant renewal
 		var err error
-		lease, deadline, err = m.join(ctx)
+		lease, grant, err = m.join(ctx)
 		if err != nil {
 			break // ctx ended
 		}
-		err = m.hold(ctx, lease, deadline)
+		err = m.hold(ctx, lease, grant)
 		if errors.Is(err, errLeaseLost) {
 			m.log().Warn("lease expired; rejoining", zap.Int64("lease", int64(lease)))
 			lease = 0
@@ -187,41 +190,43 @@ func (m *Member) Run(ctx context.Context) error {
 }
 
 // join grants a lease and joins under it, retrying until it succeeds or ctx
-// ends.
-func (m *Member) join(ctx context.Context) (clientv3.LeaseID, time.Time, error) {
+// ends. It returns the lease, and when the grant was sent with the TTL it
+// granted.
+func (m *Member) join(ctx context.Context) (clientv3.LeaseID, renewal, error) {
 	backoff := newBackoff(100*time.Millisecond, m.cfg.LeaseTTL)
 	for {
-		lease, deadline, err := m.joinOnce(ctx)
+		lease, grant, err := m.joinOnce(ctx)
 		if err == nil {
-			return lease, deadline, nil
+			return lease, grant, nil
 		}
 		if ctx.Err() != nil {
-			return 0, time.Time{}, ctx.Err()
+			return 0, renewal{}, ctx.Err()
 		}
 		m.log().Debug("join failed; retrying", zap.Error(err))
 		if err := backoff.wait(ctx); err != nil {
-			return 0, time.Time{}, err
+			return 0, renewal{}, err
 		}
 	}
 }
 
-func (m *Member) joinOnce(ctx context.Context) (clientv3.LeaseID, time.Time, error) {
+func (m *Member) joinOnce(ctx context.Context) (clientv3.LeaseID, renewal, error) {
 	c := m.cfg.Store.Client()
 	tctx, cancel := context.WithTimeout(ctx, m.cfg.LeaseTTL)
 	defer cancel()
 	sent := time.Now()
 	grant, err := c.Grant(tctx, int64(math.Ceil(m.cfg.LeaseTTL.Seconds())))
 	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("grant lease: %w", err)
+		return 0, renewal{}, fmt.Errorf("grant lease: %w", err)
 	}
-	expiry := sent.Add(time.Duration(grant.TTL) * time.Second)
+	g := renewal{sent: sent, ttl: time.Duration(grant.TTL) * time.Second}
+	expiry := sent.Add(g.ttl)
 	deadline := expiry.Add(-m.cfg.SelfFenceMargin)
 	now := time.Now()
 	res, err := m.cfg.Store.Join(tctx, grant.ID,
 		site.Alive{Site: m.cfg.Site, Incarnation: m.incarnation, Since: now, API: m.cfg.API},
 		site.Registration{Site: m.cfg.Site, First: now})
 	if err != nil {
-		return 0, time.Time{}, err
+		return 0, renewal{}, err
 	}
 	m.setLease(expiry, deadline)
 	switch {
@@ -233,13 +238,15 @@ func (m *Member) joinOnce(ctx context.Context) (clientv3.LeaseID, time.Time, err
 		// The grant waited long (for a quorum, say): too little of the
 		// lease is left to serve on. hold renews at once and settles.
 	}
-	return grant.ID, deadline, nil
+	return grant.ID, g, nil
 }
 
 func fenceReason(f *site.Fence) string {
 	return fmt.Sprintf("fenced by op %s at %s: %s", f.Op, f.At.UTC().Format(time.RFC3339), f.Reason)
 }
 
+// renewal is one renewal's (or the grant's) answer: when it was sent, and
+// the TTL the leader granted or why it failed.
 type renewal struct {
 	sent time.Time
 	ttl  time.Duration
@@ -248,7 +255,9 @@ type renewal struct {
 
 // hold renews the lease and follows the site's fence record until the lease
 // is lost or ctx ends. It self-fences when the deadline passes unrenewed.
-func (m *Member) hold(ctx context.Context, lease clientv3.LeaseID, deadline time.Time) error {
+// The renewals follow renewPlan: one on every tick, overlapping when slow,
+// again at once after a failure.
+func (m *Member) hold(ctx context.Context, lease clientv3.LeaseID, grant renewal) error {
 	hctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() {
@@ -257,17 +266,30 @@ func (m *Member) hold(ctx context.Context, lease clientv3.LeaseID, deadline time
 	}()
 	fences := m.followFence(hctx, &wg)
 
-	timer := time.NewTimer(time.Until(deadline))
-	defer timer.Stop()
+	plan := newRenewPlan(m.cfg.RenewInterval, m.cfg.SelfFenceMargin, grant.sent, grant.ttl)
+	fenceTimer := time.NewTimer(time.Until(plan.deadline()))
+	defer fenceTimer.Stop()
 	ticker := time.NewTicker(m.cfg.RenewInterval)
 	defer ticker.Stop()
-	renewed := make(chan renewal, 1)
-	inFlight := true // the first renewal goes out at once
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		renewed <- m.renew(hctx, lease)
-	}()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	// Every renewal under way has room to answer without blocking, so
+	// none outlives hold.
+	renewed := make(chan renewal, maxInFlight)
+	var lastErr error
+	send := func() {
+		timeout, ok := plan.send(time.Now())
+		if !ok {
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			renewed <- m.renew(hctx, lease, timeout)
+		}()
+	}
+	send() // the first renewal goes out at once
 	var fence *site.Fence
 	fenceKnown := false
 
@@ -276,47 +298,64 @@ func (m *Member) hold(ctx context.Context, lease clientv3.LeaseID, deadline time
 		case <-hctx.Done():
 			return hctx.Err()
 
-		case <-timer.C:
+		case <-fenceTimer.C:
 			if m.Info().State == site.ControllerUp {
-				m.set(site.ControllerSelfFenced, fmt.Sprintf(
-					"lease not renewed: the last renewal was sent at %s and the lease can expire at %s",
-					deadline.Add(m.cfg.SelfFenceMargin-m.ttl()).Format(time.RFC3339Nano),
-					deadline.Add(m.cfg.SelfFenceMargin).Format(time.RFC3339Nano)))
+				m.set(site.ControllerSelfFenced, m.selfFenceReason(plan, lastErr))
 			}
 
 		case <-ticker.C:
-			if inFlight {
-				continue
-			}
-			inFlight = true
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				renewed <- m.renew(hctx, lease)
-			}()
+			send()
+
+		case <-retry.C:
+			send()
 
 		case r := <-renewed:
-			inFlight = false
 			if errors.Is(r.err, rpctypes.ErrLeaseNotFound) {
 				return errLeaseLost
 			}
+			before := plan.deadline()
+			now := time.Now()
+			moved, retryIn := plan.done(r.sent, r.ttl, r.err)
+			m.log().Debug("lease renewal", zap.Duration("rtt", now.Sub(r.sent)), zap.Bool("ok", r.err == nil),
+				zap.Duration("headroom", before.Sub(now)), zap.Int("in_flight", plan.inFlight), zap.NamedError("renew_error", r.err))
+			if retryIn > 0 {
+				retry.Reset(retryIn)
+			}
 			if r.err != nil {
-				m.log().Debug("lease renewal failed", zap.Error(r.err))
+				lastErr = r.err
 				continue
 			}
-			expiry := r.sent.Add(r.ttl)
-			deadline = expiry.Add(-m.cfg.SelfFenceMargin)
-			m.setLease(expiry, deadline)
-			timer.Reset(time.Until(deadline))
+			if left := before.Sub(now); left < m.cfg.RenewInterval && moved && m.Info().State == site.ControllerUp {
+				// A close call: operators should know before it becomes
+				// a self-fence.
+				m.log().Warn("lease renewed late", zap.Duration("rtt", now.Sub(r.sent)),
+					zap.Duration("headroom", left), zap.Int("in_flight", plan.inFlight))
+			}
+			if moved {
+				m.setLease(plan.expiry, plan.deadline())
+				fenceTimer.Reset(time.Until(plan.deadline()))
+			}
 			// The lease was still alive at the leader, so no coordinator
 			// can have fenced the site under it: serving may resume.
-			m.settle(fence, fenceKnown, deadline)
+			m.settle(fence, fenceKnown, plan.deadline())
 
 		case f := <-fences:
 			fence, fenceKnown = f, true
-			m.settle(fence, fenceKnown, deadline)
+			m.settle(fence, fenceKnown, plan.deadline())
 		}
 	}
+}
+
+// selfFenceReason says why the member fences itself: when the last
+// renewal that worked was sent, when the lease can expire, and what the
+// renewals since are doing.
+func (m *Member) selfFenceReason(plan *renewPlan, lastErr error) string {
+	why := fmt.Sprintf("lease not renewed: the last renewal was sent at %s and the lease can expire at %s; %d renewals under way",
+		plan.lastSent.Format(time.RFC3339Nano), plan.expiry.Format(time.RFC3339Nano), plan.inFlight)
+	if lastErr != nil && plan.failures > 0 {
+		why += fmt.Sprintf(", %d failed since, the last with: %v", plan.failures, lastErr)
+	}
+	return why
 }
 
 // settle derives the state from the fence record and the lease: fenced
@@ -340,17 +379,17 @@ func (m *Member) settle(fence *site.Fence, fenceKnown bool, deadline time.Time) 
 	}
 }
 
-func (m *Member) ttl() time.Duration {
-	return time.Duration(math.Ceil(m.cfg.LeaseTTL.Seconds())) * time.Second
-}
-
-// renew sends one keep-alive and returns when it was sent and the TTL the
-// leader granted.
-func (m *Member) renew(ctx context.Context, lease clientv3.LeaseID) renewal {
-	tctx, cancel := context.WithTimeout(ctx, m.cfg.RenewInterval)
+// renew sends one keep-alive, waiting at most timeout for its answer, and
+// returns when it was sent and the TTL the leader granted.
+func (m *Member) renew(ctx context.Context, lease clientv3.LeaseID, timeout time.Duration) renewal {
+	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	sent := time.Now()
-	resp, err := m.cfg.Store.Client().KeepAliveOnce(tctx, lease)
+	keepAlive := m.cfg.Store.Client().KeepAliveOnce
+	if m.keepAlive != nil {
+		keepAlive = m.keepAlive
+	}
+	resp, err := keepAlive(tctx, lease)
 	if err != nil {
 		return renewal{sent: sent, err: err}
 	}
@@ -407,8 +446,17 @@ func (m *Member) followFence(ctx context.Context, wg *sync.WaitGroup) <-chan *si
 	return out
 }
 
+// requestTimeout bounds one etcd request other than a renewal. A write or
+// a linearizable read from a site whose member follows a leader elsewhere
+// takes two round trips to it (the forward, then the commit or the read
+// index), more on a new connection: a renew interval is too short once
+// sites are 100ms apart, and a request that always times out never lands.
+func (m *Member) requestTimeout() time.Duration {
+	return max(m.cfg.LeaseTTL, 4*m.cfg.RenewInterval)
+}
+
 func (m *Member) readFence(ctx context.Context) (*site.Fence, int64, error) {
-	tctx, cancel := context.WithTimeout(ctx, m.cfg.RenewInterval)
+	tctx, cancel := context.WithTimeout(ctx, m.requestTimeout())
 	defer cancel()
 	resp, err := m.cfg.Store.Client().Get(tctx, m.cfg.Store.Keys().Fence(m.cfg.Site))
 	if err != nil {

@@ -3,6 +3,8 @@ package membership
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,7 +27,9 @@ type fixture struct {
 	stop    func()
 }
 
-func newFixture(t *testing.T, ttl, renew, margin time.Duration, revoke bool) *fixture {
+// newFixture starts member a with the given timings; setup, if any, runs
+// on the member before it starts.
+func newFixture(t *testing.T, ttl, renew, margin time.Duration, revoke bool, setup ...func(*Member)) *fixture {
 	t.Helper()
 	cl := sitetest.New(t, sitetest.Options{})
 	f := &fixture{t: t, obs: site.NewStore(cl.Client(), cl.Config.Name), changes: make(chan Change, 64)}
@@ -45,6 +49,9 @@ func newFixture(t *testing.T, ttl, renew, margin time.Duration, revoke bool) *fi
 		RevokeOnStop:    revoke,
 		OnChange:        func(c Change) { f.changes <- c },
 	})
+	for _, fn := range setup {
+		fn(f.m)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.m.Run(ctx) }()
@@ -211,4 +218,101 @@ func TestLeaseLostRejoins(t *testing.T) {
 	if got := f.alive(ctx); got == 0 || got == lease {
 		t.Errorf("alive key on lease %x after rejoining; want a new lease (old %x)", got, lease)
 	}
+}
+
+// slowAnswers makes every renewal's answer come back extra later than
+// etcd gave it, and sends the send time of each one that succeeded on ok.
+func slowAnswers(extra time.Duration, ok chan<- time.Time) func(*Member) {
+	return func(m *Member) {
+		client := m.cfg.Store.Client()
+		m.keepAlive = func(ctx context.Context, id clientv3.LeaseID) (*clientv3.LeaseKeepAliveResponse, error) {
+			sent := time.Now()
+			resp, err := client.KeepAliveOnce(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			t := time.NewTimer(extra)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-t.C:
+			}
+			select {
+			case ok <- sent:
+			default:
+			}
+			return resp, nil
+		}
+	}
+}
+
+// failing makes all but every n-th renewal fail at once, and sends the send
+// time of each one that succeeded on ok.
+func failing(n int, ok chan<- time.Time) func(*Member) {
+	return func(m *Member) {
+		client := m.cfg.Store.Client()
+		var calls atomic.Int64
+		m.keepAlive = func(ctx context.Context, id clientv3.LeaseID) (*clientv3.LeaseKeepAliveResponse, error) {
+			if calls.Add(1)%int64(n) != 0 {
+				return nil, errors.New("injected failure")
+			}
+			sent := time.Now()
+			resp, err := client.KeepAliveOnce(ctx, id)
+			if err == nil {
+				select {
+				case ok <- sent:
+				default:
+				}
+			}
+			return resp, err
+		}
+	}
+}
+
+// stayUp waits for n renewals to succeed and fails the test if the member
+// changed state meanwhile (it is up when called).
+func (f *fixture) stayUp(ctx context.Context, renewed <-chan time.Time, n int) {
+	f.t.Helper()
+	for i := 0; i < n; {
+		select {
+		case <-renewed:
+			i++
+		case c := <-f.changes:
+			f.t.Fatalf("after %d renewals: state changed to %s: %s", i, c.To, c.Reason)
+		case <-ctx.Done():
+			f.t.Fatalf("%d of %d renewals: %v", i, n, ctx.Err())
+		}
+	}
+	if st := f.m.Info().State; st != site.ControllerUp {
+		f.t.Errorf("state %s after %d renewals, want up", st, n)
+	}
+}
+
+// TestSlowRenewalsKeepSiteUp: renewals whose answers take longer than the
+// renew interval (a raft round to a leader at another site, a starved CPU)
+// but less than the window (TTL - margin - interval) keep the site up: a
+// renewal goes out on every tick while slow ones are under way, and each
+// may take until the lease could expire.
+func TestSlowRenewalsKeepSiteUp(t *testing.T) {
+	ctx := testCtx(t)
+	renewed := make(chan time.Time, 64)
+	// The lab's timings: a window of 1s; answers 0.7s late.
+	f := newFixture(t, 2*time.Second, 500*time.Millisecond, 500*time.Millisecond, false,
+		slowAnswers(700*time.Millisecond, renewed))
+	f.next(ctx, site.ControllerUp)
+	f.stayUp(ctx, renewed, 8)
+}
+
+// TestFailedRenewalsRetriedAtOnce: a renewal that fails goes out again at
+// once, not at the next tick, so that failures in a row do not use up the
+// window: here three of every four fail, which at one renewal a tick would
+// leave 2s between successes.
+func TestFailedRenewalsRetriedAtOnce(t *testing.T) {
+	ctx := testCtx(t)
+	renewed := make(chan time.Time, 64)
+	f := newFixture(t, 2*time.Second, 500*time.Millisecond, 500*time.Millisecond, false,
+		failing(4, renewed))
+	f.next(ctx, site.ControllerUp)
+	f.stayUp(ctx, renewed, 8)
 }

@@ -3,7 +3,10 @@ package membership
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"go.uber.org/zap"
 
@@ -31,9 +34,15 @@ func (m *Member) report() site.Report {
 
 // reportLoop writes the site's report whenever the member's state changes,
 // retrying a failed write until it lands or a newer state replaces it.
+//
+// After its first write, each write is conditional on the report still
+// being the one it wrote last: a write that was given up on (its context
+// cancelled as the member stops) may still reach etcd, and must not land
+// after the final report and say a stopped site is up.
 func (m *Member) reportLoop(ctx context.Context) {
 	backoff := newBackoff(200*time.Millisecond, 2*time.Second)
 	var last *site.Report
+	rev := int64(-1) // the report's mod revision as last seen; -1: unknown
 	for {
 		changed := m.Changed()
 		r := m.report()
@@ -41,12 +50,26 @@ func (m *Member) reportLoop(ctx context.Context) {
 			if r.State == site.ControllerJoining {
 				last = &r // nothing to say before the first join
 			} else {
-				tctx, cancel := context.WithTimeout(ctx, m.cfg.RenewInterval)
-				err := m.cfg.Store.PutReport(tctx, r)
+				tctx, cancel := context.WithTimeout(ctx, m.requestTimeout())
+				var err error
+				if rev < 0 {
+					err = m.cfg.Store.PutReport(tctx, r)
+					if err == nil {
+						rev, err = m.reportRevision(tctx)
+					}
+				} else {
+					var got int64
+					got, err = m.cfg.Store.PutReportAfter(tctx, r, rev)
+					if err == nil || errors.Is(err, site.ErrConflict) {
+						rev = got
+					}
+				}
 				cancel()
 				if err == nil {
 					last = &r
 					backoff.reset()
+				} else if errors.Is(err, site.ErrConflict) {
+					continue // written meanwhile by an earlier try: write over it
 				} else {
 					m.log().Debug("report not written; retrying", zap.Error(err))
 					if backoff.wait(ctx) != nil {
@@ -62,4 +85,16 @@ func (m *Member) reportLoop(ctx context.Context) {
 		case <-changed:
 		}
 	}
+}
+
+// reportRevision reads the mod revision of the site's report.
+func (m *Member) reportRevision(ctx context.Context) (int64, error) {
+	resp, err := m.cfg.Store.Client().Get(ctx, m.cfg.Store.Keys().Report(m.cfg.Site), clientv3.WithKeysOnly())
+	if err != nil {
+		return -1, err
+	}
+	if len(resp.Kvs) == 0 {
+		return 0, nil
+	}
+	return resp.Kvs[0].ModRevision, nil
 }
