@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -45,9 +46,14 @@ type Speaker struct {
 	// has returned from GoBGP (and its effect is recorded in announced).
 	pending <-chan struct{}
 	// states is the last session state seen for each peer, from the watch.
-	states      map[netip.Addr]peerState
-	established chan netip.Addr
-	closed      bool
+	states map[netip.Addr]peerState
+	// statesChanged is closed and replaced whenever states changes.
+	statesChanged chan struct{}
+	established   chan netip.Addr
+	closed        bool
+	// sessionEnded holds, while Close runs, a channel per peer whose
+	// session was up, closed when GoBGP reports the session gone.
+	sessionEnded map[netip.Addr]chan struct{}
 
 	stopWatch context.CancelFunc
 	closeOnce sync.Once
@@ -80,15 +86,16 @@ func Start(ctx context.Context, cfg Config) (*Speaker, error) {
 
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	s := &Speaker{
-		bgp:          bgp,
-		asn:          cfg.ASN,
-		timeout:      timeout,
-		log:          logger,
-		acceptRoutes: cfg.AcceptRoutes,
-		announced:    make(map[netip.Prefix]Route),
-		states:       make(map[netip.Addr]peerState),
-		established:  make(chan netip.Addr, max(16, 4*len(cfg.Peers))),
-		stopWatch:    stopWatch,
+		bgp:           bgp,
+		asn:           cfg.ASN,
+		timeout:       timeout,
+		log:           logger,
+		acceptRoutes:  cfg.AcceptRoutes,
+		announced:     make(map[netip.Prefix]Route),
+		states:        make(map[netip.Addr]peerState),
+		statesChanged: make(chan struct{}),
+		established:   make(chan netip.Addr, max(16, 4*len(cfg.Peers))),
+		stopWatch:     stopWatch,
 	}
 
 	var startDone <-chan struct{}
@@ -197,10 +204,15 @@ func (s *Speaker) setExportPolicy(ctx context.Context) error {
 }
 
 // onEvent handles GoBGP's peer events. It runs on GoBGP's watcher goroutine
-// and never blocks.
+// and never blocks. A state change has type STATE, except the one GoBGP
+// sends when a deleted peer's session has ended, which has no type
+// (UNKNOWN).
 func (s *Speaker) onEvent(r *api.WatchEventResponse) {
 	pe := r.GetPeer()
-	if pe == nil || pe.GetType() != api.WatchEventResponse_PeerEvent_STATE {
+	if pe == nil {
+		return
+	}
+	if t := pe.GetType(); t != api.WatchEventResponse_PeerEvent_STATE && t != api.WatchEventResponse_PeerEvent_UNKNOWN {
 		return
 	}
 	addr, err := netip.ParseAddr(pe.GetPeer().GetState().GetNeighborAddress())
@@ -212,11 +224,17 @@ func (s *Speaker) onEvent(r *api.WatchEventResponse) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if ended, ok := s.sessionEnded[addr]; ok && state != "established" {
+		close(ended)
+		delete(s.sessionEnded, addr)
+	}
 	if s.closed {
 		return
 	}
 	if old, ok := s.states[addr]; !ok || old.state != state {
 		s.states[addr] = peerState{state: state, since: time.Now()}
+		close(s.statesChanged)
+		s.statesChanged = make(chan struct{})
 	}
 	if state != "established" {
 		return
@@ -400,19 +418,96 @@ func (s *Speaker) Close() error {
 }
 
 func (s *Speaker) close() error {
+	s.settleHandshakes()
 	s.mu.Lock()
 	s.closed = true
 	clear(s.announced)
 	close(s.established)
+	s.sessionEnded = make(map[netip.Addr]chan struct{})
+	for addr, st := range s.states {
+		if st.state == "established" {
+			s.sessionEnded[addr] = make(chan struct{})
+		}
+	}
+	ended := maps.Clone(s.sessionEnded)
 	s.mu.Unlock()
 
+	// GoBGP's StopBgp clears the global configuration while the sessions
+	// it deconfigures may still be reading it (a data race in v3.37.0:
+	// fsm.go reads gConf for every UPDATE). So the peers go first, and
+	// StopBgp comes once GoBGP has reported each open session ended,
+	// which it does after that session's goroutines have returned.
+	errs := []error{s.deletePeers()}
+	deadline := time.NewTimer(s.timeout)
+	defer deadline.Stop()
+	for addr, ch := range ended {
+		select {
+		case <-ch:
+		case <-deadline.C:
+			errs = append(errs, fmt.Errorf("session with %v: not ended within %v of its deletion", addr, s.timeout))
+		}
+	}
 	s.stopWatch()
 	if _, err := call(context.Background(), s.timeout, "StopBgp", func() error {
 		return s.bgp.StopBgp(context.Background(), &api.StopBgpRequest{})
 	}); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close BGP speaker AS%d: %w", s.asn, err)
 	}
 	return nil
+}
+
+// settleHandshakes waits, at most the call timeout, until no session is
+// in its opening handshake as GoBGP's server loop sees it (opensent,
+// openconfirm). GoBGP v3.37.0 leaks the TCP connection of a peer deleted
+// while its session is between two handshake states (the server frees the
+// handler without closing the connection, unless it saw the state active),
+// and the other end then holds the session up until its hold timer
+// expires, keeping our routes. A session settles within a round trip.
+func (s *Speaker) settleHandshakes() {
+	deadline := time.NewTimer(s.timeout)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		busy := false
+		for _, st := range s.states {
+			busy = busy || st.state == "opensent" || st.state == "openconfirm"
+		}
+		changed := s.statesChanged
+		s.mu.Unlock()
+		if !busy {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return
+		}
+	}
+}
+
+// deletePeers deletes every configured peer; each open session is closed
+// with a Cease notification.
+func (s *Speaker) deletePeers() error {
+	var addrs []string
+	if _, err := call(context.Background(), s.timeout, "ListPeer", func() error {
+		return s.bgp.ListPeer(context.Background(), &api.ListPeerRequest{}, func(p *api.Peer) {
+			addrs = append(addrs, p.GetConf().GetNeighborAddress())
+		})
+	}); err != nil {
+		return err
+	}
+	var errs []error
+	for _, addr := range addrs {
+		if _, err := call(context.Background(), s.timeout, "DeletePeer", func() error {
+			return s.bgp.DeletePeer(context.Background(), &api.DeletePeerRequest{Address: addr})
+		}); err != nil {
+			errs = append(errs, fmt.Errorf("peer %s: %w", addr, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (s *Speaker) isClosed() bool {

@@ -71,14 +71,16 @@ func TestAnnounceReplaceWithdraw(t *testing.T) {
 		t.Errorf("prepend change: diff %+v, want 1 replaced", d)
 	}
 	wantRoutes(t, siteSp, Route{pfxA, 5}, Route{pfxB, 0})
-	w.waitUntil(t, "the new path at the upstream", func() (bool, string) {
+	// The RIB can show the new path before the watch has delivered its
+	// event: wait for both.
+	w.waitUntil(t, "the new path at the upstream and in its events", func() (bool, string) {
 		rib := received(t, upSp)
-		return len(rib[pfxA]) == 1 && len(rib[pfxA][0].ASPath) == 6, ribString(rib)
+		events := w.eventsFor(pfxA)
+		return len(rib[pfxA]) == 1 && len(rib[pfxA][0].ASPath) == 6 &&
+				len(events) > 0 && len(events[len(events)-1].asPath) == 6,
+			fmt.Sprintf("RIB %s, UPDATEs %v", ribString(rib), events)
 	})
 	events := w.eventsFor(pfxA)
-	if len(events) == 0 || len(events[len(events)-1].asPath) != 6 {
-		t.Errorf("upstream's UPDATEs for %v = %+v, want the last with 6 ASNs", pfxA, events)
-	}
 	for _, e := range events {
 		if e.withdraw {
 			t.Errorf("upstream saw a withdrawal of %v during the replace: %+v", pfxA, w.eventsFor(pfxA))
