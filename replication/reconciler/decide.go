@@ -48,6 +48,12 @@ type Input struct {
 	// OtherWritable names another site that holds a lease and reports its
 	// member of the group as a writable primary ("" when none does).
 	OtherWritable string
+	// CatchUp, in a planned move to this site, says what this standby
+	// waits for before its promotion loses nothing: the old primary,
+	// fenced, reports its last WAL position, and this member has not
+	// replayed up to it yet ("" when it has, or in a failover: see
+	// catchUp).
+	CatchUp string
 
 	// Observed: Status is a fresh observation; false when Observe failed
 	// (ObserveErr says why).
@@ -106,9 +112,13 @@ const unhealthyGrace = 15 * time.Second
 //	up                     any                      epoch < seen         none (stale)
 //	up                     failed                   any                  none (no action on stale data)
 //	up                     primary, writable        here                 none
-//	up                     primary, read-only       here                 promote (lifts the fence)
+//	up                     primary, read-only       here                 promote (lifts the fence),
+//	                                                                     once no other site reports
+//	                                                                     a writable primary
 //	up                     standby, other site      here                 none (wait until it is fenced)
 //	                       reports a writable primary
+//	up                     standby, behind the      here, planned        none (wait until it has
+//	                       fenced old primary                            replayed all of it)
 //	up                     standby, eligible        here                 promote
 //	                       (in a failover a standby that does not stream
 //	                       is not refused for that: its primary is dark)
@@ -172,11 +182,15 @@ func Decide(in Input) Decision {
 		switch {
 		case in.Status.Role == replication.RolePrimary && in.Status.Writable:
 			return Decision{ActNone, "active here: primary", in.Epoch}
+		case in.OtherWritable != "":
+			// Also before a fenced primary lifts its fence: a switchover
+			// rolled back while its target was being promoted.
+			return Decision{ActNone, fmt.Sprintf("active here, but site %s still reports a writable primary: waiting until it is fenced", in.OtherWritable), in.Epoch}
 		case in.Status.Role == replication.RolePrimary:
 			return Decision{ActPromote, "active here: lifting the fence of the primary", in.Epoch}
 		}
-		if in.OtherWritable != "" {
-			return Decision{ActNone, fmt.Sprintf("active here, but site %s still reports a writable primary: waiting until it is fenced", in.OtherWritable), in.Epoch}
+		if in.CatchUp != "" && !in.Failover && in.Status.Role == replication.RoleStandby {
+			return Decision{ActNone, "active here, planned move: " + in.CatchUp, in.Epoch}
 		}
 		st := in.Status
 		if in.Failover && st.Role == replication.RoleStandby && !st.Healthy {

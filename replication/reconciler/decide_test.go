@@ -69,7 +69,26 @@ func TestDecide(t *testing.T) {
 			in.SyncHolder = true
 		}), ActPromote, "synchronously"},
 		{"active here, old primary writable: wait", base(func(in *Input) { in.Active = "b"; in.OtherWritable = "a" }), ActNone, "waiting until it is fenced"},
+		{"active here, planned, behind the old primary: wait", base(func(in *Input) {
+			in.Active = "b"
+			in.CatchUp = "replaying up to site a's last WAL position 0/3000200 (at 0/3000100)"
+		}), ActNone, "planned move: replaying up to site a's last WAL position"},
+		{"active here, failover, catch-up unknown: promote", base(func(in *Input) {
+			in.Active = "b"
+			in.Failover = true
+			in.CatchUp = "waiting for site a's report"
+		}), ActPromote, "promoting"},
+		{"active here, fenced primary, catch-up left: lift the fence", base(func(in *Input) {
+			in.Active = "b"
+			in.Status = fencedPrimary
+			in.CatchUp = "replaying"
+		}), ActPromote, "lifting the fence"},
 		{"active here, primary: nothing", base(func(in *Input) { in.Active = "b"; in.Status = primary }), ActNone, "primary"},
+		{"active here, fenced primary, another writable: wait", base(func(in *Input) {
+			in.Active = "b"
+			in.Status = fencedPrimary
+			in.OtherWritable = "c"
+		}), ActNone, "waiting until it is fenced"},
 		{"active here, fenced primary: lift the fence", base(func(in *Input) { in.Active = "b"; in.Status = fencedPrimary }), ActPromote, "lifting the fence"},
 		{"second primary: fence and follow", base(func(in *Input) { in.Status = primary }), ActFenceFollow, "writable primary but site a is active"},
 		{"second primary, active not ready: fence", base(func(in *Input) { in.Status = primary; in.ActiveReady = false }), ActFence, "once it is primary"},
@@ -92,6 +111,41 @@ func TestDecide(t *testing.T) {
 			d := Decide(tt.in)
 			if d.Action != tt.want || !strings.Contains(d.Reason, tt.reason) {
 				t.Errorf("Decide = %s (%q), want %s (reason containing %q)", d.Action, d.Reason, tt.want, tt.reason)
+			}
+		})
+	}
+}
+
+// TestCatchUp: in a planned move the new primary waits for the old one's
+// fence and its last position, and for its own replay to reach it.
+func TestCatchUp(t *testing.T) {
+	own := replication.Status{Role: replication.RoleStandby, Healthy: true, Position: "0/3000100"}
+	report := func(m site.MemberReport) site.ReplicationReport {
+		m.Group = "pg"
+		return site.ReplicationReport{Members: []site.MemberReport{m}}
+	}
+	tests := []struct {
+		name string
+		rep  site.ReplicationReport
+		want string // a part of the answer; "" for none
+	}{
+		{"no report of the old primary", site.ReplicationReport{}, "waiting for site a's report of its member"},
+		{"old primary still writable", report(site.MemberReport{Role: "primary", Writable: true, Epoch: 10, Position: "0/3000100"}),
+			"waiting for site a to fence its primary"},
+		{"old primary's report older than the assignment", report(site.MemberReport{Role: "primary", Epoch: 9, Position: "0/3000100"}),
+			"it reports epoch 9, the assignment is at 10"},
+		{"behind the fenced old primary", report(site.MemberReport{Role: "primary", Epoch: 10, Position: "0/3000200"}),
+			"replaying up to site a's last WAL position 0/3000200 (at 0/3000100)"},
+		{"caught up", report(site.MemberReport{Role: "primary", Epoch: 10, Position: "0/3000100"}), ""},
+		{"ahead (a checkpoint record it reported before)", report(site.MemberReport{Role: "primary", Epoch: 10, Position: "0/3000000"}), ""},
+		{"the old primary follows already", report(site.MemberReport{Role: "standby", Epoch: 10, Position: "0/3000200"}), ""},
+		{"bad position", report(site.MemberReport{Role: "primary", Epoch: 10, Position: "3000200"}), "cannot read site a's last WAL position"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := catchUp("pg", "a", 10, own, tt.rep)
+			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+				t.Errorf("catchUp = %q, want %q", got, tt.want)
 			}
 		})
 	}

@@ -429,6 +429,41 @@ func syncHolder(group, self, from string, epoch int64, own replication.Status, r
 	return true, fmt.Sprintf("site %s's primary waited for this member, and no other synchronous standby holds more", from)
 }
 
+// catchUp says what this standby still waits for, in a planned move from
+// site from, before a promotion loses nothing the old primary committed:
+// the old primary's report since the assignment (epoch), which it writes
+// once it has fenced its member (read-only, sessions cut) and which then
+// holds its last WAL position; and this member's replay up to that
+// position. "" when nothing is left to wait for, or when the old primary
+// is no longer a primary (it follows someone: nothing more comes from it).
+// A dark old site is no concern here: the coordinator turns that into a
+// failover.
+func catchUp(group, from string, epoch int64, own replication.Status, rep site.ReplicationReport) string {
+	i := slices.IndexFunc(rep.Members, func(m site.MemberReport) bool { return m.Group == group })
+	if i < 0 {
+		return "waiting for site " + from + "'s report of its member, to learn the old primary's last WAL position"
+	}
+	old := rep.Members[i]
+	switch {
+	case old.Role != string(replication.RolePrimary):
+		return ""
+	case old.Writable || old.Epoch < epoch:
+		return fmt.Sprintf("waiting for site %s to fence its primary and report its last WAL position (it reports epoch %d, the assignment is at %d)", from, old.Epoch, epoch)
+	}
+	theirs, err := postgres.ParseLSN(old.Position)
+	if err != nil {
+		return fmt.Sprintf("cannot read site %s's last WAL position: %v", from, err)
+	}
+	mine, err := postgres.ParseLSN(own.Position)
+	if err != nil {
+		return "cannot read this member's replay position: " + err.Error()
+	}
+	if mine < theirs {
+		return fmt.Sprintf("replaying up to site %s's last WAL position %s (at %s)", from, old.Position, own.Position)
+	}
+	return ""
+}
+
 // view is what a pass reads from etcd.
 type view struct {
 	routing *site.Routing
@@ -521,6 +556,10 @@ func (r *Reconciler) input(g *group, state site.ControllerState, o observation, 
 	}
 	if in.Active == r.cfg.Site && g.cfg.Synchronous && o.ok {
 		in.SyncHolder, in.SyncWhy = syncHolder(g.cfg.Name, r.cfg.Site, from, in.Epoch, o.st, v.reports)
+	}
+	if in.Active == r.cfg.Site && !in.Failover && from != "" && from != r.cfg.Site && v.routing.Alive[from] && o.ok &&
+		o.st.Role == replication.RoleStandby && g.cfg.Driver == config.DriverPostgres {
+		in.CatchUp = catchUp(g.cfg.Name, from, in.Epoch, o.st, v.reports[from])
 	}
 	if in.Active != "" && in.Active != r.cfg.Site && v.routing.Alive[in.Active] {
 		for _, mr := range v.reports[in.Active].Members {

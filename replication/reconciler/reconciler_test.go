@@ -517,3 +517,50 @@ func TestNoPromotionWithoutLease(t *testing.T) {
 	f.leased["b"].Store(true)
 	f.waitMember("b", 30*time.Second, func(m site.MemberReport) bool { return m.Role == "primary" && m.Writable && m.Epoch == epoch })
 }
+
+// TestPlannedMoveNoLoss: a planned move of an asynchronous group under a
+// write load loses nothing. The old primary is fenced first; the new one
+// waits, with its reason in its report, until it has replayed the old
+// primary's last WAL position (here held back by stopping its replay), and
+// only then is promoted; the old primary follows it.
+func TestPlannedMoveNoLoss(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	ctx := context.Background()
+	probe := f.startProber()
+	w := f.startWriter("a", 1)
+	f.srv["a"].Eventually(10*time.Second, func(_ *pgx.Conn) (bool, string) { return len(w.ids()) > 100, "writer too slow" })
+
+	resume := stopReplay(t, f.srv["b"])
+	epoch := f.assign("db", "b", "a", "switchover")
+	f.waitMember("a", 30*time.Second, func(m site.MemberReport) bool { return m.Epoch == epoch && !m.Writable })
+	<-w.done // the fence cut its session
+	acked := w.ids()
+	waiting := f.waitMember("b", 30*time.Second, func(m site.MemberReport) bool {
+		return m.Epoch == epoch && strings.Contains(m.Detail, "planned move: replaying up to site a's last WAL position")
+	})
+	t.Logf("b while its replay is stopped: %s", waiting.Detail)
+	if rec, err := inRecovery(ctx, f.srv["b"]); err != nil || !rec {
+		t.Fatalf("b promoted before it replayed all of a: in recovery = %v, %v", rec, err)
+	}
+
+	resume()
+	f.waitMember("b", 30*time.Second, func(m site.MemberReport) bool { return m.Role == "primary" && m.Writable && m.Epoch == epoch })
+	c := f.srv["b"].Connect(ctx)
+	var missing int
+	if err := c.QueryRow(ctx, `SELECT count(*) FROM unnest($1::bigint[]) AS a(id) WHERE NOT EXISTS (SELECT 1 FROM t WHERE t.id = a.id)`, acked).Scan(&missing); err != nil {
+		t.Fatal(err)
+	}
+	if missing != 0 {
+		t.Errorf("%d of %d acknowledged writes missing on the new primary b", missing, len(acked))
+	}
+	f.waitMember("a", 60*time.Second, func(m site.MemberReport) bool { return m.Role == "standby" && m.Healthy && m.Epoch == epoch })
+	streamsTo(f.srv["b"], "a", 10*time.Second)
+	if n := f.actions("b", "refuse", "refused"); n != 0 {
+		t.Errorf("b refused its promotion %v times while it caught up; want it to wait", n)
+	}
+	probe.halt()
+	if n := probe.overlaps.Load(); n != 0 {
+		t.Errorf("%d of %d probe rounds found two writable members: %v", n, probe.rounds.Load(), probe.detail)
+	}
+	t.Logf("%d acknowledged writes, all on b; %d probe rounds, never two writable members", len(acked), probe.rounds.Load())
+}
