@@ -27,6 +27,8 @@ import (
 type sighting struct {
 	site       string
 	start, end time.Time
+	// key is what was seen, where it has a name: the value of a write.
+	key string
 }
 
 // history collects sightings per subject (a group's writes, a guest).
@@ -148,6 +150,19 @@ func (h *history) gap(subject string) time.Duration {
 	return longest
 }
 
+// keys lists the keys of the subject's sightings since a time.
+func (h *history) keys(subject string, since time.Time) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, s := range h.seen[subject] {
+		if s.key != "" && !s.start.Before(since) {
+			out = append(out, s.key)
+		}
+	}
+	return out
+}
+
 // probeWrites writes to every member of the lab's group every interval, each
 // attempt bounded, on a kept session per member, until ctx ends. Each
 // acknowledged write is a sighting of subject "writes" at that member's
@@ -183,7 +198,8 @@ func probeWrites(ctx context.Context, h *history, connStrings map[string]string,
 					}
 				}
 				start := time.Now()
-				_, err := c.Exec(actx, "INSERT INTO lab_probe VALUES ($1)", fmt.Sprintf("probe-%s-%d-%d", siteName, start.UnixNano(), n))
+				key := fmt.Sprintf("probe-%s-%d-%d", siteName, start.UnixNano(), n)
+				_, err := c.Exec(actx, "INSERT INTO lab_probe VALUES ($1)", key)
 				end := time.Now()
 				cancel()
 				if err != nil {
@@ -194,7 +210,7 @@ func probeWrites(ctx context.Context, h *history, connStrings map[string]string,
 					}
 					continue
 				}
-				h.add("writes", sighting{site: siteName, start: start, end: end})
+				h.add("writes", sighting{site: siteName, start: start, end: end, key: key})
 			}
 		}()
 	}

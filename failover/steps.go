@@ -65,6 +65,10 @@ func stepFor(name string) (stepFunc, bool) {
 		return assignStep, true
 	case StepPlace:
 		return placeStep, true
+	case StepCheckSwitchover:
+		return checkSwitchoverStep, true
+	case StepAwaitPrimary:
+		return awaitPrimaryStep, true
 	}
 	return nil, false
 }

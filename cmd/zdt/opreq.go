@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,7 +20,8 @@ import (
 // opRequest is what a command that asks the coordinator for an op (zdt
 // failback, zdt failover) did, as -o json reports it.
 type opRequest struct {
-	Site string `json:"site"`
+	Site    string `json:"site,omitempty"`
+	Service string `json:"service,omitempty"`
 	// Blockers say why the op may not run now; empty when it may.
 	Blockers []string `json:"blockers"`
 	DryRun   bool     `json:"dry_run"`
@@ -31,12 +33,22 @@ type opRequest struct {
 // errNotNow: the op was refused, and the result says why.
 var errNotNow = errors.New("refused")
 
-// requestOp plans an op from a snapshot of the cluster and, unless dryRun,
-// journals it for the coordinator; with follow it waits until the op ends,
-// writing its steps to progress as they end (nil: quietly).
-func requestOp(ctx context.Context, progress io.Writer, cfg *config.Cluster, siteName string, dryRun, follow bool,
+// subject is what the op is about, for people: "site b", "service db".
+func (r opRequest) subject() string {
+	if r.Service != "" {
+		return "service " + r.Service
+	}
+	return "site " + r.Site
+}
+
+// requestOp plans an op from a snapshot of the cluster and, unless
+// res.DryRun, journals it for the coordinator; with follow it waits until
+// the op ends, writing its steps to progress as they end (nil: quietly).
+// res says what is asked (Site, Service, DryRun); requestOp fills in the rest.
+func requestOp(ctx context.Context, progress io.Writer, cfg *config.Cluster, res opRequest, follow bool,
 	plan func(*site.Snapshot) (*site.Op, []string)) (opRequest, error) {
-	res := opRequest{Site: siteName, DryRun: dryRun, Blockers: []string{}}
+	res.Blockers = []string{}
+	dryRun := res.DryRun
 	client, err := site.NewClient(cfg, nil, zap.NewNop())
 	if err != nil {
 		return res, err
@@ -117,17 +129,17 @@ func followOp(ctx context.Context, store *site.Store, id string, w io.Writer) (*
 func writeOpRequest(w io.Writer, what string, res opRequest) {
 	switch {
 	case len(res.Blockers) > 0:
-		fmt.Fprintf(w, "%s of site %s is refused for now:\n", what, res.Site)
+		fmt.Fprintf(w, "%s of %s is refused for now:\n", what, res.subject())
 		for _, b := range res.Blockers {
 			fmt.Fprintf(w, "  - %s\n", b)
 		}
 	case res.Op == nil:
 	case res.DryRun:
-		fmt.Fprintf(w, "%s of site %s may run; the op would be (nothing was changed):\n", what, res.Site)
+		fmt.Fprintf(w, "%s of %s may run; the op would be (nothing was changed):\n", what, res.subject())
 		for _, st := range res.Op.Steps {
-			target := st.Params["site"]
-			if svc := st.Params["service"]; svc != "" {
-				target = svc
+			target := cmp.Or(st.Params["service"], st.Params["group"], st.Params["services"], st.Params["site"])
+			if from, to := st.Params["from"], st.Params["to"]; from != "" && to != "" {
+				target += fmt.Sprintf(" (%s to %s)", from, to)
 			}
 			fmt.Fprintf(w, "  %-16s %s\n", st.Name, target)
 		}
@@ -138,27 +150,38 @@ func writeOpRequest(w io.Writer, what string, res opRequest) {
 		}
 		fmt.Fprintln(w)
 	default:
-		fmt.Fprintf(w, "%s of site %s requested as op %s; follow it with: zdt ops watch %s\n", what, res.Site, res.Op.ID, res.Op.ID)
+		fmt.Fprintf(w, "%s of %s requested as op %s; follow it with: zdt ops watch %s\n", what, res.subject(), res.Op.ID, res.Op.ID)
 	}
 }
 
-// opRequestFlags are the flags of a command that asks for an op about one
-// site (zdt failback, zdt failover).
+// opRequestFlags are the flags of a command that asks for an op (zdt
+// failback, zdt failover, zdt switchover).
 type opRequestFlags struct {
 	configPath, siteName, output string
-	dryRun, wait                 bool
-	timeout                      time.Duration
+	// service is the service the op is about, for a command that takes
+	// one (zdt switchover --service).
+	service string
+	// to is the site the op moves things to (zdt switchover --to).
+	to           string
+	dryRun, wait bool
+	timeout      time.Duration
 }
 
+// add adds the flags of a command about one site, --site required.
 func (f *opRequestFlags) add(cmd *cobra.Command, siteHelp string) {
-	cmd.Flags().StringVar(&f.configPath, "config", "", "cluster config file (required)")
+	f.addCommon(cmd)
 	cmd.Flags().StringVar(&f.siteName, "site", "", siteHelp+" (required)")
+	_ = cmd.MarkFlagRequired("site")
+}
+
+// addCommon adds the flags every op request has.
+func (f *opRequestFlags) addCommon(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.configPath, "config", "", "cluster config file (required)")
 	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "check and print the plan; change nothing")
 	cmd.Flags().BoolVar(&f.wait, "wait", false, "follow the op until it ends")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "output format: table or json")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 2*time.Minute, "how long to wait for etcd and, with --wait, for the op")
 	_ = cmd.MarkFlagRequired("config")
-	_ = cmd.MarkFlagRequired("site")
 }
 
 // run checks the flags, plans the op with plan (given the config and who
@@ -172,8 +195,14 @@ func (f *opRequestFlags) run(cmd *cobra.Command, what string,
 	if err != nil {
 		return err
 	}
-	if _, ok := cfg.Site(f.siteName); !ok {
+	if _, ok := cfg.Site(f.siteName); f.siteName != "" && !ok {
 		return usageErrorf("--site %q: unknown site (sites are %s)", f.siteName, strings.Join(cfg.SiteNames(), ", "))
+	}
+	if _, ok := cfg.Site(f.to); f.to != "" && !ok {
+		return usageErrorf("--to %q: unknown site (sites are %s)", f.to, strings.Join(cfg.SiteNames(), ", "))
+	}
+	if _, ok := cfg.Service(f.service); f.service != "" && !ok {
+		return usageErrorf("--service %q: unknown service (services are %s)", f.service, strings.Join(serviceNames(cfg), ", "))
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 	defer cancel()
@@ -182,7 +211,8 @@ func (f *opRequestFlags) run(cmd *cobra.Command, what string,
 		progress = nil
 	}
 	who := operatorName()
-	res, err := requestOp(ctx, progress, cfg, f.siteName, f.dryRun, f.wait, func(snap *site.Snapshot) (*site.Op, []string) {
+	asked := opRequest{Site: f.siteName, Service: f.service, DryRun: f.dryRun}
+	res, err := requestOp(ctx, progress, cfg, asked, f.wait, func(snap *site.Snapshot) (*site.Op, []string) {
 		return plan(cfg, who, snap)
 	})
 	if f.output == "json" {
@@ -195,4 +225,12 @@ func (f *opRequestFlags) run(cmd *cobra.Command, what string,
 		writeOpRequest(cmd.OutOrStdout(), what, res)
 	}
 	return err
+}
+
+func serviceNames(cfg *config.Cluster) []string {
+	names := make([]string, len(cfg.Services))
+	for i, s := range cfg.Services {
+		names[i] = s.Name
+	}
+	return names
 }

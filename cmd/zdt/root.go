@@ -48,6 +48,7 @@ func newRootCommand() *cobra.Command {
 		newEventsCommand(),
 		newFailbackCommand(),
 		newFailoverCommand(),
+		newSwitchoverCommand(),
 	)
 	return root
 }

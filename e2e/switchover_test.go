@@ -1,0 +1,126 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zdt-project/zdt/e2e/lab"
+	"github.com/zdt-project/zdt/site"
+)
+
+// TestLabSwitchoverRollback: a switchover whose target cannot be promoted
+// rolls back. Site c's standby keeps streaming but its WAL replay is
+// stopped (SIGSTOP of its startup process), so after b's primary is fenced
+// c never reaches b's last position and is not promoted; when
+// --promote-within runs out the op assigns db to b again, b's primary lifts
+// its fence and takes writes, and the op fails saying why. Nothing b
+// committed is lost, and c catches up once its replay resumes.
+func TestLabSwitchoverRollback(t *testing.T) {
+	if testing.Short() && os.Getenv("CI") != "true" {
+		t.Skip("-short: skips building zdt and running a three-site lab")
+	}
+	zdt := buildZDT(t)
+	dir := t.TempDir()
+	if err := os.Chmod(filepath.Dir(dir), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopLab(t, zdt, dir) })
+	run(t, zdt, "lab", "--detach", "--dir", dir, "--timeout", "60s", "--net", "127.0.4.0")
+	l, err := lab.Open(dir, lab.Options{Binary: zdt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg := followPostgres(t, zdt, l)
+	if pg.group == "" {
+		t.Skip("needs PostgreSQL (installed by make test)")
+	}
+	keys := site.NewKeys(l.Cluster())
+	cli := etcdClient(t, l, "a", "b", "c")
+	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Second)
+	defer cancel()
+	waitKey(ctx, t, cli, keys.Assignment("db"), func(int64) bool { return true })
+	pg.waitRoles(ctx, t, cli, map[string]string{"b": "primary", "a": "standby", "c": "standby"})
+	pg.write(ctx, t, "b", "before")
+	pg.waitRow(ctx, t, "c", "before")
+
+	resume := stopLabReplay(t, l, "c")
+	out, err := exec.CommandContext(ctx, zdt, "switchover", "--service", "db", "--to", "c", "--promote-within", "5s",
+		"--config", l.ConfigPath(), "--wait", "--timeout", "60s").CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("zdt switchover to a site that cannot promote: %v, want exit status 1\n%s", err, out)
+	}
+	for _, want := range []string{"await-primary", "failed", "is not a writable primary after 5s", "rolled back, db assigned to site b again"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("zdt switchover output lacks %q:\n%s", want, out)
+		}
+	}
+	st := status(t, zdt, l)
+	st.wantService(t, "db", "b")
+	pg.waitRoles(ctx, t, cli, map[string]string{"b": "primary", "a": "standby", "c": "standby"})
+	pg.write(ctx, t, "b", "after the rollback")
+	resume()
+	pg.waitRow(ctx, t, "c", "before")
+	pg.waitRow(ctx, t, "c", "after the rollback")
+	pg.waitRow(ctx, t, "a", "after the rollback")
+}
+
+// stopLabReplay stops the WAL replay of a lab site's PostgreSQL standby
+// (SIGSTOP to its startup process; its WAL receiver goes on streaming)
+// until the returned function or the test's end resumes it.
+func stopLabReplay(t *testing.T, l *lab.Lab, siteName string) func() {
+	t.Helper()
+	postmaster, ok := l.PostgresRunning(siteName)
+	if !ok {
+		t.Fatalf("site %s's PostgreSQL does not run", siteName)
+	}
+	// "postgres: startup …", or "postgres: NAME: startup …" with a
+	// cluster_name.
+	pid := childNamed(t, postmaster, "postgres: ", " startup")
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	resume := func() { once.Do(func() { _ = syscall.Kill(pid, syscall.SIGCONT) }) }
+	t.Cleanup(resume)
+	return resume
+}
+
+// childNamed finds the child of parent whose command line starts with
+// prefix and holds word.
+func childNamed(t *testing.T, parent int, prefix, word string) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(fields) < 2 || fields[1] != strconv.Itoa(parent) {
+			continue
+		}
+		if cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); strings.HasPrefix(string(cmd), prefix) && strings.Contains(string(cmd), word) {
+			return pid
+		}
+	}
+	t.Fatalf("no process %q…%q under pid %d", prefix, word, parent)
+	return 0
+}

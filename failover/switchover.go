@@ -1,0 +1,384 @@
+package failover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/zdt-project/zdt/replication"
+	replrec "github.com/zdt-project/zdt/replication/reconciler"
+	"github.com/zdt-project/zdt/site"
+	"github.com/zdt-project/zdt/site/config"
+)
+
+// KindSwitchover is the planned move of services from one live site to
+// another, with no data lost.
+const KindSwitchover = "switchover"
+
+const (
+	// StepCheckSwitchover checks, at the coordinator, that the move may
+	// go ahead (SwitchoverBlockers finds nothing).
+	StepCheckSwitchover = "check-switchover"
+	// StepAwaitPrimary waits until the target site reports its member of
+	// the group a writable primary for the op's assignment, and rolls the
+	// move back when it does not come.
+	StepAwaitPrimary = "await-primary"
+)
+
+// MinSwitchoverWait is the least time a switchover waits for the target's
+// promotion before it rolls back.
+const MinSwitchoverWait = 30 * time.Second
+
+// switchoverWait is how long a switchover waits for the target's member to
+// become a writable primary: the old primary's fence, the target's replay
+// of the rest, its promotion, each seen through a site's report.
+func switchoverWait(cfg *config.Cluster) time.Duration {
+	return max(MinSwitchoverWait, 10*cfg.Timings.LeaseTTL)
+}
+
+// SwitchoverRequest is what a person asks to move: one service (with every
+// service that shares its replication group, which moves with it), or every
+// service a site holds; and where to.
+type SwitchoverRequest struct {
+	Service string // the service, or "" for every service at Site
+	Site    string // the site to empty, or "" with Service
+	To      string
+	// PromoteWithin is how long the op waits for the target's promotion
+	// before it rolls back; 0: at least MinSwitchoverWait, ten lease TTLs.
+	PromoteWithin time.Duration
+}
+
+// PlanSwitchover is the switchover op of the request, or, when it may not
+// run now, every reason why. The op checks again at the coordinator, then
+// assigns every service to the target, a group's services one after the
+// other, and then waits, group by group, for the target's promotion: the
+// sites do the rest (the old primary's site fences it at once, the
+// target's standby replays up to the old primary's last position and is
+// promoted, the others follow it; the prefixes follow the assignment).
+func PlanSwitchover(cfg *config.Cluster, snap *site.Snapshot, req SwitchoverRequest, who string, now time.Time) (*site.Op, []string) {
+	svcs, from, why := switchoverServices(cfg, snap, req)
+	if len(why) > 0 {
+		return nil, why
+	}
+	if why := SwitchoverBlockers(cfg, snap, svcs, from, req.To, ""); len(why) > 0 {
+		return nil, why
+	}
+	names := serviceNames(svcs)
+	params := map[string]string{"services": strings.Join(names, ","), "from": from, "to": req.To}
+	if req.Site != "" {
+		params["site"] = req.Site
+	} else {
+		params["service"] = req.Service
+	}
+	steps := []site.Step{{Name: StepCheckSwitchover, Params: map[string]string{"services": params["services"], "from": from, "to": req.To}, Status: site.StepPending}}
+	for _, svc := range svcs {
+		steps = append(steps, site.Step{Name: StepAssign, Params: map[string]string{"service": svc.Name, "from": from, "to": req.To}, Status: site.StepPending})
+	}
+	within := req.PromoteWithin
+	if within <= 0 {
+		within = switchoverWait(cfg)
+	}
+	for _, g := range groupsOf(svcs) {
+		steps = append(steps, site.Step{Name: StepAwaitPrimary, Params: map[string]string{
+			"group": g, "services": params["services"], "from": from, "to": req.To, "within": within.String(),
+		}, Status: site.StepPending})
+	}
+	return &site.Op{
+		ID:      site.NewOpID(now, KindSwitchover),
+		Kind:    KindSwitchover,
+		Params:  params,
+		Who:     who,
+		Created: now,
+		Outcome: site.OpRunning,
+		Steps:   steps,
+	}, nil
+}
+
+// switchoverServices resolves the request to the services that move and
+// the site they leave.
+func switchoverServices(cfg *config.Cluster, snap *site.Snapshot, req SwitchoverRequest) ([]config.Service, string, []string) {
+	if _, ok := cfg.Site(req.To); !ok {
+		return nil, "", []string{fmt.Sprintf("site %q is not in the config (sites: %s)", req.To, strings.Join(cfg.SiteNames(), ", "))}
+	}
+	if req.Service != "" {
+		svc, ok := cfg.Service(req.Service)
+		if !ok {
+			return nil, "", []string{fmt.Sprintf("service %q is not in the config (services: %s)", req.Service, strings.Join(serviceNames(cfg.Services), ", "))}
+		}
+		a, ok := snap.Assignments[svc.Name]
+		if !ok {
+			return nil, "", []string{fmt.Sprintf("service %s is not assigned to any site yet: there is nothing to move", svc.Name)}
+		}
+		svcs := []config.Service{svc}
+		if svc.ReplicationGroup != "" {
+			// The services of one group share its primary: they move
+			// together, or the sites see conflicting assignments.
+			svcs = nil
+			for _, other := range cfg.Services {
+				if other.ReplicationGroup == svc.ReplicationGroup {
+					svcs = append(svcs, other)
+				}
+			}
+		}
+		return svcs, a.Site, nil
+	}
+	if _, ok := cfg.Site(req.Site); !ok {
+		return nil, "", []string{fmt.Sprintf("site %q is not in the config (sites: %s)", req.Site, strings.Join(cfg.SiteNames(), ", "))}
+	}
+	var svcs []config.Service
+	for _, svc := range cfg.Services {
+		if a, ok := snap.Assignments[svc.Name]; ok && a.Site == req.Site {
+			svcs = append(svcs, svc)
+		}
+	}
+	if len(svcs) == 0 {
+		return nil, "", []string{fmt.Sprintf("site %s holds no service: there is nothing to move", req.Site)}
+	}
+	return svcs, req.Site, nil
+}
+
+// SwitchoverBlockers says everything that keeps the services from moving
+// from site from to site to now, each in a sentence that says what to do;
+// none means they may. self is the op that asks, which is no blocker
+// itself ("" before it exists).
+//
+// Both sites must be up (a site that is not is failed over, not switched
+// over) and the target's controller must report itself up; every service
+// must be held by from, may run at to, and no other unfinished op may
+// touch it or either site; for each replication group, the old primary
+// must be a writable primary and the target's member a healthy standby
+// that follows it (it acted on the current assignment) within the
+// services' RPO.
+func SwitchoverBlockers(cfg *config.Cluster, snap *site.Snapshot, svcs []config.Service, from, to, self string) []string {
+	var why []string
+	if from == to {
+		return []string{fmt.Sprintf("the services are at site %s already: there is nothing to move", to)}
+	}
+	for _, s := range []string{from, to} {
+		if !snap.Up(s) {
+			why = append(why, fmt.Sprintf("site %s is %s: a switchover needs both sites up (a dark site is failed over: zdt failover)", s, snap.StateOf(s)))
+		}
+	}
+	if r, ok := snap.Reports[to]; snap.Up(to) && (!ok || r.State != site.ControllerUp) {
+		why = append(why, fmt.Sprintf("site %s's controller does not report itself up (%s)", to, reportState(r, ok)))
+	}
+	names := serviceNames(svcs)
+	for _, op := range snap.UnfinishedOps() {
+		if op.ID == self {
+			continue
+		}
+		if touched := opTouches(op, names, from, to); touched != "" {
+			why = append(why, fmt.Sprintf("op %s (%s, by %s) is still running for %s: one op at a time; wait for it (zdt ops watch %s) or abort it", op.ID, op.Kind, op.Who, touched, op.ID))
+		}
+	}
+	for _, svc := range svcs {
+		if a := snap.Assignments[svc.Name]; a.Site != from {
+			why = append(why, fmt.Sprintf("service %s is at site %q, not %s: it moved meanwhile; plan again", svc.Name, a.Site, from))
+		}
+		if !slices.Contains(svc.Sites, to) {
+			why = append(why, fmt.Sprintf("service %s may not run at site %s (its sites: %s)", svc.Name, to, strings.Join(svc.Sites, ", ")))
+		}
+	}
+	for _, g := range groupsOf(svcs) {
+		why = append(why, groupSwitchoverBlockers(cfg, snap, g, from, to)...)
+	}
+	return why
+}
+
+// groupSwitchoverBlockers: the old primary is writable, the target's member
+// a healthy standby of it within the group's RPO.
+func groupSwitchoverBlockers(cfg *config.Cluster, snap *site.Snapshot, group, from, to string) []string {
+	var why []string
+	old, ok := memberReport(snap, from, group)
+	switch {
+	case !ok:
+		why = append(why, fmt.Sprintf("site %s does not report its member of group %s", from, group))
+	case old.Role != string(replication.RolePrimary) || !old.Writable:
+		why = append(why, fmt.Sprintf("site %s's member of group %s is not a writable primary (%s, %s): a switchover moves a working primary", from, group, old.Role, orNone(old.Detail)))
+	}
+	_, epoch := groupAssignment(cfg, snap, group)
+	m, ok := memberReport(snap, to, group)
+	switch {
+	case !ok:
+		why = append(why, fmt.Sprintf("site %s does not report its member of group %s", to, group))
+	case m.Role != string(replication.RoleStandby) || !m.Healthy:
+		why = append(why, fmt.Sprintf("site %s's member of group %s is not a healthy standby (%s, %s)", to, group, m.Role, orNone(m.Detail)))
+	case m.Epoch < epoch:
+		why = append(why, fmt.Sprintf("site %s's member of group %s has not followed the current primary yet (it acted on epoch %d, the assignment is at %d)", to, group, m.Epoch, epoch))
+	default:
+		st := replication.Status{Role: replication.RoleStandby, Healthy: true, LagBytes: m.LagBytes, LagSeconds: m.LagSeconds}
+		p := replrec.GroupPolicy(cfg, group)
+		p.RequireSync = false // it replays up to the fenced primary's last position before its promotion
+		if ok, reason := replication.Eligible(p, st); !ok {
+			why = append(why, fmt.Sprintf("site %s's member of group %s is too far behind to take over now: %s; wait until it catches up", to, group, reason))
+		}
+	}
+	return why
+}
+
+// memberReport is the site's last report of its member of the group.
+func memberReport(snap *site.Snapshot, at, group string) (site.MemberReport, bool) {
+	rep := snap.Replication[at]
+	i := slices.IndexFunc(rep.Members, func(m site.MemberReport) bool { return m.Group == group })
+	if i < 0 {
+		return site.MemberReport{}, false
+	}
+	return rep.Members[i], true
+}
+
+// opTouches says what of the services and sites the op works on ("" when
+// nothing): one of the services, or one of the sites when the op is about
+// a site.
+func opTouches(op *site.Op, services []string, sites ...string) string {
+	for _, svc := range append(strings.Split(op.Params["services"], ","), op.Params["service"]) {
+		if svc != "" && slices.Contains(services, svc) {
+			return "service " + svc
+		}
+	}
+	for _, st := range op.Steps {
+		if svc := st.Params["service"]; svc != "" && slices.Contains(services, svc) {
+			return "service " + svc
+		}
+	}
+	if s := op.Params["site"]; s != "" && slices.Contains(sites, s) {
+		return "site " + s
+	}
+	return ""
+}
+
+func serviceNames(svcs []config.Service) []string {
+	names := make([]string, len(svcs))
+	for i, s := range svcs {
+		names[i] = s.Name
+	}
+	return names
+}
+
+// groupsOf lists the replication groups the services use, in order.
+func groupsOf(svcs []config.Service) []string {
+	var groups []string
+	for _, s := range svcs {
+		if s.ReplicationGroup != "" && !slices.Contains(groups, s.ReplicationGroup) {
+			groups = append(groups, s.ReplicationGroup)
+		}
+	}
+	return groups
+}
+
+// checkSwitchoverStep checks the blockers again at the coordinator, from
+// the state as it is now.
+func checkSwitchoverStep(ctx context.Context, r *run, st *site.Step) stepResult {
+	snap, err := r.c.cfg.Store.Snapshot(ctx)
+	if err != nil {
+		return stepResult{kind: stepRetry, err: err}
+	}
+	var svcs []config.Service
+	for _, name := range strings.Split(st.Params["services"], ",") {
+		svc, ok := r.c.cfg.Cluster.Service(name)
+		if !ok {
+			return stepResult{kind: stepFailed, detail: fmt.Sprintf("service %s is not in the config", name)}
+		}
+		svcs = append(svcs, svc)
+	}
+	from, to := st.Params["from"], st.Params["to"]
+	if why := SwitchoverBlockers(r.c.cfg.Cluster, snap, svcs, from, to, r.op.ID); len(why) > 0 {
+		return stepResult{kind: stepFailed, detail: fmt.Sprintf("the switchover from site %s to site %s may not run now: %s", from, to, strings.Join(why, "; "))}
+	}
+	return done("site %s may take %s from site %s", to, st.Params["services"], from)
+}
+
+// awaitPrimaryStep waits until the target site reports its member of the
+// group as a writable primary for this op's assignment. If the target
+// cannot get there (its site is no longer up, or the wait ran out) and it
+// is not writable, the move is rolled back: the services are assigned to
+// their old site again, whose member, fenced but holding everything, lifts
+// its fence (the target never took a write). A service moved meanwhile by
+// another op (the failover of a site that went dark takes precedence) ends
+// the wait: that op owns it now.
+func awaitPrimaryStep(ctx context.Context, r *run, st *site.Step) stepResult {
+	group, from, to := st.Params["group"], st.Params["from"], st.Params["to"]
+	snap, err := r.c.cfg.Store.Snapshot(ctx)
+	if err != nil {
+		return stepResult{kind: stepRetry, err: err}
+	}
+	var ours []string
+	var epoch int64
+	for _, name := range strings.Split(st.Params["services"], ",") {
+		svc, ok := r.c.cfg.Cluster.Service(name)
+		if !ok || svc.ReplicationGroup != group {
+			continue
+		}
+		a := snap.Assignments[name]
+		if a.Op != r.op.ID || a.Site != to {
+			return stepResult{kind: stepAbort, detail: fmt.Sprintf("service %s was moved meanwhile to site %q by op %s: that op carries on", name, a.Site, a.Op)}
+		}
+		ours = append(ours, name)
+		epoch = max(epoch, a.Epoch)
+	}
+	m, reported := memberReport(snap, to, group)
+	if reported && m.Epoch >= epoch && m.Role == string(replication.RolePrimary) && m.Writable {
+		return done("site %s's member of group %s is a writable primary (epoch %d) after %s", to, group, epoch, r.c.now().Sub(st.Started).Round(time.Millisecond))
+	}
+	limit, err := time.ParseDuration(st.Params["within"])
+	if err != nil || limit <= 0 {
+		limit = switchoverWait(r.c.cfg.Cluster)
+	}
+	waited := r.c.now().Sub(st.Started)
+	state := "no report of it yet"
+	if reported {
+		state = fmt.Sprintf("%s, epoch %d: %s", m.Role, m.Epoch, orNone(m.Detail))
+	}
+	var cause string
+	acted := reported && m.Epoch >= epoch
+	switch {
+	case !snap.Up(to):
+		cause = fmt.Sprintf("site %s is %s", to, snap.StateOf(to))
+	case acted && m.Role == string(replication.RoleUnknown):
+		cause = fmt.Sprintf("site %s cannot reach its member of group %s (%s)", to, group, orNone(m.Detail))
+	case acted && strings.Contains(m.Detail, "promotion refused"):
+		cause = fmt.Sprintf("site %s refuses to promote its member of group %s (%s)", to, group, m.Detail)
+	case waited >= limit:
+		cause = fmt.Sprintf("site %s's member of group %s is not a writable primary after %s (%s)", to, group, limit, state)
+	default:
+		return stepResult{kind: stepWait, detail: fmt.Sprintf("waiting up to %s for site %s's member of group %s to be promoted (%s)", limit, to, group, state)}
+	}
+	if reported && m.Writable {
+		// Promoted after all: going back now would lose what it took.
+		return stepResult{kind: stepFailed, detail: cause + "; its member is writable, so the move stays"}
+	}
+	if !snap.Up(from) {
+		return stepResult{kind: stepFailed, detail: fmt.Sprintf("%s, and site %s is %s too: nothing to roll back to; the failover of the dark site moves the services", cause, from, snap.StateOf(from))}
+	}
+	if err := r.rollBack(ctx, ours, from); err != nil {
+		return stepResult{kind: stepRetry, err: err}
+	}
+	r.c.event(ctx, "switchover-rolled-back", r.op.ID, strings.Join(ours, ","), fmt.Sprintf("%s: %s back at site %s", cause, strings.Join(ours, ", "), from))
+	return stepResult{kind: stepFailed, detail: fmt.Sprintf("%s: rolled back, %s assigned to site %s again (its primary lifts its fence)", cause, strings.Join(ours, ", "), from)}
+}
+
+// rollBack assigns the services to site from again, each only while it is
+// still where this op put it.
+func (r *run) rollBack(ctx context.Context, services []string, from string) error {
+	for _, name := range services {
+		for attempt := 0; ; attempt++ {
+			cur, err := r.c.cfg.Store.Assignment(ctx, name)
+			if err != nil {
+				return err
+			}
+			if cur.Op != r.op.ID || cur.Site == from {
+				break // moved by someone else, or rolled back already
+			}
+			_, err = r.c.cfg.Store.Assign(ctx, r.g, cur, site.Assignment{Service: name, Site: from, Op: r.op.ID, At: r.c.now(), From: cur.Site, Kind: KindSwitchover})
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, site.ErrConflict) || attempt == 2 {
+				return fmt.Errorf("roll service %s back to site %s: %w", name, from, err)
+			}
+		}
+	}
+	return nil
+}

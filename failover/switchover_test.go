@@ -1,0 +1,151 @@
+package failover
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/zdt-project/zdt/site"
+	"github.com/zdt-project/zdt/site/config"
+)
+
+// switchoverState: every site up and reporting itself up; db and its
+// sibling service report use group pg, whose primary is at b (writable) and
+// whose standbys at a and c are healthy, caught up and followed the
+// assignment (epoch 7); web is at a, mail at c.
+func switchoverState() (*config.Cluster, *site.Snapshot) {
+	cfg := testConfig()
+	cfg.Services[1].ReplicationGroup = "pg" // db
+	cfg.Services = append(cfg.Services, config.Service{Name: "report", Sites: []string{"b", "c"}, ReplicationGroup: "pg"})
+	cfg.Replication = []config.ReplicationGroup{{Name: "pg", Driver: config.DriverPostgres, Members: []config.ReplicationMember{
+		{Site: "a"}, {Site: "b"}, {Site: "c"},
+	}}}
+	snap := state{up: []string{"a", "b", "c"}, assigned: map[string]string{"web": "a", "db": "b", "report": "b", "mail": "c"}}.snapshot()
+	snap.Reports = map[string]site.Report{}
+	snap.Replication = map[string]site.ReplicationReport{}
+	for _, s := range []string{"a", "b", "c"} {
+		snap.Reports[s] = site.Report{Site: s, State: site.ControllerUp}
+		m := site.MemberReport{Group: "pg", Role: "standby", Healthy: true, Epoch: 7}
+		if s == "b" {
+			m = site.MemberReport{Group: "pg", Role: "primary", Healthy: true, Writable: true, Epoch: 7}
+		}
+		snap.Replication[s] = site.ReplicationReport{Site: s, Members: []site.MemberReport{m}}
+	}
+	return cfg, snap
+}
+
+func TestPlanSwitchover(t *testing.T) {
+	setMember := func(s string, mod func(*site.MemberReport)) func(*site.Snapshot) {
+		return func(snap *site.Snapshot) {
+			rep := snap.Replication[s]
+			mod(&rep.Members[0])
+			snap.Replication[s] = rep
+		}
+	}
+	tests := []struct {
+		name   string
+		req    SwitchoverRequest
+		change func(*site.Snapshot)
+		steps  []string // the plan's steps, when it may run
+		want   []string // substrings, one per blocker, in order
+	}{
+		{
+			name:  "a service moves with its group's other services",
+			req:   SwitchoverRequest{Service: "db", To: "c"},
+			steps: []string{"check-switchover db,report b>c", "assign db b>c", "assign report b>c", "await-primary pg b>c"},
+		},
+		{
+			name:  "a service without a group",
+			req:   SwitchoverRequest{Service: "web", To: "b"},
+			steps: []string{"check-switchover web a>b", "assign web a>b"},
+		},
+		{
+			name:  "every service of a site",
+			req:   SwitchoverRequest{Site: "b", To: "c"},
+			steps: []string{"check-switchover db,report b>c", "assign db b>c", "assign report b>c", "await-primary pg b>c"},
+		},
+		{name: "unknown target", req: SwitchoverRequest{Service: "db", To: "x"}, want: []string{`site "x" is not in the config (sites: a, b, c)`}},
+		{name: "unknown service", req: SwitchoverRequest{Service: "dns", To: "c"}, want: []string{`service "dns" is not in the config (services: web, db, mail, report)`}},
+		{name: "unknown site", req: SwitchoverRequest{Site: "x", To: "c"}, want: []string{`site "x" is not in the config`}},
+		{name: "a site that holds nothing", req: SwitchoverRequest{Site: "b", To: "c"}, change: func(s *site.Snapshot) {
+			s.Assignments["db"] = site.Assignment{Service: "db", Site: "c", Epoch: 7}
+			s.Assignments["report"] = site.Assignment{Service: "report", Site: "c", Epoch: 7}
+		}, want: []string{"site b holds no service: there is nothing to move"}},
+		{name: "already there", req: SwitchoverRequest{Service: "db", To: "b"}, want: []string{"the services are at site b already"}},
+		{name: "not allowed at the target", req: SwitchoverRequest{Service: "db", To: "a"}, want: []string{"service report may not run at site a (its sites: b, c)"}},
+		{name: "target dark", req: SwitchoverRequest{Service: "db", To: "c"}, change: func(s *site.Snapshot) { delete(s.Alive, "c") },
+			want: []string{"site c is dark: a switchover needs both sites up (a dark site is failed over: zdt failover)"}},
+		{name: "source fenced", req: SwitchoverRequest{Service: "db", To: "c"}, change: func(s *site.Snapshot) { s.Fences["b"] = site.Fence{Site: "b"} },
+			want: []string{"site b is fenced: a switchover needs both sites up"}},
+		{name: "target's controller not up", req: SwitchoverRequest{Service: "db", To: "c"}, change: func(s *site.Snapshot) {
+			s.Reports["c"] = site.Report{Site: "c", State: site.ControllerSelfFenced, Reason: "lease not renewed"}
+		}, want: []string{"site c's controller does not report itself up (it reports self-fenced: lease not renewed)"}},
+		{name: "another op on the service", req: SwitchoverRequest{Service: "db", To: "c"}, change: func(s *site.Snapshot) {
+			s.Ops = []*site.Op{{ID: "op-1", Kind: "switchover", Who: "operator:bob", Outcome: site.OpRunning, Params: map[string]string{"services": "db,report"}}}
+		}, want: []string{"op op-1 (switchover, by operator:bob) is still running for service db: one op at a time"}},
+		{name: "a failover of the source site", req: SwitchoverRequest{Service: "db", To: "c"}, change: func(s *site.Snapshot) {
+			s.Ops = []*site.Op{{ID: "op-2", Kind: "failover", Who: "coordinator:a", Outcome: site.OpRunning, Params: map[string]string{"site": "b"}}}
+		}, want: []string{"op op-2 (failover, by coordinator:a) is still running for site b"}},
+		{name: "a finished op is no blocker", req: SwitchoverRequest{Service: "db", To: "c"}, change: func(s *site.Snapshot) {
+			s.Ops = []*site.Op{{ID: "op-1", Kind: "switchover", Outcome: site.OpSucceeded, Params: map[string]string{"services": "db,report"}}}
+		}, steps: []string{"check-switchover db,report b>c", "assign db b>c", "assign report b>c", "await-primary pg b>c"}},
+		{name: "old primary not writable", req: SwitchoverRequest{Service: "db", To: "c"},
+			change: setMember("b", func(m *site.MemberReport) { m.Writable, m.Detail = false, "fenced: read-only" }),
+			want:   []string{"site b's member of group pg is not a writable primary (primary, fenced: read-only)"}},
+		{name: "target not streaming", req: SwitchoverRequest{Service: "db", To: "c"},
+			change: setMember("c", func(m *site.MemberReport) { m.Healthy, m.Detail = false, "not streaming" }),
+			want:   []string{"site c's member of group pg is not a healthy standby (standby, not streaming)"}},
+		{name: "target follows an older primary", req: SwitchoverRequest{Service: "db", To: "c"},
+			change: setMember("c", func(m *site.MemberReport) { m.Epoch = 3 }),
+			want:   []string{"has not followed the current primary yet (it acted on epoch 3, the assignment is at 7)"}},
+		{name: "target too far behind", req: SwitchoverRequest{Service: "db", To: "c"},
+			change: setMember("c", func(m *site.MemberReport) { m.LagBytes = 1 << 40 }),
+			want:   []string{"site c's member of group pg is too far behind to take over now"}},
+		{name: "no report of the target's member", req: SwitchoverRequest{Service: "db", To: "c"},
+			change: func(s *site.Snapshot) { delete(s.Replication, "c") },
+			want:   []string{"site c does not report its member of group pg"}},
+		{name: "every reason at once", req: SwitchoverRequest{Service: "db", To: "c"}, change: func(s *site.Snapshot) {
+			s.Reports["c"] = site.Report{Site: "c", State: site.ControllerJoining}
+			rep := s.Replication["c"]
+			rep.Members[0].Healthy = false
+			s.Replication["c"] = rep
+		}, want: []string{"does not report itself up", "not a healthy standby"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, snap := switchoverState()
+			if tt.change != nil {
+				tt.change(snap)
+			}
+			op, why := PlanSwitchover(cfg, snap, tt.req, "operator:ann", t0)
+			if len(why) != len(tt.want) {
+				t.Fatalf("PlanSwitchover blockers = %q; want %d like %q", why, len(tt.want), tt.want)
+			}
+			for i := range why {
+				if !strings.Contains(why[i], tt.want[i]) {
+					t.Errorf("blocker %d = %q; want it to contain %q", i, why[i], tt.want[i])
+				}
+			}
+			if len(why) > 0 {
+				if op != nil {
+					t.Errorf("an op despite blockers: %+v", op)
+				}
+				return
+			}
+			var steps []string
+			for _, st := range op.Steps {
+				subject := st.Params["service"] + st.Params["group"]
+				if subject == "" {
+					subject = st.Params["services"]
+				}
+				steps = append(steps, st.Name+" "+subject+" "+st.Params["from"]+">"+st.Params["to"])
+			}
+			if !slices.Equal(steps, tt.steps) {
+				t.Errorf("steps %q; want %q", steps, tt.steps)
+			}
+			if op.Kind != KindSwitchover || op.Who != "operator:ann" || op.Params["to"] != tt.req.To {
+				t.Errorf("op %+v", op)
+			}
+		})
+	}
+}
