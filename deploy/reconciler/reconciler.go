@@ -8,6 +8,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -226,15 +227,40 @@ func (r *Reconciler) followHealth(ctx context.Context, hv *hypervisor.Host) {
 	}
 }
 
-// followPlacements pokes the reconciler on every change of a placement.
+// followPlacements pokes the reconciler on every change of a placement,
+// of another site's hosts report (a guest waiting for its old copy to stop
+// there starts once the report says it did) and of a site's lease.
 func (r *Reconciler) followPlacements(ctx context.Context) {
+	k := r.cfg.Store.Keys()
 	for ctx.Err() == nil {
-		for resp := range r.cfg.Store.WatchKey(ctx, r.cfg.Store.Keys().Guests(), true, 0) {
-			if resp.Err() != nil {
+		wctx, cancel := context.WithCancel(ctx)
+		guests := r.cfg.Store.WatchKey(wctx, k.Guests(), true, 0)
+		sites := r.cfg.Store.WatchKey(wctx, k.Sites(), true, 0)
+		for guests != nil || sites != nil {
+			var resp clientv3.WatchResponse
+			var ok bool
+			select {
+			case resp, ok = <-guests:
+				if !ok || resp.Err() != nil {
+					guests = nil
+				}
+			case resp, ok = <-sites:
+				if !ok || resp.Err() != nil {
+					sites = nil
+				}
+			}
+			if !ok || resp.Err() != nil {
 				break
 			}
-			r.poke()
+			if slices.ContainsFunc(resp.Events, func(ev *clientv3.Event) bool {
+				key := string(ev.Kv.Key)
+				return strings.HasPrefix(key, k.Guests()) || strings.HasSuffix(key, "/alive") ||
+					(strings.HasSuffix(key, "/hosts") && key != k.Hosts(r.cfg.Site))
+			}) {
+				r.poke()
+			}
 		}
+		cancel()
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second): // a broken watch: the resync covers the gap
@@ -248,9 +274,10 @@ func (r *Reconciler) followPlacements(ctx context.Context) {
 func (r *Reconciler) converge(ctx context.Context) error {
 	st := r.currentState()
 	var placements map[string]site.Placement
+	var elsewhere map[string][]string
 	if st == site.ControllerUp {
 		var err error
-		if placements, err = r.readPlacements(ctx); err != nil {
+		if placements, elsewhere, err = r.readPlacements(ctx); err != nil {
 			return err
 		}
 	}
@@ -280,6 +307,12 @@ func (r *Reconciler) converge(ctx context.Context) error {
 				}
 				if others := slices.DeleteFunc(slices.Clone(holders[name]), func(h string) bool { return h == v.host.Name }); len(others) > 0 {
 					errs = append(errs, fmt.Errorf("guest %s not started on %s: a copy still runs on %v", name, v.host.Name, others))
+					continue
+				}
+				if sites := elsewhere[name]; len(sites) > 0 {
+					// A planned move: the old copy stops first. Its site
+					// destroys it and reports that, which pokes this pass.
+					errs = append(errs, fmt.Errorf("guest %s not started on %s: site %v still reports a copy running", name, v.host.Name, sites))
 					continue
 				}
 				errs = append(errs, r.runGuarded(ctx, v.hv, g, v.domains[name]))
@@ -467,20 +500,56 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-func (r *Reconciler) readPlacements(ctx context.Context) (map[string]site.Placement, error) {
+// readPlacements reads, at one revision, every guest's placement and, for
+// each guest, the other sites that report a copy of it running and are up
+// (they hold a lease and are not fenced). A dark or fenced site's report
+// is no reason to wait: its copies are destroyed by its own reconciler or
+// by the failover's outside fence, and it may never report again.
+func (r *Reconciler) readPlacements(ctx context.Context) (map[string]site.Placement, map[string][]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, etcdTimeout)
 	defer cancel()
-	resp, err := r.cfg.Store.Client().Get(ctx, r.cfg.Store.Keys().Guests(), clientv3.WithPrefix())
+	k := r.cfg.Store.Keys()
+	ops := []clientv3.Op{clientv3.OpGet(k.Guests(), clientv3.WithPrefix())}
+	var others []string
+	for _, s := range r.cfg.Cluster.Sites {
+		if s.Name == r.cfg.Site {
+			continue
+		}
+		others = append(others, s.Name)
+		ops = append(ops, clientv3.OpGet(k.Alive(s.Name), clientv3.WithKeysOnly()),
+			clientv3.OpGet(k.Fence(s.Name), clientv3.WithKeysOnly()), clientv3.OpGet(k.Hosts(s.Name)))
+	}
+	resp, err := r.cfg.Store.Client().Txn(ctx).Then(ops...).Commit()
 	if err != nil {
-		return nil, fmt.Errorf("read placements: %w", err)
+		return nil, nil, fmt.Errorf("read placements: %w", err)
 	}
 	ps := map[string]site.Placement{}
-	for _, kv := range resp.Kvs {
+	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
 		var p site.Placement
 		if err := json.Unmarshal(kv.Value, &p); err != nil {
-			return nil, fmt.Errorf("placement %s: %w", kv.Key, err)
+			return nil, nil, fmt.Errorf("placement %s: %w", kv.Key, err)
 		}
 		ps[p.Guest] = p
 	}
-	return ps, nil
+	elsewhere := map[string][]string{}
+	for i, s := range others {
+		alive := resp.Responses[1+3*i].GetResponseRange().Kvs
+		fenced := resp.Responses[2+3*i].GetResponseRange().Kvs
+		hosts := resp.Responses[3+3*i].GetResponseRange().Kvs
+		if len(alive) == 0 || len(fenced) > 0 || len(hosts) == 0 {
+			continue
+		}
+		var rep site.HostsReport
+		if err := json.Unmarshal(hosts[0].Value, &rep); err != nil {
+			return nil, nil, fmt.Errorf("hosts report of site %s: %w", s, err)
+		}
+		for _, h := range rep.Hosts {
+			for _, g := range h.Running {
+				if !slices.Contains(elsewhere[g.Name], s) {
+					elsewhere[g.Name] = append(elsewhere[g.Name], s)
+				}
+			}
+		}
+	}
+	return ps, elsewhere, nil
 }

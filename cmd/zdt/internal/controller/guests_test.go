@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -269,4 +270,97 @@ func testGuestsFollowSiteLoss(t *testing.T, scope string) {
 	if len(gl.violations) > 0 {
 		t.Errorf("guests ran twice: %s", strings.Join(gl.violations, "; "))
 	}
+}
+
+// TestGuestPlannedMoveStopsFirst: when a guest's placement moves from one
+// live site to another (a planned move: no site is dark or fenced), the
+// new site starts it only once the old site reports its copy gone, so it
+// never runs at two places. The order is read from the sites' hosts
+// reports in etcd: the new site's first report of the guest running comes
+// at a later revision than the old site's report without it.
+func TestGuestPlannedMoveStopsFirst(t *testing.T) {
+	gl := newGuestLab(t, config.ZoneScopeCluster)
+	ctx := ctxFor(t, 90*time.Second)
+	for _, s := range []string{"c", "a", "b"} {
+		gl.startSite(s)
+	}
+	const moving = "bronze-3" // 1 vCPU, no zone: fits the one free vCPU
+	var placed map[string]site.Placement
+	gl.waitUntil(ctx, "every guest runs where it is placed", func() bool {
+		placed = gl.placements(ctx)
+		running, _ := gl.observe(ctx)
+		for _, g := range labGuests {
+			if p := placed[g.name]; p.State != site.GuestRunning || !slices.Equal(running[g.name], []string{p.Site}) {
+				return false
+			}
+		}
+		return true
+	})
+	from := placed[moving].Site
+	used := map[string]int{}
+	for _, g := range labGuests {
+		used[placed[g.name].Site] += g.vcpus
+	}
+	to := ""
+	for _, s := range []string{"a", "b", "c"} {
+		if s != from && used[s] < 4 {
+			to = s
+		}
+	}
+	if to == "" {
+		t.Fatalf("no site but %s has room for %s: used %v", from, moving, used)
+	}
+
+	start, err := gl.obs.Get(ctx, gl.store.Keys().Root(), clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := site.Placement{Guest: moving, Site: to, Host: to + "1", State: site.GuestRunning, Reason: "moved by the test", Op: "test", At: time.Now()}
+	b, _ := json.Marshal(p)
+	if _, err := gl.obs.Put(ctx, gl.store.Keys().Placement(moving), string(b)); err != nil {
+		t.Fatal(err)
+	}
+	gl.waitUntil(ctx, moving+" runs at "+to+" only", func() bool {
+		running, _ := gl.observe(ctx)
+		return slices.Equal(running[moving], []string{to})
+	})
+
+	// The hosts reports since the move, in revision order.
+	lists := func(r site.HostsReport) bool {
+		for _, h := range r.Hosts {
+			if slices.ContainsFunc(h.Running, func(g site.RunningGuest) bool { return g.Name == moving }) {
+				return true
+			}
+		}
+		return false
+	}
+	var goneAt, startedAt int64
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for resp := range gl.obs.Watch(wctx, gl.store.Keys().Sites(), clientv3.WithPrefix(), clientv3.WithRev(start.Header.Revision+1)) {
+		for _, ev := range resp.Events {
+			var r site.HostsReport
+			if !strings.HasSuffix(string(ev.Kv.Key), "/hosts") || json.Unmarshal(ev.Kv.Value, &r) != nil {
+				continue
+			}
+			switch {
+			case r.Site == from && !lists(r) && goneAt == 0:
+				goneAt = ev.Kv.ModRevision
+			case r.Site == to && lists(r) && startedAt == 0:
+				startedAt = ev.Kv.ModRevision
+			}
+		}
+		if goneAt != 0 && startedAt != 0 {
+			break
+		}
+	}
+	if goneAt == 0 || startedAt == 0 || startedAt < goneAt {
+		t.Errorf("%s reported gone at %s at revision %d, running at %s at revision %d: want it gone first", moving, from, goneAt, to, startedAt)
+	}
+	gl.mu.Lock()
+	defer gl.mu.Unlock()
+	if len(gl.violations) > 0 {
+		t.Errorf("a guest ran at two places: %q", gl.violations)
+	}
+	t.Logf("%s moved from %s to %s: gone at revision %d, running at revision %d", moving, from, to, goneAt, startedAt)
 }
