@@ -34,6 +34,9 @@ func (s *solver) causeText(g int) string {
 	case causeHostFailed:
 		return "host " + s.hosts[gs.from].name + " failed"
 	case causeSiteFailed:
+		if st := s.sites[s.hosts[gs.from].site]; st.drained {
+			return "site " + st.name + " is drained"
+		}
 		return "site " + s.sites[s.hosts[gs.from].site].name + " failed"
 	case causeOverfull:
 		return "host " + s.hosts[gs.from].name + " is over capacity"

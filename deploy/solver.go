@@ -42,9 +42,10 @@ type solver struct {
 }
 
 type siteState struct {
-	name   string
-	failed bool
-	hosts  []int
+	name    string
+	failed  bool // failed or drained: no capacity
+	drained bool
+	hosts   []int
 }
 
 type hostState struct {
@@ -97,6 +98,7 @@ func newSolver(p Problem) *solver {
 	slices.SortFunc(hosts, func(a, b Host) int { return strings.Compare(a.Name, b.Name) })
 
 	failedSite := set(p.FailedSites)
+	drainedSite := set(p.DrainedSites)
 	failedHost := set(p.FailedHosts)
 	siteIdx := map[string]int{}
 	for _, h := range hosts {
@@ -104,7 +106,7 @@ func newSolver(p Problem) *solver {
 	}
 	for i, name := range slices.Sorted(maps.Keys(siteIdx)) {
 		siteIdx[name] = i
-		s.sites = append(s.sites, siteState{name: name, failed: failedSite[name]})
+		s.sites = append(s.sites, siteState{name: name, failed: failedSite[name] || drainedSite[name], drained: drainedSite[name]})
 	}
 	hostIdx := make(map[string]int, len(hosts))
 	s.hosts = make([]hostState, len(hosts))

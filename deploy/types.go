@@ -82,5 +82,8 @@ type Problem struct {
 	// again. A failed site need not have hosts in Hosts.
 	FailedSites []string
 	FailedHosts []string
-	Scope       Scope
+	// DrainedSites (evacuated for maintenance) have no capacity either;
+	// their guests are placed again, with that reason.
+	DrainedSites []string
+	Scope        Scope
 }

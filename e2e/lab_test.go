@@ -346,8 +346,9 @@ type labStatus struct {
 	Cluster     string `json:"cluster"`
 	Coordinator string `json:"coordinator"`
 	Sites       []struct {
-		Name  string `json:"name"`
-		State string `json:"state"`
+		Name  string      `json:"name"`
+		State string      `json:"state"`
+		Drain *site.Drain `json:"drain"`
 	} `json:"sites"`
 	Services []struct {
 		Name   string `json:"name"`
@@ -438,6 +439,20 @@ func status(t *testing.T, zdt string, l *lab.Lab) labStatus {
 	}
 	st.raw = out
 	return st
+}
+
+// site is the status of the named site (zero if it is not listed).
+func (st labStatus) site(name string) (s struct {
+	Name  string      `json:"name"`
+	State string      `json:"state"`
+	Drain *site.Drain `json:"drain"`
+}) {
+	for _, x := range st.Sites {
+		if x.Name == name {
+			return x
+		}
+	}
+	return s
 }
 
 func (st labStatus) wantSite(t *testing.T, name, state string) {
@@ -624,6 +639,41 @@ func (g *labGuests) waitGoldElsewhere(ctx context.Context, t *testing.T, cli *cl
 // its hosts, and checks that it runs none of the guests: by its report,
 // by `zdt status` and by asking its libvirtd. The gold guests still run
 // once, elsewhere.
+// waitNoneRunningAt waits until the site has reported its hosts since
+// revision since, running no guest.
+func (g *labGuests) waitNoneRunningAt(ctx context.Context, t *testing.T, cli *clientv3.Client, name string, since int64) {
+	t.Helper()
+	if g.cfg == nil {
+		return
+	}
+	g.waitUntil(ctx, t, cli, "site "+name+" runs no guest", func() ([]string, error) {
+		return g.reportedRunning(ctx, cli, name, since)
+	})
+}
+
+// reportedRunning says what the site's hosts report, if written since
+// revision since, lists running; or that there is no such report.
+func (g *labGuests) reportedRunning(ctx context.Context, cli *clientv3.Client, name string, since int64) ([]string, error) {
+	resp, err := cli.Get(ctx, g.keys.Hosts(name))
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Kvs) == 0 || resp.Kvs[0].ModRevision <= since {
+		return []string{fmt.Sprintf("no hosts report of site %s since revision %d", name, since)}, nil
+	}
+	var r site.HostsReport
+	if err := json.Unmarshal(resp.Kvs[0].Value, &r); err != nil {
+		return nil, fmt.Errorf("hosts report of site %s: %w", name, err)
+	}
+	var wrong []string
+	for _, h := range r.Hosts {
+		for _, running := range h.Running {
+			wrong = append(wrong, fmt.Sprintf("site %s reports guest %s running on %s", name, running.Name, h.Name))
+		}
+	}
+	return wrong, nil
+}
+
 func (g *labGuests) waitNoneAt(ctx context.Context, t *testing.T, cli *clientv3.Client, name string, since int64) {
 	t.Helper()
 	if g.cfg == nil {
@@ -636,22 +686,9 @@ func (g *labGuests) waitNoneAt(ctx context.Context, t *testing.T, cli *clientv3.
 	}
 	var st labStatus
 	g.waitUntil(ctx, t, cli, "site "+name+" reports its hosts again", func() ([]string, error) {
-		resp, err := cli.Get(ctx, g.keys.Hosts(name))
+		wrong, err := g.reportedRunning(ctx, cli, name, since)
 		if err != nil {
 			return nil, err
-		}
-		if len(resp.Kvs) == 0 || resp.Kvs[0].ModRevision <= since {
-			return []string{fmt.Sprintf("no hosts report of site %s since revision %d", name, since)}, nil
-		}
-		var r site.HostsReport
-		if err := json.Unmarshal(resp.Kvs[0].Value, &r); err != nil {
-			t.Fatalf("hosts report of site %s: %v", name, err)
-		}
-		var wrong []string
-		for _, h := range r.Hosts {
-			for _, running := range h.Running {
-				wrong = append(wrong, fmt.Sprintf("site %s reports guest %s running on %s", name, running.Name, h.Name))
-			}
 		}
 		st = g.status(t)
 		for _, gs := range st.Guests {

@@ -17,14 +17,20 @@ import (
 	"github.com/zdt-project/zdt/site"
 )
 
-// TestLabSwitchoverRollback: a switchover whose target cannot be promoted
-// rolls back. Site c's standby keeps streaming but its WAL replay is
-// stopped (SIGSTOP of its startup process), so after b's primary is fenced
-// c never reaches b's last position and is not promoted; when
-// --promote-within runs out the op assigns db to b again, b's primary lifts
-// its fence and takes writes, and the op fails saying why. Nothing b
-// committed is lost, and c catches up once its replay resumes.
-func TestLabSwitchoverRollback(t *testing.T) {
+// TestLabPlannedOps runs the planned ops against a lab.
+//
+// A switchover whose target cannot be promoted rolls back. Site c's standby
+// keeps streaming but its WAL replay is stopped (SIGSTOP of its startup
+// process), so after b's primary is fenced c never reaches b's last
+// position and is not promoted; when --promote-within runs out the op
+// assigns db to b again, b's primary lifts its fence and takes writes, and
+// the op fails saying why. Nothing b committed is lost, and c catches up
+// once its replay resumes.
+//
+// Then b is evacuated: db moves to c (its standby promoted), b's guests move
+// off it (with libvirtd), and b is shown drained; undrain makes it a
+// candidate again and moves nothing.
+func TestLabPlannedOps(t *testing.T) {
 	if testing.Short() && os.Getenv("CI") != "true" {
 		t.Skip("-short: skips building zdt and running a three-site lab")
 	}
@@ -43,6 +49,7 @@ func TestLabSwitchoverRollback(t *testing.T) {
 	if pg.group == "" {
 		t.Skip("needs PostgreSQL (installed by make test)")
 	}
+	guests := followGuests(t, zdt, l)
 	keys := site.NewKeys(l.Cluster())
 	cli := etcdClient(t, l, "a", "b", "c")
 	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Second)
@@ -72,6 +79,37 @@ func TestLabSwitchoverRollback(t *testing.T) {
 	pg.waitRow(ctx, t, "c", "before")
 	pg.waitRow(ctx, t, "c", "after the rollback")
 	pg.waitRow(ctx, t, "a", "after the rollback")
+
+	// Evacuate b.
+	guests.waitAllRunning(ctx, t, cli)
+	before, err := revision(ctx, cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = []byte(run(t, zdt, "evacuate", "--site", "b", "--reason", "test", "--config", l.ConfigPath(), "--wait", "--timeout", "90s"))
+	if !strings.Contains(string(out), "succeeded") {
+		t.Fatalf("zdt evacuate --site b:\n%s", out)
+	}
+	pg.waitRoles(ctx, t, cli, map[string]string{"c": "primary", "a": "standby", "b": "standby"})
+	pg.waitRow(ctx, t, "c", "after the rollback")
+	guests.waitGoldElsewhere(ctx, t, cli, "b")
+	guests.waitNoneRunningAt(ctx, t, cli, "b", before)
+	st = status(t, zdt, l)
+	st.wantService(t, "db", "c")
+	st.wantSite(t, "b", "up")
+	if d := st.site("b").Drain; d == nil || d.Reason != "test" {
+		t.Errorf("site b's drain in zdt status = %+v; want drained for test", d)
+	}
+	if out, err := exec.CommandContext(ctx, zdt, "switchover", "--service", "db", "--to", "b", "--config", l.ConfigPath(), "--dry-run").CombinedOutput(); err == nil ||
+		!strings.Contains(string(out), "site b is drained for maintenance: undrain it first") {
+		t.Errorf("a switchover to a drained site: %v, want it refused as drained\n%s", err, out)
+	}
+	run(t, zdt, "undrain", "--site", "b", "--config", l.ConfigPath(), "--wait", "--timeout", "30s")
+	st = status(t, zdt, l)
+	if d := st.site("b").Drain; d != nil {
+		t.Errorf("site b still drained after zdt undrain: %+v", d)
+	}
+	st.wantService(t, "db", "c")
 }
 
 // stopLabReplay stops the WAL replay of a lab site's PostgreSQL standby

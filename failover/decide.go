@@ -1,6 +1,7 @@
 package failover
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"time"
@@ -159,20 +160,26 @@ func PlanBootstrap(cfg *config.Cluster, snap *site.Snapshot, self string, now ti
 	}
 }
 
-// ChooseSite picks the first site in the service's order that is up and is
-// not exclude. When there is none, ok is false and why says what each site
-// is.
+// ChooseSite picks the first site in the service's order that is up, not
+// drained and not exclude; a drained site only when no other is up. When
+// there is none, to is "" and why says what each site is.
 func ChooseSite(svc config.Service, snap *site.Snapshot, exclude string) (to string, why string) {
 	var states []string
+	drained := ""
 	for _, s := range svc.Sites {
-		if s == exclude {
+		switch {
+		case s == exclude:
 			states = append(states, s+" is being failed over")
-			continue
-		}
-		if snap.Up(s) {
+		case snap.Up(s) && snap.Drained(s):
+			drained = cmp.Or(drained, s) // only if no other site is up
+		case snap.Up(s):
 			return s, ""
+		default:
+			states = append(states, fmt.Sprintf("%s is %s", s, snap.StateOf(s)))
 		}
-		states = append(states, fmt.Sprintf("%s is %s", s, snap.StateOf(s)))
+	}
+	if drained != "" {
+		return drained, ""
 	}
 	return "", fmt.Sprintf("no site can serve service %s: %s", svc.Name, strings.Join(states, ", "))
 }

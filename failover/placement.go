@@ -25,7 +25,27 @@ const StepPlace = "place"
 // the config leaves it out, from its site's report; a host with neither
 // takes no guests. A guest bigger than every host with a known capacity is
 // unplaced with that reason rather than failing the whole solve.
+//
+// Drained sites (zdt evacuate) take no guest, Bronze and Silver ones being
+// preempted for Gold ones as in a failover, unless that leaves a Gold guest
+// without a host that a drained site could give it: then the solve is done
+// again with them, and its plan is used if it runs more Gold guests.
 func PlanPlacement(cfg *config.Cluster, snap *site.Snapshot) ([]site.Placement, error) {
+	out, stopped, err := planPlacement(cfg, snap, true)
+	if err != nil || stopped == 0 || len(snap.Drains) == 0 {
+		return out, err
+	}
+	with, stoppedWith, err := planPlacement(cfg, snap, false)
+	if err != nil || stoppedWith >= stopped {
+		return out, nil
+	}
+	return with, nil
+}
+
+// planPlacement solves once; goldStopped counts the Gold guests it leaves
+// not running.
+func planPlacement(cfg *config.Cluster, snap *site.Snapshot, avoidDrained bool) (out []site.Placement, goldStopped int, err error) {
+	gold := map[string]bool{}
 	p := deploy.Problem{Current: map[string]string{}}
 	if cfg.Placement.ZoneScope == config.ZoneScopeService {
 		p.Scope = deploy.ScopeService
@@ -46,18 +66,24 @@ func PlanPlacement(cfg *config.Cluster, snap *site.Snapshot) ([]site.Placement, 
 		}
 	}
 	for _, s := range cfg.Sites {
-		if !snap.Up(s.Name) {
+		switch {
+		case !snap.Up(s.Name):
 			p.FailedSites = append(p.FailedSites, s.Name)
+		case avoidDrained && snap.Drained(s.Name):
+			p.DrainedSites = append(p.DrainedSites, s.Name)
 		}
 	}
-	var out []site.Placement
 	for _, g := range cfg.Guests() {
 		dg, err := deployGuest(g)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
+		gold[g.Name] = dg.Tier == deploy.Gold
 		if why := fitsNoHost(dg, p.Hosts); why != "" {
 			out = appendChange(out, snap, site.Placement{Guest: g.Name, State: site.GuestUnplaced, Reason: why})
+			if gold[g.Name] {
+				goldStopped++
+			}
 			continue
 		}
 		p.Guests = append(p.Guests, dg)
@@ -69,11 +95,11 @@ func PlanPlacement(cfg *config.Cluster, snap *site.Snapshot) ([]site.Placement, 
 		}
 	}
 	if len(p.Guests) == 0 {
-		return out, nil
+		return out, goldStopped, nil
 	}
 	plan, err := deploy.Solve(p)
 	if err != nil {
-		return nil, fmt.Errorf("place guests: %w", err)
+		return nil, 0, fmt.Errorf("place guests: %w", err)
 	}
 	for _, d := range plan.Decisions {
 		pl := site.Placement{Guest: d.Guest, Reason: d.Reason}
@@ -85,9 +111,12 @@ func PlanPlacement(cfg *config.Cluster, snap *site.Snapshot) ([]site.Placement, 
 		default:
 			pl.State = site.GuestUnplaced
 		}
+		if pl.State != site.GuestRunning && gold[d.Guest] {
+			goldStopped++
+		}
 		out = appendChange(out, snap, pl)
 	}
-	return out, nil
+	return out, goldStopped, nil
 }
 
 // appendChange adds pl if it differs from the guest's placement in etcd.

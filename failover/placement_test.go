@@ -158,3 +158,31 @@ func TestDecidePlacement(t *testing.T) {
 		}
 	})
 }
+
+// TestPlanPlacementDrained: a drained site's guests move off it, a Bronze
+// one preempted for its Gold one as in a failover; a drained site still
+// takes a Gold guest that no other site has room for.
+func TestPlanPlacementDrained(t *testing.T) {
+	cfg := guestConfig(guest("ga", "gold", "", 4), guest("br", "bronze", "", 4), guest("s", "silver", "", 2))
+	snap := withPlacements(state{up: []string{"a", "b", "c"}}.snapshot(), map[string]string{"ga": "a1", "br": "b1", "s": "c1"})
+	snap.Drains = map[string]site.Drain{"a": {Site: "a"}}
+	changes, err := PlanPlacement(cfg, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := placed(changes); len(got) != 2 || got["ga"] != "running b1" || got["br"] != "preempted" {
+		t.Errorf("changes with a drained: %v; want ga to b1, br preempted", got)
+	}
+	for _, p := range changes {
+		if p.Guest == "ga" && !strings.Contains(p.Reason, "site a is drained") {
+			t.Errorf("ga's reason %q; want it to say site a is drained", p.Reason)
+		}
+	}
+
+	// With b and c drained too, there is nowhere else for ga: it stays.
+	snap.Drains["b"], snap.Drains["c"] = site.Drain{Site: "b"}, site.Drain{Site: "c"}
+	changes, err = PlanPlacement(cfg, snap)
+	if err != nil || len(changes) != 0 {
+		t.Errorf("changes with every site drained: %v, %v; want none", placed(changes), err)
+	}
+}

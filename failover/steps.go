@@ -69,6 +69,10 @@ func stepFor(name string) (stepFunc, bool) {
 		return checkSwitchoverStep, true
 	case StepAwaitPrimary:
 		return awaitPrimaryStep, true
+	case StepDrain:
+		return drainStep, true
+	case StepUndrain:
+		return undrainStep, true
 	}
 	return nil, false
 }

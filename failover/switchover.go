@@ -97,6 +97,22 @@ func PlanSwitchover(cfg *config.Cluster, snap *site.Snapshot, req SwitchoverRequ
 	}, nil
 }
 
+// movesWith is the service with every service that shares its
+// replication group: they share its primary, so they move together, or the
+// sites see conflicting assignments.
+func movesWith(cfg *config.Cluster, svc config.Service) []config.Service {
+	if svc.ReplicationGroup == "" {
+		return []config.Service{svc}
+	}
+	var unit []config.Service
+	for _, other := range cfg.Services {
+		if other.ReplicationGroup == svc.ReplicationGroup {
+			unit = append(unit, other)
+		}
+	}
+	return unit
+}
+
 // switchoverServices resolves the request to the services that move and
 // the site they leave.
 func switchoverServices(cfg *config.Cluster, snap *site.Snapshot, req SwitchoverRequest) ([]config.Service, string, []string) {
@@ -112,18 +128,7 @@ func switchoverServices(cfg *config.Cluster, snap *site.Snapshot, req Switchover
 		if !ok {
 			return nil, "", []string{fmt.Sprintf("service %s is not assigned to any site yet: there is nothing to move", svc.Name)}
 		}
-		svcs := []config.Service{svc}
-		if svc.ReplicationGroup != "" {
-			// The services of one group share its primary: they move
-			// together, or the sites see conflicting assignments.
-			svcs = nil
-			for _, other := range cfg.Services {
-				if other.ReplicationGroup == svc.ReplicationGroup {
-					svcs = append(svcs, other)
-				}
-			}
-		}
-		return svcs, a.Site, nil
+		return movesWith(cfg, svc), a.Site, nil
 	}
 	if _, ok := cfg.Site(req.Site); !ok {
 		return nil, "", []string{fmt.Sprintf("site %q is not in the config (sites: %s)", req.Site, strings.Join(cfg.SiteNames(), ", "))}
@@ -146,7 +151,8 @@ func switchoverServices(cfg *config.Cluster, snap *site.Snapshot, req Switchover
 // itself ("" before it exists).
 //
 // Both sites must be up (a site that is not is failed over, not switched
-// over) and the target's controller must report itself up; every service
+// over), the target not drained, and the target's controller must report
+// itself up; every service
 // must be held by from, may run at to, and no other unfinished op may
 // touch it or either site; for each replication group, the old primary
 // must be a writable primary and the target's member a healthy standby
@@ -161,6 +167,9 @@ func SwitchoverBlockers(cfg *config.Cluster, snap *site.Snapshot, svcs []config.
 		if !snap.Up(s) {
 			why = append(why, fmt.Sprintf("site %s is %s: a switchover needs both sites up (a dark site is failed over: zdt failover)", s, snap.StateOf(s)))
 		}
+	}
+	if snap.Drained(to) {
+		why = append(why, fmt.Sprintf("site %s is drained for maintenance: undrain it first (zdt undrain --site %s)", to, to))
 	}
 	if r, ok := snap.Reports[to]; snap.Up(to) && (!ok || r.State != site.ControllerUp) {
 		why = append(why, fmt.Sprintf("site %s's controller does not report itself up (%s)", to, reportState(r, ok)))
@@ -334,6 +343,16 @@ func awaitPrimaryStep(ctx context.Context, r *run, st *site.Step) stepResult {
 	var cause string
 	acted := reported && m.Epoch >= epoch
 	switch {
+	case !snap.Up(from) && !(reported && m.Writable):
+		// The old site went dark (or was fenced) before the target took
+		// over: the services go back to it, so that its failover, which
+		// fences it first, moves them; the target, a standby of a dark
+		// primary, would not be promoted by a planned move.
+		if err := r.rollBack(ctx, ours, from); err != nil {
+			return stepResult{kind: stepRetry, err: err}
+		}
+		r.c.event(ctx, "switchover-rolled-back", r.op.ID, strings.Join(ours, ","), fmt.Sprintf("site %s is %s: %s back at it for its failover", from, snap.StateOf(from), strings.Join(ours, ", ")))
+		return stepResult{kind: stepFailed, detail: fmt.Sprintf("site %s is %s: %s assigned to it again, for its failover to move them (it fences the site first)", from, snap.StateOf(from), strings.Join(ours, ", "))}
 	case !snap.Up(to):
 		cause = fmt.Sprintf("site %s is %s", to, snap.StateOf(to))
 	case acted && m.Role == string(replication.RoleUnknown):
@@ -348,9 +367,6 @@ func awaitPrimaryStep(ctx context.Context, r *run, st *site.Step) stepResult {
 	if reported && m.Writable {
 		// Promoted after all: going back now would lose what it took.
 		return stepResult{kind: stepFailed, detail: cause + "; its member is writable, so the move stays"}
-	}
-	if !snap.Up(from) {
-		return stepResult{kind: stepFailed, detail: fmt.Sprintf("%s, and site %s is %s too: nothing to roll back to; the failover of the dark site moves the services", cause, from, snap.StateOf(from))}
 	}
 	if err := r.rollBack(ctx, ours, from); err != nil {
 		return stepResult{kind: stepRetry, err: err}

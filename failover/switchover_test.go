@@ -77,6 +77,8 @@ func TestPlanSwitchover(t *testing.T) {
 			want: []string{"site c is dark: a switchover needs both sites up (a dark site is failed over: zdt failover)"}},
 		{name: "source fenced", req: SwitchoverRequest{Service: "db", To: "c"}, change: func(s *site.Snapshot) { s.Fences["b"] = site.Fence{Site: "b"} },
 			want: []string{"site b is fenced: a switchover needs both sites up"}},
+		{name: "target drained", req: SwitchoverRequest{Service: "db", To: "c"}, change: func(s *site.Snapshot) { s.Drains = map[string]site.Drain{"c": {Site: "c"}} },
+			want: []string{"site c is drained for maintenance: undrain it first (zdt undrain --site c)"}},
 		{name: "target's controller not up", req: SwitchoverRequest{Service: "db", To: "c"}, change: func(s *site.Snapshot) {
 			s.Reports["c"] = site.Report{Site: "c", State: site.ControllerSelfFenced, Reason: "lease not renewed"}
 		}, want: []string{"site c's controller does not report itself up (it reports self-fenced: lease not renewed)"}},
@@ -118,14 +120,7 @@ func TestPlanSwitchover(t *testing.T) {
 				tt.change(snap)
 			}
 			op, why := PlanSwitchover(cfg, snap, tt.req, "operator:ann", t0)
-			if len(why) != len(tt.want) {
-				t.Fatalf("PlanSwitchover blockers = %q; want %d like %q", why, len(tt.want), tt.want)
-			}
-			for i := range why {
-				if !strings.Contains(why[i], tt.want[i]) {
-					t.Errorf("blocker %d = %q; want it to contain %q", i, why[i], tt.want[i])
-				}
-			}
+			wantBlockers(t, "PlanSwitchover", why, tt.want)
 			if len(why) > 0 {
 				if op != nil {
 					t.Errorf("an op despite blockers: %+v", op)
@@ -147,5 +142,19 @@ func TestPlanSwitchover(t *testing.T) {
 				t.Errorf("op %+v", op)
 			}
 		})
+	}
+}
+
+// wantBlockers checks a planner's blockers: as many as want, each holding
+// its substring, in order.
+func wantBlockers(t *testing.T, planner string, got, want []string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s blockers = %q; want %d like %q", planner, got, len(want), want)
+	}
+	for i := range got {
+		if !strings.Contains(got[i], want[i]) {
+			t.Errorf("blocker %d = %q; want it to contain %q", i, got[i], want[i])
+		}
 	}
 }

@@ -28,7 +28,19 @@ const KindReassign = "reassign"
 // eligible. Under require_sync, or in a synchronous group, a standby the
 // old primary last reported among the ones it waited for counts as
 // synchronous.
+//
+// A drained site (zdt evacuate) is chosen only when no other site can be.
 func ChooseTarget(cfg *config.Cluster, svc config.Service, snap *site.Snapshot, from string) (to string, why string) {
+	if to, why = chooseTarget(cfg, svc, snap, from, true); to != "" {
+		return to, ""
+	}
+	if to, _ := chooseTarget(cfg, svc, snap, from, false); to != "" {
+		return to, ""
+	}
+	return "", why
+}
+
+func chooseTarget(cfg *config.Cluster, svc config.Service, snap *site.Snapshot, from string, avoidDrained bool) (to string, why string) {
 	var states []string
 	var policy replication.RPOPolicy
 	if svc.ReplicationGroup != "" {
@@ -41,6 +53,9 @@ func ChooseTarget(cfg *config.Cluster, svc config.Service, snap *site.Snapshot, 
 			continue
 		case !snap.Up(s):
 			states = append(states, fmt.Sprintf("%s is %s", s, snap.StateOf(s)))
+			continue
+		case avoidDrained && snap.Drained(s):
+			states = append(states, s+" is drained")
 			continue
 		case svc.ReplicationGroup == "":
 			return s, ""

@@ -26,6 +26,9 @@ func (k Keys) Registered(site string) string { return k.Sites() + site + "/regis
 // Report holds what the site's controller observes about itself.
 func (k Keys) Report(site string) string { return k.Sites() + site + "/report" }
 
+// Drain is the drain record of a site (zdt evacuate).
+func (k Keys) Drain(site string) string { return k.Sites() + site + "/drain" }
+
 // Fences is the prefix of the fence records.
 func (k Keys) Fences() string { return k.root + "fences/" }
 

@@ -9,11 +9,13 @@ import (
 
 // Snapshot is the cluster's state read at one revision.
 type Snapshot struct {
-	Rev         int64
-	Alive       map[string]Alive
-	Registered  map[string]Registration
-	Reports     map[string]Report
-	Fences      map[string]Fence
+	Rev        int64
+	Alive      map[string]Alive
+	Registered map[string]Registration
+	Reports    map[string]Report
+	Fences     map[string]Fence
+	// Drains holds the drain records of the evacuated sites.
+	Drains      map[string]Drain
 	Assignments map[string]Assignment
 	Placements  map[string]Placement
 	// Hosts holds each site's report of its hypervisors.
@@ -68,6 +70,7 @@ func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
 		Registered:  map[string]Registration{},
 		Reports:     map[string]Report{},
 		Fences:      map[string]Fence{},
+		Drains:      map[string]Drain{},
 		Assignments: map[string]Assignment{},
 		Placements:  map[string]Placement{},
 		Hosts:       map[string]HostsReport{},
@@ -117,6 +120,12 @@ func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
 				return nil, err
 			}
 			snap.Replication[site] = r
+		case "drain":
+			d, err := decode[Drain](kv)
+			if err != nil {
+				return nil, err
+			}
+			snap.Drains[site] = d
 		}
 	}
 	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {

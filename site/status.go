@@ -144,6 +144,8 @@ type SiteStatus struct {
 	Coordinator      bool   `json:"coordinator"`
 	Joined           bool   `json:"joined"`
 	Fence            *Fence `json:"fence,omitempty"`
+	// Drain is set while the site is drained (zdt evacuate).
+	Drain *Drain `json:"drain,omitempty"`
 }
 
 // ServiceStatus is one service's line of the status.
@@ -244,6 +246,9 @@ func buildStatus(cfg *config.Cluster, snap *Snapshot, leases map[string]time.Dur
 		}
 		if f, ok := snap.Fences[site.Name]; ok {
 			ss.Fence = &f
+		}
+		if d, ok := snap.Drains[site.Name]; ok {
+			ss.Drain = &d
 		}
 		st.Sites = append(st.Sites, ss)
 	}

@@ -49,6 +49,8 @@ func newRootCommand() *cobra.Command {
 		newFailbackCommand(),
 		newFailoverCommand(),
 		newSwitchoverCommand(),
+		newEvacuateCommand(),
+		newUndrainCommand(),
 	)
 	return root
 }

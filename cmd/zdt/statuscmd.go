@@ -130,6 +130,9 @@ func writeStatusTable(w io.Writer, st site.Status) error {
 		case s.Reason != "" && s.Controller != site.ControllerUp:
 			note = s.Reason
 		}
+		if d := s.Drain; d != nil {
+			note = strings.TrimSpace(fmt.Sprintf("drained by op %s at %s (zdt undrain --site %s) %s", d.Op, d.At.UTC().Format(time.RFC3339), s.Name, note))
+		}
 		if s.Coordinator {
 			note = strings.TrimSpace("coordinator " + note)
 		}
