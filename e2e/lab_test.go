@@ -170,14 +170,15 @@ func TestLabSiteFailover(t *testing.T) {
 	st.wantService(t, "db", "c")
 	pg.waitRoles(ctx, t, cli, map[string]string{"c": "primary", "a": "standby", "b": "standby"})
 
-	// Switched back to the first layout, db under a write load: nothing
-	// acknowledged is lost, never two writable members, and the prefixes
-	// lead to the new sites.
-	pg.switchBack(ctx, t, cli, "db", "b")
-	out = run(t, zdt, "switchover", "--service", "web", "--to", "a", "--config", l.ConfigPath(), "--wait", "--timeout", "60s")
-	if !strings.Contains(out, "succeeded") {
-		t.Errorf("zdt switchover --service web --to a:\n%s", out)
+	// Back to the first layout: web by a failback's --switch-back (a
+	// failback that finds nothing to do does nothing), db by a switchover
+	// under a write load: nothing acknowledged is lost, never two writable
+	// members, and the prefixes lead to the new sites.
+	out = run(t, zdt, "failback", "--site", "a", "--switch-back", "--config", l.ConfigPath(), "--timeout", "60s")
+	if !strings.Contains(out, "switchover of service web") && !strings.Contains(out, "succeeded") {
+		t.Errorf("zdt failback --site a --switch-back:\n%s", out)
 	}
+	pg.switchBack(ctx, t, cli, "db", "b")
 	waitStatus(ctx, t, cli, zdt, l, "web at a and db at b again, their prefixes leading there", func(st labStatus) []string {
 		return append(upstreamAtActive(st), append(st.activeAt("web", "a"), st.activeAt("db", "b")...)...)
 	})

@@ -398,3 +398,23 @@ func (r *run) rollBack(ctx context.Context, services []string, from string) erro
 	}
 	return nil
 }
+
+// SwitchBack lists the switchovers that bring back to site name every
+// service whose preferred site (the first in its order) it is and that is
+// assigned elsewhere, one request per service unit (a service and the
+// services of its group), in config order.
+func SwitchBack(cfg *config.Cluster, snap *site.Snapshot, name string) []SwitchoverRequest {
+	var reqs []SwitchoverRequest
+	covered := map[string]bool{}
+	for _, svc := range cfg.Services {
+		a, ok := snap.Assignments[svc.Name]
+		if covered[svc.Name] || len(svc.Sites) == 0 || svc.Sites[0] != name || !ok || a.Site == name {
+			continue
+		}
+		for _, u := range movesWith(cfg, svc) {
+			covered[u.Name] = true
+		}
+		reqs = append(reqs, SwitchoverRequest{Service: svc.Name, To: name})
+	}
+	return reqs
+}

@@ -158,3 +158,15 @@ func wantBlockers(t *testing.T, planner string, got, want []string) {
 		}
 	}
 }
+
+func TestSwitchBack(t *testing.T) {
+	cfg, snap := switchoverState() // web (a,b,c) at a; db (b,c,a) and report (b,c) at b; mail (a,c) at c
+	if got := SwitchBack(cfg, snap, "a"); len(got) != 1 || got[0] != (SwitchoverRequest{Service: "mail", To: "a"}) {
+		t.Errorf("SwitchBack to a = %+v; want mail only (web is there, db prefers b)", got)
+	}
+	snap.Assignments["db"] = site.Assignment{Service: "db", Site: "c", Epoch: 9}
+	snap.Assignments["report"] = site.Assignment{Service: "report", Site: "c", Epoch: 9}
+	if got := SwitchBack(cfg, snap, "b"); len(got) != 1 || got[0] != (SwitchoverRequest{Service: "db", To: "b"}) {
+		t.Errorf("SwitchBack to b = %+v; want one request for db (report moves with it)", got)
+	}
+}

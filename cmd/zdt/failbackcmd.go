@@ -1,9 +1,14 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	"github.com/zdt-project/zdt/failover"
 	"github.com/zdt-project/zdt/site"
@@ -12,8 +17,10 @@ import (
 
 func newFailbackCommand() *cobra.Command {
 	f := &opRequestFlags{}
+	var switchBack bool
+	var within time.Duration
 	cmd := &cobra.Command{
-		Use:   "failback --site SITE --config FILE [--dry-run] [--wait] [-o table|json]",
+		Use:   "failback --site SITE --config FILE [--switch-back [--promote-within D]] [--dry-run] [--wait] [-o table|json]",
 		Short: "Lift the fence of a site that came back, once it is back clean",
 		Long: `Lift the fence of a site that was failed over and has come back, so that it
 may serve again.
@@ -27,21 +34,185 @@ running. Then the coordinator runs a journaled failback op: it checks the same
 again, from the state as it is then, and lifts the fence.
 
 Failing back moves no service: the site becomes a standby for the services it
-may serve. Switching a service back to its preferred site is a switch-over.
+may serve. --switch-back then moves back every service whose preferred site
+(the first in its order) it is, each with the services of its replication
+group, by a switchover each (see zdt switchover), one after the other, as
+soon as the site may take them (it reports itself up, its members are
+caught-up standbys); --switch-back implies --wait, and with -o json each op
+is one JSON object.
 
 --dry-run checks and prints the plan, changing nothing. --wait follows the op
 until it ends. The exit status is 0 when the fence was lifted (or would be,
 with --dry-run, or the op was requested, without --wait), 1 when the failback
 is refused or the op failed, 2 for a usage error.`,
 		Example: `  zdt failback --site a --config zdt.yaml --dry-run
-  zdt failback --site a --config zdt.yaml --wait`,
+  zdt failback --site a --config zdt.yaml --wait
+  zdt failback --site a --config zdt.yaml --switch-back`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return f.run(cmd, "failback", func(cfg *config.Cluster, who string, snap *site.Snapshot) (*site.Op, []string) {
+			if within < 0 {
+				return usageErrorf("--promote-within %s: want a positive duration", within)
+			}
+			f.wait = f.wait || switchBack
+			if switchBack {
+				// A site failed back already only switches back.
+				fenced, err := f.fenced(cmd)
+				if err != nil {
+					return err
+				}
+				if !fenced {
+					return f.switchBack(cmd, within)
+				}
+			}
+			err := f.run(cmd, "failback", func(cfg *config.Cluster, who string, snap *site.Snapshot) (*site.Op, []string) {
 				return failover.PlanFailback(cfg, snap, f.siteName, who, time.Now())
 			})
+			if err != nil || !switchBack {
+				return err
+			}
+			return f.switchBack(cmd, within)
 		},
 	}
 	f.add(cmd, "the fenced site to fail back")
+	cmd.Flags().BoolVar(&switchBack, "switch-back", false, "then switch the services that prefer the site back to it")
+	cmd.Flags().DurationVar(&within, "promote-within", 0, "with --switch-back: roll a move back unless its target is promoted within this time")
 	return cmd
+}
+
+// fenced says whether f.siteName is fenced now.
+func (f *opRequestFlags) fenced(cmd *cobra.Command) (bool, error) {
+	store, done, err := f.store()
+	if err != nil {
+		return false, err
+	}
+	defer done()
+	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+	defer cancel()
+	snap, err := store.Snapshot(ctx)
+	if err != nil {
+		return false, err
+	}
+	_, ok := snap.Fences[f.siteName]
+	return ok, nil
+}
+
+// store opens the cluster's store for a command; done closes it.
+func (f *opRequestFlags) store() (store *site.Store, done func(), err error) {
+	cfg, err := loadConfig(f.configPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, ok := cfg.Site(f.siteName); !ok {
+		return nil, nil, usageErrorf("--site %q: unknown site (sites are %s)", f.siteName, strings.Join(cfg.SiteNames(), ", "))
+	}
+	client, err := site.NewClient(cfg, nil, zap.NewNop())
+	if err != nil {
+		return nil, nil, err
+	}
+	return site.NewStore(client, cfg.Name), func() { client.Close() }, nil
+}
+
+// switchBack moves back to f.siteName, by one switchover op each, the
+// services that prefer it, each once it may run (or the timeout ends).
+func (f *opRequestFlags) switchBack(cmd *cobra.Command, within time.Duration) error {
+	cfg, err := loadConfig(f.configPath)
+	if err != nil {
+		return err
+	}
+	store, done, err := f.store()
+	if err != nil {
+		return err
+	}
+	defer done()
+	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+	defer cancel()
+	snap, err := store.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	reqs := failover.SwitchBack(cfg, snap, f.siteName)
+	out := cmd.OutOrStdout()
+	if len(reqs) == 0 || f.dryRun {
+		if f.output == "table" {
+			fmt.Fprintf(out, "switch back to site %s: %s\n", f.siteName, switchBackList(reqs, f.dryRun))
+		}
+		return nil
+	}
+	who := operatorName()
+	for _, req := range reqs {
+		req.PromoteWithin = within
+		res := opRequest{Service: req.Service, Blockers: []string{}}
+		plan := func(snap *site.Snapshot) (*site.Op, []string) {
+			return failover.PlanSwitchover(cfg, snap, req, who, time.Now())
+		}
+		op, why, err := awaitPlan(ctx, store, plan)
+		switch {
+		case err != nil:
+			return err
+		case len(why) > 0:
+			res.Blockers = why
+			err = fmt.Errorf("%s: %w", strings.Join(why, "; "), errNotNow)
+		default:
+			res.Op = op
+			if err = store.RequestOp(ctx, op); err != nil {
+				return err
+			}
+			var progress io.Writer
+			if f.output == "table" {
+				progress = out
+				fmt.Fprintf(out, "op %s (%s) requested; waiting for the coordinator\n", op.ID, op.Kind)
+			}
+			if res.Op, err = followOp(ctx, store, op.ID, progress); err == nil && res.Op.Outcome != site.OpSucceeded {
+				err = fmt.Errorf("op %s %s: %s", op.ID, res.Op.Outcome, res.Op.Error)
+			}
+		}
+		if jerr := f.write(out, "switchover", res); jerr != nil {
+			return jerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// switchBackList says, for people, which services a switch-back moves.
+func switchBackList(reqs []failover.SwitchoverRequest, dryRun bool) string {
+	if len(reqs) == 0 {
+		return "no service that prefers it is elsewhere"
+	}
+	var names []string
+	for _, r := range reqs {
+		names = append(names, r.Service)
+	}
+	verb := "moving "
+	if dryRun {
+		verb = "would move "
+	}
+	return verb + strings.Join(names, ", ") + " (each with the services of its replication group), once the fence is lifted"
+}
+
+// awaitPlan plans from a snapshot, and again on every change of the
+// cluster's state, until the plan has no blockers or ctx ends; then it
+// returns the last blockers.
+func awaitPlan(ctx context.Context, store *site.Store, plan func(*site.Snapshot) (*site.Op, []string)) (*site.Op, []string, error) {
+	for {
+		snap, err := store.Snapshot(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		op, why := plan(snap)
+		if len(why) == 0 {
+			return op, nil, nil
+		}
+		wctx, stop := context.WithCancel(ctx)
+		changes := store.WatchKey(wctx, store.Keys().Root(), true, snap.Rev+1)
+		select {
+		case <-ctx.Done():
+			stop()
+			return nil, why, nil
+		case <-changes:
+		}
+		stop()
+	}
 }

@@ -215,16 +215,21 @@ func (f *opRequestFlags) run(cmd *cobra.Command, what string,
 	res, err := requestOp(ctx, progress, cfg, asked, f.wait, func(snap *site.Snapshot) (*site.Op, []string) {
 		return plan(cfg, who, snap)
 	})
-	if f.output == "json" {
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		if jerr := enc.Encode(res); jerr != nil {
-			return jerr
-		}
-	} else {
-		writeOpRequest(cmd.OutOrStdout(), what, res)
+	if jerr := f.write(cmd.OutOrStdout(), what, res); jerr != nil {
+		return jerr
 	}
 	return err
+}
+
+// write writes what a request did as a table or JSON.
+func (f *opRequestFlags) write(w io.Writer, what string, res opRequest) error {
+	if f.output == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	writeOpRequest(w, what, res)
+	return nil
 }
 
 func serviceNames(cfg *config.Cluster) []string {
