@@ -46,7 +46,13 @@ type Coordinator struct {
 	cfg Config
 	log *zap.Logger
 	now func() time.Time
+
+	pruned time.Time // when the journal and the event log were last pruned
 }
+
+// pruneEvery is how often the coordinator prunes the op journal and the
+// event log (config: retention).
+const pruneEvery = 10 * time.Minute
 
 // New returns a coordinator; Run it.
 func New(cfg Config) *Coordinator {
@@ -131,6 +137,9 @@ func (c *Coordinator) leadWatching(ctx context.Context, g site.Guard, since time
 		} else if err != nil && ctx.Err() == nil {
 			c.log.Warn("reconcile failed; will retry", zap.Error(err))
 		}
+		if c.now().Sub(c.pruned) >= pruneEvery {
+			c.prune(ctx, g)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -191,6 +200,32 @@ func (c *Coordinator) act(ctx context.Context, g site.Guard, since time.Time) er
 		return errIdle
 	}
 	return c.execute(ctx, g, op)
+}
+
+// prune deletes the finished ops and the events that retention no longer
+// keeps. A failure is logged and tried again a pruneEvery later.
+func (c *Coordinator) prune(ctx context.Context, g site.Guard) {
+	c.pruned = c.now()
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Cluster.Timings.LeaseTTL)
+	defer cancel()
+	r := c.cfg.Cluster.Retention
+	cutoff := func(age time.Duration) time.Time {
+		if age <= 0 {
+			return time.Time{}
+		}
+		return c.now().Add(-age)
+	}
+	ops, err := c.cfg.Store.PruneOps(ctx, g, cutoff(r.OpsMaxAge), r.OpsMaxCount)
+	if err != nil {
+		c.log.Warn("pruning the op journal failed; will retry", zap.Error(err))
+	}
+	events, err := c.cfg.Store.PruneEvents(ctx, g, cutoff(r.EventsMaxAge), r.EventsMaxCount)
+	if err != nil {
+		c.log.Warn("pruning the event log failed; will retry", zap.Error(err))
+	}
+	if ops > 0 || events > 0 {
+		c.log.Info("pruned the op journal and the event log", zap.Int("ops", ops), zap.Int64("events", events))
+	}
 }
 
 // event appends to the event log; a lost event is logged, not fatal.

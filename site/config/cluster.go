@@ -18,6 +18,7 @@ type Cluster struct {
 	// Replication holds the replication groups.
 	Replication []ReplicationGroup
 	Fencing     Fencing
+	Retention   Retention
 }
 
 // fileCluster is the whole file as written.
@@ -31,6 +32,7 @@ type fileCluster struct {
 	BGP         *fileBGP        `yaml:"bgp"`
 	Replication fileReplication `yaml:"replication"`
 	Fencing     fileFencing     `yaml:"fencing"`
+	Retention   fileRetention   `yaml:"retention"`
 }
 
 // build validates the whole file and returns the cluster it describes;
@@ -51,6 +53,7 @@ func (f *fileCluster) build(c *checker) *Cluster {
 	cl.Services = buildServices(c, f.Services, cl.Sites, cl.BGP, cl.Replication)
 	cl.Placement = f.Placement.build(c)
 	cl.Fencing = f.Fencing.build(c, ttl)
+	cl.Retention = f.Retention.build(c)
 	c.checkBGP(cl, f.Sites)
 	return cl
 }
