@@ -71,6 +71,14 @@ type StandbyStatus struct {
 // Every method is idempotent: calling it on a member already in the wanted
 // state succeeds without changing anything, so a journaled op that is resumed
 // can repeat the step.
+// Starter is a Member whose driver can start its stopped server, when it
+// has local control of it.
+type Starter interface {
+	// Start starts the member's server unless it runs; it changes nothing
+	// else (its role is what its data says).
+	Start(ctx context.Context) error
+}
+
 type Member interface {
 	// Observe reports the member's current status.
 	Observe(ctx context.Context) (Status, error)

@@ -247,6 +247,23 @@ func (m *Member) stop(ctx context.Context) error {
 	return err
 }
 
+// Start starts the server, as it was, unless a postmaster runs on its data
+// directory: a server that died with its host does not come back by
+// itself in the lab, nor where no service manager restarts it. It needs
+// local control (ErrNoLocalControl otherwise).
+func (m *Member) Start(ctx context.Context) error {
+	if m.dataDir == "" {
+		return ErrNoLocalControl
+	}
+	running, err := m.running(ctx)
+	if err != nil || running {
+		return err
+	}
+	m.log.Info("starting the server, which does not run")
+	m.pool.Reset()
+	return m.start(ctx)
+}
+
 // start starts the server and waits until it accepts connections.
 func (m *Member) start(ctx context.Context) error {
 	secs := strconv.Itoa(int(startTimeout / time.Second))

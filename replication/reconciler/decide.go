@@ -22,6 +22,9 @@ const (
 	// member is not yet primary (Input.ActiveReady).
 	ActFenceFollow Action = "fence+follow"
 	ActRefuse      Action = "refuse" // the member should be promoted but may not be
+	// ActStart starts the server of a member that does not answer, at the
+	// active site (Input.CanStart).
+	ActStart Action = "start"
 )
 
 // Input is everything the decision about one member depends on, read at
@@ -60,6 +63,12 @@ type Input struct {
 	Observed   bool
 	Status     replication.Status
 	ObserveErr string
+
+	// CanStart: the driver can start the member's server (it has local
+	// control of it); StartFailed is when the last start failed (zero: it
+	// did not).
+	CanStart    bool
+	StartFailed time.Time
 
 	Policy replication.RPOPolicy
 	// SyncHolder: the group is synchronous and this member is sure to hold
@@ -110,6 +119,8 @@ const unhealthyGrace = 15 * time.Second
 //	up                     any                      conflict             none
 //	up                     any                      none                 none
 //	up                     any                      epoch < seen         none (stale)
+//	up                     failed                   here, local control  start its server (if it runs
+//	                                                                     not; backoff after a failure)
 //	up                     failed                   any                  none (no action on stale data)
 //	up                     primary, writable        here                 none
 //	up                     primary, read-only       here                 promote (lifts the fence),
@@ -175,7 +186,15 @@ func Decide(in Input) Decision {
 	}
 	if !in.Observed {
 		// A member that cannot be observed cannot be fenced either (the same
-		// session does both): act when it answers again.
+		// session does both): act when it answers again. At the active
+		// site its server may simply not run (its host came back): start
+		// it, as it was; it is judged when it answers.
+		if in.Active == in.Site && in.CanStart {
+			if !in.StartFailed.IsZero() && in.Now.Sub(in.StartFailed) < followBackoff {
+				return Decision{ActNone, fmt.Sprintf("cannot observe the member; starting its server failed, retrying after %s", followBackoff), in.Epoch}
+			}
+			return Decision{ActStart, "active here, but the member does not answer: starting its server if it does not run", in.Epoch}
+		}
 		return Decision{ActNone, "cannot observe the member: no action on stale data", in.Epoch}
 	}
 	if in.Active == in.Site {

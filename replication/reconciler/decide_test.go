@@ -46,6 +46,15 @@ func TestDecide(t *testing.T) {
 		{"no assignment: no action", base(func(in *Input) { in.Active = ""; in.Epoch = 0; in.Seen = 0 }), ActNone, "no service"},
 		{"stale assignment here: not promoted", base(func(in *Input) { in.Active = "b"; in.Seen = 12 }), ActNone, "stale assignment"},
 		{"stale assignment elsewhere: primary not fenced", base(func(in *Input) { in.Seen = 12; in.Status = primary }), ActNone, "stale assignment"},
+		{"unobservable here, local control: start", base(func(in *Input) {
+			in.Active, in.Observed, in.Status, in.CanStart = "b", false, replication.Status{}, true
+		}), ActStart, "starting its server"},
+		{"unobservable here, start failed a moment ago: wait", base(func(in *Input) {
+			in.Active, in.Observed, in.Status, in.CanStart, in.StartFailed = "b", false, replication.Status{}, true, now.Add(-time.Second)
+		}), ActNone, "starting its server failed, retrying"},
+		{"unobservable elsewhere, local control: no action", base(func(in *Input) {
+			in.Observed, in.Status, in.CanStart = false, replication.Status{}, true
+		}), ActNone, "no action on stale data"},
 		{"unobservable: no action", base(func(in *Input) { in.Active = "b"; in.Observed = false; in.Status = replication.Status{} }), ActNone, "no action on stale data"},
 		{"active here, eligible: promote", base(func(in *Input) { in.Active = "b" }), ActPromote, "promoting"},
 		{"active here, lagging: refuse", base(func(in *Input) { in.Active = "b"; in.Status = lagging }), ActRefuse, "exceeds the limit"},

@@ -94,6 +94,7 @@ type group struct {
 	followed      string
 	followedEpoch int64
 	followFailed  time.Time
+	startFailed   time.Time         // when the last start of its server failed
 	unhealthy     time.Time         // since when the member is an unhealthy standby
 	lastErr       map[string]string // by action: the last error logged
 	syncSet       bool              // synchronous standbys set since the member became primary
@@ -502,6 +503,11 @@ func (r *Reconciler) input(g *group, state site.ControllerState, o observation, 
 		State: state, Site: r.cfg.Site, Seen: g.seen,
 		Observed: o.ok, Status: o.st, Policy: g.policy,
 		Followed: g.followed, FollowedEpoch: g.followedEpoch, FollowFailed: g.followFailed, Now: time.Now(),
+		StartFailed: g.startFailed,
+	}
+	if st, ok := g.member.(replication.Starter); ok && st != nil && g.cfg.Driver == config.DriverPostgres {
+		m, _ := g.cfg.Member(r.cfg.Site)
+		in.CanStart = m.DataDir != ""
 	}
 	if o.err != nil {
 		in.ObserveErr = o.err.Error()
@@ -607,6 +613,15 @@ func (r *Reconciler) reconcile(ctx context.Context, g *group, state site.Control
 		acted = r.promote(ctx, g, in, &notes, log)
 	case ActRefuse:
 		r.refuse(ctx, g, d, log)
+	case ActStart:
+		if err := r.do(ctx, g, "start", d.Reason, func() error { return g.member.(replication.Starter).Start(ctx) }); err != nil {
+			if ctx.Err() == nil {
+				g.startFailed = time.Now()
+			}
+			notes = append(notes, err.Error())
+		} else {
+			g.startFailed, acted = time.Time{}, true
+		}
 	}
 	if d.Epoch > 0 {
 		g.acted = max(g.acted, d.Epoch)

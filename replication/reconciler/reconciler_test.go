@@ -564,3 +564,23 @@ func TestPlannedMoveNoLoss(t *testing.T) {
 	}
 	t.Logf("%d acknowledged writes, all on b; %d probe rounds, never two writable members", len(acked), probe.rounds.Load())
 }
+
+// TestActiveMemberRestarted: the server of the active site's member dies
+// (SIGKILL, as with its host); its site's reconciler starts it again, and
+// it is a writable primary again with everything it had; the standbys
+// stream from it again.
+func TestActiveMemberRestarted(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	f.exec("a", "INSERT INTO t (id) VALUES (1)")
+	hasRow(f.srv["b"], 1, 10*time.Second)
+	f.srv["a"].Kill(syscall.SIGKILL)
+	f.waitMember("a", 30*time.Second, func(m site.MemberReport) bool { return m.Role == "unknown" })
+	f.waitMember("a", 60*time.Second, func(m site.MemberReport) bool { return m.Role == "primary" && m.Writable })
+	if n := f.actions("a", "start", "ok"); n < 1 {
+		t.Errorf("starts of a's server counted: %v, want at least 1", n)
+	}
+	f.exec("a", "INSERT INTO t (id) VALUES (2)")
+	hasRow(f.srv["a"], 1, 10*time.Second)
+	hasRow(f.srv["b"], 2, 30*time.Second)
+	hasRow(f.srv["c"], 2, 30*time.Second)
+}
