@@ -238,7 +238,9 @@ Each site's output is in %[3]s/<site>/controller.log.
 		fmt.Fprintf(out, `Group %[1]s's PostgreSQL servers log to %[2]s/<site>/postgres/postgresql.log; zdt status shows their roles.
   site %[3]s's server (the first primary): PGPASSWORD=$(cat %[2]s/secrets/pg.pass) psql "host=%[4]s port=%[5]s user=zdt dbname=postgres"
   site %[3]s goes dark, and a standby is promoted: zdt lab site %[3]s down --dir %[2]s
-`, l.PostgresGroup(), l.Dir(), primary, host, port)
+  a planned move of the primary, nothing lost:     zdt switchover --site %[3]s --to <site> --config %[6]s --wait
+  site %[3]s emptied for maintenance:               zdt evacuate --site %[3]s --config %[6]s --wait
+`, l.PostgresGroup(), l.Dir(), primary, host, port, l.ConfigPath())
 	}
 }
 
@@ -477,8 +479,9 @@ func labSiteUp(ctx context.Context, out io.Writer, l *lab.Lab, site string) erro
 
 // printFailbackHint says how a site that was failed over serves again.
 func printFailbackHint(out io.Writer, l *lab.Lab, site string) {
-	fmt.Fprintf(out, "if it was failed over, it stays fenced: once it is back clean, fail it back with\n  zdt failback --site %s --config %s --wait\n(it says what it still waits for)\n",
-		site, l.ConfigPath())
+	fmt.Fprintf(out, "if it was failed over, it stays fenced: once it is back clean, fail it back with\n  zdt failback --site %s --config %s --wait\n"+
+		"(it says what it still waits for; add --switch-back to move back the services that prefer site %s)\n",
+		site, l.ConfigPath(), site)
 }
 
 // joinAnd joins "x", "x and y", "x, y and z".
