@@ -33,8 +33,25 @@ type Decision struct {
 // state. leadingSince is when this coordinator was elected; a new coordinator
 // gives a service's preferred site (and every site, for guests) the config's
 // bootstrap grace to appear before it assigns or places elsewhere.
+//
+// Unfinished ops are resumed oldest first, one at a time, with one
+// exception: the failover of a dark site goes before a planned op (a
+// switchover, an evacuation, a failback, an undrain), which may wait a long
+// while for something (a target's promotion) that the dark site may have
+// made impossible. The planned op's later steps check again what they act
+// on and give way to what the failover moved.
 func Decide(cfg *config.Cluster, snap *site.Snapshot, self string, now, leadingSince time.Time) (Decision, error) {
 	if open := snap.UnfinishedOps(); len(open) > 0 {
+		for _, op := range open {
+			if op.Kind == KindFailover {
+				return Decision{Resume: op}, nil
+			}
+		}
+		if planned(open[0]) {
+			for _, s := range DarkSites(cfg, snap) {
+				return Decision{Start: PlanFailover(cfg, snap, s, self, now)}, nil
+			}
+		}
 		return Decision{Resume: open[0]}, nil
 	}
 	for _, s := range DarkSites(cfg, snap) {
@@ -64,6 +81,16 @@ func Decide(cfg *config.Cluster, snap *site.Snapshot, self string, now, leadingS
 		Outcome: site.OpRunning,
 		Steps:   []site.Step{{Name: StepPlace, Status: site.StepPending}},
 	}}, nil
+}
+
+// planned says whether an op was asked for by a person for a planned
+// change, one that a failover goes before.
+func planned(op *site.Op) bool {
+	switch op.Kind {
+	case KindSwitchover, KindEvacuate, KindFailback, KindUndrain:
+		return true
+	}
+	return false
 }
 
 func allUp(cfg *config.Cluster, snap *site.Snapshot) bool {

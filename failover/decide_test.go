@@ -105,6 +105,24 @@ func TestDecide(t *testing.T) {
 			want:  summary{resume: "op-1"},
 		},
 		{
+			name: "a dark site's failover goes before a planned op",
+			state: state{up: []string{"b", "c"}, joined: []string{"a"}, assigned: all,
+				ops: []*site.Op{{ID: "op-sw", Kind: KindSwitchover, Outcome: site.OpRunning}}},
+			want: summary{kind: KindFailover, steps: []string{"fence a", "assign web from a", "assign mail from a"}},
+		},
+		{
+			name: "a failover is resumed before an older planned op",
+			state: state{up: []string{"b", "c"}, joined: []string{"a"}, fenced: []string{"a"}, assigned: all,
+				ops: []*site.Op{{ID: "op-sw", Kind: KindSwitchover, Outcome: site.OpRunning}, {ID: "op-fo", Kind: KindFailover, Outcome: site.OpRunning}}},
+			want: summary{resume: "op-fo"},
+		},
+		{
+			name: "a planned op is resumed when no site is dark",
+			state: state{up: []string{"a", "b", "c"}, assigned: all,
+				ops: []*site.Op{{ID: "op-sw", Kind: KindSwitchover, Outcome: site.OpRunning}}},
+			want: summary{resume: "op-sw"},
+		},
+		{
 			name:  "a dark site is fenced and every service it serves moves",
 			state: state{up: []string{"b", "c"}, joined: []string{"a"}, assigned: all},
 			want:  summary{kind: KindFailover, steps: []string{"fence a", "assign web from a", "assign mail from a"}},
