@@ -154,7 +154,11 @@ func assignStep(ctx context.Context, r *run, st *site.Step) stepResult {
 		if kind == KindReassign {
 			kind = KindFailover // a takeover from a fenced site, as far as the sites are concerned
 		}
-		next, err := r.c.cfg.Store.Assign(ctx, r.g, cur, site.Assignment{Service: name, Site: target, Op: r.op.ID, At: r.c.now(), From: from, Kind: kind})
+		force := st.Params["force"] == "true"
+		if force && !snap.Up(from) {
+			kind = KindFailover // a takeover from a site that is not up
+		}
+		next, err := r.c.cfg.Store.Assign(ctx, r.g, cur, site.Assignment{Service: name, Site: target, Op: r.op.ID, At: r.c.now(), From: from, Kind: kind, Force: force})
 		switch {
 		case errors.Is(err, site.ErrConflict):
 			continue // the assignment changed under us: read it again

@@ -49,6 +49,11 @@ type SwitchoverRequest struct {
 	// PromoteWithin is how long the op waits for the target's promotion
 	// before it rolls back; 0: at least MinSwitchoverWait, ten lease TTLs.
 	PromoteWithin time.Duration
+	// Force takes the services over from a fenced site whatever the
+	// target's lag: for services stranded there (no site was within their
+	// RPO) or left without a primary after a total outage. The op records
+	// how far behind the target was: what may be lost.
+	Force bool
 }
 
 // PlanSwitchover is the switchover op of the request, or, when it may not
@@ -63,19 +68,27 @@ func PlanSwitchover(cfg *config.Cluster, snap *site.Snapshot, req SwitchoverRequ
 	if len(why) > 0 {
 		return nil, why
 	}
-	if why := SwitchoverBlockers(cfg, snap, svcs, from, req.To, ""); len(why) > 0 {
+	blockers := SwitchoverBlockers
+	if req.Force {
+		blockers = ForcedTakeoverBlockers
+	}
+	if why := blockers(cfg, snap, svcs, from, req.To, ""); len(why) > 0 {
 		return nil, why
 	}
 	names := serviceNames(svcs)
 	params := map[string]string{"services": strings.Join(names, ","), "from": from, "to": req.To}
+	if req.Force {
+		params["force"] = "true"
+		params["possible_loss"] = possibleLoss(snap, svcs, req.To)
+	}
 	if req.Site != "" {
 		params["site"] = req.Site
 	} else {
 		params["service"] = req.Service
 	}
-	steps := []site.Step{{Name: StepCheckSwitchover, Params: map[string]string{"services": params["services"], "from": from, "to": req.To}, Status: site.StepPending}}
+	steps := []site.Step{{Name: StepCheckSwitchover, Params: map[string]string{"services": params["services"], "from": from, "to": req.To, "force": params["force"]}, Status: site.StepPending}}
 	for _, svc := range svcs {
-		steps = append(steps, site.Step{Name: StepAssign, Params: map[string]string{"service": svc.Name, "from": from, "to": req.To}, Status: site.StepPending})
+		steps = append(steps, site.Step{Name: StepAssign, Params: map[string]string{"service": svc.Name, "from": from, "to": req.To, "force": params["force"]}, Status: site.StepPending})
 	}
 	within := req.PromoteWithin
 	if within <= 0 {
@@ -83,7 +96,7 @@ func PlanSwitchover(cfg *config.Cluster, snap *site.Snapshot, req SwitchoverRequ
 	}
 	for _, g := range groupsOf(svcs) {
 		steps = append(steps, site.Step{Name: StepAwaitPrimary, Params: map[string]string{
-			"group": g, "services": params["services"], "from": from, "to": req.To, "within": within.String(),
+			"group": g, "services": params["services"], "from": from, "to": req.To, "within": within.String(), "force": params["force"],
 		}, Status: site.StepPending})
 	}
 	return &site.Op{
@@ -293,6 +306,12 @@ func checkSwitchoverStep(ctx context.Context, r *run, st *site.Step) stepResult 
 		svcs = append(svcs, svc)
 	}
 	from, to := st.Params["from"], st.Params["to"]
+	if st.Params["force"] == "true" {
+		if why := ForcedTakeoverBlockers(r.c.cfg.Cluster, snap, svcs, from, to, r.op.ID); len(why) > 0 {
+			return stepResult{kind: stepFailed, detail: fmt.Sprintf("the forced takeover by site %s from site %s may not run now: %s", to, from, strings.Join(why, "; "))}
+		}
+		return done("site %s takes %s over from site %s, forced: %s", to, st.Params["services"], from, possibleLoss(snap, svcs, to))
+	}
 	if why := SwitchoverBlockers(r.c.cfg.Cluster, snap, svcs, from, to, r.op.ID); len(why) > 0 {
 		return stepResult{kind: stepFailed, detail: fmt.Sprintf("the switchover from site %s to site %s may not run now: %s", from, to, strings.Join(why, "; "))}
 	}
@@ -342,7 +361,14 @@ func awaitPrimaryStep(ctx context.Context, r *run, st *site.Step) stepResult {
 	}
 	var cause string
 	acted := reported && m.Epoch >= epoch
+	forced := st.Params["force"] == "true"
 	switch {
+	case forced && (waited >= limit || !snap.Up(to)):
+		// Nothing to roll back to: the old site is fenced.
+		return stepResult{kind: stepFailed, detail: fmt.Sprintf("the forced takeover did not complete: site %s's member of group %s is not a writable primary after %s (%s); the services stay assigned to site %s",
+			to, group, waited.Round(time.Millisecond), state, to)}
+	case forced:
+		return stepResult{kind: stepWait, detail: fmt.Sprintf("waiting up to %s for site %s's member of group %s to be promoted, forced (%s)", limit, to, group, state)}
 	case !snap.Up(from) && !(reported && m.Writable):
 		// The old site went dark (or was fenced) before the target took
 		// over: the services go back to it, so that its failover, which
@@ -417,4 +443,78 @@ func SwitchBack(cfg *config.Cluster, snap *site.Snapshot, name string) []Switcho
 		reqs = append(reqs, SwitchoverRequest{Service: svc.Name, To: name})
 	}
 	return reqs
+}
+
+// ForcedTakeoverBlockers says what keeps site to from taking the services
+// over from site from by force (SwitchoverRequest.Force). The old site must
+// be fenced: its controller fences itself, so nothing of it takes writes;
+// a dark site that is not fenced yet is about to be failed over. The target
+// must be up, not drained and reporting itself up, no other op may touch
+// the services or the sites, and its member of each group must be one that
+// its site reports as a standby: lag and health are what --force accepts.
+func ForcedTakeoverBlockers(cfg *config.Cluster, snap *site.Snapshot, svcs []config.Service, from, to, self string) []string {
+	var why []string
+	if from == to {
+		return []string{fmt.Sprintf("the services are at site %s already: there is nothing to move", to)}
+	}
+	if _, fenced := snap.Fences[from]; !fenced {
+		why = append(why, fmt.Sprintf("site %s is %s, not fenced: --force takes services over only from a fenced site (a site that is up: zdt switchover without --force loses nothing; a dark one is fenced by its failover first)", from, snap.StateOf(from)))
+	}
+	if !snap.Up(to) {
+		why = append(why, fmt.Sprintf("site %s is %s: the target must be up", to, snap.StateOf(to)))
+	}
+	if snap.Drained(to) {
+		why = append(why, fmt.Sprintf("site %s is drained for maintenance: undrain it first (zdt undrain --site %s)", to, to))
+	}
+	if r, ok := snap.Reports[to]; snap.Up(to) && (!ok || r.State != site.ControllerUp) {
+		why = append(why, fmt.Sprintf("site %s's controller does not report itself up (%s)", to, reportState(r, ok)))
+	}
+	names := serviceNames(svcs)
+	for _, op := range snap.UnfinishedOps() {
+		if op.ID == self {
+			continue
+		}
+		if touched := opTouches(op, names, from, to); touched != "" {
+			why = append(why, fmt.Sprintf("op %s (%s, by %s) is still running for %s: one op at a time; wait for it (zdt ops watch %s) or abort it", op.ID, op.Kind, op.Who, touched, op.ID))
+		}
+	}
+	for _, svc := range svcs {
+		if a := snap.Assignments[svc.Name]; a.Site != from {
+			why = append(why, fmt.Sprintf("service %s is at site %q, not %s: it moved meanwhile; plan again", svc.Name, a.Site, from))
+		}
+		if !slices.Contains(svc.Sites, to) {
+			why = append(why, fmt.Sprintf("service %s may not run at site %s (its sites: %s)", svc.Name, to, strings.Join(svc.Sites, ", ")))
+		}
+	}
+	for _, g := range groupsOf(svcs) {
+		if m, ok := memberReport(snap, to, g); !ok || m.Role != string(replication.RoleStandby) {
+			why = append(why, fmt.Sprintf("site %s does not report its member of group %s as a standby (%s): there is nothing to promote", to, g, memberState(m, ok)))
+		}
+	}
+	return why
+}
+
+func memberState(m site.MemberReport, ok bool) string {
+	if !ok {
+		return "no report"
+	}
+	return m.Role + ", " + orNone(m.Detail)
+}
+
+// possibleLoss says, group by group, how far the target's member was behind
+// by its last report: what a forced takeover may lose.
+func possibleLoss(snap *site.Snapshot, svcs []config.Service, to string) string {
+	var parts []string
+	for _, g := range groupsOf(svcs) {
+		m, ok := memberReport(snap, to, g)
+		if !ok {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("group %s: site %s's member was %d bytes and %.1f s behind at %s (what it had not received may be lost)",
+			g, to, m.LagBytes, m.LagSeconds, m.Observed.UTC().Format(time.RFC3339)))
+	}
+	if len(parts) == 0 {
+		return "no replication group: nothing to lose"
+	}
+	return strings.Join(parts, "; ")
 }

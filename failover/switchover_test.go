@@ -170,3 +170,53 @@ func TestSwitchBack(t *testing.T) {
 		t.Errorf("SwitchBack to b = %+v; want one request for db (report moves with it)", got)
 	}
 }
+
+func TestPlanForcedTakeover(t *testing.T) {
+	stranded := func(s *site.Snapshot) { // b fenced with db and report left there; c lags far behind
+		s.Fences["b"] = site.Fence{Site: "b"}
+		rep := s.Replication["c"]
+		rep.Members[0].LagBytes, rep.Members[0].LagSeconds, rep.Members[0].Healthy = 1<<30, 95, false
+		s.Replication["c"] = rep
+	}
+	cfg, snap := switchoverState()
+	stranded(snap)
+	req := SwitchoverRequest{Service: "db", To: "c", Force: true}
+	op, why := PlanSwitchover(cfg, snap, req, "operator:ann", t0)
+	if len(why) > 0 {
+		t.Fatalf("forced takeover refused: %q", why)
+	}
+	if op.Params["force"] != "true" || !strings.Contains(op.Params["possible_loss"], "group pg: site c's member was 1073741824 bytes and 95.0 s behind") {
+		t.Errorf("op params %v; want force and the possible loss", op.Params)
+	}
+	for _, st := range op.Steps {
+		if st.Params["force"] != "true" {
+			t.Errorf("step %s without force: %v", st.Name, st.Params)
+		}
+	}
+	if _, why := PlanSwitchover(cfg, snap, SwitchoverRequest{Service: "db", To: "c"}, "operator:ann", t0); len(why) == 0 {
+		t.Errorf("the same without --force was not refused")
+	}
+
+	for _, tt := range []struct {
+		name   string
+		change func(*site.Snapshot)
+		want   []string
+	}{
+		{"from a site that is up", func(s *site.Snapshot) { delete(s.Fences, "b") },
+			[]string{"site b is up, not fenced: --force takes services over only from a fenced site"}},
+		{"a target that does not answer as a standby", func(s *site.Snapshot) {
+			rep := s.Replication["c"]
+			rep.Members[0].Role, rep.Members[0].Detail = "unknown", "connection refused"
+			s.Replication["c"] = rep
+		}, []string{"site c does not report its member of group pg as a standby (unknown, connection refused): there is nothing to promote"}},
+		{"a dark target", func(s *site.Snapshot) { delete(s.Alive, "c") }, []string{"site c is dark: the target must be up"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, snap := switchoverState()
+			stranded(snap)
+			tt.change(snap)
+			_, why := PlanSwitchover(cfg, snap, req, "operator:ann", t0)
+			wantBlockers(t, "PlanSwitchover --force", why, tt.want)
+		})
+	}
+}

@@ -89,6 +89,10 @@ type Assignment struct {
 	// unplanned takeover from a dark site; anything else is planned).
 	From string `json:"from,omitempty"`
 	Kind string `json:"kind,omitempty"`
+	// Force: an operator accepted that the promotion at Site may lose
+	// data (zdt switchover --force): its member is promoted whatever its
+	// lag or health, once no other site reports a writable primary.
+	Force bool `json:"force,omitempty"`
 
 	// Epoch is the etcd revision at which this assignment was written (the
 	// key's mod revision; not stored in the value). Later assignments have

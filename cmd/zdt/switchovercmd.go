@@ -13,6 +13,7 @@ import (
 func newSwitchoverCommand() *cobra.Command {
 	f := &opRequestFlags{}
 	var within time.Duration
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "switchover (--service SERVICE | --site SITE) --to SITE --config FILE [--dry-run] [--wait] [-o table|json]",
 		Short: "Move services to another live site, planned, with no data lost",
@@ -39,12 +40,20 @@ again, whose primary lifts its fence, and the op fails saying why.
 
 Guests do not move with a service switchover: their placement stays.
 
+--force is for services left at a fenced site: stranded there because no
+site was within their RPO when it was failed over, or without a primary
+after a total outage. It takes them over from the fenced site whatever the
+target's lag or health (its member must answer as a standby): the target
+is promoted with what it has, and the op records how far behind it was, in
+bytes and seconds: what may be lost. There is nothing to roll back to.
+
 --dry-run prints the plan and changes nothing. --wait follows the op until it
 ends. The exit status is 0 when the op was requested (with --wait: when it
 succeeded), 1 when it is refused or failed, 2 for a usage error.`,
 		Example: `  zdt switchover --service db --to c --config zdt.yaml --dry-run
   zdt switchover --service db --to c --config zdt.yaml --wait
-  zdt switchover --site b --to c --config zdt.yaml --wait`,
+  zdt switchover --site b --to c --config zdt.yaml --wait
+  zdt switchover --service db --to c --force --config zdt.yaml --dry-run`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (f.service == "") == (f.siteName == "") {
@@ -57,7 +66,7 @@ succeeded), 1 when it is refused or failed, 2 for a usage error.`,
 				return usageErrorf("--site and --to are both %q: the services would not move", f.to)
 			}
 			return f.run(cmd, "switchover", func(cfg *config.Cluster, who string, snap *site.Snapshot) (*site.Op, []string) {
-				req := failover.SwitchoverRequest{Service: f.service, Site: f.siteName, To: f.to, PromoteWithin: within}
+				req := failover.SwitchoverRequest{Service: f.service, Site: f.siteName, To: f.to, PromoteWithin: within, Force: force}
 				return failover.PlanSwitchover(cfg, snap, req, who, time.Now())
 			})
 		},
@@ -67,6 +76,7 @@ succeeded), 1 when it is refused or failed, 2 for a usage error.`,
 	cmd.Flags().StringVar(&f.siteName, "site", "", "the site whose services all move")
 	cmd.Flags().StringVar(&f.to, "to", "", "the site to move them to (required)")
 	cmd.Flags().DurationVar(&within, "promote-within", 0, "roll back unless the target is promoted within this time (default: ten lease TTLs, at least 30s)")
+	cmd.Flags().BoolVar(&force, "force", false, "take the services over from a fenced site whatever the target's lag or health: data may be lost, and the op records how much")
 	_ = cmd.MarkFlagRequired("to")
 	return cmd
 }

@@ -45,6 +45,9 @@ type Input struct {
 	// Failover: the assignment is an unplanned takeover from a dark site
 	// (its Kind is "failover").
 	Failover bool
+	// Force: an operator accepted the loss (Assignment.Force): the member
+	// is promoted whatever its lag or health.
+	Force bool
 	// ActiveReady: the active site reports its member as a writable
 	// primary, so following it can succeed.
 	ActiveReady bool
@@ -133,7 +136,7 @@ const unhealthyGrace = 15 * time.Second
 //	up                     standby, eligible        here                 promote
 //	                       (in a failover a standby that does not stream
 //	                       is not refused for that: its primary is dark)
-//	up                     standby, not eligible    here                 refuse
+//	up                     standby, not eligible    here                 refuse (promote when forced)
 //	up                     primary                  other site           fence+follow
 //	up                     standby                  other site, ready,   follow
 //	                                                new epoch or target,
@@ -224,6 +227,9 @@ func Decide(in Input) Decision {
 		if ok, why := replication.Eligible(in.Policy, st); !ok {
 			if in.Policy.RequireSync && in.SyncWhy != "" {
 				why += " (" + in.SyncWhy + ")"
+			}
+			if in.Force && st.Role == replication.RoleStandby {
+				return Decision{ActPromote, "active here: promoting, forced by an operator, although " + why, in.Epoch}
 			}
 			return Decision{ActRefuse, "promotion refused: " + why, in.Epoch}
 		} else {

@@ -58,6 +58,9 @@ func TestDecide(t *testing.T) {
 		{"unobservable: no action", base(func(in *Input) { in.Active = "b"; in.Observed = false; in.Status = replication.Status{} }), ActNone, "no action on stale data"},
 		{"active here, eligible: promote", base(func(in *Input) { in.Active = "b" }), ActPromote, "promoting"},
 		{"active here, lagging: refuse", base(func(in *Input) { in.Active = "b"; in.Status = lagging }), ActRefuse, "exceeds the limit"},
+		{"active here, lagging, forced: promote", base(func(in *Input) { in.Active = "b"; in.Status = lagging; in.Force = true }), ActPromote, "forced by an operator, although"},
+		{"active here, unhealthy, forced: promote", base(func(in *Input) { in.Active = "b"; in.Status = broken; in.Force = true }), ActPromote, "forced"},
+		{"active here, forced, another writable: wait", base(func(in *Input) { in.Active = "b"; in.Status = lagging; in.Force = true; in.OtherWritable = "a" }), ActNone, "waiting until it is fenced"},
 		{"active here, unhealthy: refuse", base(func(in *Input) { in.Active = "b"; in.Status = broken }), ActRefuse, "unhealthy"},
 		{"failover, standby not streaming: promote", base(func(in *Input) { in.Active = "b"; in.Failover = true; in.Status = broken }), ActPromote, "promoting"},
 		{"failover, not streaming, lagging: refuse", base(func(in *Input) {

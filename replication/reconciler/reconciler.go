@@ -533,7 +533,7 @@ func (r *Reconciler) input(g *group, state site.ControllerState, o observation, 
 	for _, svc := range g.services {
 		if a, ok := v.routing.Assignments[svc]; ok {
 			if a.Epoch > in.Epoch {
-				in.Failover = a.Kind == "failover"
+				in.Failover, in.Force = a.Kind == "failover", a.Force
 				from = a.From
 			}
 			in.Epoch = max(in.Epoch, a.Epoch)

@@ -256,6 +256,7 @@ func TestRefusedWhenLagging(t *testing.T) {
 		t.Errorf("refusal events = %q, want one with the reason", evs)
 	}
 	t.Logf("refused: %s", m.Detail)
+
 	resume()
 }
 
@@ -582,5 +583,29 @@ func TestActiveMemberRestarted(t *testing.T) {
 	f.exec("a", "INSERT INTO t (id) VALUES (2)")
 	hasRow(f.srv["a"], 1, 10*time.Second)
 	hasRow(f.srv["b"], 2, 30*time.Second)
+	hasRow(f.srv["c"], 2, 30*time.Second)
+}
+
+// TestForcedPromotion: with its primary dead, a standby that does not
+// stream is refused by a planned assignment; an assignment that an operator
+// forced (zdt switchover --force) promotes it with what it has, and the
+// other standby follows it.
+func TestForcedPromotion(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	f.exec("a", "INSERT INTO t (id) VALUES (1)")
+	hasRow(f.srv["b"], 1, 10*time.Second)
+	f.srv["a"].Kill(syscall.SIGKILL)
+	f.waitMember("b", 30*time.Second, func(m site.MemberReport) bool { return m.Role == "standby" && !m.Healthy })
+	planned := f.assign("db", "b", "a", "switchover")
+	f.waitMember("b", 30*time.Second, func(m site.MemberReport) bool {
+		return m.Epoch == planned && strings.Contains(m.Detail, "promotion refused")
+	})
+	forced := f.put(f.store.Keys().Assignment("db"), site.Assignment{Service: "db", Site: "b", Op: "test-force", At: time.Now(), From: "a", Kind: "switchover", Force: true})
+	f.waitMember("b", 30*time.Second, func(m site.MemberReport) bool { return m.Epoch == forced && m.Role == "primary" && m.Writable })
+	if n := f.actions("b", "promote", "ok"); n != 1 {
+		t.Errorf("promotions of b: %v, want 1", n)
+	}
+	hasRow(f.srv["b"], 1, 10*time.Second)
+	f.exec("b", "INSERT INTO t (id) VALUES (2)")
 	hasRow(f.srv["c"], 2, 30*time.Second)
 }
