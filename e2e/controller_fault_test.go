@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/zdt-project/zdt/e2e/lab"
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
 )
@@ -45,22 +42,7 @@ func TestLabSiteHang(t *testing.T) { testControllerFault(t, "hang", "thaw") }
 // testControllerFault runs one fault of site b while db's primary is there,
 // and logs a line of figures that scripts/soak-controller-fault sums up.
 func testControllerFault(t *testing.T, fault, recover string) {
-	if testing.Short() && os.Getenv("CI") != "true" {
-		t.Skip("-short: skips building zdt and running a three-site lab")
-	}
-	zdt := buildZDT(t)
-	dir := t.TempDir()
-	if err := os.Chmod(filepath.Dir(dir), 0o711); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stopLab(t, zdt, dir) })
-	// A network of its own: another lab on this machine (a person's on
-	// 127.0.0.0, a soak's) does not get in the way.
-	run(t, zdt, "lab", "--detach", "--dir", dir, "--timeout", "60s", "--net", "127.0.2.0")
-	l, err := lab.Open(dir, lab.Options{Binary: zdt})
-	if err != nil {
-		t.Fatal(err)
-	}
+	zdt, l := startLab(t, "127.0.2.0")
 	guests := followGuests(t, zdt, l)
 	pg := followPostgres(t, zdt, l)
 	if guests.cfg == nil || pg.group == "" {
@@ -84,12 +66,7 @@ func testControllerFault(t *testing.T, fault, recover string) {
 	// Record the history from outside the controllers.
 	h := newHistory()
 	hctx, stopRecording := context.WithCancel(ctx)
-	conns := map[string]string{}
-	for _, s := range l.SiteNames() {
-		if conns[s], err = l.PostgresConnString(s); err != nil {
-			t.Fatal(err)
-		}
-	}
+	conns := postgresConns(t, l)
 	writers := probeWrites(hctx, h, conns, 10*time.Millisecond)
 	sampler := sampleGuests(hctx, t, h, guests.cfg, 20*time.Millisecond)
 	defer func() {
@@ -100,7 +77,7 @@ func testControllerFault(t *testing.T, fault, recover string) {
 	h.waitRounds(ctx, t, 5)
 
 	faultAt := time.Now()
-	run(t, zdt, "lab", "site", "b", fault, "--dir", dir)
+	run(t, zdt, "lab", "site", "b", fault, "--dir", l.Dir())
 	if pid, ok := l.PostgresRunning("b"); !ok {
 		t.Fatalf("b's PostgreSQL server died with its controller (pid %d)", pid)
 	}
@@ -156,7 +133,7 @@ func testControllerFault(t *testing.T, fault, recover string) {
 
 	// b's controller comes back: it rejoins fenced, its old primary follows
 	// c, and it runs nothing that is placed elsewhere.
-	run(t, zdt, "lab", "site", "b", recover, "--dir", dir)
+	run(t, zdt, "lab", "site", "b", recover, "--dir", l.Dir())
 	pg.write(ctx, t, "c", "after")
 	pg.waitRow(ctx, t, "b", "after")
 	waitStreaming(ctx, t, conns["b"])

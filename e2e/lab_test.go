@@ -24,6 +24,44 @@ import (
 	"github.com/zdt-project/zdt/site/config"
 )
 
+// postgresConns is the connection string of each site's PostgreSQL server.
+func postgresConns(t *testing.T, l *lab.Lab) map[string]string {
+	t.Helper()
+	conns := map[string]string{}
+	for _, s := range l.SiteNames() {
+		var err error
+		if conns[s], err = l.PostgresConnString(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return conns
+}
+
+// startLab builds zdt and starts a detached lab on its own loopback
+// network (another lab on this machine, a person's or a soak's, does not
+// get in the way), stopped when the test ends. It skips under -short
+// unless CI=true.
+func startLab(t *testing.T, network string) (zdt string, l *lab.Lab) {
+	t.Helper()
+	if testing.Short() && os.Getenv("CI") != "true" {
+		t.Skip("-short: skips building zdt and running a three-site lab")
+	}
+	zdt = buildZDT(t)
+	dir := t.TempDir()
+	// As root the PostgreSQL servers run as user postgres, which must reach
+	// the lab's directory; the lab makes its own reachable, not its parent.
+	if err := os.Chmod(filepath.Dir(dir), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopLab(t, zdt, dir) }) // runs before dir is removed
+	run(t, zdt, "lab", "--detach", "--dir", dir, "--timeout", "60s", "--net", network)
+	l, err := lab.Open(dir, lab.Options{Binary: zdt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return zdt, l
+}
+
 // TestLabSiteFailover runs `zdt lab`, takes site a dark and checks that the
 // cluster fences it and moves its service to b, that a stays fenced when it
 // comes back, then takes b dark, which moves everything to c, and that
@@ -488,11 +526,28 @@ func (st labStatus) wantService(t *testing.T, name, active string) int64 {
 // processGroup lists the live processes (zombies excepted: they have ended,
 // and the lab is not their parent to reap them) in process group pgid.
 func processGroup(pgid int) []string {
+	var live []string
+	err := eachProcess(func(pid int, comm string, fields []string) {
+		if len(fields) < 3 || fields[0] == "Z" || fields[0] == "X" {
+			return
+		}
+		if g, err := strconv.Atoi(fields[2]); err == nil && g == pgid {
+			live = append(live, fmt.Sprintf("%d %s", pid, comm))
+		}
+	})
+	if err != nil {
+		return []string{err.Error()}
+	}
+	return live
+}
+
+// eachProcess calls f for every process in /proc with its "pid (comm)" and
+// the fields of its stat after that: state, ppid, pgrp, ...
+func eachProcess(f func(pid int, comm string, fields []string)) error {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return []string{fmt.Sprintf("read /proc: %v", err)}
+		return fmt.Errorf("read /proc: %w", err)
 	}
-	var live []string
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -502,17 +557,11 @@ func processGroup(pgid int) []string {
 		if err != nil {
 			continue
 		}
-		// pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses.
+		// comm may hold spaces and parentheses.
 		i := strings.LastIndexByte(string(stat), ')')
-		fields := strings.Fields(string(stat[i+1:]))
-		if len(fields) < 3 || fields[0] == "Z" || fields[0] == "X" {
-			continue
-		}
-		if g, err := strconv.Atoi(fields[2]); err == nil && g == pgid {
-			live = append(live, fmt.Sprintf("%d %s", pid, stat[:i+1]))
-		}
+		f(pid, string(stat[:i+1]), strings.Fields(string(stat[i+1:])))
 	}
-	return live
+	return nil
 }
 
 // labGuests follows the lab's guests: what the config says of them, what
@@ -967,13 +1016,7 @@ func (p *labPostgres) switchBack(ctx context.Context, t *testing.T, cli *clientv
 		run(t, p.zdt, "switchover", "--service", svc, "--to", to, "--config", p.l.ConfigPath(), "--wait", "--timeout", "60s")
 		return
 	}
-	conns := map[string]string{}
-	for _, s := range p.l.SiteNames() {
-		var err error
-		if conns[s], err = p.l.PostgresConnString(s); err != nil {
-			t.Fatal(err)
-		}
-	}
+	conns := postgresConns(t, p.l)
 	h := newHistory()
 	pctx, stop := context.WithCancel(ctx)
 	began := time.Now()

@@ -31,20 +31,7 @@ import (
 // off it (with libvirtd), and b is shown drained; undrain makes it a
 // candidate again and moves nothing.
 func TestLabPlannedOps(t *testing.T) {
-	if testing.Short() && os.Getenv("CI") != "true" {
-		t.Skip("-short: skips building zdt and running a three-site lab")
-	}
-	zdt := buildZDT(t)
-	dir := t.TempDir()
-	if err := os.Chmod(filepath.Dir(dir), 0o711); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stopLab(t, zdt, dir) })
-	run(t, zdt, "lab", "--detach", "--dir", dir, "--timeout", "60s", "--net", "127.0.4.0")
-	l, err := lab.Open(dir, lab.Options{Binary: zdt})
-	if err != nil {
-		t.Fatal(err)
-	}
+	zdt, l := startLab(t, "127.0.4.0")
 	pg := followPostgres(t, zdt, l)
 	if pg.group == "" {
 		t.Skip("needs PostgreSQL (installed by make test)")
@@ -137,28 +124,21 @@ func stopLabReplay(t *testing.T, l *lab.Lab, siteName string) func() {
 // prefix and holds word.
 func childNamed(t *testing.T, parent int, prefix, word string) int {
 	t.Helper()
-	entries, err := os.ReadDir("/proc")
+	found := 0
+	err := eachProcess(func(pid int, _ string, fields []string) {
+		if found != 0 || len(fields) < 2 || fields[1] != strconv.Itoa(parent) {
+			return
+		}
+		cmd, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+		if strings.HasPrefix(string(cmd), prefix) && strings.Contains(string(cmd), word) {
+			found = pid
+		}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...
-		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-		if len(fields) < 2 || fields[1] != strconv.Itoa(parent) {
-			continue
-		}
-		if cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); strings.HasPrefix(string(cmd), prefix) && strings.Contains(string(cmd), word) {
-			return pid
-		}
+	if found == 0 {
+		t.Fatalf("no process %q…%q under pid %d", prefix, word, parent)
 	}
-	t.Fatalf("no process %q…%q under pid %d", prefix, word, parent)
-	return 0
+	return found
 }

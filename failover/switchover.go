@@ -181,6 +181,19 @@ func SwitchoverBlockers(cfg *config.Cluster, snap *site.Snapshot, svcs []config.
 			why = append(why, fmt.Sprintf("site %s is %s: a switchover needs both sites up (a dark site is failed over: zdt failover)", s, snap.StateOf(s)))
 		}
 	}
+	why = append(why, moveBlockers(snap, svcs, from, to, self)...)
+	for _, g := range groupsOf(svcs) {
+		why = append(why, groupSwitchoverBlockers(cfg, snap, g, from, to)...)
+	}
+	return why
+}
+
+// moveBlockers is what any move of the services from site from to site to
+// needs: the target not drained and reporting itself up, no other
+// unfinished op touching the services or the sites (self is the op that
+// asks), every service at from and allowed at to.
+func moveBlockers(snap *site.Snapshot, svcs []config.Service, from, to, self string) []string {
+	var why []string
 	if snap.Drained(to) {
 		why = append(why, fmt.Sprintf("site %s is drained for maintenance: undrain it first (zdt undrain --site %s)", to, to))
 	}
@@ -203,9 +216,6 @@ func SwitchoverBlockers(cfg *config.Cluster, snap *site.Snapshot, svcs []config.
 		if !slices.Contains(svc.Sites, to) {
 			why = append(why, fmt.Sprintf("service %s may not run at site %s (its sites: %s)", svc.Name, to, strings.Join(svc.Sites, ", ")))
 		}
-	}
-	for _, g := range groupsOf(svcs) {
-		why = append(why, groupSwitchoverBlockers(cfg, snap, g, from, to)...)
 	}
 	return why
 }
@@ -463,29 +473,7 @@ func ForcedTakeoverBlockers(cfg *config.Cluster, snap *site.Snapshot, svcs []con
 	if !snap.Up(to) {
 		why = append(why, fmt.Sprintf("site %s is %s: the target must be up", to, snap.StateOf(to)))
 	}
-	if snap.Drained(to) {
-		why = append(why, fmt.Sprintf("site %s is drained for maintenance: undrain it first (zdt undrain --site %s)", to, to))
-	}
-	if r, ok := snap.Reports[to]; snap.Up(to) && (!ok || r.State != site.ControllerUp) {
-		why = append(why, fmt.Sprintf("site %s's controller does not report itself up (%s)", to, reportState(r, ok)))
-	}
-	names := serviceNames(svcs)
-	for _, op := range snap.UnfinishedOps() {
-		if op.ID == self {
-			continue
-		}
-		if touched := opTouches(op, names, from, to); touched != "" {
-			why = append(why, fmt.Sprintf("op %s (%s, by %s) is still running for %s: one op at a time; wait for it (zdt ops watch %s) or abort it", op.ID, op.Kind, op.Who, touched, op.ID))
-		}
-	}
-	for _, svc := range svcs {
-		if a := snap.Assignments[svc.Name]; a.Site != from {
-			why = append(why, fmt.Sprintf("service %s is at site %q, not %s: it moved meanwhile; plan again", svc.Name, a.Site, from))
-		}
-		if !slices.Contains(svc.Sites, to) {
-			why = append(why, fmt.Sprintf("service %s may not run at site %s (its sites: %s)", svc.Name, to, strings.Join(svc.Sites, ", ")))
-		}
-	}
+	why = append(why, moveBlockers(snap, svcs, from, to, self)...)
 	for _, g := range groupsOf(svcs) {
 		if m, ok := memberReport(snap, to, g); !ok || m.Role != string(replication.RoleStandby) {
 			why = append(why, fmt.Sprintf("site %s does not report its member of group %s as a standby (%s): there is nothing to promote", to, g, memberState(m, ok)))
