@@ -150,6 +150,30 @@ func (h *history) gap(subject string) time.Duration {
 	return longest
 }
 
+// firstAt is when the subject was first seen at the site since a time (the
+// start of that sighting), zero if never.
+func (h *history) firstAt(subject, siteName string, since time.Time) time.Time {
+	return h.first(subject, since, func(s string) bool { return s == siteName })
+}
+
+// firstAway is when the subject was first seen at a site other than the
+// one given, since a time; zero if never.
+func (h *history) firstAway(subject, siteName string, since time.Time) time.Time {
+	return h.first(subject, since, func(s string) bool { return s != siteName })
+}
+
+func (h *history) first(subject string, since time.Time, at func(string) bool) time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var first time.Time
+	for _, s := range h.seen[subject] {
+		if at(s.site) && !s.start.Before(since) && (first.IsZero() || s.start.Before(first)) {
+			first = s.start
+		}
+	}
+	return first
+}
+
 // keys lists the keys of the subject's sightings since a time.
 func (h *history) keys(subject string, since time.Time) []string {
 	h.mu.Lock()

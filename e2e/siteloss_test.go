@@ -1,0 +1,180 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/zdt-project/zdt/site"
+)
+
+// TestLabSiteLoss takes site b, which holds db's primary and some Gold
+// guests, down whole (`zdt lab site b down`: SIGKILL of its controller,
+// libvirtd and PostgreSQL server), checks invariants 1 and 3 over the
+// history a prober and a sampler record from outside, and logs the
+// timeline from the fault that scripts/soak-controller-fault sums up:
+//
+//   - detected: the failover op was created;
+//   - fenced: its fence step ended;
+//   - promoted: the prober's first write acknowledged at c;
+//   - guests: the last of b's Gold guests seen running at another site;
+//   - prefix: the route observer's best path for every IPv4 prefix of db
+//     leads to c (its record's observation time);
+//
+// and whether b's etcd member led the cluster when it died.
+func TestLabSiteLoss(t *testing.T) {
+	zdt, l := startLab(t, "127.0.6.0")
+	guests := followGuests(t, zdt, l)
+	pg := followPostgres(t, zdt, l)
+	if guests.cfg == nil || pg.group == "" {
+		t.Skip("needs libvirtd and PostgreSQL (installed by make test)")
+	}
+	keys := site.NewKeys(l.Cluster())
+	cli := etcdClient(t, l, "a", "c") // the sites that stay up
+	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Second)
+	defer cancel()
+
+	waitKey(ctx, t, cli, keys.Assignment("db"), func(int64) bool { return true })
+	guests.waitAllRunning(ctx, t, cli)
+	pg.waitRoles(ctx, t, cli, map[string]string{"b": "primary", "a": "standby", "c": "standby"})
+	waitStatus(ctx, t, cli, zdt, l, "every prefix leads to its service's active site", upstreamAtActive)
+	pg.write(ctx, t, "b", "before") // and the prober's table
+	pg.waitRow(ctx, t, "c", "before")
+	var gold []string
+	for _, name := range guestsPlacedAt(ctx, t, guests, cli, "b") {
+		if g, ok := guests.guest(name); ok && g.Tier == "gold" {
+			gold = append(gold, name)
+		}
+	}
+	if len(gold) == 0 {
+		t.Fatal("no Gold guest runs at b: the test would not see guests move")
+	}
+	db, ok := guests.cfg.Service("db")
+	if !ok {
+		t.Fatal("the lab has no service db")
+	}
+
+	h := newHistory()
+	hctx, stopRecording := context.WithCancel(ctx)
+	writers := probeWrites(hctx, h, postgresConns(t, l), 10*time.Millisecond)
+	sampler := sampleGuests(hctx, t, h, guests.cfg, 20*time.Millisecond)
+	defer func() {
+		stopRecording()
+		writers.Wait()
+		sampler.Wait()
+	}()
+	h.waitRounds(ctx, t, 5)
+	leaderAtB := leaderSite(ctx, t, cli) == "b"
+	before, err := revision(ctx, cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	faultAt := time.Now()
+	run(t, zdt, "lab", "site", "b", "down", "--dir", l.Dir())
+	op := waitFailoverOp(ctx, t, cli, keys, "b")
+	waitWritesAt(ctx, t, h, "c")
+	guests.waitGoldElsewhere(ctx, t, cli, "b")
+	prefixAt := waitPrefixesAt(ctx, t, cli, keys, db.Prefixes, "c", before)
+	h.waitRounds(ctx, t, 5)
+	stopRecording()
+	writers.Wait()
+	sampler.Wait()
+
+	fence := stepNamed(op, "fence")
+	if fence == nil || fence.Status != site.StepDone {
+		t.Fatalf("the failover of b has no done fence step: %+v", op.Steps)
+	}
+	fenceOut := stepNamed(op, "fence-resources")
+	if fenceOut == nil {
+		fenceOut = &site.Step{}
+	}
+	checkHistory(t, h, guests.cfg, "down", fenceOut.Ended.Sub(fenceOut.Started), op.Ended.Sub(faultAt))
+	promoted := h.firstAt("writes", "c", faultAt)
+	var guestsAt time.Time
+	for _, g := range gold {
+		at := h.firstAway("guest "+g, "b", faultAt)
+		if at.IsZero() {
+			t.Errorf("guest %s was not seen running away from b", g)
+		}
+		guestsAt = later(guestsAt, at)
+	}
+	ms := func(at time.Time) int64 { return at.Sub(faultAt).Milliseconds() }
+	t.Logf("timeline: detected_ms=%d fenced_ms=%d promoted_ms=%d guests_ms=%d prefix_ms=%d leader_at_b=%t",
+		ms(op.Created), ms(fence.Ended), ms(promoted), ms(guestsAt), ms(prefixAt), leaderAtB)
+}
+
+// leaderSite is the site whose etcd member leads, as the client's first
+// endpoint sees it.
+func leaderSite(ctx context.Context, t *testing.T, cli *clientv3.Client) string {
+	t.Helper()
+	st, err := cli.Status(ctx, cli.Endpoints()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	members, err := cli.MemberList(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range members.Members {
+		if m.ID == st.Leader {
+			return m.Name
+		}
+	}
+	return ""
+}
+
+// waitPrefixesAt waits until the route observer's best path for every IPv4
+// prefix leads to the site, watching its records from revision since, and
+// returns when the last of them was observed so.
+func waitPrefixesAt(ctx context.Context, t *testing.T, cli *clientv3.Client, keys site.Keys, prefixes []netip.Prefix, siteName string, since int64) time.Time {
+	t.Helper()
+	wanted := map[string]bool{}
+	for _, p := range prefixes {
+		if p.Addr().Is4() {
+			wanted[keys.UpstreamRoute(p.String())] = true
+		}
+	}
+	var last time.Time
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for resp := range cli.Watch(wctx, keys.Upstream(), clientv3.WithPrefix(), clientv3.WithRev(since+1)) {
+		for _, ev := range resp.Events {
+			key := string(ev.Kv.Key)
+			if !wanted[key] || ev.Type != clientv3.EventTypePut {
+				continue
+			}
+			var r site.UpstreamRoute
+			if err := json.Unmarshal(ev.Kv.Value, &r); err != nil {
+				t.Fatal(err)
+			}
+			if r.BestSite == siteName {
+				delete(wanted, key)
+				last = later(last, r.Observed)
+			}
+		}
+		if len(wanted) == 0 {
+			return last
+		}
+	}
+	t.Fatalf("the observer's best paths of %v did not all lead to %s: %v", slices.Collect(func(yield func(string) bool) {
+		for k := range wanted {
+			if !yield(k) {
+				return
+			}
+		}
+	}), siteName, ctx.Err())
+	return last
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
