@@ -23,6 +23,7 @@ import (
 	"slices"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
 	"github.com/zdt-project/zdt/bgp/speaker"
@@ -147,7 +148,16 @@ func (o *Observer) publish(ctx context.Context) error {
 	if len(changed) == 0 && len(gone) == 0 {
 		return nil
 	}
-	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	// A write gets one lease TTL and fails fast without a leader: while the
+	// member this client talks to is dead or has lost its leader (the site
+	// that held the etcd leader went dark), the next publish tries again
+	// with a fresh view, rather than one write waiting for long and the
+	// observer's view of a failover reaching etcd seconds late.
+	timeout := o.cfg.Cluster.Timings.LeaseTTL
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	wctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), timeout)
 	defer cancel()
 	if err := o.cfg.Store.PutUpstream(wctx, changed, gone); err != nil {
 		return err
