@@ -614,14 +614,7 @@ func (r *Reconciler) reconcile(ctx context.Context, g *group, state site.Control
 	case ActRefuse:
 		r.refuse(ctx, g, d, log)
 	case ActStart:
-		if err := r.do(ctx, g, "start", d.Reason, func() error { return g.member.(replication.Starter).Start(ctx) }); err != nil {
-			if ctx.Err() == nil {
-				g.startFailed = time.Now()
-			}
-			notes = append(notes, err.Error())
-		} else {
-			g.startFailed, acted = time.Time{}, true
-		}
+		acted = r.start(ctx, g, &notes, log)
 	}
 	if d.Epoch > 0 {
 		g.acted = max(g.acted, d.Epoch)
@@ -732,6 +725,31 @@ func (r *Reconciler) promote(ctx context.Context, g *group, in Input, notes *[]s
 		}
 	}
 	g.refused = ""
+	return true
+}
+
+// start starts the member's server. A server that comes back may be a
+// writable primary, so it is started only while the site's lease is known
+// alive, and fenced again if the lease lapsed meanwhile, as a promotion is.
+func (r *Reconciler) start(ctx context.Context, g *group, notes *[]string, log *zap.Logger) bool {
+	if !r.serving() {
+		*notes = append(*notes, "not started: the site's lease may have lapsed since this pass read the assignment")
+		return false
+	}
+	if err := r.do(ctx, g, "start", "the member does not answer", func() error { return g.member.(replication.Starter).Start(ctx) }); err != nil {
+		if ctx.Err() == nil {
+			g.startFailed = time.Now()
+		}
+		*notes = append(*notes, err.Error())
+		return true
+	}
+	g.startFailed = time.Time{}
+	if !r.serving() {
+		log.Warn("started as the site's lease lapsed: fencing the member")
+		if err := r.do(ctx, g, "fence", "the lease lapsed while the server started", func() error { return g.member.Fence(ctx) }); err != nil {
+			*notes = append(*notes, err.Error())
+		}
+	}
 	return true
 }
 

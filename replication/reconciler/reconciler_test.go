@@ -121,6 +121,7 @@ func TestFailover(t *testing.T) {
 	w := f.startWriter("a", 1)
 	f.srv["a"].Eventually(10*time.Second, func(_ *pgx.Conn) (bool, string) { return len(w.ids()) > 100, "writer too slow" })
 
+	f.leased["a"].Store(false) // a goes dark: its controller holds no lease, so it starts nothing
 	f.srv["a"].Kill(syscall.SIGKILL)
 	w.halt()
 	f.del(f.store.Keys().Alive("a"))
@@ -176,6 +177,7 @@ func TestSynchronousNoLoss(t *testing.T) {
 	}
 	w := f.startWriter("a", 1)
 	f.srv["a"].Eventually(10*time.Second, func(_ *pgx.Conn) (bool, string) { return len(w.ids()) > 200, "writer too slow" })
+	f.leased["a"].Store(false) // a goes dark: its controller holds no lease, so it starts nothing
 	f.srv["a"].Kill(syscall.SIGKILL)
 	w.halt()
 	acked := w.ids()
@@ -504,6 +506,7 @@ func TestCrashedControllerRejoins(t *testing.T) {
 func TestNoPromotionWithoutLease(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
 	f.leased["b"].Store(false)
+	f.leased["a"].Store(false) // a goes dark: its controller holds no lease, so it starts nothing
 	f.srv["a"].Kill(syscall.SIGKILL)
 	f.del(f.store.Keys().Alive("a"))
 	f.fence("a")
@@ -594,6 +597,7 @@ func TestForcedPromotion(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
 	f.exec("a", "INSERT INTO t (id) VALUES (1)")
 	hasRow(f.srv["b"], 1, 10*time.Second)
+	f.leased["a"].Store(false) // a goes dark: its controller holds no lease, so it starts nothing
 	f.srv["a"].Kill(syscall.SIGKILL)
 	f.waitMember("b", 30*time.Second, func(m site.MemberReport) bool { return m.Role == "standby" && !m.Healthy })
 	planned := f.assign("db", "b", "a", "switchover")
