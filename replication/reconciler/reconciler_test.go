@@ -3,6 +3,7 @@ package reconciler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -119,7 +120,11 @@ func TestFailover(t *testing.T) {
 	ctx := context.Background()
 	probe := f.startProber()
 	w := f.startWriter("a", 1)
-	f.srv["a"].Eventually(10*time.Second, func(_ *pgx.Conn) (bool, string) { return len(w.ids()) > 100, "writer too slow" })
+	f.srv["a"].Eventually(10*time.Second, func(_ *pgx.Conn) (bool, string) {
+		// The prober, too, must have seen a writable before a dies.
+		_, probed := probe.wrote.Load("a")
+		return len(w.ids()) > 100 && probed, fmt.Sprintf("%d writes, prober wrote on a: %t", len(w.ids()), probed)
+	})
 
 	f.leased["a"].Store(false) // a goes dark: its controller holds no lease, so it starts nothing
 	f.srv["a"].Kill(syscall.SIGKILL)
