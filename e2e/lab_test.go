@@ -650,6 +650,11 @@ func (g *labGuests) waitGoldElsewhere(ctx context.Context, t *testing.T, cli *cl
 			}
 			wrong = append(wrong, runsOnlyAt(guest.Name, placements, st)...)
 		}
+		if len(wrong) > 0 {
+			// For the failure message: what the sites say (ALARMS, SITE,
+			// GUEST), should this wait run out.
+			wrong = append(wrong, "zdt status says:\n"+st.raw)
+		}
 		return wrong, nil
 	})
 	// Gold-Zone-A and Gold-Zone-B guests never share a site.
