@@ -67,19 +67,17 @@ func reportState(r site.Report, ok bool) string {
 // memberBlockers: every member at the site must be a healthy standby that
 // acted on its group's current assignment.
 func memberBlockers(cfg *config.Cluster, snap *site.Snapshot, name string) []string {
-	rep := snap.Replication[name]
 	var why []string
 	for _, g := range cfg.Replication {
 		if _, ok := g.Member(name); !ok {
 			continue
 		}
 		active, epoch := groupAssignment(cfg, snap, g.Name)
-		i := slices.IndexFunc(rep.Members, func(m site.MemberReport) bool { return m.Group == g.Name })
-		if i < 0 {
+		m, ok := memberReport(snap, name, g.Name)
+		if !ok {
 			why = append(why, fmt.Sprintf("site %s does not report its member of group %s yet", name, g.Name))
 			continue
 		}
-		m := rep.Members[i]
 		switch {
 		case m.Writable || m.Role == "primary":
 			why = append(why, fmt.Sprintf("site %s's member of group %s is a primary (writable %t); it must be rewound and follow %s first (its controller does this once fenced)", name, g.Name, m.Writable, orNone(active)))

@@ -384,11 +384,9 @@ func awaitPrimaryStep(ctx context.Context, r *run, st *site.Step) stepResult {
 		// over: the services go back to it, so that its failover, which
 		// fences it first, moves them; the target, a standby of a dark
 		// primary, would not be promoted by a planned move.
-		if err := r.rollBack(ctx, ours, from); err != nil {
-			return stepResult{kind: stepRetry, err: err}
-		}
-		r.c.event(ctx, "switchover-rolled-back", r.op.ID, strings.Join(ours, ","), fmt.Sprintf("site %s is %s: %s back at it for its failover", from, snap.StateOf(from), strings.Join(ours, ", ")))
-		return stepResult{kind: stepFailed, detail: fmt.Sprintf("site %s is %s: %s assigned to it again, for its failover to move them (it fences the site first)", from, snap.StateOf(from), strings.Join(ours, ", "))}
+		return r.rolledBack(ctx, ours, from,
+			fmt.Sprintf("site %s is %s: %s back at it for its failover", from, snap.StateOf(from), strings.Join(ours, ", ")),
+			fmt.Sprintf("site %s is %s: %s assigned to it again, for its failover to move them (it fences the site first)", from, snap.StateOf(from), strings.Join(ours, ", ")))
 	case !snap.Up(to):
 		cause = fmt.Sprintf("site %s is %s", to, snap.StateOf(to))
 	case acted && m.Role == string(replication.RoleUnknown):
@@ -404,11 +402,20 @@ func awaitPrimaryStep(ctx context.Context, r *run, st *site.Step) stepResult {
 		// Promoted after all: going back now would lose what it took.
 		return stepResult{kind: stepFailed, detail: cause + "; its member is writable, so the move stays"}
 	}
-	if err := r.rollBack(ctx, ours, from); err != nil {
+	return r.rolledBack(ctx, ours, from,
+		fmt.Sprintf("%s: %s back at site %s", cause, strings.Join(ours, ", "), from),
+		fmt.Sprintf("%s: rolled back, %s assigned to site %s again (its primary lifts its fence)", cause, strings.Join(ours, ", "), from))
+}
+
+// rolledBack rolls the services back to site from, writes the event, and
+// ends the step failed with detail; a rollback that could not be written
+// is retried.
+func (r *run) rolledBack(ctx context.Context, services []string, from, event, detail string) stepResult {
+	if err := r.rollBack(ctx, services, from); err != nil {
 		return stepResult{kind: stepRetry, err: err}
 	}
-	r.c.event(ctx, "switchover-rolled-back", r.op.ID, strings.Join(ours, ","), fmt.Sprintf("%s: %s back at site %s", cause, strings.Join(ours, ", "), from))
-	return stepResult{kind: stepFailed, detail: fmt.Sprintf("%s: rolled back, %s assigned to site %s again (its primary lifts its fence)", cause, strings.Join(ours, ", "), from)}
+	r.c.event(ctx, "switchover-rolled-back", r.op.ID, strings.Join(services, ","), event)
+	return stepResult{kind: stepFailed, detail: detail}
 }
 
 // rollBack assigns the services to site from again, each only while it is

@@ -72,15 +72,10 @@ func chooseTarget(cfg *config.Cluster, svc config.Service, snap *site.Snapshot, 
 // memberEligible judges the group's member at the site from its last
 // report.
 func memberEligible(snap *site.Snapshot, group, at, from string, p replication.RPOPolicy) (bool, string) {
-	rep, ok := snap.Replication[at]
+	m, ok := memberReport(snap, at, group)
 	if !ok {
 		return false, "its site has not reported it"
 	}
-	i := slices.IndexFunc(rep.Members, func(m site.MemberReport) bool { return m.Group == group })
-	if i < 0 {
-		return false, "its site has not reported it"
-	}
-	m := rep.Members[i]
 	st := replication.Status{
 		Role: replication.Role(m.Role), Healthy: m.Healthy, Sync: m.Sync || heldSync(snap, group, from, at),
 		LagBytes: m.LagBytes, LagSeconds: m.LagSeconds, Writable: m.Writable, Detail: m.Detail,
