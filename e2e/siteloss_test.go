@@ -10,6 +10,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/zdt-project/zdt/failover"
 	"github.com/zdt-project/zdt/site"
 )
 
@@ -107,6 +108,31 @@ func TestLabSiteLoss(t *testing.T) {
 	ms := func(at time.Time) int64 { return at.Sub(faultAt).Milliseconds() }
 	t.Logf("timeline: detected_ms=%d fenced_ms=%d promoted_ms=%d guests_ms=%d prefix_ms=%d leader_at_b=%t",
 		ms(op.Created), ms(fence.Ended), ms(promoted), ms(guestsAt), ms(prefixAt), leaderAtB)
+
+	// The op's own timeline (zdt ops show) reaches every milestone, each
+	// once the sites reported it: not before the client saw it.
+	reached := map[string]time.Time{}
+	for _, tl := range failover.Timeline(op) {
+		if tl.Service != "db" {
+			continue
+		}
+		for _, m := range tl.Milestones {
+			if m.Reached {
+				reached[m.Name] = m.At
+			}
+		}
+	}
+	for name, seen := range map[string]time.Time{"promoted": promoted, "guests running": guestsAt, "prefix moved": prefixAt} {
+		at, ok := reached[name]
+		switch {
+		case !ok:
+			t.Errorf("the op's timeline of db does not reach %q: %+v", name, failover.Timeline(op))
+		case name == "promoted" && at.Before(seen):
+			t.Errorf("the op says db was promoted at %s, before the client's first write at c (%s)", at, seen)
+		}
+	}
+	t.Logf("op timeline: promoted_ms=%d guests_ms=%d prefix_ms=%d",
+		ms(reached["promoted"]), ms(reached["guests running"]), ms(reached["prefix moved"]))
 }
 
 // leaderSite is the site whose etcd member leads, as the client's first

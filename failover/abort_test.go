@@ -52,6 +52,7 @@ func TestAbortRequested(t *testing.T) {
 				{Name: StepFence, Status: site.StepFailed, Detail: "interrupted: " + why},
 				{Name: StepFenceResources, Status: site.StepSkipped, Detail: "not run: " + why},
 				{Name: StepAssign, Status: site.StepSkipped, Detail: "not run: " + why},
+				{Name: StepAwaitPrefixes, Status: site.StepSkipped, Detail: "not run: " + why},
 			},
 		},
 		{
@@ -62,6 +63,7 @@ func TestAbortRequested(t *testing.T) {
 				{Name: StepFence, Status: site.StepDone, Detail: "site c fenced"},
 				{Name: StepFenceResources, Status: site.StepFailed, Detail: "interrupted: " + why + "; before that: site c: unreachable, presumed dark: member pg at c; waiting for an operator"},
 				{Name: StepAssign, Status: site.StepSkipped, Detail: "not run: " + why},
+				{Name: StepAwaitPrefixes, Status: site.StepSkipped, Detail: "not run: " + why},
 			},
 		},
 	}

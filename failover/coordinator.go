@@ -160,10 +160,11 @@ func (c *Coordinator) leadWatching(ctx context.Context, g site.Guard, since time
 // reconcile does what Decide says until there is nothing left to do.
 func (c *Coordinator) reconcile(ctx context.Context, g site.Guard, since time.Time) error {
 	const maxActions = 16 // bounded: the rest waits for the next pass
+	waiting := map[string]bool{}
 	for range maxActions {
-		if err := c.act(ctx, g, since); errors.Is(err, errIdle) || errors.Is(err, errWaiting) {
+		if err := c.act(ctx, g, since, waiting); errors.Is(err, errIdle) {
 			return nil
-		} else if err != nil {
+		} else if err != nil && !errors.Is(err, errWaiting) {
 			return err
 		}
 	}
@@ -176,14 +177,17 @@ var errIdle = errors.New("nothing to do")
 // act takes the next action Decide names. Each action gets the lease TTL:
 // a request stuck on an unresponsive etcd member must not hold up the
 // coordinator; the next pass retries on another.
-func (c *Coordinator) act(ctx context.Context, g site.Guard, since time.Time) error {
+//
+// An op that waits for the sites is added to waiting; the next action of
+// the pass passes it over.
+func (c *Coordinator) act(ctx context.Context, g site.Guard, since time.Time, waiting map[string]bool) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Cluster.Timings.LeaseTTL)
 	defer cancel()
 	snap, err := c.cfg.Store.Snapshot(ctx)
 	if err != nil {
 		return err
 	}
-	d, err := Decide(c.cfg.Cluster, snap, c.cfg.Site, c.now(), since)
+	d, err := decide(c.cfg.Cluster, snap, c.cfg.Site, c.now(), since, waiting)
 	if err != nil {
 		return err
 	}
@@ -199,7 +203,11 @@ func (c *Coordinator) act(ctx context.Context, g site.Guard, since time.Time) er
 	if op == nil {
 		return errIdle
 	}
-	return c.execute(ctx, g, op)
+	err = c.execute(ctx, g, op)
+	if errors.Is(err, errWaiting) {
+		waiting[op.ID] = true
+	}
+	return err
 }
 
 // prune deletes the finished ops and the events that retention no longer

@@ -41,16 +41,36 @@ type Decision struct {
 // made impossible. The planned op's later steps check again what they act
 // on and give way to what the failover moved.
 func Decide(cfg *config.Cluster, snap *site.Snapshot, self string, now, leadingSince time.Time) (Decision, error) {
-	if open := snap.UnfinishedOps(); len(open) > 0 {
+	return decide(cfg, snap, self, now, leadingSince, nil)
+}
+
+// decide is Decide for a coordinator that found the ops named in waiting
+// waiting for the sites in this pass: it passes them over, so that an op
+// waiting for a promotion, guests or prefixes holds up neither the other
+// unfinished ops nor the failover of a site that went dark meanwhile. While
+// any op is unfinished, no op but a failover starts.
+func decide(cfg *config.Cluster, snap *site.Snapshot, self string, now, leadingSince time.Time, waiting map[string]bool) (Decision, error) {
+	if all := snap.UnfinishedOps(); len(all) > 0 {
+		var open []*site.Op
+		for _, op := range all {
+			if !waiting[op.ID] {
+				open = append(open, op)
+			}
+		}
 		for _, op := range open {
 			if op.Kind == KindFailover {
 				return Decision{Resume: op}, nil
 			}
 		}
-		if planned(open[0]) {
+		if len(open) == 0 || planned(open[0]) {
 			for _, s := range DarkSites(cfg, snap) {
-				return Decision{Start: PlanFailover(cfg, snap, s, self, now)}, nil
+				if !failingOver(all, s) {
+					return Decision{Start: PlanFailover(cfg, snap, s, self, now)}, nil
+				}
 			}
+		}
+		if len(open) == 0 {
+			return Decision{}, nil
 		}
 		return Decision{Resume: open[0]}, nil
 	}
@@ -81,6 +101,16 @@ func Decide(cfg *config.Cluster, snap *site.Snapshot, self string, now, leadingS
 		Outcome: site.OpRunning,
 		Steps:   []site.Step{{Name: StepPlace, Status: site.StepPending}},
 	}}, nil
+}
+
+// failingOver says whether one of the ops is a failover of the site.
+func failingOver(ops []*site.Op, name string) bool {
+	for _, op := range ops {
+		if op.Kind == KindFailover && op.Params["site"] == name {
+			return true
+		}
+	}
+	return false
 }
 
 // planned says whether an op was asked for by a person for a planned
@@ -132,11 +162,15 @@ func PlanFailover(cfg *config.Cluster, snap *site.Snapshot, dark, self string, n
 }
 
 // takeoverSteps are the steps of a failover once the site is fenced: fence
-// its resources from outside, move each service it serves, place the guests.
+// its resources from outside, move each service it serves, place the guests,
+// then wait until the sites report it done: each group's new primary
+// writable and followed, the guests running, the prefixes moved.
 func takeoverSteps(cfg *config.Cluster, snap *site.Snapshot, dark string) []site.Step {
 	steps := []site.Step{{Name: StepFenceResources, Params: map[string]string{"site": dark}, Status: site.StepPending}}
+	var moved []config.Service
 	for _, svc := range cfg.Services {
 		if a, ok := snap.Assignments[svc.Name]; ok && a.Site == dark {
+			moved = append(moved, svc)
 			steps = append(steps, site.Step{
 				Name:   StepAssign,
 				Params: map[string]string{"service": svc.Name, "from": dark},
@@ -144,10 +178,11 @@ func takeoverSteps(cfg *config.Cluster, snap *site.Snapshot, dark string) []site
 			})
 		}
 	}
-	if len(cfg.Guests()) > 0 {
+	guests := len(cfg.Guests()) > 0
+	if guests {
 		steps = append(steps, site.Step{Name: StepPlace, Status: site.StepPending})
 	}
-	return steps
+	return append(steps, awaitSteps(moved, true, guests, 0)...)
 }
 
 // PlanBootstrap plans the first assignment of every service that has none:

@@ -20,7 +20,7 @@ func TestPlanDeclaredFailover(t *testing.T) {
 			name:  "an up site: declare, wait for its own fence, then take it over",
 			state: state{up: []string{"a", "b", "c"}, assigned: all},
 			site:  "a",
-			steps: []string{"declare a", "await-self-fence a", "fence-resources a", "assign web", "assign mail"},
+			steps: []string{"declare a", "await-self-fence a", "fence-resources a", "assign web", "assign mail", "await-prefixes "},
 		},
 		{
 			name:  "a fenced site",

@@ -50,7 +50,7 @@ func PlanEvacuate(cfg *config.Cluster, snap *site.Snapshot, name, who, reason st
 		}
 	}
 	if within <= 0 {
-		within = switchoverWait(cfg)
+		within = awaitLimit(cfg)
 	}
 	// The targets are chosen as if the site were drained already.
 	drained := *snap
@@ -61,6 +61,7 @@ func PlanEvacuate(cfg *config.Cluster, snap *site.Snapshot, name, who, reason st
 	drained.Drains[name] = site.Drain{Site: name}
 	steps := []site.Step{{Name: StepDrain, Params: map[string]string{"site": name, "reason": reason}, Status: site.StepPending}}
 	var moved []string
+	var movedSvcs []config.Service
 	done := map[string]bool{}
 	for _, svc := range cfg.Services {
 		if a, ok := snap.Assignments[svc.Name]; !ok || a.Site != name || done[svc.Name] {
@@ -86,6 +87,7 @@ func PlanEvacuate(cfg *config.Cluster, snap *site.Snapshot, name, who, reason st
 		}
 		names := serviceNames(unit)
 		moved = append(moved, names...)
+		movedSvcs = append(movedSvcs, unit...)
 		steps = append(steps, site.Step{Name: StepCheckSwitchover, Params: map[string]string{"services": strings.Join(names, ","), "from": name, "to": to}, Status: site.StepPending})
 		for _, u := range unit {
 			steps = append(steps, site.Step{Name: StepAssign, Params: map[string]string{"service": u.Name, "from": name, "to": to}, Status: site.StepPending})
@@ -100,6 +102,7 @@ func PlanEvacuate(cfg *config.Cluster, snap *site.Snapshot, name, who, reason st
 		return nil, why
 	}
 	steps = append(steps, site.Step{Name: StepPlace, Params: map[string]string{"site": name}, Status: site.StepPending})
+	steps = append(steps, awaitSteps(movedSvcs, false, len(cfg.Guests()) > 0, within)...)
 	return &site.Op{
 		ID:      site.NewOpID(now, KindEvacuate),
 		Kind:    KindEvacuate,

@@ -1,6 +1,7 @@
 package failover
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -152,9 +153,19 @@ func TestDecidePlacement(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		steps := summarise(d).steps
-		if n := len(d.Start.Steps); n == 0 || d.Start.Steps[n-1].Name != StepPlace {
-			t.Fatalf("failover steps %v; want place last", steps)
+		var steps []string
+		for _, st := range d.Start.Steps {
+			steps = append(steps, st.Name)
+		}
+		place := slices.IndexFunc(d.Start.Steps, func(st site.Step) bool { return st.Name == StepPlace })
+		lastAssign := -1
+		for i, st := range d.Start.Steps {
+			if st.Name == StepAssign {
+				lastAssign = i
+			}
+		}
+		if place < 0 || place < lastAssign || d.Start.Steps[place+1].Name != StepAwaitGuests {
+			t.Fatalf("failover steps %v; want place after the assignments, before the waits", steps)
 		}
 	})
 }

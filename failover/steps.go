@@ -69,6 +69,12 @@ func stepFor(name string) (stepFunc, bool) {
 		return checkSwitchoverStep, true
 	case StepAwaitPrimary:
 		return awaitPrimaryStep, true
+	case StepAwaitFollowers:
+		return awaitFollowersStep, true
+	case StepAwaitGuests:
+		return awaitGuestsStep, true
+	case StepAwaitPrefixes:
+		return awaitPrefixesStep, true
 	case StepDrain:
 		return drainStep, true
 	case StepUndrain:

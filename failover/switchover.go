@@ -28,17 +28,6 @@ const (
 	StepAwaitPrimary = "await-primary"
 )
 
-// MinSwitchoverWait is the least time a switchover waits for the target's
-// promotion before it rolls back.
-const MinSwitchoverWait = 30 * time.Second
-
-// switchoverWait is how long a switchover waits for the target's member to
-// become a writable primary: the old primary's fence, the target's replay
-// of the rest, its promotion, each seen through a site's report.
-func switchoverWait(cfg *config.Cluster) time.Duration {
-	return max(MinSwitchoverWait, 10*cfg.Timings.LeaseTTL)
-}
-
 // SwitchoverRequest is what a person asks to move: one service (with every
 // service that shares its replication group, which moves with it), or every
 // service a site holds; and where to.
@@ -47,7 +36,7 @@ type SwitchoverRequest struct {
 	Site    string // the site to empty, or "" with Service
 	To      string
 	// PromoteWithin is how long the op waits for the target's promotion
-	// before it rolls back; 0: at least MinSwitchoverWait, ten lease TTLs.
+	// before it rolls back; 0: at least MinAwait, ten lease TTLs.
 	PromoteWithin time.Duration
 	// Force takes the services over from a fenced site whatever the
 	// target's lag: for services stranded there (no site was within their
@@ -92,13 +81,14 @@ func PlanSwitchover(cfg *config.Cluster, snap *site.Snapshot, req SwitchoverRequ
 	}
 	within := req.PromoteWithin
 	if within <= 0 {
-		within = switchoverWait(cfg)
+		within = awaitLimit(cfg)
 	}
 	for _, g := range groupsOf(svcs) {
 		steps = append(steps, site.Step{Name: StepAwaitPrimary, Params: map[string]string{
 			"group": g, "services": params["services"], "from": from, "to": req.To, "within": within.String(), "force": params["force"],
 		}, Status: site.StepPending})
 	}
+	steps = append(steps, awaitSteps(svcs, false, false, within)...)
 	return &site.Op{
 		ID:      site.NewOpID(now, KindSwitchover),
 		Kind:    KindSwitchover,
@@ -335,8 +325,13 @@ func checkSwitchoverStep(ctx context.Context, r *run, st *site.Step) stepResult 
 // their old site again, whose member, fenced but holding everything, lifts
 // its fence (the target never took a write). A service moved meanwhile by
 // another op (the failover of a site that went dark takes precedence) ends
-// the wait: that op owns it now.
+// the wait: that op owns it now. In a takeover (a failover, a forced
+// switchover) there is no old layout to go back to: see
+// awaitTakeoverPrimary.
 func awaitPrimaryStep(ctx context.Context, r *run, st *site.Step) stepResult {
+	if !rollsBack(r.op) {
+		return awaitTakeoverPrimary(ctx, r, st)
+	}
 	group, from, to := st.Params["group"], st.Params["from"], st.Params["to"]
 	snap, err := r.c.cfg.Store.Snapshot(ctx)
 	if err != nil {
@@ -362,7 +357,7 @@ func awaitPrimaryStep(ctx context.Context, r *run, st *site.Step) stepResult {
 	}
 	limit, err := time.ParseDuration(st.Params["within"])
 	if err != nil || limit <= 0 {
-		limit = switchoverWait(r.c.cfg.Cluster)
+		limit = awaitLimit(r.c.cfg.Cluster)
 	}
 	waited := r.c.now().Sub(st.Started)
 	state := "no report of it yet"
@@ -371,14 +366,7 @@ func awaitPrimaryStep(ctx context.Context, r *run, st *site.Step) stepResult {
 	}
 	var cause string
 	acted := reported && m.Epoch >= epoch
-	forced := st.Params["force"] == "true"
 	switch {
-	case forced && (waited >= limit || !snap.Up(to)):
-		// Nothing to roll back to: the old site is fenced.
-		return stepResult{kind: stepFailed, detail: fmt.Sprintf("the forced takeover did not complete: site %s's member of group %s is not a writable primary after %s (%s); the services stay assigned to site %s",
-			to, group, waited.Round(time.Millisecond), state, to)}
-	case forced:
-		return stepResult{kind: stepWait, detail: fmt.Sprintf("waiting up to %s for site %s's member of group %s to be promoted, forced (%s)", limit, to, group, state)}
 	case !snap.Up(from) && !(reported && m.Writable):
 		// The old site went dark (or was fenced) before the target took
 		// over: the services go back to it, so that its failover, which
@@ -405,6 +393,12 @@ func awaitPrimaryStep(ctx context.Context, r *run, st *site.Step) stepResult {
 	return r.rolledBack(ctx, ours, from,
 		fmt.Sprintf("%s: %s back at site %s", cause, strings.Join(ours, ", "), from),
 		fmt.Sprintf("%s: rolled back, %s assigned to site %s again (its primary lifts its fence)", cause, strings.Join(ours, ", "), from))
+}
+
+// rollsBack says whether the op is a planned move, which rolls back when
+// the target's promotion does not come.
+func rollsBack(op *site.Op) bool {
+	return (op.Kind == KindSwitchover && op.Params["force"] != "true") || op.Kind == KindEvacuate
 }
 
 // rolledBack rolls the services back to site from, writes the event, and

@@ -123,11 +123,13 @@ func Stranded(cfg *config.Cluster, snap *site.Snapshot) []config.Service {
 // caught up.
 func PlanReassign(cfg *config.Cluster, snap *site.Snapshot, self string, now time.Time) *site.Op {
 	var steps []site.Step
+	var moved []config.Service
 	for _, svc := range Stranded(cfg, snap) {
 		from := snap.Assignments[svc.Name].Site
 		if to, _ := ChooseTarget(cfg, svc, snap, from); to == "" {
 			continue
 		}
+		moved = append(moved, svc)
 		steps = append(steps, site.Step{
 			Name:   StepAssign,
 			Params: map[string]string{"service": svc.Name, "from": from},
@@ -137,6 +139,7 @@ func PlanReassign(cfg *config.Cluster, snap *site.Snapshot, self string, now tim
 	if len(steps) == 0 {
 		return nil
 	}
+	steps = append(steps, awaitSteps(moved, true, false, 0)...)
 	return &site.Op{
 		ID:      site.NewOpID(now, KindReassign),
 		Kind:    KindReassign,

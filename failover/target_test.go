@@ -1,6 +1,7 @@
 package failover
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -98,8 +99,15 @@ func TestPlanReassign(t *testing.T) {
 	// c catches up: db moves.
 	snap.Replication["c"].Members[0].LagBytes = 0
 	op := PlanReassign(cfg, snap, "a", t0)
-	if op == nil || len(op.Steps) != 1 || op.Steps[0].Params["service"] != "db" || op.Steps[0].Params["from"] != "b" {
-		t.Fatalf("PlanReassign after c caught up = %+v; want one step moving db from b", op)
+	if op == nil || op.Steps[0].Name != StepAssign || op.Steps[0].Params["service"] != "db" || op.Steps[0].Params["from"] != "b" {
+		t.Fatalf("PlanReassign after c caught up = %+v; want a step moving db from b", op)
+	}
+	var waits []string
+	for _, st := range op.Steps[1:] {
+		waits = append(waits, st.Name+" "+st.Params["group"]+" "+st.Params["services"])
+	}
+	if want := []string{"await-primary pg db", "await-prefixes  db", "await-followers pg db"}; !slices.Equal(waits, want) {
+		t.Errorf("PlanReassign waits %q; want %q", waits, want)
 	}
 	d, err := Decide(cfg, snap, "a", t0, t0)
 	if err != nil || d.Start == nil || d.Start.Kind != KindReassign {

@@ -2,6 +2,7 @@ package failover
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/zdt-project/zdt/site"
@@ -46,6 +47,14 @@ func milestoneName(step string) string {
 		return "assigned"
 	case StepPlace:
 		return "guests placed"
+	case StepAwaitPrimary:
+		return "promoted"
+	case StepAwaitFollowers:
+		return "others following"
+	case StepAwaitGuests:
+		return "guests running"
+	case StepAwaitPrefixes:
+		return "prefix moved"
 	}
 	return step
 }
@@ -79,7 +88,7 @@ func Timeline(op *site.Op) []ServiceTimeline {
 		}}
 		var last time.Time
 		for _, st := range op.Steps {
-			if s := st.Params["service"]; s != "" && s != svc {
+			if !stepActsOn(st, svc) {
 				continue
 			}
 			m := Milestone{Name: milestoneName(st.Name), Step: st.Name, Status: st.Status}
@@ -102,4 +111,16 @@ func Timeline(op *site.Op) []ServiceTimeline {
 		timelines = append(timelines, tl)
 	}
 	return timelines
+}
+
+// stepActsOn says whether a step acts on the service: it names it (as its
+// "service", or among its "services"), or names no service at all.
+func stepActsOn(st site.Step, svc string) bool {
+	if s := st.Params["service"]; s != "" {
+		return s == svc
+	}
+	if list := st.Params["services"]; list != "" {
+		return slices.Contains(strings.Split(list, ","), svc)
+	}
+	return true
 }
