@@ -1066,8 +1066,12 @@ func (p *labPostgres) switchBack(ctx context.Context, t *testing.T, cli *clientv
 	if missing != 0 {
 		t.Errorf("%d of %d acknowledged writes are missing at the new primary %s", missing, len(acked), to)
 	}
-	t.Logf("figures: switchover of %s to %s: command %s, write outage %s, %d acknowledged writes, none lost",
-		svc, to, took.Round(time.Millisecond), h.gap("writes").Round(time.Millisecond), len(acked))
+	writable := h.firstAt("writes", to, asked)
+	if writable.IsZero() {
+		t.Fatalf("no write was acknowledged at %s after the switchover", to)
+	}
+	t.Logf("figures: switchover of %s to %s: writable at the new primary after %s, command (op ended) %s, write outage %s, %d acknowledged writes, none lost",
+		svc, to, writable.Sub(asked).Round(time.Millisecond), took.Round(time.Millisecond), h.gap("writes").Round(time.Millisecond), len(acked))
 }
 
 // waitRow waits until the site's server has the row (a standby has

@@ -57,6 +57,15 @@ func (r *run) awaited(st *site.Step, what, pending, doneDetail string) stepResul
 	return stepResult{kind: stepWait, detail: fmt.Sprintf("waiting up to %s for %s: %s", limit, what, pending)}
 }
 
+// opLimit is the longest any step of the op may wait.
+func (r *run) opLimit() time.Duration {
+	limit := awaitLimit(r.c.cfg.Cluster)
+	for i := range r.op.Steps {
+		limit = max(limit, r.stepLimit(&r.op.Steps[i]))
+	}
+	return limit
+}
+
 // stepLimit is how long the step may wait.
 func (r *run) stepLimit(st *site.Step) time.Duration {
 	if limit, err := time.ParseDuration(st.Params["within"]); err == nil && limit > 0 {
@@ -67,9 +76,10 @@ func (r *run) stepLimit(st *site.Step) time.Duration {
 
 // awaitSteps are the waits that end an op that moves the services: for
 // each group's promotion (a takeover's; a switchover has its own, which
-// rolls back), for the guests when the op placed them, for the prefixes,
-// and for the groups' other members to follow.
-func awaitSteps(svcs []config.Service, promotion, guests bool, within time.Duration) []site.Step {
+// rolls back), for the guests when the op placed them, for the prefixes
+// (a planned move moves them make-before-break, phase by phase), and for
+// the groups' other members to follow.
+func awaitSteps(svcs []config.Service, promotion, guests, planned bool, within time.Duration) []site.Step {
 	names := strings.Join(serviceNames(svcs), ",")
 	params := func(kv ...string) map[string]string {
 		p := map[string]string{"services": names}
@@ -90,7 +100,10 @@ func awaitSteps(svcs []config.Service, promotion, guests bool, within time.Durat
 	if guests {
 		steps = append(steps, site.Step{Name: StepAwaitGuests, Status: site.StepPending})
 	}
-	if len(svcs) > 0 {
+	switch {
+	case len(svcs) > 0 && planned:
+		steps = append(steps, site.Step{Name: StepMovePrefixes, Params: params(), Status: site.StepPending})
+	case len(svcs) > 0:
 		steps = append(steps, site.Step{Name: StepAwaitPrefixes, Params: params(), Status: site.StepPending})
 	}
 	// Last: the others following matters for the next failure, not for

@@ -182,7 +182,7 @@ func takeoverSteps(cfg *config.Cluster, snap *site.Snapshot, dark string) []site
 	if guests {
 		steps = append(steps, site.Step{Name: StepPlace, Status: site.StepPending})
 	}
-	return append(steps, awaitSteps(moved, true, guests, 0)...)
+	return append(steps, awaitSteps(moved, true, guests, false, 0)...)
 }
 
 // PlanBootstrap plans the first assignment of every service that has none:

@@ -102,7 +102,7 @@ func PlanEvacuate(cfg *config.Cluster, snap *site.Snapshot, name, who, reason st
 		return nil, why
 	}
 	steps = append(steps, site.Step{Name: StepPlace, Params: map[string]string{"site": name}, Status: site.StepPending})
-	steps = append(steps, awaitSteps(movedSvcs, false, len(cfg.Guests()) > 0, within)...)
+	steps = append(steps, awaitSteps(movedSvcs, false, len(cfg.Guests()) > 0, true, within)...)
 	return &site.Op{
 		ID:      site.NewOpID(now, KindEvacuate),
 		Kind:    KindEvacuate,

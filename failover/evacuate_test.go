@@ -34,18 +34,18 @@ func TestPlanEvacuate(t *testing.T) {
 			name: "a site with a group's services: they go together to the next site",
 			site: "b",
 			steps: []string{"drain b", "check-switchover db,report b>c", "assign db b>c", "assign report b>c",
-				"await-primary pg b>c", "place b", "await-prefixes db,report", "await-followers pg"},
+				"await-primary pg b>c", "place b", "move-prefixes db,report", "await-followers pg"},
 		},
 		{
 			name:  "a site with a service without a group",
 			site:  "a",
-			steps: []string{"drain a", "check-switchover web a>b", "assign web a>b", "place a", "await-prefixes web"},
+			steps: []string{"drain a", "check-switchover web a>b", "assign web a>b", "place a", "move-prefixes web"},
 		},
 		{
 			name:   "a drained site is no target while another will do",
 			site:   "a",
 			change: func(s *site.Snapshot) { s.Drains = map[string]site.Drain{"b": {Site: "b"}} },
-			steps:  []string{"drain a", "check-switchover web a>c", "assign web a>c", "place a", "await-prefixes web"},
+			steps:  []string{"drain a", "check-switchover web a>c", "assign web a>c", "place a", "move-prefixes web"},
 		},
 		{
 			name:   "a site that holds nothing is drained all the same",

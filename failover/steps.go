@@ -75,6 +75,8 @@ func stepFor(name string) (stepFunc, bool) {
 		return awaitGuestsStep, true
 	case StepAwaitPrefixes:
 		return awaitPrefixesStep, true
+	case StepMovePrefixes:
+		return movePrefixesStep, true
 	case StepDrain:
 		return drainStep, true
 	case StepUndrain:
@@ -164,7 +166,14 @@ func assignStep(ctx context.Context, r *run, st *site.Step) stepResult {
 		if force && !snap.Up(from) {
 			kind = KindFailover // a takeover from a site that is not up
 		}
-		next, err := r.c.cfg.Store.Assign(ctx, r.g, cur, site.Assignment{Service: name, Site: target, Op: r.op.ID, At: r.c.now(), From: from, Kind: kind, Force: force})
+		next := site.Assignment{Service: name, Site: target, Op: r.op.ID, At: r.c.now(), From: from, Kind: kind, Force: force}
+		if rollsBack(r.op) {
+			// A planned move: its prefixes move make-before-break, in
+			// phases the op's move-prefixes step advances.
+			next, err = r.c.cfg.Store.AssignMoving(ctx, r.g, cur, next, next.At.Add(3*r.opLimit()))
+		} else {
+			next, err = r.c.cfg.Store.Assign(ctx, r.g, cur, next)
+		}
 		switch {
 		case errors.Is(err, site.ErrConflict):
 			continue // the assignment changed under us: read it again

@@ -88,7 +88,7 @@ func PlanSwitchover(cfg *config.Cluster, snap *site.Snapshot, req SwitchoverRequ
 			"group": g, "services": params["services"], "from": from, "to": req.To, "within": within.String(), "force": params["force"],
 		}, Status: site.StepPending})
 	}
-	steps = append(steps, awaitSteps(svcs, false, false, within)...)
+	steps = append(steps, awaitSteps(svcs, false, false, !req.Force, within)...)
 	return &site.Op{
 		ID:      site.NewOpID(now, KindSwitchover),
 		Kind:    KindSwitchover,

@@ -52,17 +52,17 @@ func TestPlanSwitchover(t *testing.T) {
 		{
 			name:  "a service moves with its group's other services",
 			req:   SwitchoverRequest{Service: "db", To: "c"},
-			steps: []string{"check-switchover db,report b>c", "assign db b>c", "assign report b>c", "await-primary pg b>c", "await-prefixes db,report >", "await-followers pg >"},
+			steps: []string{"check-switchover db,report b>c", "assign db b>c", "assign report b>c", "await-primary pg b>c", "move-prefixes db,report >", "await-followers pg >"},
 		},
 		{
 			name:  "a service without a group",
 			req:   SwitchoverRequest{Service: "web", To: "b"},
-			steps: []string{"check-switchover web a>b", "assign web a>b", "await-prefixes web >"},
+			steps: []string{"check-switchover web a>b", "assign web a>b", "move-prefixes web >"},
 		},
 		{
 			name:  "every service of a site",
 			req:   SwitchoverRequest{Site: "b", To: "c"},
-			steps: []string{"check-switchover db,report b>c", "assign db b>c", "assign report b>c", "await-primary pg b>c", "await-prefixes db,report >", "await-followers pg >"},
+			steps: []string{"check-switchover db,report b>c", "assign db b>c", "assign report b>c", "await-primary pg b>c", "move-prefixes db,report >", "await-followers pg >"},
 		},
 		{name: "unknown target", req: SwitchoverRequest{Service: "db", To: "x"}, want: []string{`site "x" is not in the config (sites: a, b, c)`}},
 		{name: "unknown service", req: SwitchoverRequest{Service: "dns", To: "c"}, want: []string{`service "dns" is not in the config (services: web, db, mail, report)`}},
@@ -90,7 +90,7 @@ func TestPlanSwitchover(t *testing.T) {
 		}, want: []string{"op op-2 (failover, by coordinator:a) is still running for site b"}},
 		{name: "a finished op is no blocker", req: SwitchoverRequest{Service: "db", To: "c"}, change: func(s *site.Snapshot) {
 			s.Ops = []*site.Op{{ID: "op-1", Kind: "switchover", Outcome: site.OpSucceeded, Params: map[string]string{"services": "db,report"}}}
-		}, steps: []string{"check-switchover db,report b>c", "assign db b>c", "assign report b>c", "await-primary pg b>c", "await-prefixes db,report >", "await-followers pg >"}},
+		}, steps: []string{"check-switchover db,report b>c", "assign db b>c", "assign report b>c", "await-primary pg b>c", "move-prefixes db,report >", "await-followers pg >"}},
 		{name: "old primary not writable", req: SwitchoverRequest{Service: "db", To: "c"},
 			change: setMember("b", func(m *site.MemberReport) { m.Writable, m.Detail = false, "fenced: read-only" }),
 			want:   []string{"site b's member of group pg is not a writable primary (primary, fenced: read-only)"}},

@@ -139,7 +139,7 @@ func PlanReassign(cfg *config.Cluster, snap *site.Snapshot, self string, now tim
 	if len(steps) == 0 {
 		return nil
 	}
-	steps = append(steps, awaitSteps(moved, true, false, 0)...)
+	steps = append(steps, awaitSteps(moved, true, false, false, 0)...)
 	return &site.Op{
 		ID:      site.NewOpID(now, KindReassign),
 		Kind:    KindReassign,

@@ -53,7 +53,7 @@ func milestoneName(step string) string {
 		return "others following"
 	case StepAwaitGuests:
 		return "guests running"
-	case StepAwaitPrefixes:
+	case StepAwaitPrefixes, StepMovePrefixes:
 		return "prefix moved"
 	}
 	return step

@@ -46,6 +46,11 @@ func (s *Store) FenceSite(ctx context.Context, g Guard, f Fence) (Fence, error) 
 // assignment is still the one read as prev (prev.Epoch 0: it has none). It
 // returns the new assignment with its epoch; ErrConflict if it changed.
 func (s *Store) Assign(ctx context.Context, g Guard, prev, next Assignment) (Assignment, error) {
+	return s.assign(ctx, g, prev, next)
+}
+
+// assign writes the assignment, and more in the same transaction.
+func (s *Store) assign(ctx context.Context, g Guard, prev, next Assignment, more ...clientv3.Op) (Assignment, error) {
 	key := s.keys.Assignment(next.Service)
 	put, err := putJSON(key, next)
 	if err != nil {
@@ -53,7 +58,7 @@ func (s *Store) Assign(ctx context.Context, g Guard, prev, next Assignment) (Ass
 	}
 	resp, err := s.commit(ctx, &g,
 		[]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", prev.Epoch)},
-		[]clientv3.Op{put})
+		append([]clientv3.Op{put}, more...))
 	if err != nil {
 		return Assignment{}, fmt.Errorf("assign service %s to site %s: %w", next.Service, next.Site, err)
 	}

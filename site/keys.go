@@ -41,6 +41,9 @@ func (k Keys) Services() string { return k.root + "services/" }
 // Assignment is the key of a service's assignment.
 func (k Keys) Assignment(service string) string { return k.Services() + service + "/assignment" }
 
+// Move is the key of the record of a service's planned move.
+func (k Keys) Move(service string) string { return k.Services() + service + "/move" }
+
 // Guests is the prefix of the guest records.
 func (k Keys) Guests() string { return k.root + "guests/" }
 

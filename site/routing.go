@@ -154,6 +154,8 @@ type Routing struct {
 	Alive       map[string]bool
 	Fences      map[string]Fence
 	Assignments map[string]Assignment
+	// Moves holds the records of planned moves, by service.
+	Moves map[string]Move
 }
 
 // Routing reads the fences, the assignments and which sites hold a lease,
@@ -168,7 +170,7 @@ func (s *Store) Routing(ctx context.Context) (*Routing, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read assignments and fences: %w", err)
 	}
-	r := &Routing{Rev: resp.Header.Revision, Alive: map[string]bool{}, Fences: map[string]Fence{}, Assignments: map[string]Assignment{}}
+	r := &Routing{Rev: resp.Header.Revision, Alive: map[string]bool{}, Fences: map[string]Fence{}, Assignments: map[string]Assignment{}, Moves: map[string]Move{}}
 	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
 		if site, leaf, ok := k.siteKey(string(kv.Key)); ok && leaf == "alive" {
 			r.Alive[site] = true
@@ -181,13 +183,8 @@ func (s *Store) Routing(ctx context.Context) (*Routing, error) {
 		}
 		r.Fences[f.Site] = f
 	}
-	for _, kv := range resp.Responses[2].GetResponseRange().Kvs {
-		a, err := decode[Assignment](kv)
-		if err != nil {
-			return nil, err
-		}
-		a.Epoch = kv.ModRevision
-		r.Assignments[a.Service] = a
+	if err := readServices(k, resp.Responses[2].GetResponseRange().Kvs, r.Assignments, r.Moves); err != nil {
+		return nil, err
 	}
 	return r, nil
 }

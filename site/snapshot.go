@@ -17,7 +17,9 @@ type Snapshot struct {
 	// Drains holds the drain records of the evacuated sites.
 	Drains      map[string]Drain
 	Assignments map[string]Assignment
-	Placements  map[string]Placement
+	// Moves holds the records of planned moves, by service.
+	Moves      map[string]Move
+	Placements map[string]Placement
 	// Hosts holds each site's report of its hypervisors.
 	Hosts map[string]HostsReport
 	// BGP and Replication hold each site's report of its speaker and of
@@ -72,6 +74,7 @@ func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
 		Fences:      map[string]Fence{},
 		Drains:      map[string]Drain{},
 		Assignments: map[string]Assignment{},
+		Moves:       map[string]Move{},
 		Placements:  map[string]Placement{},
 		Hosts:       map[string]HostsReport{},
 		BGP:         map[string]BGPReport{},
@@ -135,13 +138,8 @@ func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
 		}
 		snap.Fences[f.Site] = f
 	}
-	for _, kv := range resp.Responses[2].GetResponseRange().Kvs {
-		a, err := decode[Assignment](kv)
-		if err != nil {
-			return nil, err
-		}
-		a.Epoch = kv.ModRevision
-		snap.Assignments[a.Service] = a
+	if err := readServices(k, resp.Responses[2].GetResponseRange().Kvs, snap.Assignments, snap.Moves); err != nil {
+		return nil, err
 	}
 	for _, kv := range resp.Responses[3].GetResponseRange().Kvs {
 		op, err := decode[Op](kv)

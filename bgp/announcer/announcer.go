@@ -299,7 +299,11 @@ func (a *Announcer) decide(ctx context.Context) ([]decided, time.Time, error) {
 		}
 		if as, ok := r.Assignments[svc.Name]; ok {
 			in.Active, in.Epoch = as.Site, as.Epoch
-			switch t, m := a.transition(as, now); {
+			mv, recorded := r.Moves[svc.Name]
+			if !recorded || !mv.Of(as) {
+				mv = site.Move{}
+			}
+			switch t, m := a.transition(as, mv, now); {
 			case t != nil:
 				if a.cfg.Cluster.BGP.Observer != nil {
 					if upstream == nil {
@@ -326,8 +330,9 @@ func (a *Announcer) decide(ctx context.Context) ([]decided, time.Time, error) {
 			}
 		}
 		if in.Move != nil {
-			// The move's phases end on the clock.
-			end := a.moveEnd(r.Assignments[svc.Name])
+			// The move ends on the clock: a move without a record at
+			// the end of each phase, one with a record at its bound.
+			end := a.moveEnd(r.Assignments[svc.Name], r.Moves[svc.Name], now)
 			if end.After(now) && (recheck.IsZero() || end.Before(recheck)) {
 				recheck = end
 			}
@@ -343,8 +348,12 @@ func (a *Announcer) policy(svc config.Service) bgp.Config {
 }
 
 // transition derives the takeover or planned move an assignment is part of,
-// if it is still under way at now.
-func (a *Announcer) transition(as site.Assignment, now time.Time) (*bgp.Takeover, *bgp.Move) {
+// if it is still under way at now. A planned move with a record (mv, of the
+// assignment; the zero Move when there is none) is in the record's phase
+// until the record's bound; one without a record (a rollback, or an
+// assignment written without one) runs its phases on the clock, MoveSettle
+// each.
+func (a *Announcer) transition(as site.Assignment, mv site.Move, now time.Time) (*bgp.Takeover, *bgp.Move) {
 	if as.From == "" || as.From == as.Site {
 		return nil, nil
 	}
@@ -354,6 +363,20 @@ func (a *Announcer) transition(as site.Assignment, now time.Time) (*bgp.Takeover
 			hold = from.BGP.MaxHoldTime()
 		}
 		return &bgp.Takeover{From: as.From, Started: as.At, HoldTime: hold}, nil
+	}
+	if mv.Op != "" {
+		if !now.Before(mv.Until) {
+			return nil, nil
+		}
+		switch mv.Phase {
+		case site.MovePrepare:
+			return nil, &bgp.Move{From: as.From, Phase: bgp.MovePrepare}
+		case site.MoveAnnounce:
+			return nil, &bgp.Move{From: as.From, Phase: bgp.MoveAnnounce}
+		case site.MoveRelease:
+			return nil, &bgp.Move{From: as.From, Phase: bgp.MoveRelease}
+		}
+		return nil, nil
 	}
 	settle := a.cfg.MoveSettle
 	switch {
@@ -365,8 +388,11 @@ func (a *Announcer) transition(as site.Assignment, now time.Time) (*bgp.Takeover
 	return nil, nil
 }
 
-func (a *Announcer) moveEnd(as site.Assignment) time.Time {
-	now := a.cfg.Now()
+// moveEnd is when the planned move's current phase ends on the clock.
+func (a *Announcer) moveEnd(as site.Assignment, mv site.Move, now time.Time) time.Time {
+	if mv.Of(as) {
+		return mv.Until
+	}
 	for _, t := range []time.Time{as.At.Add(a.cfg.MoveSettle), as.At.Add(2 * a.cfg.MoveSettle)} {
 		if t.After(now) {
 			return t

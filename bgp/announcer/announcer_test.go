@@ -47,6 +47,12 @@ func freePort(t *testing.T) uint16 {
 }
 
 func newBed(t *testing.T, addressesOff error) *bed {
+	return newBedSettling(t, addressesOff, 300*time.Millisecond)
+}
+
+// newBedSettling is newBed whose announcers end each phase of a planned move
+// without a record after settle.
+func newBedSettling(t *testing.T, addressesOff error, settle time.Duration) *bed {
 	cl := sitetest.New(t, sitetest.Options{Services: []config.Service{
 		{Name: "web", Sites: []string{"a", "b", "c"}, Prefixes: []netip.Prefix{web4}, PrependStep: 1,
 			Addresses: []netip.Addr{netip.MustParseAddr("203.0.113.10")}},
@@ -96,7 +102,7 @@ func newBed(t *testing.T, addressesOff error) *bed {
 	}
 	for _, s := range cfg.Sites {
 		a, err := announcer.New(announcer.Config{Cluster: cfg, Site: s.Name, Store: b.store, Speaker: speakers[s.Name], Log: log,
-			AddressesOff: addressesOff, MoveSettle: 300 * time.Millisecond})
+			AddressesOff: addressesOff, MoveSettle: settle})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -234,6 +240,51 @@ func TestPlannedMove(t *testing.T) {
 	b.assign("web", "c", "a", "switchover")
 	// Settled: c at the headroom, a first standby, b second.
 	b.waitPaths(web4, "c", map[string]int{"c": 3, "a": 4, "b": 5})
+}
+
+// TestRecordedMove: a planned move with a move record is in the record's
+// phase at every site, whatever the clock: prepare keeps the old site in
+// front, announce puts the new one in front while the old one keeps the
+// headroom, release steps the old one back, done ends the move; a record
+// past its bound counts as done. A move without a record would stay in its
+// first phase for an hour here.
+func TestRecordedMove(t *testing.T) {
+	b := newBedSettling(t, nil, time.Hour)
+	for _, name := range []string{"a", "b", "c"} {
+		b.ann[name].SetState(site.ControllerUp)
+	}
+	b.assign("web", "a", "", "bootstrap")
+	b.waitPaths(web4, "a", map[string]int{"a": 3, "b": 4, "c": 5})
+
+	at := time.Now()
+	move := func(phase site.MovePhase, until time.Time) {
+		t.Helper()
+		data, _ := json.Marshal(site.Move{Service: "web", Op: "test", From: "a", To: "c", Phase: phase, At: at, Until: until})
+		if _, err := b.cli.Put(t.Context(), b.store.Keys().Move("web"), string(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The record first, as the coordinator writes both in one
+	// transaction: an assignment without it would run on the clock.
+	move(site.MovePrepare, at.Add(time.Minute))
+	b.assign("web", "c", "a", "switchover")
+	// Prepare: a keeps the headroom, c stays behind it at its standby rank
+	// (the anchor is a, so c is the second standby: 2+2*1).
+	b.waitPaths(web4, "a", map[string]int{"a": 3, "b": 4, "c": 5})
+	move(site.MoveAnnounce, at.Add(time.Minute))
+	b.waitPaths(web4, "c", map[string]int{"c": 2, "a": 3, "b": 4})
+	move(site.MoveRelease, at.Add(time.Minute))
+	b.waitPaths(web4, "c", map[string]int{"c": 2, "a": 4, "b": 5})
+	move(site.MoveDone, at.Add(time.Minute))
+	b.waitPaths(web4, "c", map[string]int{"c": 3, "a": 4, "b": 5})
+
+	// A move stuck half-way ends at its bound.
+	data, _ := json.Marshal(site.Move{Service: "web", Op: "test", From: "c", To: "a", Phase: site.MovePrepare, At: time.Now(), Until: time.Now().Add(time.Second)})
+	if _, err := b.cli.Put(t.Context(), b.store.Keys().Move("web"), string(data)); err != nil {
+		t.Fatal(err)
+	}
+	b.assign("web", "a", "c", "switchover")
+	b.waitPaths(web4, "a", map[string]int{"a": 3, "b": 4, "c": 5})
 }
 
 // TestAddressesOffIsReported: a site that must carry service addresses but

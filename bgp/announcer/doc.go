@@ -16,10 +16,16 @@
 //     active site announces with no prepends until the dark site's stale
 //     path is gone (the observer says so, or the hold time of that site's
 //     sessions has passed). Any other reassignment is a planned move,
-//     make-before-break: the new site goes below the headroom at once, the
-//     old one keeps the headroom for MoveSettle, then steps down to its
-//     standby rank, and after another MoveSettle the new site returns to
-//     the headroom.
+//     make-before-break, in the phases of the service's move record, which
+//     the switchover op advances on what the route observer shows (see
+//     site.Move): prepare (the old site keeps the headroom, the new one its
+//     standby rank), announce (the new site goes below the headroom),
+//     release (the old one steps down to its standby rank), done (the new
+//     site returns to the headroom); a record past its bound counts as
+//     done. A planned move without a record (a rollback) runs on the clock:
+//     the new site goes below the headroom at once, the old one keeps the
+//     headroom for MoveSettle, then steps down to its standby rank, and
+//     after another MoveSettle the new site returns to the headroom.
 //  3. It applies only the difference to the speaker (Speaker.Apply is
 //     idempotent), sets the service addresses of the services the site is
 //     active for, and writes its report (sessions, announcements, error) to
