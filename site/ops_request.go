@@ -11,16 +11,23 @@ import (
 // RequestOp journals an op that a person asked for (zdt failback, ...): the
 // coordinator resumes unfinished ops before anything else, so it runs the op
 // next. Unlike CreateOp it needs no election guard: the steps are run by the
-// coordinator, under its guard. ErrConflict if an op of that id exists.
-func (s *Store) RequestOp(ctx context.Context, op *Op) error {
+// coordinator, under its guard. planned is the revision of the snapshot the
+// op was planned from: if any op was journaled after it (two people asking
+// at once, or the coordinator starting a failover), the op is not written
+// and ErrConflict says to plan again, so that of two conflicting requests
+// one is journaled and the other refused, naming it. 0 skips that check.
+// ErrConflict too if an op of that id exists.
+func (s *Store) RequestOp(ctx context.Context, op *Op, planned int64) error {
 	key := s.keys.Op(op.ID)
 	put, err := putJSON(key, op)
 	if err != nil {
 		return err
 	}
-	resp, err := s.commit(ctx, nil,
-		[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)},
-		[]clientv3.Op{put})
+	conds := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)}
+	if planned > 0 {
+		conds = append(conds, clientv3.Compare(clientv3.CreateRevision(s.keys.Ops()), "<", planned+1).WithPrefix())
+	}
+	resp, err := s.commit(ctx, nil, conds, []clientv3.Op{put})
 	if err != nil {
 		return fmt.Errorf("request op %s: %w", op.ID, err)
 	}

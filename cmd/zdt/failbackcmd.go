@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -145,7 +146,7 @@ func (f *opRequestFlags) switchBack(cmd *cobra.Command, within time.Duration) er
 		plan := func(snap *site.Snapshot) (*site.Op, []string) {
 			return failover.PlanSwitchover(cfg, snap, req, who, time.Now())
 		}
-		op, why, err := awaitPlan(ctx, store, plan)
+		op, why, err := awaitRequest(ctx, store, plan)
 		switch {
 		case err != nil:
 			return err
@@ -154,9 +155,6 @@ func (f *opRequestFlags) switchBack(cmd *cobra.Command, within time.Duration) er
 			err = fmt.Errorf("%s: %w", strings.Join(why, "; "), errNotNow)
 		default:
 			res.Op = op
-			if err = store.RequestOp(ctx, op); err != nil {
-				return err
-			}
 			var progress io.Writer
 			if f.output == "table" {
 				progress = out
@@ -192,10 +190,11 @@ func switchBackList(reqs []failover.SwitchoverRequest, dryRun bool) string {
 	return verb + strings.Join(names, ", ") + " (each with the services of its replication group), once the fence is lifted"
 }
 
-// awaitPlan plans from a snapshot, and again on every change of the
-// cluster's state, until the plan has no blockers or ctx ends; then it
-// returns the last blockers.
-func awaitPlan(ctx context.Context, store *site.Store, plan func(*site.Snapshot) (*site.Op, []string)) (*site.Op, []string, error) {
+// awaitRequest plans from a snapshot, and again on every change of the
+// cluster's state, until the plan has no blockers, and then journals the op
+// (RequestOp: planned again if another op was journaled meanwhile); or,
+// when ctx ends first, it returns the last blockers.
+func awaitRequest(ctx context.Context, store *site.Store, plan func(*site.Snapshot) (*site.Op, []string)) (*site.Op, []string, error) {
 	for {
 		snap, err := store.Snapshot(ctx)
 		if err != nil {
@@ -203,7 +202,13 @@ func awaitPlan(ctx context.Context, store *site.Store, plan func(*site.Snapshot)
 		}
 		op, why := plan(snap)
 		if len(why) == 0 {
-			return op, nil, nil
+			// Journaled only if no op was journaled since the plan's
+			// snapshot; otherwise plan again.
+			err := store.RequestOp(ctx, op, snap.Rev)
+			if errors.Is(err, site.ErrConflict) {
+				continue
+			}
+			return op, nil, err
 		}
 		wctx, stop := context.WithCancel(ctx)
 		changes := store.WatchKey(wctx, store.Keys().Root(), true, snap.Rev+1)

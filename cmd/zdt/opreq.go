@@ -55,22 +55,33 @@ func requestOp(ctx context.Context, progress io.Writer, cfg *config.Cluster, res
 	}
 	defer client.Close()
 	store := site.NewStore(client, cfg.Name)
-	snap, err := store.Snapshot(ctx)
-	if err != nil {
-		return res, fmt.Errorf("%w (etcd endpoints %s: is a quorum of sites up?)", err, strings.Join(cfg.Etcd.Endpoints, ", "))
+	// Plan, and journal the op only if no op was journaled since the
+	// snapshot it was planned from; otherwise plan again from the state
+	// with that op in it (which may now refuse, naming it).
+	const attempts = 5
+	for attempt := 1; ; attempt++ {
+		snap, err := store.Snapshot(ctx)
+		if err != nil {
+			return res, fmt.Errorf("%w (etcd endpoints %s: is a quorum of sites up?)", err, strings.Join(cfg.Etcd.Endpoints, ", "))
+		}
+		op, why := plan(snap)
+		if len(why) > 0 {
+			res.Blockers = why
+			return res, fmt.Errorf("%s: %w", strings.Join(why, "; "), errNotNow)
+		}
+		res.Op = op
+		if dryRun {
+			return res, nil
+		}
+		err = store.RequestOp(ctx, op, snap.Rev)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, site.ErrConflict) || attempt == attempts {
+			return res, err
+		}
 	}
-	op, why := plan(snap)
-	if len(why) > 0 {
-		res.Blockers = why
-		return res, fmt.Errorf("%s: %w", strings.Join(why, "; "), errNotNow)
-	}
-	res.Op = op
-	if dryRun {
-		return res, nil
-	}
-	if err := store.RequestOp(ctx, op); err != nil {
-		return res, err
-	}
+	op := res.Op
 	if !follow {
 		return res, nil
 	}

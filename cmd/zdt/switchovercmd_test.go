@@ -94,3 +94,84 @@ func TestSwitchoverCommand(t *testing.T) {
 		t.Errorf("undrain of a site that is not drained: %v\n%s", err, out)
 	}
 }
+
+// TestConflictingCommandsAtOnce: two switchovers of one service asked at
+// the same moment: one is journaled, the other is refused naming it.
+func TestConflictingCommandsAtOnce(t *testing.T) {
+	store, path, _ := opsTestCluster(t)
+	t.Setenv("USER", "ann")
+	ctx := t.Context()
+	put := func(key string, v any) {
+		t.Helper()
+		b, _ := json.Marshal(v)
+		if _, err := store.Client().Put(ctx, key, string(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []string{"a", "b", "c"} {
+		put(store.Keys().Alive(s), site.Alive{Site: s})
+		put(store.Keys().Report(s), site.Report{Site: s, State: site.ControllerUp})
+	}
+	put(store.Keys().Assignment("web"), site.Assignment{Service: "web", Site: "a", Op: "op-0"})
+
+	type result struct {
+		out string
+		err error
+	}
+	const rounds = 5
+	for round := range rounds {
+		// Each round moves web on from where the last one left it.
+		snap, err := store.Snapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		from := snap.Assignments["web"].Site
+		for _, op := range snap.UnfinishedOps() { // finish the last round's op
+			op.Outcome = site.OpSucceeded
+			put(store.Keys().Op(op.ID), op)
+		}
+		results := make(chan result, 2)
+		start := make(chan struct{})
+		for _, to := range []string{"b", "c"} {
+			if to == from {
+				to = "a"
+			}
+			go func() {
+				<-start
+				out, err := runZDT(t, "switchover", "--service", "web", "--to", to, "--config", path, "-o", "json")
+				results <- result{out, err}
+			}()
+		}
+		close(start)
+		var won []opRequest
+		var refused []result
+		for range 2 {
+			r := <-results
+			if r.err == nil {
+				var res opRequest
+				if err := json.Unmarshal([]byte(r.out), &res); err != nil {
+					t.Fatalf("round %d: %v\n%s", round, err, r.out)
+				}
+				won = append(won, res)
+			} else {
+				refused = append(refused, r)
+			}
+		}
+		if len(won) != 1 || len(refused) != 1 {
+			t.Fatalf("round %d: %d commands journaled an op, %d were refused; want one each: %+v %+v", round, len(won), len(refused), won, refused)
+		}
+		want := "op " + won[0].Op.ID + " (switchover, by operator:ann@"
+		if !errors.Is(refused[0].err, errNotNow) || !strings.Contains(refused[0].out, want) {
+			t.Errorf("round %d: the other command: %v, want it refused naming %s\n%s", round, refused[0].err, won[0].Op.ID, refused[0].out)
+		}
+		snap, err = store.Snapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if open := snap.UnfinishedOps(); len(open) != 1 || open[0].ID != won[0].Op.ID {
+			t.Fatalf("round %d: unfinished ops %d; want only %s", round, len(open), won[0].Op.ID)
+		}
+		// The coordinator would move web; here the test does.
+		put(store.Keys().Assignment("web"), site.Assignment{Service: "web", Site: won[0].Op.Params["to"], Op: won[0].Op.ID})
+	}
+}

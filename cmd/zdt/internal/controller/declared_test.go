@@ -30,7 +30,7 @@ func TestDeclaredFailover(t *testing.T) {
 	if op == nil {
 		t.Fatalf("declaring b dark refused: %q", why)
 	}
-	if err := tc.store.RequestOp(ctx, op); err != nil {
+	if err := tc.store.RequestOp(ctx, op, 0); err != nil {
 		t.Fatal(err)
 	}
 	fenced := b.waitChange(t, ctx, site.ControllerFenced)

@@ -46,7 +46,7 @@ func TestFailback(t *testing.T) {
 			}
 		}
 	}
-	if err := tc.store.RequestOp(ctx, op); err != nil {
+	if err := tc.store.RequestOp(ctx, op, 0); err != nil {
 		t.Fatal(err)
 	}
 	done := tc.finishedOp(ctx, op.ID)

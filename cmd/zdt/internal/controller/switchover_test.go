@@ -61,7 +61,7 @@ func testCoordinatorDiesMidSwitchover(t *testing.T, at int) {
 			}
 		}
 	}
-	if err := tc.store.RequestOp(ctx, op); err != nil {
+	if err := tc.store.RequestOp(ctx, op, 0); err != nil {
 		t.Fatal(err)
 	}
 	select {
