@@ -39,9 +39,16 @@ func postgresConns(t *testing.T, l *lab.Lab) map[string]string {
 
 // startLab builds zdt and starts a detached lab on its own loopback
 // network (another lab on this machine, a person's or a soak's, does not
-// get in the way), stopped when the test ends. It skips under -short
-// unless CI=true.
-func startLab(t *testing.T, network string) (zdt string, l *lab.Lab) {
+// get in the way), stopped when the test ends, with the extra flags of zdt
+// lab (e.g. --synchronous); it returns what zdt lab printed too. It skips
+// under -short unless CI=true.
+func startLab(t *testing.T, network string, flags ...string) (zdt string, l *lab.Lab) {
+	zdt, l, _ = startLabSaying(t, network, flags...)
+	return zdt, l
+}
+
+// startLabSaying is startLab that also returns what zdt lab printed.
+func startLabSaying(t *testing.T, network string, flags ...string) (zdt string, l *lab.Lab, out string) {
 	t.Helper()
 	if testing.Short() && os.Getenv("CI") != "true" {
 		t.Skip("-short: skips building zdt and running a three-site lab")
@@ -54,12 +61,12 @@ func startLab(t *testing.T, network string) (zdt string, l *lab.Lab) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { stopLab(t, zdt, dir) }) // runs before dir is removed
-	run(t, zdt, "lab", "--detach", "--dir", dir, "--timeout", "60s", "--net", network)
+	out = run(t, zdt, append([]string{"lab", "--detach", "--dir", dir, "--timeout", "60s", "--net", network}, flags...)...)
 	l, err := lab.Open(dir, lab.Options{Binary: zdt})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return zdt, l
+	return zdt, l, out
 }
 
 // TestLabSiteFailover runs `zdt lab`, takes site a dark and checks that the

@@ -25,6 +25,8 @@ type labOptions struct {
 	detach  bool
 	timeout time.Duration
 	net     string
+	// synchronous: the lab's replication group replicates synchronously.
+	synchronous bool
 	// delay is the one-way delay of the etcd links between sites.
 	delay lab.SiteDelay
 }
@@ -61,12 +63,17 @@ its data in replication group pg: one PostgreSQL server per site (port 15432
 on the site's address), the one at db's active site primary, the others
 streaming from it. When that site goes dark, db moves and its new site's
 server is promoted; the dark site's server comes back as a standby with
-its site. Without PostgreSQL the lab runs without the group; install it
-with:
+its site. The group replicates asynchronously: a failover may lose the last
+commits a standby had not received (within db's RPO). With --synchronous
+it replicates synchronously (synchronous: true in zdt.yaml): the primary
+acknowledges a commit only once one of the other servers holds it, and
+commits wait while none is connected. Without PostgreSQL the lab runs
+without the group; install it with:
 
   ` + lab.InstallPostgres,
 		Example: `  zdt lab
   zdt lab --dir /tmp/lab --detach
+  zdt lab --dir /tmp/lab --detach --synchronous
   zdt lab site a down --dir /tmp/lab
   zdt lab site a up --dir /tmp/lab
   zdt lab stop --dir /tmp/lab`,
@@ -78,6 +85,7 @@ with:
 	cmd.PersistentFlags().StringVar(&o.dir, "dir", "", "the lab's directory (zdt lab: default a new temporary directory)")
 	cmd.PersistentFlags().DurationVar(&o.timeout, "timeout", 60*time.Second, "how long to wait for the controllers to come up")
 	cmd.Flags().BoolVar(&o.detach, "detach", false, "return once the lab is healthy and leave it running")
+	cmd.Flags().BoolVar(&o.synchronous, "synchronous", false, "replicate group pg synchronously: a commit is acknowledged once a standby holds it (default asynchronous)")
 	cmd.Flags().StringVar(&o.net, "net", "127.0.0.0", "the loopback /24 the lab's sites (.11-.13) and route observer (.10) listen on; another one runs a second lab beside the first")
 	cmd.Flags().DurationVar(&o.delay.Delay, "site-delay", 0, "one-way delay of the etcd links between sites, through userspace delay lines in this process (needs root; not with --detach)")
 	cmd.Flags().DurationVar(&o.delay.Jitter, "site-jitter", 0, "jitter of --site-delay: each chunk gets the delay ± up to this much, in order")
@@ -134,7 +142,7 @@ func runLab(ctx context.Context, out io.Writer, o *labOptions) error {
 		return errors.New("--site-delay and --site-jitter need the lab in the foreground: its delay lines live in this process; leave out --detach")
 	}
 	fmt.Fprintf(out, "zdt lab in %s\n", dir)
-	l, err := lab.Create(dir, lab.Options{Topology: &top})
+	l, err := lab.Create(dir, lab.Options{Topology: &top, Synchronous: o.synchronous})
 	if err != nil {
 		return err
 	}
@@ -146,8 +154,14 @@ func runLab(ctx context.Context, out io.Writer, o *labOptions) error {
 	}
 	if l.HasPostgres() {
 		with = append(with, "its PostgreSQL server")
+		if o.synchronous {
+			fmt.Fprintf(out, "group %s replicates synchronously: a commit is acknowledged once a standby holds it\n", l.PostgresGroup())
+		}
 	} else if err := l.PostgresOff(); err != nil {
 		fmt.Fprintf(out, "the replication part of the lab (group pg of service db) is off: %v\n", err)
+		if o.synchronous {
+			fmt.Fprintln(out, "--synchronous has nothing to act on without the group")
+		}
 	}
 	each := ""
 	if len(with) > 0 {

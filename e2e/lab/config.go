@@ -237,6 +237,13 @@ bgp:
 # recent enough for the service's rpo), makes it follow the new primary
 # otherwise, and fences it (read-only) when the site is fenced. A former
 # primary is rewound with pg_rewind and comes back as a standby.
+#   synchronous       true: the primary replicates synchronously to at least
+#                     one other member (synchronous_standby_names 'ANY 1
+#                     (...)'): a commit is acknowledged once a standby holds
+#                     it, and while no standby is connected commits wait.
+#                     false: the standbys may lag, and a failover may lose
+#                     what they had not received, within the service's rpo
+#                     (by default 16 MiB and 30 s)
 #   conn              an administrative session on the member (observe,
 #                     promote, fence), password_file holding its password
 #   replication_conn  what the other members stream from when this one is
@@ -250,6 +257,7 @@ replication:
   groups:
     - name: {{.Postgres.Group}}
       driver: postgres
+      synchronous: {{.Synchronous}}
       members:
 {{- range .PGMembers}}
         - site: {{.Site}}
@@ -286,6 +294,8 @@ type configData struct {
 	NoPostgres error
 	// PostgresService is the service the left-out group was for.
 	PostgresService string
+	// Synchronous is what the group's synchronous says (Options.Synchronous).
+	Synchronous bool
 }
 
 // configExtras is what the config says beside the topology: where the
@@ -299,6 +309,8 @@ type configExtras struct {
 	// service it was for.
 	noPostgres      error
 	postgresService string
+	// synchronous: the group replicates synchronously.
+	synchronous bool
 }
 
 // NoPostgresReason is why the group was left out, as a sentence fragment.
@@ -360,7 +372,7 @@ func writeConfig(dir string, t Topology, x configExtras) error {
 		return fmt.Errorf("parse the config template: %w", err)
 	}
 	data := configData{Topology: t, dir: dir, uris: map[string]string{}, NoLibvirtd: x.noLibvirtd,
-		pg: x.pg, NoPostgres: x.noPostgres, PostgresService: x.postgresService}
+		pg: x.pg, NoPostgres: x.noPostgres, PostgresService: x.postgresService, Synchronous: x.synchronous}
 	for _, s := range t.Sites {
 		for _, h := range s.Hosts {
 			data.uris[h.Name] = hostURI(x.sockDirs[s.Name])

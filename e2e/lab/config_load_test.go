@@ -33,23 +33,30 @@ func loadConfig(t *testing.T, l *Lab) *config.Cluster {
 
 // TestConfigLoads checks the lab's zdt.yaml against the real config
 // package: it must load without a single problem and say what the topology
-// says, with libvirtd (hosts and guests) and without.
+// says, with libvirtd (hosts and guests) and without, with PostgreSQL
+// (its group asynchronous unless Options.Synchronous) and without.
 func TestConfigLoads(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name   string
-		opts   func(*testing.T) Options
-		guests bool
+		name     string
+		opts     func(*testing.T) Options
+		guests   bool
+		postgres bool // the lab must have its group
+		// synchronous is Options.Synchronous, and what the group must say.
+		synchronous bool
 	}{
-		{"with libvirtd", withLibvirtd, true},
-		{"without libvirtd", withoutLibvirtd, false},
-		{"with postgres", withFakePostgres, false},
+		{"with libvirtd", withLibvirtd, true, false, false},
+		{"without libvirtd", withoutLibvirtd, false, false, false},
+		{"with postgres", withFakePostgres, false, true, false},
+		{"with postgres, synchronous", withFakePostgres, false, true, true},
+		{"without postgres, synchronous", withoutLibvirtd, false, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			top := DefaultTopology()
 			opts := tc.opts(t)
 			opts.Topology = &top
+			opts.Synchronous = tc.synchronous
 			l, err := Create(t.TempDir(), opts)
 			if err != nil {
 				t.Fatal(err)
@@ -57,18 +64,20 @@ func TestConfigLoads(t *testing.T) {
 			if !tc.guests {
 				top = top.WithoutGuests()
 			}
-			if opts.Postgres != "" && l.PostgresOff() != nil {
-				if tc.name == "with postgres" {
+			if l.PostgresOff() != nil {
+				if tc.postgres {
 					t.Fatalf("the lab has no PostgreSQL: %v", l.PostgresOff())
 				}
 				top = top.WithoutPostgres()
 			}
-			checkConfig(t, l, top, loadConfig(t, l))
+			checkConfig(t, l, top, tc.synchronous, loadConfig(t, l))
 		})
 	}
 }
 
-func checkConfig(t *testing.T, l *Lab, top Topology, c *config.Cluster) {
+// checkConfig checks the loaded config against the topology; synchronous
+// is what its replication group (if any) must say.
+func checkConfig(t *testing.T, l *Lab, top Topology, synchronous bool, c *config.Cluster) {
 	t.Helper()
 	if c.Name != top.Cluster {
 		t.Errorf("cluster %q; want %q", c.Name, top.Cluster)
@@ -153,7 +162,7 @@ func checkConfig(t *testing.T, l *Lab, top Topology, c *config.Cluster) {
 		t.Errorf("placement zone scope %q; want cluster", c.Placement.ZoneScope)
 	}
 	checkBGPConfig(t, top, c)
-	checkReplicationConfig(t, l, top, c)
+	checkReplicationConfig(t, l, top, synchronous, c)
 }
 
 func checkBGPConfig(t *testing.T, top Topology, c *config.Cluster) {
@@ -177,7 +186,7 @@ func checkBGPConfig(t *testing.T, top Topology, c *config.Cluster) {
 	}
 }
 
-func checkReplicationConfig(t *testing.T, l *Lab, top Topology, c *config.Cluster) {
+func checkReplicationConfig(t *testing.T, l *Lab, top Topology, synchronous bool, c *config.Cluster) {
 	t.Helper()
 	pg := top.Postgres
 	if pg == nil {
@@ -190,8 +199,8 @@ func checkReplicationConfig(t *testing.T, l *Lab, top Topology, c *config.Cluste
 		t.Fatalf("replication groups %+v; want one", c.Replication)
 	}
 	g := c.Replication[0]
-	if g.Name != pg.Group || g.Driver != config.DriverPostgres || g.Synchronous {
-		t.Errorf("group %s, driver %s, synchronous %t; want %s, postgres, asynchronous", g.Name, g.Driver, g.Synchronous, pg.Group)
+	if g.Name != pg.Group || g.Driver != config.DriverPostgres || g.Synchronous != synchronous {
+		t.Errorf("group %s, driver %s, synchronous %t; want %s, postgres, synchronous %t", g.Name, g.Driver, g.Synchronous, pg.Group, synchronous)
 	}
 	svc, _ := c.Service(pg.Service)
 	if svc.ReplicationGroup != pg.Group {

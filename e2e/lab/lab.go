@@ -41,6 +41,13 @@ type Options struct {
 	// means the one FindPostgres finds. When there is none (or it lacks a
 	// program), Create leaves the topology's replication group out.
 	Postgres string
+	// Synchronous makes Create write the replication group synchronous
+	// (synchronous: true): zdt keeps its primary replicating synchronously
+	// to at least one other member, so a commit is acknowledged only once
+	// a standby holds it, and waits while none is connected. false writes
+	// it asynchronous. Without a group it changes nothing. Open ignores
+	// it: the lab's zdt.yaml says.
+	Synchronous bool
 }
 
 // Lab is a lab directory and the controllers it runs. Its methods are safe
@@ -154,7 +161,8 @@ func Create(dir string, opts Options) (*Lab, error) {
 	if err := writeDomains(dir, t); err != nil {
 		return nil, err
 	}
-	x := configExtras{sockDirs: sockDirs, noLibvirtd: noLibvirtd, pg: pg, noPostgres: noPostgres, postgresService: pgService}
+	x := configExtras{sockDirs: sockDirs, noLibvirtd: noLibvirtd, pg: pg, noPostgres: noPostgres, postgresService: pgService,
+		synchronous: opts.Synchronous}
 	if err := writeConfig(dir, t, x); err != nil {
 		return nil, err
 	}
