@@ -214,7 +214,8 @@ func followersPending(cfg *config.Cluster, snap *site.Snapshot, group, to string
 	if i < 0 {
 		return []string{fmt.Sprintf("replication group %s is not in the config", group)}, nil
 	}
-	for _, mem := range cfg.Replication[i].Members {
+	g := cfg.Replication[i]
+	for _, mem := range g.Members {
 		s := mem.Site
 		if s == to || !snap.Up(s) {
 			continue
@@ -226,10 +227,31 @@ func followersPending(cfg *config.Cluster, snap *site.Snapshot, group, to string
 		case m.Role != string(replication.RoleStandby) || !m.Healthy || m.Epoch < epoch:
 			pending = append(pending, fmt.Sprintf("site %s's member: %s, healthy %t, epoch %d of %d: %s", s, m.Role, m.Healthy, m.Epoch, epoch, orNone(m.Detail)))
 		default:
+			if why := notStreaming(g, snap, s, to); why != "" {
+				pending = append(pending, why)
+				continue
+			}
 			following = append(following, s)
 		}
 	}
 	return pending, following
+}
+
+// notStreaming says why the member at site s is not seen streaming from the
+// group's primary at site to, "" when it is, or when the driver's primary
+// does not know its standbys (DRBD). A standby's own report says whom it
+// follows only in words; the primary's list of the standbys streaming from
+// it is what proves it follows the current primary (and not, say, the old
+// one it still streamed from, about to need a rewind).
+func notStreaming(g config.ReplicationGroup, snap *site.Snapshot, s, to string) string {
+	if g.Driver != config.DriverPostgres {
+		return ""
+	}
+	p, ok := memberReport(snap, to, g.Name)
+	if ok && slices.Contains(p.Streaming, s) {
+		return ""
+	}
+	return fmt.Sprintf("site %s's member does not stream from the primary at site %s yet (it lists %s)", s, to, orNone(strings.Join(p.Streaming, ", ")))
 }
 
 // awaitGuestsStep waits until every guest this op placed to run (and that

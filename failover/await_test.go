@@ -18,7 +18,7 @@ func movedState() (*config.Cluster, *site.Snapshot) {
 	for _, svc := range []string{"db", "report"} {
 		snap.Assignments[svc] = site.Assignment{Service: svc, Site: "c", From: "b", Op: "op-1", Epoch: 8}
 	}
-	snap.Replication["c"] = site.ReplicationReport{Site: "c", Members: []site.MemberReport{{Group: "pg", Role: "primary", Healthy: true, Writable: true, Epoch: 8}}}
+	snap.Replication["c"] = site.ReplicationReport{Site: "c", Members: []site.MemberReport{{Group: "pg", Role: "primary", Healthy: true, Writable: true, Epoch: 8, Streaming: []string{"a", "b"}}}}
 	for _, s := range []string{"a", "b"} {
 		snap.Replication[s] = site.ReplicationReport{Site: s, Members: []site.MemberReport{{Group: "pg", Role: "standby", Healthy: true, Epoch: 8}}}
 	}
@@ -89,6 +89,9 @@ func TestFollowersPending(t *testing.T) {
 		{name: "an unhealthy standby", change: func(s *site.Snapshot) {
 			s.Replication["a"] = site.ReplicationReport{Site: "a", Members: []site.MemberReport{{Group: "pg", Role: "standby", Epoch: 8, Detail: "no WAL receiver"}}}
 		}, pending: []string{"site a's member: standby, healthy false"}, following: []string{"b"}},
+		{name: "a standby that still streams from the old primary", change: func(s *site.Snapshot) {
+			s.Replication["c"] = site.ReplicationReport{Site: "c", Members: []site.MemberReport{{Group: "pg", Role: "primary", Healthy: true, Writable: true, Epoch: 8, Streaming: []string{"b"}}}}
+		}, pending: []string{"site a's member does not stream from the primary at site c yet (it lists b)"}, following: []string{"b"}},
 		{name: "a site that is not up is left to its failback", change: func(s *site.Snapshot) {
 			s.Fences["b"] = site.Fence{Site: "b"}
 			s.Replication["b"] = site.ReplicationReport{Site: "b"}

@@ -85,6 +85,10 @@ func memberBlockers(cfg *config.Cluster, snap *site.Snapshot, name string) []str
 			why = append(why, fmt.Sprintf("site %s's member of group %s is not a healthy standby: %s", name, g.Name, orNone(m.Detail)))
 		case epoch != 0 && m.Epoch < epoch:
 			why = append(why, fmt.Sprintf("site %s's member of group %s has not followed the current primary at %s yet (it acted on epoch %d, the assignment is at %d)", name, g.Name, orNone(active), m.Epoch, epoch))
+		case active != "" && active != name:
+			if w := notStreaming(g, snap, name, active); w != "" {
+				why = append(why, w+"; wait until it does")
+			}
 		}
 	}
 	return why

@@ -21,9 +21,10 @@ func failbackState() (*config.Cluster, *site.Snapshot) {
 	snap := state{up: []string{"a", "b", "c"}, fenced: []string{"a"}, assigned: map[string]string{"web": "b", "db": "b", "mail": "c"}}.snapshot()
 	snap.Fences["a"] = site.Fence{Site: "a", Op: "op-failover"}
 	snap.Reports = map[string]site.Report{"a": {Site: "a", State: site.ControllerFenced}}
-	snap.Replication = map[string]site.ReplicationReport{"a": {Site: "a", Members: []site.MemberReport{
-		{Group: "pg", Role: "standby", Healthy: true, Epoch: 7},
-	}}}
+	snap.Replication = map[string]site.ReplicationReport{
+		"a": {Site: "a", Members: []site.MemberReport{{Group: "pg", Role: "standby", Healthy: true, Epoch: 7}}},
+		"b": {Site: "b", Members: []site.MemberReport{{Group: "pg", Role: "primary", Healthy: true, Writable: true, Epoch: 7, Streaming: []string{"a", "c"}}}},
+	}
 	snap.Hosts = map[string]site.HostsReport{"a": {Site: "a", Hosts: []site.HostReport{{Name: "a1"}}}}
 	return cfg, snap
 }
@@ -36,6 +37,14 @@ func TestFailbackBlockers(t *testing.T) {
 		want   []string // substrings, one per blocker, in order
 	}{
 		{name: "back clean: nothing blocks", site: "a"},
+		{
+			name: "its standby does not stream from the current primary yet (it still follows the old one)",
+			site: "a",
+			change: func(s *site.Snapshot) {
+				s.Replication["b"] = site.ReplicationReport{Site: "b", Members: []site.MemberReport{{Group: "pg", Role: "primary", Healthy: true, Writable: true, Epoch: 7, Streaming: []string{"c"}}}}
+			},
+			want: []string{"site a's member does not stream from the primary at site b yet (it lists c); wait until it does"},
+		},
 		{name: "unknown site", site: "x", want: []string{`site "x" is not in the config (sites: a, b, c)`}},
 		{name: "not fenced", site: "b", want: []string{"site b is not fenced: there is nothing to fail back"}},
 		{

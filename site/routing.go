@@ -81,6 +81,10 @@ type MemberReport struct {
 	// SyncStandbys, on a primary, names the standbys it waits for before it
 	// acknowledges a commit (alone or as one of a quorum).
 	SyncStandbys []string `json:"sync_standbys,omitempty"`
+	// Streaming, on a primary whose driver knows its standbys
+	// (PostgreSQL), names the standbys streaming from it now: the members
+	// that follow it for sure.
+	Streaming []string `json:"streaming,omitempty"`
 	// Epoch is the assignment epoch the site last acted on for the group.
 	Epoch    int64     `json:"epoch,omitempty"`
 	Observed time.Time `json:"observed"`

@@ -831,6 +831,9 @@ func memberReport(g *group, o observation, notes []string) site.MemberReport {
 			if sb.Synchronous {
 				mr.SyncStandbys = append(mr.SyncStandbys, sb.Name)
 			}
+			if sb.State == "streaming" {
+				mr.Streaming = append(mr.Streaming, sb.Name)
+			}
 		}
 		if st.Role == replication.RolePrimary {
 			g.lastSync = mr.SyncStandbys
