@@ -17,6 +17,7 @@ import (
 	"github.com/zdt-project/zdt/bgp/speaker"
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
+	"github.com/zdt-project/zdt/site/passloop"
 )
 
 // Speaker is what the announcer needs of a BGP speaker (*speaker.Speaker).
@@ -69,11 +70,10 @@ type Announcer struct {
 	me       config.Site
 	services []config.Service // those the site may serve
 	m        *metrics
+	loop     *passloop.Loop
 
-	mu         sync.Mutex
-	state      site.ControllerState
-	cancelPass context.CancelFunc
-	kick       chan struct{}
+	mu    sync.Mutex
+	state site.ControllerState
 
 	// Owned by Run.
 	current    map[netip.Prefix]bgp.Applied
@@ -119,7 +119,7 @@ func New(cfg Config) (*Announcer, error) {
 		log:     cfg.Log.With(zap.String("site", cfg.Site)),
 		me:      me,
 		state:   site.ControllerJoining,
-		kick:    make(chan struct{}, 1),
+		loop:    passloop.New(),
 		current: map[netip.Prefix]bgp.Applied{},
 		m:       newMetrics(cfg.Site),
 	}
@@ -141,18 +141,11 @@ func New(cfg Config) (*Announcer, error) {
 func (a *Announcer) SetState(s site.ControllerState) {
 	a.mu.Lock()
 	a.state = s
-	if a.cancelPass != nil && s != site.ControllerUp {
-		a.cancelPass() // a pass waiting on etcd must not delay the withdrawal
+	if s != site.ControllerUp {
+		a.loop.CancelPass() // a pass waiting on etcd must not delay the withdrawal
 	}
 	a.mu.Unlock()
-	a.poke()
-}
-
-func (a *Announcer) poke() {
-	select {
-	case a.kick <- struct{}{}:
-	default:
-	}
+	a.loop.Kick()
 }
 
 func (a *Announcer) currentState() site.ControllerState {
@@ -164,54 +157,40 @@ func (a *Announcer) currentState() site.ControllerState {
 // Run converges until ctx ends. When it returns, everything is withdrawn
 // and the service addresses are removed if the site was not up.
 func (a *Announcer) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	wctx, cancel := context.WithCancel(ctx)
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
-	keys := a.cfg.Store.Keys()
-	for _, prefix := range []string{keys.Services(), keys.Fences(), keys.Upstream()} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			a.follow(wctx, prefix)
-		}()
-	}
-	resync := time.NewTicker(a.cfg.Resync)
-	defer resync.Stop()
-	recheck := time.NewTimer(time.Hour)
+	// A pass that holds a change back kicks again when it falls due.
+	recheck := time.AfterFunc(time.Hour, a.loop.Kick)
 	defer recheck.Stop()
-	for {
-		next := a.pass(ctx)
-		if !next.IsZero() {
-			recheck.Reset(max(time.Until(next), time.Millisecond))
-		}
-		select {
-		case <-ctx.Done():
-			a.finish()
-			return nil
-		case <-a.kick:
-		case <-resync.C:
-		case <-recheck.C:
-		case addr := <-a.cfg.Speaker.Established():
-			a.log.Info("BGP session established; announcing", zap.Stringer("peer", addr))
-		}
+	keys := a.cfg.Store.Keys()
+	follow := []passloop.Follower{a.followSessions}
+	for _, prefix := range []string{keys.Services(), keys.Fences(), keys.Upstream()} {
+		follow = append(follow, passloop.Watch(a.cfg.Store, prefix, nil))
 	}
+	a.loop.Run(ctx, passloop.Config{
+		Pass: func(ctx context.Context) {
+			if next := a.pass(ctx); !next.IsZero() {
+				recheck.Reset(max(time.Until(next), time.Millisecond))
+			}
+		},
+		Resync: a.cfg.Resync,
+		Follow: follow,
+		Finish: a.finish,
+	})
+	return nil
 }
 
-// follow pokes the announcer on every change under prefix.
-func (a *Announcer) follow(ctx context.Context, prefix string) {
-	for ctx.Err() == nil {
-		for resp := range a.cfg.Store.WatchKey(ctx, prefix, true, 0) {
-			if resp.Err() != nil {
-				break
-			}
-			a.poke()
-		}
+// followSessions kicks each time a BGP session comes up, until the
+// speaker closes.
+func (a *Announcer) followSessions(ctx context.Context, kick func()) {
+	for {
 		select {
 		case <-ctx.Done():
-		case <-time.After(time.Second): // a broken watch: the resync covers the gap
+			return
+		case addr, ok := <-a.cfg.Speaker.Established():
+			if !ok {
+				return
+			}
+			a.log.Info("BGP session established; announcing", zap.Stringer("peer", addr))
+			kick()
 		}
 	}
 }
@@ -227,20 +206,10 @@ func (a *Announcer) finish() {
 	a.apply(ctx, nil, nil)
 }
 
-// pass converges once and returns when the next recheck is due (zero:
-// none).
+// pass converges once, in a context that a state other than up cancels,
+// and returns when the next recheck is due (zero: none).
 func (a *Announcer) pass(ctx context.Context) time.Time {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	a.mu.Lock()
-	a.cancelPass = cancel
-	st := a.state
-	a.mu.Unlock()
-	defer func() {
-		a.mu.Lock()
-		a.cancelPass = nil
-		a.mu.Unlock()
-	}()
+	st := a.currentState()
 
 	var decisions []decided
 	var recheck time.Time
@@ -258,7 +227,7 @@ func (a *Announcer) pass(ctx context.Context) time.Time {
 		}
 	}
 	if a.currentState() != st {
-		a.poke() // changed meanwhile: the next pass uses the new state
+		a.loop.Kick() // changed meanwhile: the next pass uses the new state
 	}
 	wantAddrs := a.wantedAddresses(st, decisions)
 	err := a.apply(ctx, decisions, wantAddrs)

@@ -19,6 +19,7 @@ import (
 	"github.com/zdt-project/zdt/deploy/hypervisor"
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
+	"github.com/zdt-project/zdt/site/passloop"
 )
 
 // etcdTimeout bounds each etcd call of a pass: a site that cannot reach etcd
@@ -56,15 +57,13 @@ type Reconciler struct {
 	guests map[string]config.Guest // every guest of the cluster, by name
 	hosts  []config.Host           // this site's
 	m      *metrics
+	loop   *passloop.Loop
 
 	mu       sync.Mutex
 	state    site.ControllerState
-	kick     chan struct{} // buffered 1: converge soon
 	reports  map[string]site.HostReport
 	dialed   map[string]*hypervisor.Host
 	unusable map[string]error // hosts whose URI could not be used
-	// cancelPass ends the pass under way (SetState calls it).
-	cancelPass context.CancelFunc
 }
 
 // New returns a reconciler for the site's hosts; the site starts as joining
@@ -89,7 +88,7 @@ func New(cfg Config) (*Reconciler, error) {
 		guests:   map[string]config.Guest{},
 		hosts:    me.Hosts,
 		state:    site.ControllerJoining,
-		kick:     make(chan struct{}, 1),
+		loop:     passloop.New(),
 		dialed:   map[string]*hypervisor.Host{},
 		unusable: map[string]error{},
 	}
@@ -110,20 +109,11 @@ func New(cfg Config) (*Reconciler, error) {
 func (r *Reconciler) SetState(s site.ControllerState) {
 	r.mu.Lock()
 	r.state = s
-	if r.cancelPass != nil {
-		// The pass under way may wait on etcd, which a cut-off site cannot
-		// reach: a self-fence must not wait behind it.
-		r.cancelPass()
-	}
+	// The pass under way may wait on etcd, which a cut-off site cannot
+	// reach: a self-fence must not wait behind it.
+	r.loop.CancelPass()
 	r.mu.Unlock()
-	r.poke()
-}
-
-func (r *Reconciler) poke() {
-	select {
-	case r.kick <- struct{}{}:
-	default:
-	}
+	r.loop.Kick()
 }
 
 func (r *Reconciler) currentState() site.ControllerState {
@@ -153,53 +143,32 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		defer hv.Close()
 		r.dialed[h.Name] = hv
 	}
-	var wg sync.WaitGroup
-	wctx, cancel := context.WithCancel(ctx)
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
+	var follow []passloop.Follower
 	for _, hv := range r.dialed {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.followHealth(wctx, hv)
-		}()
+		follow = append(follow, followHealth(hv))
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		r.followPlacements(wctx)
-	}()
-
-	resync := time.NewTicker(r.cfg.Resync)
-	defer resync.Stop()
-	for {
-		if err := r.pass(ctx); err != nil && ctx.Err() == nil {
-			r.log.Warn("converging guests failed; will retry", zap.Error(err))
-		}
-		select {
-		case <-ctx.Done():
-			r.finish()
-			return nil
-		case <-r.kick:
-		case <-resync.C:
-		}
+	// A change of a placement, of another site's hosts report (a guest
+	// waiting for its old copy to stop there starts once the report says
+	// it did) or of a site's lease.
+	k := r.cfg.Store.Keys()
+	placements := func(ev *clientv3.Event) bool {
+		key := string(ev.Kv.Key)
+		return strings.HasPrefix(key, k.Guests()) || strings.HasSuffix(key, "/alive") ||
+			(strings.HasSuffix(key, "/hosts") && key != k.Hosts(r.cfg.Site))
 	}
-}
-
-// pass converges once, in a context that a change of state cancels.
-func (r *Reconciler) pass(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	r.mu.Lock()
-	r.cancelPass = cancel
-	r.mu.Unlock()
-	err := r.converge(ctx)
-	r.mu.Lock()
-	r.cancelPass = nil
-	r.mu.Unlock()
-	return err
+	follow = append(follow, passloop.Watch(r.cfg.Store, k.Guests(), placements), passloop.Watch(r.cfg.Store, k.Sites(), placements))
+	r.loop.Run(ctx, passloop.Config{
+		// Each pass runs in a context that a change of state cancels.
+		Pass: func(pctx context.Context) {
+			if err := r.converge(pctx); err != nil && ctx.Err() == nil {
+				r.log.Warn("converging guests failed; will retry", zap.Error(err))
+			}
+		},
+		Resync: r.cfg.Resync,
+		Follow: follow,
+		Finish: r.finish,
+	})
+	return nil
 }
 
 // finish: a controller that stops cleanly takes its guests with it (its
@@ -215,55 +184,17 @@ func (r *Reconciler) finish() {
 	}
 }
 
-func (r *Reconciler) followHealth(ctx context.Context, hv *hypervisor.Host) {
-	for {
-		_, changed := hv.Watch()
-		select {
-		case <-ctx.Done():
-			return
-		case <-changed:
-			r.poke()
-		}
-	}
-}
-
-// followPlacements pokes the reconciler on every change of a placement,
-// of another site's hosts report (a guest waiting for its old copy to stop
-// there starts once the report says it did) and of a site's lease.
-func (r *Reconciler) followPlacements(ctx context.Context) {
-	k := r.cfg.Store.Keys()
-	for ctx.Err() == nil {
-		wctx, cancel := context.WithCancel(ctx)
-		guests := r.cfg.Store.WatchKey(wctx, k.Guests(), true, 0)
-		sites := r.cfg.Store.WatchKey(wctx, k.Sites(), true, 0)
-		for guests != nil || sites != nil {
-			var resp clientv3.WatchResponse
-			var ok bool
+// followHealth kicks on every change of a host's health.
+func followHealth(hv *hypervisor.Host) passloop.Follower {
+	return func(ctx context.Context, kick func()) {
+		for {
+			_, changed := hv.Watch()
 			select {
-			case resp, ok = <-guests:
-				if !ok || resp.Err() != nil {
-					guests = nil
-				}
-			case resp, ok = <-sites:
-				if !ok || resp.Err() != nil {
-					sites = nil
-				}
+			case <-ctx.Done():
+				return
+			case <-changed:
+				kick()
 			}
-			if !ok || resp.Err() != nil {
-				break
-			}
-			if slices.ContainsFunc(resp.Events, func(ev *clientv3.Event) bool {
-				key := string(ev.Kv.Key)
-				return strings.HasPrefix(key, k.Guests()) || strings.HasSuffix(key, "/alive") ||
-					(strings.HasSuffix(key, "/hosts") && key != k.Hosts(r.cfg.Site))
-			}) {
-				r.poke()
-			}
-		}
-		cancel()
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second): // a broken watch: the resync covers the gap
 		}
 	}
 }
@@ -311,7 +242,7 @@ func (r *Reconciler) converge(ctx context.Context) error {
 				}
 				if sites := elsewhere[name]; len(sites) > 0 {
 					// A planned move: the old copy stops first. Its site
-					// destroys it and reports that, which pokes this pass.
+					// destroys it and reports that, which kicks this pass.
 					errs = append(errs, fmt.Errorf("guest %s not started on %s: site %v still reports a copy running", name, v.host.Name, sites))
 					continue
 				}

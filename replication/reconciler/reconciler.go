@@ -20,6 +20,7 @@ import (
 	"github.com/zdt-project/zdt/replication/postgres"
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
+	"github.com/zdt-project/zdt/site/passloop"
 )
 
 // etcdTimeout bounds each etcd call of a pass: a site cut off from etcd
@@ -64,11 +65,10 @@ type Reconciler struct {
 	log    *zap.Logger
 	m      *metrics
 	groups []*group
+	loop   *passloop.Loop
 
-	mu         sync.Mutex
-	state      site.ControllerState
-	cancelPass context.CancelFunc
-	kick       chan struct{}
+	mu    sync.Mutex
+	state site.ControllerState
 
 	// passes counts the passes done, and passEnded is closed (and
 	// replaced) as each ends: tests wait on it instead of polling.
@@ -134,7 +134,7 @@ func New(cfg Config) (*Reconciler, error) {
 		log:   cfg.Log.With(zap.String("site", cfg.Site)),
 		m:     newMetrics(cfg.Site),
 		state: site.ControllerJoining,
-		kick:  make(chan struct{}, 1),
+		loop:  passloop.New(),
 
 		passEnded: make(chan struct{}),
 	}
@@ -202,18 +202,9 @@ func strictest(rpos []config.RPO) replication.RPOPolicy {
 func (r *Reconciler) SetState(s site.ControllerState) {
 	r.mu.Lock()
 	r.state = s
-	if r.cancelPass != nil {
-		r.cancelPass()
-	}
+	r.loop.CancelPass()
 	r.mu.Unlock()
-	r.poke()
-}
-
-func (r *Reconciler) poke() {
-	select {
-	case r.kick <- struct{}{}:
-	default:
-	}
+	r.loop.Kick()
 }
 
 // passesDone is how many passes have ended, and a channel closed when the
@@ -238,25 +229,13 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		return nil
 	}
 	r.loadEpochs(ctx)
-	var wg sync.WaitGroup
-	wctx, cancel := context.WithCancel(ctx)
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
-	wg.Go(func() { r.watch(wctx) })
-	tick := time.NewTicker(r.cfg.Interval)
-	defer tick.Stop()
-	for {
-		r.pass(ctx)
-		select {
-		case <-ctx.Done():
-			r.finish()
-			return nil
-		case <-r.kick:
-		case <-tick.C:
-		}
-	}
+	r.loop.Run(ctx, passloop.Config{
+		Pass:   r.pass,
+		Resync: r.cfg.Interval,
+		Follow: []passloop.Follower{passloop.Watch(r.cfg.Store, r.cfg.Store.Keys().Root(), r.relevant)},
+		Finish: r.finish,
+	})
+	return nil
 }
 
 // finish: a controller that stops on purpose leaves no writable primary
@@ -267,7 +246,7 @@ func (r *Reconciler) finish() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	r.pass(ctx)
+	r.loop.Pass(ctx, r.pass)
 }
 
 // loadEpochs starts from the epochs the site's last report acted on, so a
@@ -292,35 +271,21 @@ func (r *Reconciler) loadEpochs(ctx context.Context) {
 	}
 }
 
-// watch pokes the reconciler when an assignment, a fence, another site's
-// replication report or lease changes. The Interval's passes cover any gap.
-func (r *Reconciler) watch(ctx context.Context) {
+// relevant says whether a change calls for a pass: an assignment, a fence,
+// another site's replication report or lease. The Interval's passes cover
+// any gap.
+func (r *Reconciler) relevant(e *clientv3.Event) bool {
 	k := r.cfg.Store.Keys()
-	relevant := func(key string) bool {
-		if strings.HasPrefix(key, k.Services()) || strings.HasPrefix(key, k.Fences()) {
+	key := string(e.Kv.Key)
+	if strings.HasPrefix(key, k.Services()) || strings.HasPrefix(key, k.Fences()) {
+		return true
+	}
+	for _, s := range r.cfg.Cluster.Sites {
+		if s.Name != r.cfg.Site && (key == k.SiteReplication(s.Name) || key == k.Alive(s.Name)) {
 			return true
 		}
-		for _, s := range r.cfg.Cluster.Sites {
-			if s.Name != r.cfg.Site && (key == k.SiteReplication(s.Name) || key == k.Alive(s.Name)) {
-				return true
-			}
-		}
-		return false
 	}
-	for ctx.Err() == nil {
-		for resp := range r.cfg.Store.WatchKey(ctx, k.Root(), true, 0) {
-			if resp.Err() != nil {
-				break
-			}
-			if slices.ContainsFunc(resp.Events, func(e *clientv3.Event) bool { return relevant(string(e.Kv.Key)) }) {
-				r.poke()
-			}
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second): // a broken watch: the Interval covers the gap
-		}
-	}
+	return false
 }
 
 // observation is one member's observation in a pass.
@@ -339,16 +304,10 @@ func (g *group) observe(ctx context.Context) observation {
 }
 
 // pass observes every member, decides and acts, and publishes the report,
-// in a context that a change of state cancels.
+// in a context that a change of state cancels (r.loop runs it).
 func (r *Reconciler) pass(ctx context.Context) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	r.mu.Lock()
-	r.cancelPass = cancel
-	r.mu.Unlock()
 	defer func() {
 		r.mu.Lock()
-		r.cancelPass = nil
 		r.passes++
 		close(r.passEnded)
 		r.passEnded = make(chan struct{})
