@@ -226,7 +226,8 @@ func waitStepReached(ctx context.Context, t *testing.T, cli *clientv3.Client, ke
 	return state
 }
 
-// waitOpOutcome waits until the op has an outcome and returns it.
+// waitOpOutcome waits until the op has an outcome, whichever, and returns
+// it.
 func waitOpOutcome(ctx context.Context, t *testing.T, cli *clientv3.Client, keys site.Keys, id string) *site.Op {
 	t.Helper()
 	var op *site.Op
@@ -287,4 +288,22 @@ func assignmentsBy(ctx context.Context, t *testing.T, cli *clientv3.Client, key 
 	}
 	t.Fatalf("the history of %s since revision %d has more than 100 versions", key, since)
 	return n
+}
+
+// etcdValue reads the JSON value of key, which must exist; what names it
+// in a failure.
+func etcdValue[T any](ctx context.Context, t *testing.T, cli *clientv3.Client, key, what string) T {
+	t.Helper()
+	var v T
+	resp, err := cli.Get(ctx, key)
+	if err != nil {
+		t.Fatalf("read %s: %v", what, err)
+	}
+	if len(resp.Kvs) == 0 {
+		t.Fatalf("%s is not in etcd (%s)", what, key)
+	}
+	if err := json.Unmarshal(resp.Kvs[0].Value, &v); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return v
 }

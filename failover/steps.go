@@ -183,6 +183,9 @@ func assignStep(ctx context.Context, r *run, st *site.Step) stepResult {
 		if from == "" {
 			return done("service %s assigned to site %s (epoch %d)", name, next.Site, next.Epoch)
 		}
+		if why != "" {
+			return done("service %s moved from site %s to site %s (epoch %d): %s", name, from, next.Site, next.Epoch, why)
+		}
 		return done("service %s moved from site %s to site %s (epoch %d)", name, from, next.Site, next.Epoch)
 	}
 	return stepResult{kind: stepRetry, err: fmt.Errorf("assign service %s: %w %d times", name, site.ErrConflict, attempts)}

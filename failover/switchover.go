@@ -490,17 +490,36 @@ func memberState(m site.MemberReport, ok bool) string {
 	return m.Role + ", " + orNone(m.Detail)
 }
 
-// possibleLoss says, group by group, how far the target's member was behind
-// by its last report: what a forced takeover may lose.
+// possibleLoss says, group by group, how far the target's member was
+// behind, by the reports: what a forced takeover may lose. It is judged as
+// a failover judges a standby (memberEligible): in bytes, how far its
+// reported WAL position is behind the old primary's last reported one (the
+// old primary is the group's member at the services' site, the site they
+// are taken from), or its own reported lag when that is larger; when
+// either position is missing or unreadable, it says that how far behind is
+// unknown, and why.
 func possibleLoss(snap *site.Snapshot, svcs []config.Service, to string) string {
+	from := ""
+	if len(svcs) > 0 {
+		from = snap.Assignments[svcs[0].Name].Site
+	}
 	var parts []string
 	for _, g := range groupsOf(svcs) {
 		m, ok := memberReport(snap, to, g)
 		if !ok {
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("group %s: site %s's member was %d bytes and %.1f s behind at %s (what it had not received may be lost)",
-			g, to, m.LagBytes, m.LagSeconds, m.Observed.UTC().Format(time.RFC3339)))
+		at := m.Observed.UTC().Format(time.RFC3339)
+		behind, last, err := behindOldPrimary(snap, g, from, m)
+		if err != nil {
+			parts = append(parts, fmt.Sprintf("group %s: how far site %s's member was behind site %s's primary is unknown (%v); "+
+				"at %s it was at WAL position %s, %d bytes and %.1f s behind what it had received; whatever it had not received may be lost",
+				g, to, from, err, at, orNone(m.Position), m.LagBytes, m.LagSeconds))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("group %s: site %s's member was %d bytes and %.1f s behind at %s, by site %s's primary's last reported WAL position %s "+
+			"(it was at %s, %d bytes behind what it had received); what it had not received may be lost",
+			g, to, max(behind, m.LagBytes), m.LagSeconds, at, from, last, orNone(m.Position), m.LagBytes))
 	}
 	if len(parts) == 0 {
 		return "no replication group: nothing to lose"

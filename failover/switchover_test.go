@@ -172,10 +172,17 @@ func TestSwitchBack(t *testing.T) {
 }
 
 func TestPlanForcedTakeover(t *testing.T) {
-	stranded := func(s *site.Snapshot) { // b fenced with db and report left there; c lags far behind
+	// b fenced with db and report left there; its primary last reported
+	// WAL position 0/50000000, and c, which reports only 4 KiB of lag
+	// against what it received, is at 0/10000000: 1 GiB behind.
+	stranded := func(s *site.Snapshot) {
 		s.Fences["b"] = site.Fence{Site: "b"}
-		rep := s.Replication["c"]
-		rep.Members[0].LagBytes, rep.Members[0].LagSeconds, rep.Members[0].Healthy = 1<<30, 95, false
+		rep := s.Replication["b"]
+		rep.Members[0].Position = "0/50000000"
+		s.Replication["b"] = rep
+		rep = s.Replication["c"]
+		rep.Members[0].LagBytes, rep.Members[0].LagSeconds, rep.Members[0].Healthy = 4096, 95, false
+		rep.Members[0].Position = "0/10000000"
 		s.Replication["c"] = rep
 	}
 	cfg, snap := switchoverState()
@@ -185,8 +192,10 @@ func TestPlanForcedTakeover(t *testing.T) {
 	if len(why) > 0 {
 		t.Fatalf("forced takeover refused: %q", why)
 	}
-	if op.Params["force"] != "true" || !strings.Contains(op.Params["possible_loss"], "group pg: site c's member was 1073741824 bytes and 95.0 s behind") {
-		t.Errorf("op params %v; want force and the possible loss", op.Params)
+	want := "group pg: site c's member was 1073741824 bytes and 95.0 s behind at 0001-01-01T00:00:00Z, by site b's primary's last reported WAL position 0/50000000 " +
+		"(it was at 0/10000000, 4096 bytes behind what it had received); what it had not received may be lost"
+	if op.Params["force"] != "true" || op.Params["possible_loss"] != want {
+		t.Errorf("op params %v; want force and the possible loss %q", op.Params, want)
 	}
 	for _, st := range op.Steps {
 		if st.Name != StepAwaitFollowers && st.Name != StepAwaitPrefixes && st.Params["force"] != "true" {
@@ -195,6 +204,45 @@ func TestPlanForcedTakeover(t *testing.T) {
 	}
 	if _, why := PlanSwitchover(cfg, snap, SwitchoverRequest{Service: "db", To: "c"}, "operator:ann", t0); len(why) == 0 {
 		t.Errorf("the same without --force was not refused")
+	}
+
+	// The possible loss, judged as a failover judges a standby.
+	for _, tt := range []struct {
+		name   string
+		change func(*site.Snapshot)
+		want   []string
+	}{
+		{"its own lag larger than how far it is behind the old primary's last position", func(s *site.Snapshot) {
+			setMember(s, "c", func(m *site.MemberReport) { m.Position, m.LagBytes = "0/4FFFFFFF", 8192 })
+		}, []string{"site c's member was 8192 bytes and 95.0 s behind", "it was at 0/4FFFFFFF, 8192 bytes behind what it had received"}},
+		{"ahead of the old primary's last report", func(s *site.Snapshot) {
+			setMember(s, "c", func(m *site.MemberReport) { m.Position, m.LagBytes, m.LagSeconds = "0/50001000", 0, 0 })
+		}, []string{"site c's member was 0 bytes and 0.0 s behind", "what it had not received may be lost"}},
+		{"the old primary's site reports it could not observe it: unknown", func(s *site.Snapshot) {
+			s.Replication["b"] = site.ReplicationReport{Site: "b", Members: []site.MemberReport{{Group: "pg", Role: "unknown", Detail: "cannot observe: connection refused"}}}
+		}, []string{"group pg: how far site c's member was behind site b's primary is unknown (site b's last report of its member is not a primary's (role unknown), so it gives no last WAL position); " +
+			"at 0001-01-01T00:00:00Z it was at WAL position 0/10000000, 4096 bytes and 95.0 s behind what it had received; whatever it had not received may be lost"}},
+		{"the target reports no position: unknown", func(s *site.Snapshot) {
+			setMember(s, "c", func(m *site.MemberReport) { m.Position = "" })
+		}, []string{"how far site c's member was behind site b's primary is unknown (the member reported no WAL position)", "at WAL position (none)"}},
+		{"an unreadable position: unknown", func(s *site.Snapshot) {
+			setMember(s, "b", func(m *site.MemberReport) { m.Position = "50000000" })
+		}, []string{"is unknown (site b's primary's last position: WAL position \"50000000\" is not of the form"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, snap := switchoverState()
+			stranded(snap)
+			tt.change(snap)
+			op, why := PlanSwitchover(cfg, snap, req, "operator:ann", t0)
+			if len(why) > 0 {
+				t.Fatalf("forced takeover refused: %q", why)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(op.Params["possible_loss"], w) {
+					t.Errorf("possible_loss %q lacks %q", op.Params["possible_loss"], w)
+				}
+			}
+		})
 	}
 
 	for _, tt := range []struct {
@@ -209,6 +257,11 @@ func TestPlanForcedTakeover(t *testing.T) {
 			rep.Members[0].Role, rep.Members[0].Detail = "unknown", "connection refused"
 			s.Replication["c"] = rep
 		}, []string{"site c does not report its member of group pg as a standby (unknown, connection refused): there is nothing to promote"}},
+		{"a target whose member is a primary", func(s *site.Snapshot) {
+			setMember(s, "c", func(m *site.MemberReport) { m.Role, m.Detail = "primary", "fenced: read-only" })
+		}, []string{"site c does not report its member of group pg as a standby (primary, fenced: read-only)"}},
+		{"a target without a report", func(s *site.Snapshot) { delete(s.Replication, "c") },
+			[]string{"site c does not report its member of group pg as a standby (no report)"}},
 		{"a dark target", func(s *site.Snapshot) { delete(s.Alive, "c") }, []string{"site c is dark: the target must be up"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

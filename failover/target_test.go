@@ -10,20 +10,30 @@ import (
 	"github.com/zdt-project/zdt/site/config"
 )
 
-// rpoState: db (group pg, order b, c, a) was at b, which is dark; c and a
-// are up with standbys that reported the given lag.
+// rpoState: db (group pg, order b, c, a; RPO 1000 bytes) was at b, which
+// is dark; b's primary last reported WAL position 0/5000000, and c and a
+// are up with standbys that reported the same position and the given lag
+// (against what they received).
 func rpoState(cLag, aLag int64) (*config.Cluster, *site.Snapshot) {
 	cfg := testConfig()
 	cfg.Services[1].ReplicationGroup = "pg"
 	cfg.Services[1].RPO = config.RPO{MaxLagBytes: 1000, MaxLagSeconds: -1}
-	cfg.Replication = []config.ReplicationGroup{{Name: "pg", Members: []config.ReplicationMember{{Site: "a"}, {Site: "b"}, {Site: "c"}}}}
+	cfg.Replication = []config.ReplicationGroup{{Name: "pg", Driver: config.DriverPostgres, Members: []config.ReplicationMember{{Site: "a"}, {Site: "b"}, {Site: "c"}}}}
 	snap := state{up: []string{"a", "c"}, joined: []string{"b"}, assigned: map[string]string{"web": "a", "db": "b", "mail": "a"}}.snapshot()
 	snap.Replication = map[string]site.ReplicationReport{
-		"b": {Members: []site.MemberReport{{Group: "pg", Role: "primary", Healthy: true, Writable: true}}},
-		"c": {Members: []site.MemberReport{{Group: "pg", Role: "standby", Healthy: false, Detail: "not streaming", LagBytes: cLag}}},
-		"a": {Members: []site.MemberReport{{Group: "pg", Role: "standby", Healthy: false, Detail: "not streaming", LagBytes: aLag}}},
+		"b": {Members: []site.MemberReport{{Group: "pg", Role: "primary", Healthy: true, Writable: true, Position: "0/5000000"}}},
+		"c": {Members: []site.MemberReport{{Group: "pg", Role: "standby", Healthy: false, Detail: "not streaming", LagBytes: cLag, Position: "0/5000000"}}},
+		"a": {Members: []site.MemberReport{{Group: "pg", Role: "standby", Healthy: false, Detail: "not streaming", LagBytes: aLag, Position: "0/5000000"}}},
 	}
 	return cfg, snap
+}
+
+// setMember changes the site's report of its member of group pg.
+func setMember(s *site.Snapshot, at string, mod func(*site.MemberReport)) {
+	rep := s.Replication[at]
+	rep.Members = slices.Clone(rep.Members)
+	mod(&rep.Members[0])
+	s.Replication[at] = rep
 }
 
 func TestChooseTarget(t *testing.T) {
@@ -35,11 +45,127 @@ func TestChooseTarget(t *testing.T) {
 		want   string
 		why    []string
 	}{
-		{name: "the next site's standby is within the RPO", cLag: 10, aLag: 10, want: "c"},
-		{name: "the next site lags: the one after it", cLag: 5000, aLag: 10, want: "a"},
+		{name: "the next site's standby is within the RPO", cLag: 10, aLag: 10, want: "c",
+			why: []string{"site c: its member of group pg may be promoted: asynchronous replication, lag 10 B within the limit of 1000 B",
+				"by site b's primary's last reported WAL position 0/5000000; this member reported 0/5000000, 10 B behind what it received"}},
+		{name: "the next site lags: the one after it", cLag: 5000, aLag: 10, want: "a", why: []string{"site a: its member"}},
 		{
 			name: "every standby lags: none, and why", cLag: 5000, aLag: 2000,
 			why: []string{"b is being left", "c: its member of group pg may not be promoted: lag 4.9 KiB exceeds the limit", "a: its member of group pg may not be promoted: lag"},
+		},
+		{
+			name: "reporting lag 0, the next site is behind the old primary's last position: the one after it", cLag: 0, aLag: 0,
+			change: func(_ *config.Cluster, s *site.Snapshot) {
+				setMember(s, "c", func(m *site.MemberReport) { m.Position = "0/4FFF000" }) // 4 KiB behind
+			},
+			want: "a",
+		},
+		{
+			name: "behind the old primary's last position: none, and by how much", cLag: 0, aLag: 0,
+			change: func(_ *config.Cluster, s *site.Snapshot) {
+				setMember(s, "c", func(m *site.MemberReport) { m.Position = "0/4FFF000" })
+				setMember(s, "a", func(m *site.MemberReport) { m.Position = "0/4000000" })
+			},
+			why: []string{"c: its member of group pg may not be promoted: lag 4 KiB exceeds the limit of 1000 B",
+				"a: its member of group pg may not be promoted: lag 16 MiB exceeds the limit of 1000 B"},
+		},
+		{
+			name: "a little behind the old primary's last position: within the RPO", cLag: 0, aLag: 0,
+			change: func(_ *config.Cluster, s *site.Snapshot) {
+				setMember(s, "c", func(m *site.MemberReport) { m.Position = "0/4FFFF00" })
+			},
+			want: "c", why: []string{"lag 256 B within the limit of 1000 B", "position 0/5000000; this member reported 0/4FFFF00"},
+		},
+		{
+			name: "its own lag larger than how far it is behind the old primary: its own", cLag: 5000, aLag: 10,
+			change: func(_ *config.Cluster, s *site.Snapshot) {
+				setMember(s, "c", func(m *site.MemberReport) { m.Position = "0/4FFFF00" })
+			},
+			want: "a",
+		},
+		{
+			name: "ahead of the old primary's last report (it reported before the last writes): its own lag", cLag: 10, aLag: 10,
+			change: func(_ *config.Cluster, s *site.Snapshot) {
+				setMember(s, "c", func(m *site.MemberReport) { m.Position = "0/5001000" })
+			},
+			want: "c", why: []string{"lag 10 B within"},
+		},
+		{
+			name: "the old primary's last report holds no position: unknown, none", cLag: 0, aLag: 0,
+			change: func(_ *config.Cluster, s *site.Snapshot) {
+				setMember(s, "b", func(m *site.MemberReport) { m.Position = "" })
+			},
+			why: []string{"c: its member of group pg may not be promoted: how far it is behind site b's primary is unknown (site b's primary reported no WAL position), and the service allows at most 1000 B lost"},
+		},
+		{
+			name: "the old primary's site last reported it could not observe it: unknown, none", cLag: 0, aLag: 0,
+			change: func(_ *config.Cluster, s *site.Snapshot) {
+				s.Replication["b"] = site.ReplicationReport{Members: []site.MemberReport{{Group: "pg", Role: "unknown", Detail: "cannot observe: connection refused"}}}
+			},
+			why: []string{"how far it is behind site b's primary is unknown (site b's last report of its member is not a primary's (role unknown), so it gives no last WAL position)"},
+		},
+		{
+			name: "no report of the old primary: unknown, none", cLag: 0, aLag: 0,
+			change: func(_ *config.Cluster, s *site.Snapshot) { delete(s.Replication, "b") },
+			why:    []string{"how far it is behind site b's primary is unknown (site b has not reported its member)"},
+		},
+		{
+			name: "the standby reports no position: unknown for it", cLag: 0, aLag: 0,
+			change: func(_ *config.Cluster, s *site.Snapshot) {
+				setMember(s, "c", func(m *site.MemberReport) { m.Position = "" })
+			},
+			want: "a",
+		},
+		{
+			name: "an unreadable position: unknown", cLag: 0, aLag: 0,
+			change: func(_ *config.Cluster, s *site.Snapshot) {
+				setMember(s, "c", func(m *site.MemberReport) { m.Position = "5000000" })
+				setMember(s, "a", func(m *site.MemberReport) { m.Position = "0/ZZ" })
+			},
+			why: []string{"c: its member of group pg may not be promoted: how far it is behind site b's primary is unknown (the member's position: WAL position \"5000000\" is not of the form",
+				"a: its member of group pg may not be promoted: how far it is behind site b's primary is unknown (the member's position: WAL position \"0/ZZ\""},
+		},
+		{
+			name: "unknown, but no limit in bytes: judged on its seconds, and says so", cLag: 0, aLag: 0,
+			change: func(cfg *config.Cluster, s *site.Snapshot) {
+				cfg.Services[1].RPO = config.RPO{MaxLagBytes: -1, MaxLagSeconds: 30}
+				setMember(s, "b", func(m *site.MemberReport) { m.Position = "" })
+			},
+			want: "c", why: []string{"lag 0s within the limit of 30s (how far it is behind site b's primary is unknown: site b's primary reported no WAL position)"},
+		},
+		{
+			name: "unknown, synchronous by the old primary's report: promoted", cLag: 0, aLag: 0,
+			change: func(cfg *config.Cluster, s *site.Snapshot) {
+				cfg.Services[1].RPO.RequireSync = true
+				setMember(s, "b", func(m *site.MemberReport) { m.Position, m.SyncStandbys = "", []string{"a"} })
+			},
+			want: "a", why: []string{"replicates synchronously"},
+		},
+		{
+			name: "synchronous by the old primary's report, far behind its last position: promoted", cLag: 5000, aLag: 0,
+			change: func(_ *config.Cluster, s *site.Snapshot) {
+				setMember(s, "b", func(m *site.MemberReport) { m.SyncStandbys = []string{"c"} })
+				setMember(s, "c", func(m *site.MemberReport) { m.Position = "0/1000000" })
+			},
+			want: "c", why: []string{"replicates synchronously"},
+		},
+		{
+			name: "a DRBD group: judged on the out-of-sync data it reports", cLag: 10, aLag: 10,
+			change: func(cfg *config.Cluster, s *site.Snapshot) {
+				cfg.Replication[0].Driver = config.DriverDRBD
+				for _, at := range []string{"b", "c", "a"} {
+					setMember(s, at, func(m *site.MemberReport) { m.Position = "7A3F0C21D9E8B4C5" })
+				}
+			},
+			want: "c", why: []string{"lag 10 B within the limit of 1000 B"},
+		},
+		{
+			name: "the old site up (an evacuation): positions are not compared", cLag: 10, aLag: 10,
+			change: func(_ *config.Cluster, s *site.Snapshot) {
+				s.Alive["b"] = site.Alive{Site: "b"}
+				setMember(s, "c", func(m *site.MemberReport) { m.Position, m.Healthy = "0/1000000", true })
+			},
+			want: "c", why: []string{"lag 10 B within"},
 		},
 		{
 			name: "a member whose server is down cannot be promoted", cLag: 10, aLag: 10,
@@ -62,9 +188,31 @@ func TestChooseTarget(t *testing.T) {
 			want: "a",
 		},
 		{
+			name: "a synchronous group: of the standbys the old primary waited for, the one holding more WAL", cLag: 0, aLag: 0,
+			change: func(cfg *config.Cluster, s *site.Snapshot) {
+				cfg.Replication[0].Synchronous = true
+				s.Assignments["db"] = site.Assignment{Service: "db", Site: "b", Epoch: 7}
+				setMember(s, "b", func(m *site.MemberReport) { m.SyncStandbys = []string{"a", "c"} })
+				setMember(s, "c", func(m *site.MemberReport) { m.Position, m.Epoch = "0/4FFFF00", 7 })
+				setMember(s, "a", func(m *site.MemberReport) { m.Position, m.Epoch = "0/5000000", 7 })
+			},
+			want: "a", why: []string{"replicates synchronously"},
+		},
+		{
+			name: "a synchronous group: no standby sure to hold everything, none promoted", cLag: 0, aLag: 0,
+			change: func(cfg *config.Cluster, s *site.Snapshot) {
+				cfg.Replication[0].Synchronous = true
+				s.Assignments["db"] = site.Assignment{Service: "db", Site: "b", Epoch: 7}
+				setMember(s, "b", func(m *site.MemberReport) { m.SyncStandbys = []string{"a", "c"} })
+				setMember(s, "c", func(m *site.MemberReport) { m.Position, m.Epoch = "0/4FFFF00", 7 })
+				setMember(s, "a", func(m *site.MemberReport) { m.Position, m.Epoch, m.LagBytes = "0/5000000", 7, 10 })
+			},
+			want: "", why: []string{"c: its member of group pg may not be promoted", "site a is still replaying what it received"},
+		},
+		{
 			name: "a service without a group: the first site up", cLag: 5000, aLag: 5000,
 			change: func(cfg *config.Cluster, _ *site.Snapshot) { cfg.Services[1].ReplicationGroup = "" },
-			want:   "c",
+			want:   "c", why: []string{"site c is up (service db has no replication group)"},
 		},
 	}
 	for _, tt := range tests {

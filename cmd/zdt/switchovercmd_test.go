@@ -10,19 +10,16 @@ import (
 	"github.com/zdt-project/zdt/site"
 )
 
-// TestSwitchoverCommand: the command's dry run changes nothing in etcd (its
-// revision stays), a request is journaled for the coordinator, and a second
-// command on the same service is refused naming the first op and who asked;
-// bad arguments are usage errors.
-func TestSwitchoverCommand(t *testing.T) {
+// webAtA is an ops test cluster whose three sites are up, reporting
+// themselves up, with web at a, asked for by operator ann; put writes a
+// record as JSON.
+func webAtA(t *testing.T) (*site.Store, string, func(key string, v any)) {
 	store, path, _ := opsTestCluster(t)
 	t.Setenv("USER", "ann")
-	host, _ := os.Hostname()
-	ctx := t.Context()
 	put := func(key string, v any) {
 		t.Helper()
 		b, _ := json.Marshal(v)
-		if _, err := store.Client().Put(ctx, key, string(b)); err != nil {
+		if _, err := store.Client().Put(t.Context(), key, string(b)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -31,6 +28,17 @@ func TestSwitchoverCommand(t *testing.T) {
 		put(store.Keys().Report(s), site.Report{Site: s, State: site.ControllerUp})
 	}
 	put(store.Keys().Assignment("web"), site.Assignment{Service: "web", Site: "a", Op: "op-0"})
+	return store, path, put
+}
+
+// TestSwitchoverCommand: the command's dry run changes nothing in etcd (its
+// revision stays), a request is journaled for the coordinator, and a second
+// command on the same service is refused naming the first op and who asked;
+// bad arguments are usage errors.
+func TestSwitchoverCommand(t *testing.T) {
+	store, path, _ := webAtA(t)
+	host, _ := os.Hostname()
+	ctx := t.Context()
 	rev := func() int64 {
 		t.Helper()
 		resp, err := store.Client().Get(ctx, "zdt-revision-probe")
@@ -98,21 +106,8 @@ func TestSwitchoverCommand(t *testing.T) {
 // TestConflictingCommandsAtOnce: two switchovers of one service asked at
 // the same moment: one is journaled, the other is refused naming it.
 func TestConflictingCommandsAtOnce(t *testing.T) {
-	store, path, _ := opsTestCluster(t)
-	t.Setenv("USER", "ann")
+	store, path, put := webAtA(t)
 	ctx := t.Context()
-	put := func(key string, v any) {
-		t.Helper()
-		b, _ := json.Marshal(v)
-		if _, err := store.Client().Put(ctx, key, string(b)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, s := range []string{"a", "b", "c"} {
-		put(store.Keys().Alive(s), site.Alive{Site: s})
-		put(store.Keys().Report(s), site.Report{Site: s, State: site.ControllerUp})
-	}
-	put(store.Keys().Assignment("web"), site.Assignment{Service: "web", Site: "a", Op: "op-0"})
 
 	type result struct {
 		out string

@@ -264,6 +264,40 @@ func (m *Member) Start(ctx context.Context) error {
 	return m.start(ctx)
 }
 
+// ErrFormerPrimary says the stopped server's data directory is a
+// primary's (it has no standby.signal): StartStandby leaves it down.
+var ErrFormerPrimary = errors.New("its data directory is a primary's: it comes back only rewound to follow a writable primary")
+
+// StartStandby starts the server, unless a postmaster runs on its data
+// directory, only if its data directory says it is a standby
+// (standby.signal): it comes back a standby of primary (the primary's
+// ReplicationConnInfo, written as primary_conninfo), which need not run.
+// A former primary's data is left as it is, the server down
+// (ErrFormerPrimary): started as it was it would take writes. It needs
+// local control (ErrNoLocalControl otherwise).
+func (m *Member) StartStandby(ctx context.Context, primary string) error {
+	if m.dataDir == "" {
+		return ErrNoLocalControl
+	}
+	want, err := parseConnInfo(primary)
+	if err != nil {
+		return err
+	}
+	running, err := m.running(ctx)
+	if err != nil || running {
+		return err
+	}
+	if !m.wasStandby() {
+		return fmt.Errorf("PostgreSQL member %s not started: %w", m.name, ErrFormerPrimary)
+	}
+	if err := m.configureStandby(want.with("application_name", m.name)); err != nil {
+		return err
+	}
+	m.log.Info("starting the stopped standby", zap.String("peer", hostPort(want)))
+	m.pool.Reset()
+	return m.start(ctx)
+}
+
 // start starts the server and waits until it accepts connections.
 func (m *Member) start(ctx context.Context) error {
 	secs := strconv.Itoa(int(startTimeout / time.Second))

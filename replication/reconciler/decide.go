@@ -22,9 +22,16 @@ const (
 	// member is not yet primary (Input.ActiveReady).
 	ActFenceFollow Action = "fence+follow"
 	ActRefuse      Action = "refuse" // the member should be promoted but may not be
-	// ActStart starts the server of a member that does not answer, at the
-	// active site (Input.CanStart).
+	// ActStart starts the server of a member that does not answer, as it
+	// was (a primary comes back a primary), at the active site only
+	// (Input.CanStart).
 	ActStart Action = "start"
+	// ActStartStandby starts the server of a member that does not answer,
+	// away from the active site, only if its data is a standby's: it comes
+	// back a standby of Input.Active. A former primary's is left down, its
+	// data untouched: it comes back only by a follow (rewound) once the
+	// active site's member is a writable primary (Input.CanStart).
+	ActStartStandby Action = "start-standby"
 )
 
 // Input is everything the decision about one member depends on, read at
@@ -122,8 +129,14 @@ const unhealthyGrace = 15 * time.Second
 //	up                     any                      conflict             none
 //	up                     any                      none                 none
 //	up                     any                      epoch < seen         none (stale)
-//	up                     failed                   here, local control  start its server (if it runs
-//	                                                                     not; backoff after a failure)
+//	up                     failed                   here, local control  start its server as it was (if
+//	                                                                     it runs not)
+//	up                     failed                   other site, ready,   follow it (a stopped standby is
+//	                                                local control        started as its standby, a stopped
+//	                                                                     former primary rewound to it)
+//	up                     failed                   other site, not      start-standby (a standby is
+//	                                                ready, local control started; a former primary stays
+//	                                                                     down)
 //	up                     failed                   any                  none (no action on stale data)
 //	up                     primary, writable        here                 none
 //	up                     primary, read-only       here                 promote (lifts the fence),
@@ -148,6 +161,30 @@ const unhealthyGrace = 15 * time.Second
 // member is primary (following a standby that is about to be promoted, or
 // a primary that is down, only makes the driver rewind for nothing), and
 // for the backoff after a failed follow.
+//
+// A member that does not answer (its server does not run: it died with
+// its host, or every site went dark) is started again only by a site that
+// is up, has local control of it and acts on the current assignment, and
+// not within followBackoff of a failed start (away from the active site,
+// of a failed follow either). How depends on whose it is:
+//
+//   - at the active site it is started as it was: a primary comes back a
+//     primary (read-only if it was fenced, its fence lifted only once no
+//     other site reports a writable primary), a standby a standby to be
+//     promoted;
+//   - anywhere else it comes back only as a standby of the active site,
+//     never as it was: while the active site's member is a writable
+//     primary it is made to follow it (a stopped standby is started as
+//     its standby, a stopped former primary is rewound to it); while it
+//     is not (it is down too, or not promoted yet), only a member whose
+//     data is a standby's is started, and a former primary stays down,
+//     its data kept: rewound to a member that may never be promoted, it
+//     would lose what only it holds.
+//
+// So a stopped member comes back writable only at the active site, and
+// only as the primary it was there. A fenced site's member follows as any
+// other of its members (fence+follow, or fence while there is nothing to
+// follow); a self-fenced or stopped site starts nothing.
 func Decide(in Input) Decision {
 	mightWrite := !in.Observed || in.Status.Role != replication.RoleStandby
 	switch in.State {
@@ -188,17 +225,7 @@ func Decide(in Input) Decision {
 		return Decision{ActNone, fmt.Sprintf("stale assignment: epoch %d is older than epoch %d already seen; not acted on", in.Epoch, in.Seen), 0}
 	}
 	if !in.Observed {
-		// A member that cannot be observed cannot be fenced either (the same
-		// session does both): act when it answers again. At the active
-		// site its server may simply not run (its host came back): start
-		// it, as it was; it is judged when it answers.
-		if in.Active == in.Site && in.CanStart {
-			if !in.StartFailed.IsZero() && in.Now.Sub(in.StartFailed) < followBackoff {
-				return Decision{ActNone, fmt.Sprintf("cannot observe the member; starting its server failed, retrying after %s", followBackoff), in.Epoch}
-			}
-			return Decision{ActStart, "active here, but the member does not answer: starting its server if it does not run", in.Epoch}
-		}
-		return Decision{ActNone, "cannot observe the member: no action on stale data", in.Epoch}
+		return unobserved(in)
 	}
 	if in.Active == in.Site {
 		switch {
@@ -257,6 +284,29 @@ func Decide(in Input) Decision {
 		return d
 	}
 	return Decision{ActFollow, fmt.Sprintf("following site %s", in.Active), in.Epoch}
+}
+
+// unobserved decides for a member that does not answer, at a site that is
+// up and acts on the assignment (see Decide). A member that cannot be
+// observed cannot be fenced either (the same session does both), so
+// nothing but starting its server, if it does not run, is tried; it is
+// judged when it answers.
+func unobserved(in Input) Decision {
+	switch {
+	case !in.CanStart:
+		return Decision{ActNone, "cannot observe the member: no action on stale data", in.Epoch}
+	case !in.StartFailed.IsZero() && in.Now.Sub(in.StartFailed) < followBackoff:
+		return Decision{ActNone, fmt.Sprintf("cannot observe the member; starting its server failed, retrying after %s", followBackoff), in.Epoch}
+	case in.Active == in.Site:
+		return Decision{ActStart, "active here, but the member does not answer: starting its server if it does not run", in.Epoch}
+	}
+	if d, wait := backoff(in); wait {
+		return d
+	}
+	if in.ActiveReady {
+		return Decision{ActFollow, fmt.Sprintf("the member does not answer: following site %s, a writable primary (a stopped standby is started as its standby, a stopped former primary rewound to it)", in.Active), in.Epoch}
+	}
+	return Decision{ActStartStandby, fmt.Sprintf("the member does not answer and site %s is not a writable primary yet: starting it only if it was a standby, as a standby of site %s (a former primary stays down until it can follow a writable primary)", in.Active, in.Active), in.Epoch}
 }
 
 // following: a standby already made to follow the active site for this

@@ -52,9 +52,63 @@ func TestDecide(t *testing.T) {
 		{"unobservable here, start failed a moment ago: wait", base(func(in *Input) {
 			in.Active, in.Observed, in.Status, in.CanStart, in.StartFailed = "b", false, replication.Status{}, true, now.Add(-time.Second)
 		}), ActNone, "starting its server failed, retrying"},
-		{"unobservable elsewhere, local control: no action", base(func(in *Input) {
+		{"unobservable elsewhere, local control, active ready: follow", base(func(in *Input) {
 			in.Observed, in.Status, in.CanStart = false, replication.Status{}, true
+		}), ActFollow, "does not answer: following site a, a writable primary"},
+		{"unobservable elsewhere, local control, active not ready: a standby only", base(func(in *Input) {
+			in.Observed, in.Status, in.CanStart, in.ActiveReady = false, replication.Status{}, true, false
+		}), ActStartStandby, "a former primary stays down"},
+		{"unobservable elsewhere, another site writable, active not ready: a standby only", base(func(in *Input) {
+			in.Observed, in.Status, in.CanStart, in.ActiveReady, in.OtherWritable = false, replication.Status{}, true, false, "c"
+		}), ActStartStandby, "starting it only if it was a standby"},
+		{"unobservable elsewhere, start failed a moment ago: wait", base(func(in *Input) {
+			in.Observed, in.Status, in.CanStart, in.StartFailed = false, replication.Status{}, true, now.Add(-time.Second)
+		}), ActNone, "starting its server failed, retrying"},
+		{"unobservable elsewhere, start failed long ago: follow", base(func(in *Input) {
+			in.Observed, in.Status, in.CanStart, in.StartFailed = false, replication.Status{}, true, now.Add(-time.Minute)
+		}), ActFollow, "following site a"},
+		{"unobservable elsewhere, follow failed a moment ago: wait", base(func(in *Input) {
+			in.Observed, in.Status, in.CanStart, in.FollowFailed = false, replication.Status{}, true, now.Add(-time.Second)
+		}), ActNone, "following site a failed; retrying"},
+		{"unobservable elsewhere, follow failed a moment ago, active not ready: wait", base(func(in *Input) {
+			in.Observed, in.Status, in.CanStart, in.ActiveReady, in.FollowFailed = false, replication.Status{}, true, false, now.Add(-time.Second)
+		}), ActNone, "retrying"},
+		{"unobservable elsewhere, start failed long ago, active not ready: a standby only", base(func(in *Input) {
+			in.Observed, in.Status, in.CanStart, in.ActiveReady, in.StartFailed = false, replication.Status{}, true, false, now.Add(-time.Minute)
+		}), ActStartStandby, "a former primary stays down"},
+		{"unobservable elsewhere, no local control: no action", base(func(in *Input) {
+			in.Observed, in.Status = false, replication.Status{}
 		}), ActNone, "no action on stale data"},
+		{"unobservable here, follow failed a moment ago: start all the same", base(func(in *Input) {
+			in.Active, in.Observed, in.Status, in.CanStart, in.FollowFailed = "b", false, replication.Status{}, true, now.Add(-time.Second)
+		}), ActStart, "starting its server"},
+		{"unobservable here, another site writable: start (judged when it answers)", base(func(in *Input) {
+			in.Active, in.Observed, in.Status, in.CanStart, in.OtherWritable = "b", false, replication.Status{}, true, "c"
+		}), ActStart, "starting its server"},
+		{"unobservable, local control, stale assignment: nothing started", base(func(in *Input) {
+			in.Observed, in.Status, in.CanStart, in.Seen = false, replication.Status{}, true, 12
+		}), ActNone, "stale assignment"},
+		{"unobservable, local control, stale assignment here: nothing started", base(func(in *Input) {
+			in.Active, in.Observed, in.Status, in.CanStart, in.Seen = "b", false, replication.Status{}, true, 12
+		}), ActNone, "stale assignment"},
+		{"unobservable, local control, conflict: nothing started", base(func(in *Input) {
+			in.Observed, in.Status, in.CanStart, in.Active, in.Conflict = false, replication.Status{}, true, "", "conflicting assignments"
+		}), ActNone, "conflicting"},
+		{"unobservable, local control, no assignment: nothing started", base(func(in *Input) {
+			in.Observed, in.Status, in.CanStart, in.Active, in.Epoch, in.Seen = false, replication.Status{}, true, "", 0, 0
+		}), ActNone, "no service"},
+		{"unobservable, local control, joining: nothing started", base(func(in *Input) {
+			in.State, in.Observed, in.Status, in.CanStart = site.ControllerJoining, false, replication.Status{}, true
+		}), ActNone, "joining"},
+		{"unobservable, local control, self-fenced: fence, nothing started", base(func(in *Input) {
+			in.State, in.Active, in.Observed, in.Status, in.CanStart = site.ControllerSelfFenced, "b", false, replication.Status{}, true
+		}), ActFence, "no writes"},
+		{"unobservable, local control, fenced, active not ready: fence, nothing started", base(func(in *Input) {
+			in.Fenced, in.Observed, in.Status, in.CanStart, in.ActiveReady = true, false, replication.Status{}, true, false
+		}), ActFence, "once it is primary"},
+		{"unobservable, local control, fenced, assigned here: fence, nothing started", base(func(in *Input) {
+			in.Fenced, in.Active, in.Observed, in.Status, in.CanStart = true, "b", false, replication.Status{}, true
+		}), ActFence, "no writes here"},
 		{"unobservable: no action", base(func(in *Input) { in.Active = "b"; in.Observed = false; in.Status = replication.Status{} }), ActNone, "no action on stale data"},
 		{"active here, eligible: promote", base(func(in *Input) { in.Active = "b" }), ActPromote, "promoting"},
 		{"active here, lagging: refuse", base(func(in *Input) { in.Active = "b"; in.Status = lagging }), ActRefuse, "exceeds the limit"},

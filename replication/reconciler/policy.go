@@ -9,6 +9,12 @@ import (
 // strictest of its services' (the one the reconciler applies). The
 // coordinator uses it to choose a failover target the reconciler there will
 // not refuse.
+//
+// A synchronous group promises that a failover loses no acknowledged
+// commit, so it is promoted as if its services required synchronous
+// replication: only the standby sure to hold every commit the old primary
+// acknowledged (with 'ANY 1 (...)', the furthest of the standbys it waited
+// for) may be promoted; a lag within the limits is not enough.
 func GroupPolicy(cl *config.Cluster, group string) replication.RPOPolicy {
 	var rpos []config.RPO
 	for _, svc := range cl.Services {
@@ -16,5 +22,11 @@ func GroupPolicy(cl *config.Cluster, group string) replication.RPOPolicy {
 			rpos = append(rpos, svc.RPO)
 		}
 	}
-	return strictest(rpos)
+	p := strictest(rpos)
+	for _, g := range cl.Replication {
+		if g.Name == group && g.Synchronous {
+			p.RequireSync = true
+		}
+	}
+	return p
 }

@@ -52,6 +52,13 @@ type Config struct {
 	Serving func() bool
 }
 
+// StandbyStarter is what a driver offers to start a stopped member only
+// as a standby of the given primary, leaving a former primary down
+// (postgres.Member has it).
+type StandbyStarter interface {
+	StartStandby(ctx context.Context, primary string) error
+}
+
 // Synchronizer is what a driver offers to keep a primary replicating
 // synchronously (postgres.Member has it).
 type Synchronizer interface {
@@ -153,14 +160,12 @@ func New(cfg Config) (*Reconciler, error) {
 			return nil, fmt.Errorf("replication reconciler: group %s has no member at site %s", gc.Name, cfg.Site)
 		}
 		g := &group{cfg: gc, member: mem, lastErr: map[string]string{}}
-		var rpos []config.RPO
 		for _, svc := range cfg.Cluster.Services {
 			if svc.ReplicationGroup == gc.Name {
 				g.services = append(g.services, svc.Name)
-				rpos = append(rpos, svc.RPO)
 			}
 		}
-		g.policy = strictest(rpos)
+		g.policy = GroupPolicy(cfg.Cluster, gc.Name)
 		for _, m := range gc.Members {
 			if m.Site != cfg.Site {
 				g.others = append(g.others, m.Site)
@@ -389,6 +394,18 @@ func syncHolder(group, self, from string, epoch int64, own replication.Status, r
 	return true, fmt.Sprintf("site %s's primary waited for this member, and no other synchronous standby holds more", from)
 }
 
+// SyncHolder is syncHolder judged from the sites' reports alone, as the
+// coordinator sees it when it chooses a failover target: whether site
+// self's member holds every commit the primary of site from acknowledged.
+func SyncHolder(group, self, from string, epoch int64, reports map[string]site.ReplicationReport) (bool, string) {
+	for _, m := range reports[self].Members {
+		if m.Group == group {
+			return syncHolder(group, self, from, epoch, replication.Status{Position: m.Position, LagBytes: m.LagBytes}, reports)
+		}
+	}
+	return false, "site " + self + " does not report its member of group " + group
+}
+
 // catchUp says what this standby still waits for, in a planned move from
 // site from, before a promotion loses nothing the old primary committed:
 // the old primary's report since the assignment (epoch), which it writes
@@ -574,6 +591,8 @@ func (r *Reconciler) reconcile(ctx context.Context, g *group, state site.Control
 		r.refuse(ctx, g, d, log)
 	case ActStart:
 		acted = r.start(ctx, g, &notes, log)
+	case ActStartStandby:
+		acted = r.startStandby(ctx, g, in, d, &notes)
 	}
 	if d.Epoch > 0 {
 		g.acted = max(g.acted, d.Epoch)
@@ -709,6 +728,26 @@ func (r *Reconciler) start(ctx context.Context, g *group, notes *[]string, log *
 			*notes = append(*notes, err.Error())
 		}
 	}
+	return true
+}
+
+// startStandby starts the member's server only if its data is a
+// standby's, as a standby of the active site (a former primary stays
+// down). A standby takes no writes, so the lease is not asked.
+func (r *Reconciler) startStandby(ctx context.Context, g *group, in Input, d Decision, notes *[]string) bool {
+	s, ok := g.member.(StandbyStarter)
+	if !ok {
+		return false
+	}
+	err := r.do(ctx, g, "start-standby", d.Reason, func() error { return s.StartStandby(ctx, r.followTarget(g, in.Active)) })
+	if err != nil {
+		if ctx.Err() == nil {
+			g.startFailed = time.Now()
+		}
+		*notes = append(*notes, err.Error())
+		return true
+	}
+	g.startFailed = time.Time{}
 	return true
 }
 
