@@ -355,10 +355,7 @@ func awaitPrimaryStep(ctx context.Context, r *run, st *site.Step) stepResult {
 	if reported && m.Epoch >= epoch && m.Role == string(replication.RolePrimary) && m.Writable {
 		return done("site %s's member of group %s is a writable primary (epoch %d) after %s", to, group, epoch, r.c.now().Sub(st.Started).Round(time.Millisecond))
 	}
-	limit, err := time.ParseDuration(st.Params["within"])
-	if err != nil || limit <= 0 {
-		limit = awaitLimit(r.c.cfg.Cluster)
-	}
+	limit := r.stepLimit(st)
 	waited := r.c.now().Sub(st.Started)
 	state := "no report of it yet"
 	if reported {
