@@ -131,7 +131,7 @@ func TestLabSiteLoss(t *testing.T) {
 			t.Errorf("the op says db was promoted at %s, before the client's first write at c (%s)", at, seen)
 		}
 	}
-	t.Logf("op timeline: promoted_ms=%d guests_ms=%d prefix_ms=%d",
+	t.Logf("op milestones: promoted_ms=%d guests_ms=%d prefix_ms=%d",
 		ms(reached["promoted"]), ms(reached["guests running"]), ms(reached["prefix moved"]))
 }
 
