@@ -42,20 +42,8 @@ func TestLabSiteHang(t *testing.T) { testControllerFault(t, "hang", "thaw") }
 // testControllerFault runs one fault of site b while db's primary is there,
 // and logs a line of figures that scripts/soak-controller-fault sums up.
 func testControllerFault(t *testing.T, fault, recover string) {
-	zdt, l := startLab(t, "127.0.2.0")
-	guests := followGuests(t, zdt, l)
-	pg := followPostgres(t, zdt, l)
-	if guests.cfg == nil || pg.group == "" {
-		t.Skip("needs libvirtd and PostgreSQL (installed by make test)")
-	}
-	keys := site.NewKeys(l.Cluster())
-	cli := etcdClient(t, l, "a", "c") // the sites that stay up
-	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Second)
-	defer cancel()
-
-	waitKey(ctx, t, cli, keys.Assignment("db"), func(int64) bool { return true })
-	guests.waitAllRunning(ctx, t, cli)
-	pg.waitRoles(ctx, t, cli, map[string]string{"b": "primary", "a": "standby", "c": "standby"})
+	s, ctx := startSettledLab(t, "127.0.2.0", 150*time.Second, "a", "c") // the sites that stay up
+	zdt, l, guests, pg, keys, cli := s.zdt, s.l, s.guests, s.pg, s.keys, s.cli
 	pg.write(ctx, t, "b", "before")
 	pg.waitRow(ctx, t, "c", "before")
 	atB := guestsPlacedAt(ctx, t, guests, cli, "b")

@@ -27,21 +27,9 @@ import (
 // write is lost. The killed site comes back fenced and is failed back
 // before the next round.
 func TestLabCoordinatorKilledMidSwitchover(t *testing.T) {
-	zdt, l := startLab(t, "127.0.12.0")
-	guests := followGuests(t, zdt, l)
-	pg := followPostgres(t, zdt, l)
-	if guests.cfg == nil || pg.group == "" {
-		t.Skip("needs libvirtd and PostgreSQL (installed by make test)")
-	}
-	keys := site.NewKeys(l.Cluster())
-	cli := etcdClient(t, l, "a", "b", "c")
+	s, ctx := startSettledLab(t, "127.0.12.0", 420*time.Second, "a", "b", "c")
+	zdt, l, guests, pg, keys, cli := s.zdt, s.l, s.guests, s.pg, s.keys, s.cli
 	store := site.NewStore(cli, l.Cluster())
-	ctx, cancel := context.WithTimeout(t.Context(), 420*time.Second)
-	defer cancel()
-
-	waitKey(ctx, t, cli, keys.Assignment("db"), func(int64) bool { return true })
-	guests.waitAllRunning(ctx, t, cli)
-	pg.waitRoles(ctx, t, cli, map[string]string{"b": "primary", "a": "standby", "c": "standby"})
 	pg.write(ctx, t, "b", "before") // and the prober's table
 
 	h := newHistory()

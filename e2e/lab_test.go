@@ -69,6 +69,38 @@ func startLabSaying(t *testing.T, network string, flags ...string) (zdt string, 
 	return zdt, l, out
 }
 
+// settledLab is a lab with guests and replication group pg, settled: db is
+// assigned, every guest runs where placed, b's member is the primary and
+// the others its standbys.
+type settledLab struct {
+	zdt    string
+	l      *lab.Lab
+	guests *labGuests
+	pg     *labPostgres
+	keys   site.Keys
+	cli    *clientv3.Client // to the etcd members of etcdSites
+}
+
+// startSettledLab starts a lab on its own network (startLab) and waits
+// until it is settled, within the returned context, which ends after
+// within or with the test. It skips, except when CI=true, without
+// libvirtd or PostgreSQL.
+func startSettledLab(t *testing.T, network string, within time.Duration, etcdSites ...string) (*settledLab, context.Context) {
+	t.Helper()
+	zdt, l := startLab(t, network)
+	s := &settledLab{zdt: zdt, l: l, guests: followGuests(t, zdt, l), pg: followPostgres(t, zdt, l), keys: site.NewKeys(l.Cluster())}
+	if s.guests.cfg == nil || s.pg.group == "" {
+		t.Skip("needs libvirtd and PostgreSQL (installed by make test)")
+	}
+	s.cli = etcdClient(t, l, etcdSites...)
+	ctx, cancel := context.WithTimeout(t.Context(), within)
+	t.Cleanup(cancel)
+	waitKey(ctx, t, s.cli, s.keys.Assignment("db"), func(int64) bool { return true })
+	s.guests.waitAllRunning(ctx, t, s.cli)
+	s.pg.waitRoles(ctx, t, s.cli, map[string]string{"b": "primary", "a": "standby", "c": "standby"})
+	return s, ctx
+}
+
 // TestLabSiteFailover runs `zdt lab`, takes site a dark and checks that the
 // cluster fences it and moves its service to b, that a stays fenced when it
 // comes back, then takes b dark, which moves everything to c, and that

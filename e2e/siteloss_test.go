@@ -29,20 +29,8 @@ import (
 //
 // and whether b's etcd member led the cluster when it died.
 func TestLabSiteLoss(t *testing.T) {
-	zdt, l := startLab(t, "127.0.6.0")
-	guests := followGuests(t, zdt, l)
-	pg := followPostgres(t, zdt, l)
-	if guests.cfg == nil || pg.group == "" {
-		t.Skip("needs libvirtd and PostgreSQL (installed by make test)")
-	}
-	keys := site.NewKeys(l.Cluster())
-	cli := etcdClient(t, l, "a", "c") // the sites that stay up
-	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Second)
-	defer cancel()
-
-	waitKey(ctx, t, cli, keys.Assignment("db"), func(int64) bool { return true })
-	guests.waitAllRunning(ctx, t, cli)
-	pg.waitRoles(ctx, t, cli, map[string]string{"b": "primary", "a": "standby", "c": "standby"})
+	s, ctx := startSettledLab(t, "127.0.6.0", 150*time.Second, "a", "c") // the sites that stay up
+	zdt, l, guests, pg, keys, cli := s.zdt, s.l, s.guests, s.pg, s.keys, s.cli
 	waitStatus(ctx, t, cli, zdt, l, "every prefix leads to its service's active site", upstreamAtActive)
 	pg.write(ctx, t, "b", "before") // and the prober's table
 	pg.waitRow(ctx, t, "c", "before")
