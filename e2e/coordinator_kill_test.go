@@ -84,13 +84,21 @@ func TestLabCoordinatorKilledMidSwitchover(t *testing.T) {
 		id := req.Op.ID
 		reached := waitStepReached(ctx, t, cli, keys, id, at)
 		run(t, zdt, "lab", "site", coord, "crash", "--dir", l.Dir())
+		killed := time.Now()
 		t.Logf("round %s: switchover of db %s to %s; coordinator %s killed when step %s was %s", at, from, to, coord, at, reached)
 
 		op := waitOpOutcome(ctx, t, cli, keys, id)
 		if op.Outcome != site.OpSucceeded {
 			t.Fatalf("round %s: the switchover %s: %s; steps %+v", at, op.Outcome, op.Error, op.Steps)
 		}
-		if len(op.Coordinators) < 2 || op.Coordinators[0] != coord {
+		switch {
+		case len(op.Coordinators) >= 2 && op.Coordinators[0] == coord:
+		case at == steps[len(steps)-1] && slices.Equal(op.Coordinators, []string{coord}) && op.Ended.Before(killed):
+			// The last step ends at once when the other members
+			// already follow: the op can end before the kill lands,
+			// and then nothing is left for another coordinator.
+			t.Logf("round %s: the op ended %s before the kill landed", at, killed.Sub(op.Ended).Round(time.Millisecond))
+		default:
 			t.Errorf("round %s: the op was run by %v; want %s, then another", at, op.Coordinators, coord)
 		}
 		a, err := store.Assignment(ctx, "db")

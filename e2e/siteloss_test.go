@@ -1,24 +1,28 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/netip"
+	"os"
 	"slices"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/zdt-project/zdt/e2e/lab"
 	"github.com/zdt-project/zdt/failover"
 	"github.com/zdt-project/zdt/site"
 )
 
 // TestLabSiteLoss takes site b, which holds db's primary and some Gold
 // guests, down whole (`zdt lab site b down`: SIGKILL of its controller,
-// libvirtd and PostgreSQL server), checks invariants 1 and 3 over the
-// history a prober and a sampler record from outside, and logs the
-// timeline from the fault that scripts/soak-controller-fault sums up:
+// libvirtd and PostgreSQL server) while the etcd leader is at a, checks
+// invariants 1 and 3 over the history a prober and a sampler record from
+// outside, and logs the timeline from the fault that
+// scripts/soak-controller-fault sums up:
 //
 //   - detected: the failover op was created;
 //   - fenced: its fence step ended;
@@ -29,9 +33,23 @@ import (
 //
 // and whether b's etcd member led the cluster when it died.
 func TestLabSiteLoss(t *testing.T) {
-	s, ctx := startSettledLab(t, "127.0.6.0", 150*time.Second, "a", "c") // the sites that stay up
+	testSiteLoss(t, "127.0.6.0", "a")
+}
+
+// TestLabSiteLossWithEtcdLeader is TestLabSiteLoss with the etcd leader
+// moved to b first: b's lease then lasts longer than its TTL (the new
+// leader extends every lease by an election timeout, after the election),
+// and the other sites' sweepers must end b's membership from its beats,
+// a TTL after its last one, as if etcd had not changed leaders.
+func TestLabSiteLossWithEtcdLeader(t *testing.T) {
+	testSiteLoss(t, "127.0.14.0", "b")
+}
+
+func testSiteLoss(t *testing.T, network, leader string) {
+	s, ctx := startSettledLab(t, network, 150*time.Second, "a", "c") // the sites that stay up
 	zdt, l, guests, pg, keys, cli := s.zdt, s.l, s.guests, s.pg, s.keys, s.cli
 	waitStatus(ctx, t, cli, zdt, l, "every prefix leads to its service's active site", upstreamAtActive)
+	moveEtcdLeader(ctx, t, l, leader)
 	pg.write(ctx, t, "b", "before") // and the prober's table
 	pg.waitRow(ctx, t, "c", "before")
 	var gold []string
@@ -59,6 +77,9 @@ func TestLabSiteLoss(t *testing.T) {
 	}()
 	h.waitRounds(ctx, t, 5)
 	leaderAtB := leaderSite(ctx, t, cli) == "b"
+	if leaderAtB != (leader == "b") {
+		t.Fatalf("the etcd leader moved on its own: at b %t, want %t", leaderAtB, leader == "b")
+	}
 	before, err := revision(ctx, cli)
 	if err != nil {
 		t.Fatal(err)
@@ -84,6 +105,17 @@ func TestLabSiteLoss(t *testing.T) {
 		fenceOut = &site.Step{}
 	}
 	checkHistory(t, h, guests.cfg, "down", fenceOut.Ended.Sub(fenceOut.Started), op.Ended.Sub(faultAt))
+	// Losing b, and with it the etcd leader, must not cost a and c
+	// their own membership: the election fits in what is left of a lease.
+	for _, name := range []string{"a", "c"} {
+		data, err := os.ReadFile(l.LogPath(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := bytes.Count(data, []byte(`"to":"self-fenced"`)); n > 0 {
+			t.Errorf("site %s fenced itself %d times", name, n)
+		}
+	}
 	promoted := h.firstAt("writes", "c", faultAt)
 	var guestsAt time.Time
 	for _, g := range gold {
@@ -121,6 +153,34 @@ func TestLabSiteLoss(t *testing.T) {
 	}
 	t.Logf("op milestones: promoted_ms=%d guests_ms=%d prefix_ms=%d",
 		ms(reached["promoted"]), ms(reached["guests running"]), ms(reached["prefix moved"]))
+}
+
+// moveEtcdLeader makes the named site's etcd member the leader, asking the
+// leader to hand over.
+func moveEtcdLeader(ctx context.Context, t *testing.T, l *lab.Lab, to string) {
+	t.Helper()
+	cli := etcdClient(t, l, l.SiteNames()...)
+	members, err := cli.MemberList(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var target uint64
+	for _, m := range members.Members {
+		if m.Name == to {
+			target = m.ID
+		}
+	}
+	from := leaderSite(ctx, t, cli)
+	if from == to {
+		return
+	}
+	leaderCli := etcdClient(t, l, from)
+	if _, err := leaderCli.MoveLeader(ctx, target); err != nil {
+		t.Fatalf("move the etcd leader from %s to %s: %v", from, to, err)
+	}
+	if now := leaderSite(ctx, t, etcdClient(t, l, to)); now != to {
+		t.Fatalf("the etcd leader is at %s after moving it to %s", now, to)
+	}
 }
 
 // leaderSite is the site whose etcd member leads, as the client's first

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -140,18 +141,42 @@ func (c *Coordinator) leadWatching(ctx context.Context, g site.Guard, since time
 		if c.now().Sub(c.pruned) >= pruneEvery {
 			c.prune(ctx, g)
 		}
+		switch err := c.nextChange(ctx, watch, tick); {
+		case errors.Is(err, errWatchBroken):
+			return nil
+		case err != nil:
+			return err
+		}
+	}
+}
+
+// errWatchBroken: the watch of the cluster's state broke; it is made again.
+var errWatchBroken = errors.New("watch broken")
+
+// nextChange waits for the next tick or the next change of the cluster's
+// state that is not only beats (the sites' renewals, several a second,
+// change nothing the coordinator decides on). It returns nil for one, and
+// nil after a tick when the watch broke, so that leadWatching starts a new
+// one.
+func (c *Coordinator) nextChange(ctx context.Context, watch clientv3.WatchChan, tick *time.Ticker) error {
+	beats := c.cfg.Store.Keys().Beats()
+	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
+			return nil
 		case resp, ok := <-watch:
 			if !ok || resp.Err() != nil {
 				select { // a broken watch: wait a little before the next
 				case <-ctx.Done():
 					return ctx.Err()
 				case <-tick.C:
-					return nil
+					return errWatchBroken
 				}
+			}
+			if slices.ContainsFunc(resp.Events, func(e *clientv3.Event) bool { return !strings.HasPrefix(string(e.Kv.Key), beats) }) {
+				return nil
 			}
 		}
 	}

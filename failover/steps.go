@@ -101,7 +101,7 @@ func fenceStep(ctx context.Context, r *run, st *site.Step) stepResult {
 		Op:     r.op.ID,
 		By:     r.c.cfg.Site,
 		At:     r.c.now(),
-		Reason: "lease expired: site dark",
+		Reason: "membership ended (lease expired or no beat for a lease TTL): site dark",
 	})
 	switch {
 	case errors.Is(err, site.ErrSiteAlive):

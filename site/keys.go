@@ -20,6 +20,17 @@ func (k Keys) Sites() string { return k.root + "sites/" }
 // Alive is the lease-bound key whose presence says the site is up.
 func (k Keys) Alive(site string) string { return k.Sites() + site + "/alive" }
 
+// Beats is the prefix of the sites' beat keys.
+func (k Keys) Beats() string { return k.root + "beats/" }
+
+// Beat is the lease-bound key a site rewrites with every renewal of its
+// lease: its mod revision changes whenever the site renewed, which every
+// other site sees, whoever leads etcd. Nothing else watches it.
+func (k Keys) Beat(site string) string { return k.Beats() + site }
+
+// BeatSite is the site of a key under Beats().
+func (k Keys) BeatSite(key string) string { return strings.TrimPrefix(key, k.Beats()) }
+
 // Registered is written once, when the site first joins the cluster.
 func (k Keys) Registered(site string) string { return k.Sites() + site + "/registered" }
 

@@ -31,11 +31,14 @@ func (s *Store) Join(ctx context.Context, lease clientv3.LeaseID, alive Alive, r
 	}
 	// One transaction: the coordinator must never see the site registered
 	// but not alive, or it would take it for dark.
+	// The beat too: a site that rejoins changes its beat's revision, so
+	// no sweep judged on an older beat can end the new membership.
+	putBeat := clientv3.OpPut(s.keys.Beat(alive.Site), alive.Incarnation, clientv3.WithLease(lease))
 	regKey, fenceKey := s.keys.Registered(alive.Site), s.keys.Fence(alive.Site)
 	resp, err := s.c.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(regKey), "=", 0)).
-		Then(putAlive, clientv3.OpGet(fenceKey), putReg).
-		Else(putAlive, clientv3.OpGet(fenceKey)).
+		Then(putAlive, clientv3.OpGet(fenceKey), putBeat, putReg).
+		Else(putAlive, clientv3.OpGet(fenceKey), putBeat).
 		Commit()
 	if err != nil {
 		return JoinResult{}, fmt.Errorf("join site %s: %w", alive.Site, err)

@@ -41,17 +41,18 @@ etcd:
     key: {{keyPath "client"}}
 
 # A controller holds a lease for its site and renews it every renew_interval
-# (at most a third of lease_ttl). When a renewal does not come back in time,
-# the site fences itself (stops serving) self_fence_margin before its lease
-# could expire anywhere; the coordinator declares a site dark only once its
-# lease has expired, so by then the site has already stopped. A failover
-# takes about lease_ttl plus the time to promote and converge.
+# (at most a third of lease_ttl), with a beat (a small etcd write) each time.
+# When a renewal does not come back in time, the site fences itself (stops
+# serving) self_fence_margin before any other site can count it dark: when
+# its lease expires, or when the others have seen no beat from it for
+# lease_ttl. A failover takes about lease_ttl plus the time to promote and
+# converge.
 #
 # The lab's timings are short, so failovers are quick to watch. Sites tens of
 # milliseconds apart want a longer etcd heartbeat and election timeout, and
 # a lease_ttl well above the election timeout.
 timings:
-{{entry "lease_ttl" .Timings.LeaseTTL "a site whose lease has expired is dark"}}
+{{entry "lease_ttl" .Timings.LeaseTTL "a site silent this long is dark"}}
 {{entry "renew_interval" .Timings.RenewInterval "how often each site renews its lease"}}
 {{entry "self_fence_margin" .Timings.SelfFenceMargin "fence this long before the lease could expire"}}
 {{entry "etcd_heartbeat" .Timings.EtcdHeartbeat "raft heartbeat of the embedded etcd members"}}

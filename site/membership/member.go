@@ -68,6 +68,8 @@ type Member struct {
 	// keepAlive, when set, sends a renewal instead of the client's
 	// KeepAliveOnce: a test puts latency or failures around it.
 	keepAlive func(context.Context, clientv3.LeaseID) (*clientv3.LeaseKeepAliveResponse, error)
+	// beat, when set, sends a beat instead of the store's Beat.
+	beat func(ctx context.Context, site, incarnation string, lease clientv3.LeaseID) error
 
 	mu          sync.Mutex
 	info        Info
@@ -177,7 +179,7 @@ func (m *Member) Run(ctx context.Context) error {
 		}
 		err = m.hold(ctx, lease, grant)
 		if errors.Is(err, errLeaseLost) {
-			m.log().Warn("lease expired; rejoining", zap.Int64("lease", int64(lease)))
+			m.log().Warn("membership lost; rejoining", zap.Int64("lease", int64(lease)), zap.Error(err))
 			lease = 0
 		}
 	}
@@ -310,7 +312,10 @@ func (m *Member) hold(ctx context.Context, lease clientv3.LeaseID, grant renewal
 			send()
 
 		case r := <-renewed:
-			if errors.Is(r.err, rpctypes.ErrLeaseNotFound) {
+			switch {
+			case errors.Is(r.err, errLeaseLost):
+				return r.err
+			case errors.Is(r.err, rpctypes.ErrLeaseNotFound):
 				return errLeaseLost
 			}
 			before := plan.deadline()
@@ -379,8 +384,10 @@ func (m *Member) settle(fence *site.Fence, fenceKnown bool, deadline time.Time) 
 	}
 }
 
-// renew sends one keep-alive, waiting at most timeout for its answer, and
-// returns when it was sent and the TTL the leader granted.
+// renew sends one keep-alive and one beat at once, waiting at most timeout
+// for their answers, and returns when they were sent and the TTL the
+// leader granted. It counts only if both succeed: the beat is what lets
+// the other sites time the renewals themselves (see Sweeper).
 func (m *Member) renew(ctx context.Context, lease clientv3.LeaseID, timeout time.Duration) renewal {
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -389,11 +396,47 @@ func (m *Member) renew(ctx context.Context, lease clientv3.LeaseID, timeout time
 	if m.keepAlive != nil {
 		keepAlive = m.keepAlive
 	}
+	beat := m.cfg.Store.Beat
+	if m.beat != nil {
+		beat = m.beat
+	}
+	beaten := make(chan error, 1)
+	go func() { beaten <- m.beatRetrying(tctx, beat, lease) }()
 	resp, err := keepAlive(tctx, lease)
+	if berr := <-beaten; err == nil && berr != nil {
+		if errors.Is(berr, site.ErrNotMember) {
+			// Another site ended the membership: it saw no beat for a
+			// lease TTL. The lease may live on; it no longer counts.
+			berr = fmt.Errorf("%w: %w", errLeaseLost, berr)
+		}
+		err = berr
+	}
 	if err != nil {
 		return renewal{sent: sent, err: err}
 	}
 	return renewal{sent: sent, ttl: time.Duration(resp.TTL) * time.Second}
+}
+
+// beatRetrying sends beats until one succeeds, the membership has ended
+// or ctx ends, each attempt within half a renew interval. A keep-alive
+// sent to a leader that died is forwarded to the next one, but a write is
+// not: it would wait for ctx while the new leader, elected within an
+// election timeout, could take it at once. The renewal still counts from
+// its own send time, before any attempt.
+func (m *Member) beatRetrying(ctx context.Context, beat func(context.Context, string, string, clientv3.LeaseID) error, lease clientv3.LeaseID) error {
+	for {
+		actx, cancel := context.WithTimeout(ctx, max(m.cfg.RenewInterval/2, 50*time.Millisecond))
+		err := beat(actx, m.cfg.Site, m.incarnation, lease)
+		cancel()
+		if err == nil || errors.Is(err, site.ErrNotMember) || ctx.Err() != nil {
+			return err
+		}
+		select { // an error at once (no connection) must not spin
+		case <-ctx.Done():
+			return err
+		case <-time.After(retryMin):
+		}
+	}
 }
 
 // followFence sends the site's fence record (nil: none) on the returned

@@ -58,6 +58,7 @@ type Controller struct {
 	site    config.Site
 	store   *site.Store
 	member  *membership.Member
+	sweeper *membership.Sweeper
 	coord   *failover.Coordinator
 	leading atomic.Bool
 	metrics *metrics
@@ -112,6 +113,12 @@ func New(cfg Config) (*Controller, error) {
 		SelfFenceMargin: t.SelfFenceMargin,
 		RevokeOnStop:    cfg.RevokeOnStop,
 		OnChange:        c.onMembershipChange,
+	})
+	c.sweeper = membership.NewSweeper(membership.SweeperConfig{
+		Site:     me.Name,
+		Store:    c.store,
+		Log:      cfg.Log,
+		LeaseTTL: t.LeaseTTL,
 	})
 	c.coord = failover.New(failover.Config{
 		Cluster:    cfg.Cluster,
@@ -216,6 +223,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			return c.replicas.Run(ctx)
 		}))
 	}
+	g.Go(func() error { return c.sweeper.Run(gctx) })
 	g.Go(func() error { return c.superviseCoordinator(gctx) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
