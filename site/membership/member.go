@@ -400,9 +400,14 @@ func (m *Member) renew(ctx context.Context, lease clientv3.LeaseID, timeout time
 	if m.beat != nil {
 		beat = m.beat
 	}
+	bctx, stopBeats := context.WithCancel(tctx)
+	defer stopBeats()
 	beaten := make(chan error, 1)
-	go func() { beaten <- m.beatRetrying(tctx, beat, lease) }()
+	go func() { beaten <- m.beatRetrying(bctx, beat, lease) }()
 	resp, err := keepAlive(tctx, lease)
+	if err != nil {
+		stopBeats() // the renewal failed anyway: retry it whole, at once
+	}
 	if berr := <-beaten; err == nil && berr != nil {
 		if errors.Is(berr, site.ErrNotMember) {
 			// Another site ended the membership: it saw no beat for a
