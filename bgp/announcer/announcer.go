@@ -498,6 +498,23 @@ func (a *Announcer) applyAddresses(ctx context.Context, want []netip.Prefix) err
 	return nil
 }
 
+// newlyCarried says whether now announces a prefix at the headroom or below
+// (the rungs of the site that carries the traffic) that before did not.
+func newlyCarried(before, now []site.Announcement, headroom int) bool {
+	carried := make(map[string]bool, len(before))
+	for _, an := range before {
+		if an.Prepends <= headroom {
+			carried[an.Service+" "+an.Prefix] = true
+		}
+	}
+	for _, an := range now {
+		if an.Prepends <= headroom && !carried[an.Service+" "+an.Prefix] {
+			return true
+		}
+	}
+	return false
+}
+
 // report writes the site's BGP report when it changed.
 func (a *Announcer) report(ctx context.Context, st site.ControllerState, passErr error) {
 	r := site.BGPReport{Site: a.cfg.Site, Peers: []site.BGPPeer{}, Announcements: []site.Announcement{}}
@@ -530,8 +547,11 @@ func (a *Announcer) report(ctx context.Context, st site.ControllerState, passErr
 		a.reportDue = time.Time{}
 		return
 	}
-	// Sessions and errors are news at once; announcements can wait a bit.
-	urgent := a.lastReport == nil || st != site.ControllerUp || r.Error != a.lastReport.Error || !reflect.DeepEqual(r.Peers, a.lastReport.Peers)
+	// Sessions, errors and prefixes this site now carries the traffic of
+	// (an op waits for them) are news at once; other announcements can
+	// wait a bit.
+	urgent := a.lastReport == nil || st != site.ControllerUp || r.Error != a.lastReport.Error || !reflect.DeepEqual(r.Peers, a.lastReport.Peers) ||
+		newlyCarried(a.lastReport.Announcements, r.Announcements, a.cfg.Cluster.BGP.Headroom)
 	if next := a.lastWrite.Add(reportEvery); !urgent && time.Now().Before(next) {
 		a.reportDue = next
 		return
