@@ -2,6 +2,7 @@ package membership
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -107,7 +108,7 @@ func (s *Sweeper) follow(ctx context.Context, backoff *backoff) error {
 			return ctx.Err()
 		case resp, ok := <-watch:
 			if !ok {
-				return fmt.Errorf("the watch of the beats ended")
+				return errors.New("the watch of the beats ended")
 			}
 			if err := resp.Err(); err != nil {
 				return fmt.Errorf("watch the beats: %w", err)
