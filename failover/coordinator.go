@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -48,12 +49,23 @@ type Coordinator struct {
 	log *zap.Logger
 	now func() time.Time
 
+	// running is the ID of the op this coordinator is carrying out, ""
+	// when none.
+	running atomic.Value
+
 	pruned time.Time // when the journal and the event log were last pruned
 }
 
 // pruneEvery is how often the coordinator prunes the op journal and the
 // event log (config: retention).
 const pruneEvery = 10 * time.Minute
+
+// OpRunning returns the ID of the op this coordinator is carrying out at
+// this instant, "" when none.
+func (c *Coordinator) OpRunning() string {
+	id, _ := c.running.Load().(string)
+	return id
+}
 
 // New returns a coordinator; Run it.
 func New(cfg Config) *Coordinator {
@@ -95,10 +107,12 @@ func (c *Coordinator) term(ctx context.Context, ttl int) error {
 	}
 	g := site.Guard{Key: el.Key(), Rev: el.Rev()}
 	c.setLeading(true)
-	defer c.setLeading(false)
 	c.log.Info("elected coordinator", zap.Int64("rev", g.Rev))
 	c.event(sess.Ctx(), "coordinator", "", c.cfg.Site, c.cfg.Site+" is the coordinator")
 	err = c.lead(sess.Ctx(), g)
+	// It decides nothing more: say so before resigning, which waits for
+	// etcd.
+	c.setLeading(false)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
 	_ = el.Resign(rctx) // best effort: the session's lease runs out anyway

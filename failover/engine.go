@@ -16,6 +16,8 @@ import (
 // resumed later (a passing failure, or the election was lost); the op then
 // stays running in the journal.
 func (c *Coordinator) execute(ctx context.Context, g site.Guard, op *site.Op) error {
+	c.running.Store(op.ID)
+	defer c.running.Store("")
 	r := &run{c: c, g: g, op: op}
 	log := c.log.With(zap.String("op", op.ID), zap.String("kind", op.Kind))
 	if n := len(op.Coordinators); n == 0 || op.Coordinators[n-1] != c.cfg.Site {

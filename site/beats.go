@@ -54,7 +54,12 @@ func (s *Store) Beats(ctx context.Context) (map[string]int64, int64, error) {
 // since. The caller must have seen no newer beat for a whole lease TTL: the
 // site then fenced itself (its renewals count only with a beat), and none
 // it sends after this can count.
-func (s *Store) EndMembership(ctx context.Context, siteName string, beat int64) (bool, error) {
+//
+// The same transaction appends why to the event log. That write is also
+// what makes a sweep fail while etcd refuses writes (its database at the
+// quota): a sweep of deletes alone would succeed, although the silence it
+// measured was the quota's, not the site's (see Sweeper.Pause).
+func (s *Store) EndMembership(ctx context.Context, siteName string, beat int64, why Event) (bool, error) {
 	if beat <= 0 {
 		return false, fmt.Errorf("end the membership of site %s: no beat revision", siteName)
 	}
@@ -64,7 +69,11 @@ func (s *Store) EndMembership(ctx context.Context, siteName string, beat int64) 
 	if err != nil {
 		return false, fmt.Errorf("read the election: %w", err)
 	}
-	ops := []clientv3.Op{clientv3.OpDelete(s.keys.Alive(siteName)), clientv3.OpDelete(s.keys.Beat(siteName))}
+	event, err := s.eventPut(why)
+	if err != nil {
+		return false, err
+	}
+	ops := []clientv3.Op{clientv3.OpDelete(s.keys.Alive(siteName)), clientv3.OpDelete(s.keys.Beat(siteName)), event}
 	for _, kv := range el.Kvs {
 		if string(kv.Value) == siteName {
 			ops = append(ops, clientv3.OpDelete(string(kv.Key)))

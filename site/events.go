@@ -12,10 +12,7 @@ import (
 // AppendEvent adds an event to the log. Anyone may append; nothing is ever
 // rewritten.
 func (s *Store) AppendEvent(ctx context.Context, e Event) error {
-	var b [4]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	key := fmt.Sprintf("%s%020d-%s", s.keys.Events(), e.At.UnixNano(), hex.EncodeToString(b[:]))
-	put, err := putJSON(key, e)
+	put, err := s.eventPut(e)
 	if err != nil {
 		return err
 	}
@@ -23,6 +20,14 @@ func (s *Store) AppendEvent(ctx context.Context, e Event) error {
 		return fmt.Errorf("append event %q: %w", e.Kind, err)
 	}
 	return nil
+}
+
+// eventPut is the write that appends e to the event log.
+func (s *Store) eventPut(e Event) (clientv3.Op, error) {
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	key := fmt.Sprintf("%s%020d-%s", s.keys.Events(), e.At.UnixNano(), hex.EncodeToString(b[:]))
+	return putJSON(key, e)
 }
 
 // Events returns the last n events of the log (all when n <= 0), oldest

@@ -64,6 +64,12 @@ type Status struct {
 	// Alarms lists what the sites report that contradicts what the cluster
 	// wants (see Alarms), the critical ones first.
 	Alarms []Alarm `json:"alarms"`
+	// EtcdAlarms lists etcd's own alarms (NOSPACE: its database at the
+	// quota, every write refused), and FailStatic the sites whose
+	// controllers say they fail static; both are read by the CLI, not
+	// from the cluster's state.
+	EtcdAlarms []string `json:"etcd_alarms,omitempty"`
+	FailStatic []string `json:"fail_static,omitempty"`
 }
 
 // AnnouncementStatus is one prefix one site announces.

@@ -11,6 +11,7 @@ import (
 	"github.com/zdt-project/zdt/cmd/zdt/internal/controller"
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/embedetcd"
+	"github.com/zdt-project/zdt/site/failstatic"
 )
 
 func newControllerCommand() *cobra.Command {
@@ -44,12 +45,16 @@ coordinator fails its services over. Use a switchover for planned moves.`,
 			defer func() { _ = log.Sync() }()
 			ctx := cmd.Context()
 
+			var memberStatus func() failstatic.MemberStatus
 			if embedDir != "" {
 				member, err := embedetcd.Start(cfg, siteName, embedDir, log)
 				if err != nil {
 					return err
 				}
 				defer member.Close()
+				memberStatus = func() failstatic.MemberStatus { return embedetcd.Status(member) }
+			} else if cfg.FailStatic.Enabled {
+				log.Warn("fail_static is enabled, but this controller runs no etcd member (--embed-etcd): it cannot tell the other sites what etcd sees, so no site will fail static")
 			}
 			// With its own member, the controller talks to it alone: a
 			// member elsewhere that hangs (a frozen site) cannot hold up its
@@ -71,6 +76,7 @@ coordinator fails its services over. Use a switchover for planned moves.`,
 				Client:       client,
 				Log:          log,
 				RevokeOnStop: true,
+				EtcdMember:   memberStatus,
 			})
 			if err != nil {
 				return err

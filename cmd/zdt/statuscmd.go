@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -27,7 +28,12 @@ func newStatusCommand() *cobra.Command {
 		Long: `Show the cluster's state as etcd holds it: every site with its state (up,
 dark, fenced) and the time left on its lease, which site coordinates, where
 each service is active and at which epoch, and the ops not finished yet.
-It needs a quorum of etcd members, not any particular controller.
+It needs a quorum of etcd members, not any particular controller. When
+etcd does not answer, it asks every site's controller instead (/healthz)
+and shows what each says of itself: its state, its lease and whether it
+fails static (etcd has failed for every site, so the sites serve on in
+their roles and decide nothing until it returns); the exit status is then
+not 0.
 
 When what the sites report contradicts what the cluster wants, an ALARMS
 section comes first (and "alarms" in -o json): a guest that runs where it is
@@ -51,6 +57,20 @@ Alarms do not change the exit status.`,
 			defer cancel()
 			st, err := readStatus(ctx, cfg)
 			if err != nil {
+				// etcd does not answer: the controllers still say what
+				// they do, fail static above all.
+				hctx, cancel := context.WithTimeout(cmd.Context(), 3*time.Second)
+				defer cancel()
+				cs := readControllers(hctx, cfg, err)
+				if output == "json" {
+					enc := json.NewEncoder(cmd.OutOrStdout())
+					enc.SetIndent("", "  ")
+					if werr := enc.Encode(cs); werr != nil {
+						return werr
+					}
+				} else if werr := writeControllersTable(cmd.OutOrStdout(), cs); werr != nil {
+					return werr
+				}
 				return err
 			}
 			if output == "json" {
@@ -78,6 +98,16 @@ func readStatus(ctx context.Context, cfg *config.Cluster) (site.Status, error) {
 	st, err := site.NewStore(client, cfg.Name).Status(ctx, cfg)
 	if err != nil {
 		return site.Status{}, fmt.Errorf("%w (etcd endpoints %s: is a quorum of sites up?)", err, strings.Join(cfg.Etcd.Endpoints, ", "))
+	}
+	// etcd answers reads at its quota but refuses every write: then the
+	// sites fail static, and only their controllers can say so.
+	if alarms, err := client.AlarmList(ctx); err == nil {
+		for _, a := range alarms.Alarms {
+			st.EtcdAlarms = append(st.EtcdAlarms, fmt.Sprintf("%s (member %x)", a.Alarm, a.MemberID))
+		}
+	}
+	if len(st.EtcdAlarms) > 0 {
+		st.FailStatic = readControllers(ctx, cfg, errors.New("etcd raised an alarm")).failingStatic()
 	}
 	return st, nil
 }
@@ -109,6 +139,16 @@ func writeStatusTable(w io.Writer, st site.Status) error {
 		coord = "(none)"
 	}
 	fmt.Fprintf(w, "cluster %s   coordinator %s   revision %d\n\n", st.Cluster, coord, st.Revision)
+	if len(st.EtcdAlarms) > 0 {
+		fmt.Fprintf(w, "ETCD ALARM %s\n", strings.Join(st.EtcdAlarms, ", "))
+		if strings.Contains(strings.Join(st.EtcdAlarms, " "), "NOSPACE") {
+			fmt.Fprintln(w, "  etcd's database is at its quota and it refuses every write: no fence, move, op step or report can be written until the alarm is cleared (compact, defragment, etcdctl alarm disarm)")
+		}
+		if len(st.FailStatic) > 0 {
+			fmt.Fprintf(w, "FAIL STATIC at %s: they serve on in their current roles and decide nothing until etcd takes writes again\n", strings.Join(st.FailStatic, ", "))
+		}
+		fmt.Fprintln(w)
+	}
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	writeAlarms(tw, st)

@@ -19,6 +19,7 @@ type Cluster struct {
 	Replication []ReplicationGroup
 	Fencing     Fencing
 	Retention   Retention
+	FailStatic  FailStatic
 }
 
 // fileCluster is the whole file as written.
@@ -33,6 +34,7 @@ type fileCluster struct {
 	Replication fileReplication `yaml:"replication"`
 	Fencing     fileFencing     `yaml:"fencing"`
 	Retention   fileRetention   `yaml:"retention"`
+	FailStatic  fileFailStatic  `yaml:"fail_static"`
 }
 
 // build validates the whole file and returns the cluster it describes;
@@ -54,6 +56,7 @@ func (f *fileCluster) build(c *checker) *Cluster {
 	cl.Placement = f.Placement.build(c)
 	cl.Fencing = f.Fencing.build(c, ttl)
 	cl.Retention = f.Retention.build(c)
+	cl.FailStatic = f.FailStatic.build(c, cl.Timings, ttl, cl.Sites, f.Sites, cl.Etcd)
 	c.checkBGP(cl, f.Sites)
 	return cl
 }

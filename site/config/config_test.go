@@ -301,8 +301,9 @@ func TestLoadFull(t *testing.T) {
 			}},
 			{Name: "disk", Driver: DriverDRBD, Members: []ReplicationMember{{Site: "a", Resource: "r0"}, {Site: "b", Resource: "r0"}}},
 		},
-		Fencing:   Fencing{Timeout: 1500 * time.Millisecond, RequireConfirmation: true},
-		Retention: Retention{OpsMaxAge: DefaultOpsMaxAge, OpsMaxCount: DefaultOpsMaxCount, EventsMaxAge: DefaultEventsMaxAge, EventsMaxCount: DefaultEventsMaxCount},
+		Fencing:    Fencing{Timeout: 1500 * time.Millisecond, RequireConfirmation: true},
+		Retention:  Retention{OpsMaxAge: DefaultOpsMaxAge, OpsMaxCount: DefaultOpsMaxCount, EventsMaxAge: DefaultEventsMaxAge, EventsMaxCount: DefaultEventsMaxCount},
+		FailStatic: FailStatic{CheckTimeout: 600 * time.Millisecond},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", c, want)

@@ -9,7 +9,12 @@ import (
 type Site struct {
 	Name string
 	API  string // host:port of the controller's HTTP listener (healthz, metrics, JSON API)
-	Etcd SiteEtcd
+	// PeerAPI is host:port of the controller's mutual-TLS listener for the
+	// other sites' controllers (fail static); "" when not set. PeerCert
+	// and PeerKey are the certificate and key it presents there, as server
+	// and as client: the site's etcd member certificate.
+	PeerAPI, PeerCert, PeerKey string
+	Etcd                       SiteEtcd
 	// Hosts are the site's hypervisors.
 	Hosts []Host
 	// BGP is the site's speaker, nil if the cluster announces nothing.
@@ -22,11 +27,13 @@ type Site struct {
 type SiteEtcd struct{ ClientURL, PeerURL, Cert, Key string }
 
 type fileSite struct {
-	Name  string       `yaml:"name"`
-	API   string       `yaml:"api"`
-	Etcd  fileSiteEtcd `yaml:"etcd"`
-	Hosts []fileHost   `yaml:"hosts"`
-	BGP   *fileSiteBGP `yaml:"bgp"`
+	Name string `yaml:"name"`
+	API  string `yaml:"api"`
+	// PeerAPI: see Site.PeerAPI.
+	PeerAPI string       `yaml:"peer_api"`
+	Etcd    fileSiteEtcd `yaml:"etcd"`
+	Hosts   []fileHost   `yaml:"hosts"`
+	BGP     *fileSiteBGP `yaml:"bgp"`
 }
 
 type fileSiteEtcd struct {
@@ -62,7 +69,7 @@ func buildSites(c *checker, fs []fileSite) []Site {
 }
 
 func (f fileSite) build(c *checker, field string, seen *siteChecks) Site {
-	s := Site{Name: f.Name, API: f.API}
+	s := Site{Name: f.Name, API: f.API, PeerAPI: f.PeerAPI}
 	c.checkUniqueName(field+".name", f.Name, "site", "a short name for the site, like a, b or dc1", seen.names)
 
 	if api := field + ".api"; f.API == "" {
@@ -70,6 +77,11 @@ func (f fileSite) build(c *checker, field string, seen *siteChecks) Site {
 	} else if c.checkHostPort(api, f.API) {
 		host, port, _ := net.SplitHostPort(f.API)
 		seen.address(c, api, f.API, host, port)
+	}
+
+	if f.PeerAPI != "" && c.checkHostPort(field+".peer_api", f.PeerAPI) {
+		host, port, _ := net.SplitHostPort(f.PeerAPI)
+		seen.address(c, field+".peer_api", f.PeerAPI, host, port)
 	}
 
 	s.Etcd = f.Etcd.build(c, field+".etcd", seen)

@@ -12,11 +12,13 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 
 	"github.com/zdt-project/zdt/site/config"
+	"github.com/zdt-project/zdt/site/failstatic"
 )
 
 // Start starts the named site's etcd member with its data in dir. A dir that
@@ -97,4 +99,29 @@ func memberConfig(cfg *config.Cluster, siteName, dir string, log *zap.Logger) (*
 		return nil, fmt.Errorf("etcd member %s: %w", siteName, err)
 	}
 	return ec, nil
+}
+
+// Status reads what the member itself sees: whether it runs, the leader
+// it follows, and whether it holds the NOSPACE alarm. It asks the member,
+// not a client, so it answers without a quorum.
+func Status(e *embed.Etcd) failstatic.MemberStatus {
+	if e == nil {
+		return failstatic.MemberStatus{State: failstatic.MemberStopped}
+	}
+	self := uint64(e.Server.MemberID())
+	select {
+	case <-e.Server.StopNotify():
+		return failstatic.MemberStatus{State: failstatic.MemberStopped, Self: self}
+	default:
+	}
+	st := failstatic.MemberStatus{State: failstatic.MemberNoLeader, Self: self, Leader: uint64(e.Server.Leader())}
+	if st.Leader != 0 {
+		st.State = failstatic.MemberLeader
+	}
+	for _, a := range e.Server.Alarms() {
+		if a.Alarm == etcdserverpb.AlarmType_NOSPACE {
+			st.NoSpace = true
+		}
+	}
+	return st
 }

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/zdt-project/zdt/site"
+	"github.com/zdt-project/zdt/site/failstatic"
 )
 
 // Config configures a Member.
@@ -38,6 +39,19 @@ type Config struct {
 	// coordinator acts at once. Without it the lease runs out as after a
 	// crash.
 	RevokeOnStop bool
+
+	// FailStatic, when set, asks the other sites before the self-fence
+	// deadline whether etcd itself has failed (package failstatic). A
+	// verdict that holds keeps the site serving for a while past the
+	// deadline; the member asks again before that runs out, and fences
+	// itself as usual once a verdict does not hold. CheckTimeout bounds
+	// one round of the check (it has two).
+	FailStatic   func(ctx context.Context) failstatic.Verdict
+	CheckTimeout time.Duration
+	// OnFailStatic, when set, is told when the site starts failing static
+	// (on, with why) and when it stops (off, with why). It is called from
+	// the member's goroutine and must not block.
+	OnFailStatic func(on bool, why string, since time.Time)
 }
 
 // Change is one change of the member's state.
@@ -56,8 +70,14 @@ type Info struct {
 	// majority (last renewal sent + granted TTL); zero without a lease.
 	LeaseExpiry time.Time
 	// FenceDeadline is when the member fences itself unless it renews
-	// first; zero without a lease.
+	// first (or a fail-static verdict holds it longer); zero without a
+	// lease.
 	FenceDeadline time.Time
+	// FailStatic, when not empty, says why the site serves on although
+	// it cannot renew: etcd itself has failed (package failstatic).
+	// FailStaticSince is when that began.
+	FailStatic      string
+	FailStaticSince time.Time
 }
 
 // Member holds one site's membership. Create it with New and run it with
@@ -75,6 +95,8 @@ type Member struct {
 	info        Info
 	coordinator bool
 	changed     chan struct{} // closed and replaced on every change
+	// beatSent is the send time of the newest beat etcd committed.
+	beatSent time.Time
 }
 
 // New returns a member in state joining.
@@ -145,6 +167,47 @@ func (m *Member) set(to site.ControllerState, reason string) {
 	}
 }
 
+// LastBeat returns the send time of the newest of the site's beats that
+// etcd committed (zero before the first).
+func (m *Member) LastBeat() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.beatSent
+}
+
+func (m *Member) beatCommitted(sent time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if sent.After(m.beatSent) {
+		m.beatSent = sent
+	}
+}
+
+// setFailStatic records the start (on) or the end of failing static,
+// with why, and tells the hook when that changes anything.
+func (m *Member) setFailStatic(on bool, why string) {
+	m.mu.Lock()
+	was := m.info.FailStatic != ""
+	if !on && !was {
+		m.mu.Unlock()
+		return
+	}
+	since := m.info.FailStaticSince
+	if on && !was {
+		since = time.Now()
+	}
+	if on {
+		m.info.FailStatic, m.info.FailStaticSince = why, since
+	} else {
+		m.info.FailStatic, m.info.FailStaticSince = "", time.Time{}
+	}
+	m.notifyLocked()
+	m.mu.Unlock()
+	if on != was && m.cfg.OnFailStatic != nil {
+		m.cfg.OnFailStatic(on, why, since)
+	}
+}
+
 func (m *Member) setLease(expiry, deadline time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -181,6 +244,12 @@ func (m *Member) Run(ctx context.Context) error {
 		if errors.Is(err, errLeaseLost) {
 			m.log().Warn("membership lost; rejoining", zap.Int64("lease", int64(lease)), zap.Error(err))
 			lease = 0
+			if m.Info().State == site.ControllerUp {
+				// The deadline always passes first; should it not have,
+				// a membership etcd says is over serves no longer.
+				m.set(site.ControllerSelfFenced, "membership lost while serving: "+err.Error())
+			}
+			m.setFailStatic(false, "membership lost: "+err.Error())
 		}
 	}
 	// The report loop ends first: a write of it still under way must not
@@ -230,6 +299,7 @@ func (m *Member) joinOnce(ctx context.Context) (clientv3.LeaseID, renewal, error
 	if err != nil {
 		return 0, renewal{}, err
 	}
+	m.beatCommitted(sent) // the join writes the first beat
 	m.setLease(expiry, deadline)
 	switch {
 	case res.Fence != nil:
@@ -253,6 +323,9 @@ type renewal struct {
 	sent time.Time
 	ttl  time.Duration
 	err  error
+	// kaTTL is the TTL the keep-alive alone got (on kept): it bounds a
+	// fail-static verdict held at etcd's quota.
+	kaTTL time.Duration
 }
 
 // hold renews the lease and follows the site's fence record until the lease
@@ -269,8 +342,34 @@ func (m *Member) hold(ctx context.Context, lease clientv3.LeaseID, grant renewal
 	fences := m.followFence(hctx, &wg)
 
 	plan := newRenewPlan(m.cfg.RenewInterval, m.cfg.SelfFenceMargin, grant.sent, grant.ttl)
-	fenceTimer := time.NewTimer(time.Until(plan.deadline()))
+	st := &staticHold{kaExpiry: plan.expiry}
+	deadline := func() time.Time { return later(plan.deadline(), st.until) }
+	fenceTimer := time.NewTimer(time.Until(deadline()))
 	defer fenceTimer.Stop()
+	checkTimer := time.NewTimer(time.Hour)
+	checkTimer.Stop()
+	defer checkTimer.Stop()
+	// armCheck sets the check to start checkLead before the deadline. A
+	// check that did not hold is tried again while a whole one still fits
+	// before the deadline; none runs while the site does not serve.
+	armCheck := func(again bool) {
+		checkTimer.Stop()
+		if m.cfg.FailStatic == nil || m.Info().State != site.ControllerUp {
+			return
+		}
+		wait := time.Until(deadline().Add(-m.checkLead()))
+		if again && wait <= 0 {
+			if time.Until(deadline()) <= 2*m.cfg.CheckTimeout {
+				return
+			}
+			wait = m.cfg.CheckTimeout / 4
+		}
+		checkTimer.Reset(max(wait, 0))
+	}
+	armCheck(false)
+	checked := make(chan failstatic.Verdict, 1)
+	checking := false
+	var checkStarted time.Time
 	ticker := time.NewTicker(m.cfg.RenewInterval)
 	defer ticker.Stop()
 	retry := time.NewTimer(time.Hour)
@@ -279,6 +378,10 @@ func (m *Member) hold(ctx context.Context, lease clientv3.LeaseID, grant renewal
 	// Every renewal under way has room to answer without blocking, so
 	// none outlives hold.
 	renewed := make(chan renewal, maxInFlight)
+	// kept has the keep-alives' answers as they come, before their beats:
+	// etcd at its quota refuses beats, and a beat retried until it times
+	// out must not hold back what the keep-alive proved.
+	kept := make(chan renewal, maxInFlight)
 	var lastErr error
 	send := func() {
 		timeout, ok := plan.send(time.Now())
@@ -288,7 +391,7 @@ func (m *Member) hold(ctx context.Context, lease clientv3.LeaseID, grant renewal
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			renewed <- m.renew(hctx, lease, timeout)
+			renewed <- m.renew(hctx, lease, timeout, kept)
 		}()
 	}
 	send() // the first renewal goes out at once
@@ -301,9 +404,49 @@ func (m *Member) hold(ctx context.Context, lease clientv3.LeaseID, grant renewal
 			return hctx.Err()
 
 		case <-fenceTimer.C:
-			if m.Info().State == site.ControllerUp {
-				m.set(site.ControllerSelfFenced, m.selfFenceReason(plan, lastErr))
+			if left := time.Until(deadline()); left > 0 {
+				fenceTimer.Reset(left) // a verdict moved it meanwhile
+				continue
 			}
+			if m.Info().State == site.ControllerUp {
+				m.set(site.ControllerSelfFenced, m.selfFenceReason(plan, lastErr, st))
+			}
+			if !st.until.IsZero() {
+				st.until = time.Time{}
+				m.setFailStatic(false, "self-fenced: "+st.why)
+			}
+
+		case <-checkTimer.C:
+			if checking || m.Info().State != site.ControllerUp {
+				continue
+			}
+			checking, checkStarted = true, time.Now()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cctx, cancel := context.WithTimeout(hctx, 2*m.cfg.CheckTimeout)
+				defer cancel()
+				checked <- m.cfg.FailStatic(cctx)
+			}()
+
+		case v := <-checked:
+			checking = false
+			if plan.lastSent.After(checkStarted) {
+				armCheck(false) // a renewal counted meanwhile: moot
+				continue
+			}
+			if v.Hold && (m.Info().State != site.ControllerUp || !time.Now().Before(deadline())) {
+				// Too late: the pledges must be in before the deadline,
+				// when a sweep of this site may start to be due.
+				m.log().Warn("fail-static verdict came after the deadline; not acting on it", zap.String("why", v.Why))
+				continue
+			}
+			moved := m.judge(st, v, plan)
+			if moved {
+				m.setLease(plan.expiry, deadline())
+				fenceTimer.Reset(time.Until(deadline()))
+			}
+			armCheck(!moved)
 
 		case <-ticker.C:
 			send()
@@ -330,19 +473,30 @@ func (m *Member) hold(ctx context.Context, lease clientv3.LeaseID, grant renewal
 				lastErr = r.err
 				continue
 			}
-			if left := before.Sub(now); left < m.cfg.RenewInterval && moved && m.Info().State == site.ControllerUp {
+			if left := before.Sub(now); left < m.cfg.RenewInterval && moved && m.Info().State == site.ControllerUp && st.until.IsZero() {
 				// A close call: operators should know before it becomes
 				// a self-fence.
 				m.log().Warn("lease renewed late", zap.Duration("rtt", now.Sub(r.sent)),
 					zap.Duration("headroom", left), zap.Int("in_flight", plan.inFlight))
 			}
 			if moved {
-				m.setLease(plan.expiry, plan.deadline())
-				fenceTimer.Reset(time.Until(plan.deadline()))
+				if !st.until.IsZero() {
+					m.log().Warn("etcd works again: fail static ended", zap.Duration("after", now.Sub(m.Info().FailStaticSince)))
+					st.until = time.Time{}
+					m.setFailStatic(false, "the lease was renewed: etcd works again")
+				}
+				m.setLease(plan.expiry, deadline())
+				fenceTimer.Reset(time.Until(deadline()))
 			}
 			// The lease was still alive at the leader, so no coordinator
 			// can have fenced the site under it: serving may resume.
 			m.settle(fence, fenceKnown, plan.deadline())
+			if moved && !checking {
+				armCheck(false)
+			}
+
+		case k := <-kept:
+			st.kaExpiry = later(st.kaExpiry, k.sent.Add(k.kaTTL))
 
 		case f := <-fences:
 			fence, fenceKnown = f, true
@@ -351,14 +505,91 @@ func (m *Member) hold(ctx context.Context, lease clientv3.LeaseID, grant renewal
 	}
 }
 
+// staticHold is what the fail-static checks of one lease have decided.
+type staticHold struct {
+	// until is how long the last verdict that held lets the site serve
+	// (zero: none holds).
+	until time.Time
+	// kaExpiry is the earliest the lease can expire, by the keep-alives
+	// alone (the beats may fail while they succeed).
+	kaExpiry time.Time
+	// why is the last verdict's reason, for the self-fence's.
+	why string
+}
+
+// checkLead is how long before the deadline the fail-static check starts:
+// its two rounds, and room to act on the verdict.
+func (m *Member) checkLead() time.Duration { return 2*m.cfg.CheckTimeout + m.cfg.CheckTimeout/2 }
+
+// staticFor is how long a verdict that holds keeps the site serving,
+// counted from when the pledges were asked for: lease_ttl -
+// self_fence_margin - the check timeout. A working majority that forms
+// after the pledges can end this site's membership no sooner than a lease
+// TTL after it formed (the pledged sweepers wait for their own beat, the
+// new leader extends every lease), and the next check, which starts within
+// the check timeout of it forming, no longer holds (docs/design.md, "Fail
+// static").
+func (m *Member) staticFor() time.Duration {
+	return m.cfg.LeaseTTL - m.cfg.SelfFenceMargin - m.cfg.CheckTimeout
+}
+
+// judge acts on a verdict: it reports whether the deadline moved.
+func (m *Member) judge(st *staticHold, v failstatic.Verdict, plan *renewPlan) bool {
+	st.why = v.Why
+	if !v.Hold {
+		level := m.log().Info
+		if !st.until.IsZero() {
+			level = m.log().Warn
+		}
+		level("fail static ruled out", zap.String("why", v.Why), zap.Duration("after_last_renewal", time.Since(plan.lastSent)),
+			zap.Duration("decided_before_deadline", time.Until(later(plan.deadline(), st.until))))
+		return false
+	}
+	until := v.Sent.Add(m.staticFor())
+	if v.NoSpace {
+		// A leader still expires leases whose keep-alives stop.
+		until = earlier(until, st.kaExpiry.Add(-m.cfg.SelfFenceMargin))
+	}
+	if !until.After(later(plan.deadline(), st.until)) {
+		m.log().Info("fail static holds, but for no longer than the lease", zap.String("why", v.Why),
+			zap.Time("until", until), zap.Time("deadline", later(plan.deadline(), st.until)), zap.Time("keep_alive_expiry", st.kaExpiry))
+		return false
+	}
+	if st.until.IsZero() {
+		m.log().Warn("etcd has failed for every site: failing static (serving on, automation frozen)",
+			zap.String("why", v.Why), zap.Duration("after_last_renewal", time.Since(plan.lastSent)),
+			zap.Duration("decided_before_deadline", time.Until(plan.deadline())))
+	}
+	st.until = until
+	m.setFailStatic(true, v.Why)
+	return true
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+func earlier(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
 // selfFenceReason says why the member fences itself: when the last
 // renewal that worked was sent, when the lease can expire, and what the
 // renewals since are doing.
-func (m *Member) selfFenceReason(plan *renewPlan, lastErr error) string {
+func (m *Member) selfFenceReason(plan *renewPlan, lastErr error, st *staticHold) string {
 	why := fmt.Sprintf("lease not renewed: the last renewal was sent at %s and the lease can expire at %s; %d renewals under way",
 		plan.lastSent.Format(time.RFC3339Nano), plan.expiry.Format(time.RFC3339Nano), plan.inFlight)
 	if lastErr != nil && plan.failures > 0 {
 		why += fmt.Sprintf(", %d failed since, the last with: %v", plan.failures, lastErr)
+	}
+	if st.why != "" {
+		why += "; not failing static: " + st.why
 	}
 	return why
 }
@@ -388,7 +619,10 @@ func (m *Member) settle(fence *site.Fence, fenceKnown bool, deadline time.Time) 
 // for their answers, and returns when they were sent and the TTL the
 // leader granted. It counts only if both succeed: the beat is what lets
 // the other sites time the renewals themselves (see Sweeper).
-func (m *Member) renew(ctx context.Context, lease clientv3.LeaseID, timeout time.Duration) renewal {
+//
+// The keep-alive's own answer, when it succeeds, also goes to kept at
+// once, unless kept is full.
+func (m *Member) renew(ctx context.Context, lease clientv3.LeaseID, timeout time.Duration, kept chan<- renewal) renewal {
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	sent := time.Now()
@@ -407,6 +641,11 @@ func (m *Member) renew(ctx context.Context, lease clientv3.LeaseID, timeout time
 	resp, err := keepAlive(tctx, lease)
 	if err != nil {
 		stopBeats() // the renewal failed anyway: retry it whole, at once
+	} else {
+		select {
+		case kept <- renewal{sent: sent, kaTTL: time.Duration(resp.TTL) * time.Second}:
+		default: // dropped: the keep-alive expiry only errs on the early side
+		}
 	}
 	if berr := <-beaten; err == nil && berr != nil {
 		if errors.Is(berr, site.ErrNotMember) {
@@ -431,10 +670,14 @@ func (m *Member) renew(ctx context.Context, lease clientv3.LeaseID, timeout time
 func (m *Member) beatRetrying(ctx context.Context, beat func(context.Context, string, string, clientv3.LeaseID) error, lease clientv3.LeaseID) error {
 	for {
 		actx, cancel := context.WithTimeout(ctx, max(m.cfg.RenewInterval/2, 50*time.Millisecond))
+		sent := time.Now()
 		err := beat(actx, m.cfg.Site, m.incarnation, lease)
 		cancel()
-		if err == nil || errors.Is(err, site.ErrNotMember) || ctx.Err() != nil {
-			return err
+		if err == nil {
+			m.beatCommitted(sent)
+		}
+		if err == nil || errors.Is(err, site.ErrNotMember) || errors.Is(err, rpctypes.ErrNoSpace) || ctx.Err() != nil {
+			return err // refused writes stay refused: the renewal as a whole retries
 		}
 		select { // an error at once (no connection) must not spin
 		case <-ctx.Done():

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -21,6 +23,12 @@ type SweeperConfig struct {
 	// OnSwept, when set, is called after the sweeper ended a site's
 	// membership.
 	OnSwept func(site string)
+	// OwnBeat, when set, returns the send time of the newest beat of this
+	// controller's own site that etcd committed (Member.LastBeat). The
+	// sweeper then starts paused, and after every Pause it sweeps nobody
+	// until its own site has beaten again (see Pause). Without it the
+	// sweeper never pauses.
+	OwnBeat func() time.Time
 }
 
 // Sweeper ends the membership of every other site whose beat has not
@@ -39,16 +47,67 @@ type SweeperConfig struct {
 // beat's revision in the same transaction that deletes the keys, so a beat
 // that lands first stops the sweep, and one that lands after fails (the
 // alive key is gone) and never counts.
+//
+// The silence it times must be the site's, not etcd's. While etcd has no
+// leader, or refuses writes at its quota, no site can beat, and a sweep
+// right after etcd recovers would end the membership of sites that were
+// fine and are about to beat again. So the sweeper pauses: when it starts,
+// when a sweep is refused for want of space, and when asked to (a pledge
+// to a site that fails static, package failstatic). A paused sweeper ends
+// no membership; it resumes only once its own site's beat, sent after the
+// pause, has been committed, and it then times every site afresh from that
+// instant. Every other site has had a whole lease TTL since etcd took
+// writes again to beat.
 type Sweeper struct {
 	cfg SweeperConfig
+
+	mu       sync.Mutex
+	pausedAt time.Time // zero: not paused
 }
 
-// NewSweeper returns a sweeper; Run it.
+// NewSweeper returns a sweeper; Run it. With OwnBeat set it starts
+// paused.
 func NewSweeper(cfg SweeperConfig) *Sweeper {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
-	return &Sweeper{cfg: cfg}
+	s := &Sweeper{cfg: cfg}
+	if cfg.OwnBeat != nil {
+		s.pausedAt = time.Now()
+	}
+	return s
+}
+
+// Pause stops the sweeps until this controller's own site has beaten
+// after now; every site is then timed afresh. No sweep starts after it
+// returns. One already under way may still land, but it cannot end the
+// membership of a site that asked for the pledge before its own
+// self-fence deadline: that sweep was due a whole TTL after the site's
+// last beat, which is after the deadline. Without OwnBeat it does nothing
+// and reports false.
+func (s *Sweeper) Pause() bool {
+	if s.cfg.OwnBeat == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pausedAt = time.Now()
+	return true
+}
+
+// paused reports whether the sweeper is paused, resuming it (true: the
+// timers must start afresh) once its own site beat after the pause.
+func (s *Sweeper) paused() (paused, resumed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pausedAt.IsZero() {
+		return false, false
+	}
+	if s.cfg.OwnBeat().After(s.pausedAt) {
+		s.pausedAt = time.Time{}
+		return false, true
+	}
+	return true, false
 }
 
 // seenBeat is the newest beat of a site this sweeper saw, and when.
@@ -102,7 +161,11 @@ func (s *Sweeper) follow(ctx context.Context, backoff *backoff) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		timer.Reset(s.nextSweep(seen))
+		wait := s.nextSweep(seen)
+		if s.pausedNow() {
+			wait = min(wait, s.sweepRetry())
+		}
+		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -126,9 +189,26 @@ func (s *Sweeper) follow(ctx context.Context, backoff *backoff) error {
 				}
 			}
 		case <-timer.C:
-			s.sweep(ctx, seen)
+			paused, resumed := s.paused()
+			if resumed {
+				now := time.Now()
+				for _, b := range seen {
+					b.at, b.next = now, now.Add(s.cfg.LeaseTTL)
+				}
+				s.cfg.Log.Info("sweeper resumed: this site beats again; every site is timed afresh")
+			}
+			if !paused {
+				s.sweep(ctx, seen)
+			}
 		}
 	}
+}
+
+// pausedNow reports whether the sweeper is paused, without resuming it.
+func (s *Sweeper) pausedNow() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.pausedAt.IsZero()
 }
 
 // nextSweep is how long until the earliest sweep attempt falls due.
@@ -147,24 +227,30 @@ func (s *Sweeper) sweep(ctx context.Context, seen map[string]*seenBeat) {
 		if now.Before(b.next) {
 			continue
 		}
+		if s.pausedNow() {
+			return // paused meanwhile (a pledge)
+		}
 		b.next = now.Add(s.sweepRetry())
+		silent := now.Sub(b.at).Round(time.Millisecond)
+		msg := fmt.Sprintf("%s sent no beat for %s (its last at revision %d): its membership ended, as if its lease had expired", name, silent, b.rev)
 		sctx, cancel := context.WithTimeout(ctx, s.cfg.LeaseTTL)
-		ended, err := s.cfg.Store.EndMembership(sctx, name, b.rev)
+		ended, err := s.cfg.Store.EndMembership(sctx, name, b.rev,
+			site.Event{At: time.Now(), Site: s.cfg.Site, Kind: "site-silent", Subject: name, Message: msg})
 		cancel()
 		switch {
+		case errors.Is(err, rpctypes.ErrNoSpace):
+			// etcd refuses writes: no site can beat, so the silence
+			// is etcd's. Time everyone afresh once it takes writes.
+			if s.Pause() {
+				s.cfg.Log.Warn("sweeper paused: etcd refuses writes (database space exceeded)", zap.String("site", name))
+			}
+			return
 		case err != nil:
 			s.cfg.Log.Debug("sweeper: could not end a silent site's membership; trying again", zap.String("site", name), zap.Error(err))
 		case ended:
 			delete(seen, name)
-			silent := now.Sub(b.at).Round(time.Millisecond)
 			s.cfg.Log.Warn("no beat from a site for a lease TTL: ended its membership; it has fenced itself",
 				zap.String("site", name), zap.Int64("last_beat_rev", b.rev), zap.Duration("silent_for", silent))
-			msg := fmt.Sprintf("%s sent no beat for %s (its last at revision %d): its membership ended, as if its lease had expired", name, silent, b.rev)
-			ectx, cancel := context.WithTimeout(ctx, s.cfg.LeaseTTL)
-			if err := s.cfg.Store.AppendEvent(ectx, site.Event{At: time.Now(), Site: s.cfg.Site, Kind: "site-silent", Subject: name, Message: msg}); err != nil {
-				s.cfg.Log.Debug("sweeper: event not written", zap.Error(err))
-			}
-			cancel()
 			if s.cfg.OnSwept != nil {
 				s.cfg.OnSwept(name)
 			}

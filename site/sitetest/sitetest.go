@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/pkg/v3/proxy"
 	"go.etcd.io/etcd/server/v3/embed"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/zdt-project/zdt/site/config"
 	"github.com/zdt-project/zdt/site/embedetcd"
+	"github.com/zdt-project/zdt/site/failstatic"
 )
 
 // Cluster is an in-process etcd cluster, one member per site, described by
@@ -37,6 +39,7 @@ type Cluster struct {
 
 	mu      sync.Mutex
 	members map[string]*embed.Etcd
+	ids     map[string]uint64 // member IDs by site, kept when killed
 	closing sync.WaitGroup
 }
 
@@ -47,6 +50,9 @@ type Options struct {
 	// Hosts are the hypervisors of each site, by site.
 	Hosts    map[string][]config.Host
 	LeaseTTL time.Duration // default 2s
+	// FailStatic turns the fail-static checks on: every site gets a
+	// peer_api on loopback and a certificate of a new test CA.
+	FailStatic bool
 }
 
 // New starts a cluster and waits until every member is ready. Everything is
@@ -98,6 +104,15 @@ func New(t testing.TB, opts Options) *Cluster {
 		cfg.Sites = append(cfg.Sites, s)
 		cfg.Etcd.Endpoints = append(cfg.Etcd.Endpoints, s.Etcd.ClientURL)
 	}
+	if opts.FailStatic {
+		pki := NewPKI(t, opts.Sites...)
+		cfg.FailStatic = config.FailStatic{Enabled: true, CA: pki.CA,
+			CheckTimeout: (cfg.Timings.LeaseTTL - cfg.Timings.SelfFenceMargin) / 5}
+		for i := range cfg.Sites {
+			s := &cfg.Sites[i]
+			s.PeerAPI, s.PeerCert, s.PeerKey = "127.0.0.1:"+port(), pki.Cert[s.Name], pki.Key[s.Name]
+		}
+	}
 	c := &Cluster{Config: cfg, t: t, dir: t.TempDir(), log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), members: map[string]*embed.Etcd{}}
 	t.Cleanup(c.Close)
 	for _, name := range opts.Sites {
@@ -130,6 +145,10 @@ func (c *Cluster) StartMember(site string) {
 	}
 	c.mu.Lock()
 	c.members[site] = e
+	if c.ids == nil {
+		c.ids = map[string]uint64{}
+	}
+	c.ids[site] = uint64(e.Server.MemberID())
 	c.mu.Unlock()
 }
 
@@ -252,6 +271,51 @@ func (c *Cluster) Leader() string {
 		}
 	}
 	return ""
+}
+
+// MemberStatus is what the site's member sees (stopped once killed).
+func (c *Cluster) MemberStatus(site string) failstatic.MemberStatus {
+	st := embedetcd.Status(c.member(site))
+	if st.Self == 0 {
+		c.mu.Lock()
+		st.Self = c.ids[site]
+		c.mu.Unlock()
+	}
+	return st
+}
+
+// SetNoSpace raises (on) or clears etcd's NOSPACE alarm through a running
+// member, as a database at its quota would: every write that stores data
+// is refused, lease grants too, while reads, deletes and keep-alives go
+// on.
+func (c *Cluster) SetNoSpace(ctx context.Context, on bool) error {
+	c.mu.Lock()
+	var e *embed.Etcd
+	for _, m := range c.members {
+		e = m
+		break
+	}
+	c.mu.Unlock()
+	if e == nil {
+		return errors.New("no member runs")
+	}
+	action := etcdserverpb.AlarmRequest_DEACTIVATE
+	if on {
+		action = etcdserverpb.AlarmRequest_ACTIVATE
+	}
+	var ids []uint64
+	for _, m := range e.Server.Cluster().Members() {
+		ids = append(ids, uint64(m.ID))
+	}
+	for _, id := range ids {
+		if _, err := e.Server.Alarm(ctx, &etcdserverpb.AlarmRequest{Action: action, MemberID: id, Alarm: etcdserverpb.AlarmType_NOSPACE}); err != nil {
+			return fmt.Errorf("alarm NOSPACE %v for member %x: %w", action, id, err)
+		}
+		if on {
+			break // one member's alarm is enough to cap the cluster
+		}
+	}
+	return nil
 }
 
 // MoveLeader hands the etcd leadership to the site's member and waits until

@@ -7,6 +7,7 @@ package controller
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -29,6 +30,7 @@ import (
 	replrec "github.com/zdt-project/zdt/replication/reconciler"
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
+	"github.com/zdt-project/zdt/site/failstatic"
 	"github.com/zdt-project/zdt/site/membership"
 )
 
@@ -50,6 +52,13 @@ type Config struct {
 	BeforeStep func(ctx context.Context, op *site.Op, step int) error
 	// HostFailAfter overrides the config's timings.host_fail_after (tests).
 	HostFailAfter time.Duration
+	// EtcdMember reads what the site's embedded etcd member sees, for the
+	// other sites' fail-static checks; nil: the controller cannot tell,
+	// and no site can fail static.
+	EtcdMember func() failstatic.MemberStatus
+	// PeerAddrs overrides where this controller reaches the other sites'
+	// peer_api, by site (tests put a proxy in between).
+	PeerAddrs map[string]string
 }
 
 // Controller is one site's controller.
@@ -70,6 +79,9 @@ type Controller struct {
 	// announcer is set by Run before the membership starts, when the
 	// site has a BGP speaker.
 	announcer atomic.Pointer[announcer.Announcer]
+	// peerTLS is the server side of the fail-static checks; nil when
+	// fail static is off.
+	peerTLS *tls.Config
 }
 
 // New checks the config and builds the controller.
@@ -103,7 +115,7 @@ func New(cfg Config) (*Controller, error) {
 	if err := c.buildReplicas(); err != nil {
 		return nil, err
 	}
-	c.member = membership.New(membership.Config{
+	mcfg := membership.Config{
 		Site:            me.Name,
 		API:             me.API,
 		Store:           c.store,
@@ -113,12 +125,17 @@ func New(cfg Config) (*Controller, error) {
 		SelfFenceMargin: t.SelfFenceMargin,
 		RevokeOnStop:    cfg.RevokeOnStop,
 		OnChange:        c.onMembershipChange,
-	})
+	}
+	if err := c.setUpFailStatic(&mcfg); err != nil {
+		return nil, err
+	}
+	c.member = membership.New(mcfg)
 	c.sweeper = membership.NewSweeper(membership.SweeperConfig{
 		Site:     me.Name,
 		Store:    c.store,
 		Log:      cfg.Log,
 		LeaseTTL: t.LeaseTTL,
+		OwnBeat:  c.member.LastBeat,
 	})
 	c.coord = failover.New(failover.Config{
 		Cluster:    cfg.Cluster,
@@ -146,6 +163,13 @@ func New(cfg Config) (*Controller, error) {
 func (c *Controller) serving() bool {
 	i := c.member.Info()
 	return i.State == site.ControllerUp && time.Now().Before(i.FenceDeadline)
+}
+
+// deciding tells whether the site may make decisions: it is up and renews
+// its lease. Failing static it serves on, but its automation is frozen.
+func (c *Controller) deciding() bool {
+	i := c.member.Info()
+	return i.State == site.ControllerUp && i.FailStatic == ""
 }
 
 // Member is the site's membership.
@@ -181,9 +205,19 @@ func (c *Controller) Run(ctx context.Context) error {
 		return fmt.Errorf("site %s api listener: %w", c.site.Name, err)
 	}
 	srv := &http.Server{Handler: c.handler(), ReadHeaderTimeout: 5 * time.Second}
+	var peers net.Listener
+	if c.peerTLS != nil {
+		if peers, err = tls.Listen("tcp", c.site.PeerAPI, c.peerTLS); err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("site %s peer_api listener: %w", c.site.Name, err)
+		}
+	}
 	sp, err := c.startSpeaker(ctx)
 	if err != nil {
 		_ = ln.Close()
+		if peers != nil {
+			_ = peers.Close()
+		}
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -224,20 +258,30 @@ func (c *Controller) Run(ctx context.Context) error {
 		}))
 	}
 	g.Go(func() error { return c.sweeper.Run(gctx) })
+	if peers != nil {
+		serve(gctx, g, &http.Server{Handler: failstatic.Handler(c.answerPeer), ReadHeaderTimeout: 5 * time.Second},
+			peers, "site "+c.site.Name+" peer_api")
+	}
 	g.Go(func() error { return c.superviseCoordinator(gctx) })
+	serve(gctx, g, srv, ln, "site "+c.site.Name+" api")
+	return g.Wait()
+}
+
+// serve serves srv on ln in g until ctx ends, then shuts it down (within
+// 2s).
+func serve(ctx context.Context, g *errgroup.Group, srv *http.Server, ln net.Listener, what string) {
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("site %s api: %w", c.site.Name, err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		return nil
 	})
 	g.Go(func() error {
-		<-gctx.Done()
+		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
-	return g.Wait()
 }
 
 // startSpeaker starts the site's BGP speaker and its announcer, when the
@@ -316,7 +360,7 @@ func hasServiceAddresses(cl *config.Cluster, siteName string) bool {
 // superviseCoordinator runs the coordinator while the site is up, and only
 // then: a self-fenced or fenced controller makes no decisions.
 func (c *Controller) superviseCoordinator(ctx context.Context) error {
-	up := func() bool { return c.member.Info().State == site.ControllerUp }
+	up := c.deciding
 	for {
 		if err := c.waitMember(ctx, up); err != nil {
 			return nil

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/zdt-project/zdt/failover"
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
+	"github.com/zdt-project/zdt/site/sitetest"
 )
 
 // nextInOrder is the site a service moves to when dark goes dark and every
@@ -264,8 +266,17 @@ func (tc *testCluster) openOp(ctx context.Context) *site.Op {
 // TestSelfFenceBeforeLeaseExpiry cuts a controller off from etcd and shows,
 // with timestamps, that it fenced itself well before the majority saw its
 // lease expire; when it reconnects it finds itself fenced and stays so.
+// With the fail-static checks on, the cut-off site still reaches the other
+// sites' controllers, and they tell it of the working majority: it
+// fences itself all the same.
 func TestSelfFenceBeforeLeaseExpiry(t *testing.T) {
-	tc := newTestCluster(t)
+	for _, failStatic := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fail_static=%t", failStatic), func(t *testing.T) { testSelfFenceBeforeLeaseExpiry(t, failStatic) })
+	}
+}
+
+func testSelfFenceBeforeLeaseExpiry(t *testing.T, failStatic bool) {
+	tc := newTestClusterWith(t, sitetest.Options{Services: testServices(), FailStatic: failStatic})
 	ctx := ctxFor(t, 60*time.Second)
 	var proxies []interface {
 		Cut()
@@ -308,6 +319,9 @@ func TestSelfFenceBeforeLeaseExpiry(t *testing.T) {
 	if margin < 200*time.Millisecond {
 		t.Fatalf("self-fenced only %s before the lease expired at the majority; want at least 200ms", margin)
 	}
+	if failStatic && !strings.Contains(fenced.Reason, "a working etcd majority may fence this site") {
+		t.Errorf("self-fence reason %q does not say the other sites saw a working majority", fenced.Reason)
+	}
 
 	// The coordinator fences the dark site; the site reconnects and stays
 	// fenced.
@@ -327,6 +341,15 @@ func TestSelfFenceBeforeLeaseExpiry(t *testing.T) {
 // assertHealth checks a controller's /healthz.
 func assertHealth(t *testing.T, cfg *config.Cluster, name string, code int, state site.ControllerState) {
 	t.Helper()
+	got, h := getHealth(t, cfg, name)
+	if got != code || h.State != state || h.Site != name {
+		t.Errorf("healthz of %s: %d %+v; want %d with state %s", name, got, h, code, state)
+	}
+}
+
+// getHealth reads a controller's /healthz: its status code and body.
+func getHealth(t *testing.T, cfg *config.Cluster, name string) (int, Health) {
+	t.Helper()
 	s, _ := cfg.Site(name)
 	resp, err := http.Get("http://" + s.API + "/healthz")
 	if err != nil {
@@ -337,7 +360,5 @@ func assertHealth(t *testing.T, cfg *config.Cluster, name string, code int, stat
 	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
 		t.Fatalf("healthz of %s: %v", name, err)
 	}
-	if resp.StatusCode != code || h.State != state || h.Site != name {
-		t.Errorf("healthz of %s: %d %+v; want %d with state %s", name, resp.StatusCode, h, code, state)
-	}
+	return resp.StatusCode, h
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
+	"github.com/zdt-project/zdt/site/failstatic"
 	"github.com/zdt-project/zdt/site/membership"
 	"github.com/zdt-project/zdt/site/sitetest"
 )
@@ -70,6 +71,9 @@ func newTestClusterWith(t testing.TB, opts sitetest.Options) *testCluster {
 type startOptions struct {
 	endpoints  []string
 	beforeStep func(ctx context.Context, op *site.Op, step int) error
+	// peerAddrs overrides where the controller reaches the other sites'
+	// peer_api (fail static).
+	peerAddrs map[string]string
 }
 
 // start runs a site's controller.
@@ -93,6 +97,8 @@ func (tc *testCluster) start(name string, opts startOptions) *runningController 
 			}
 		},
 		BeforeStep: opts.beforeStep,
+		EtcdMember: func() failstatic.MemberStatus { return tc.etcd.MemberStatus(name) },
+		PeerAddrs:  opts.peerAddrs,
 	})
 	if err != nil {
 		tc.t.Fatal(err)

@@ -23,6 +23,11 @@ type Health struct {
 	// LeaseRemainingMS is the time before the lease can expire at the
 	// majority.
 	LeaseRemainingMS int64 `json:"lease_remaining_ms"`
+	// FailStatic, when set, says why the site serves on although it
+	// cannot renew its lease: etcd has failed for every site. Since is
+	// when that began.
+	FailStatic      string     `json:"fail_static,omitempty"`
+	FailStaticSince *time.Time `json:"fail_static_since,omitempty"`
 }
 
 func (c *Controller) handler() http.Handler {
@@ -37,7 +42,12 @@ func (c *Controller) handler() http.Handler {
 // fenced), 503 otherwise, with the state and why.
 func (c *Controller) serveHealth(w http.ResponseWriter, r *http.Request) {
 	info := c.member.Info()
-	h := Health{Site: c.site.Name, State: info.State, Reason: info.Reason}
+	h := Health{Site: c.site.Name, State: info.State, Reason: info.Reason, FailStatic: info.FailStatic}
+	if info.FailStatic != "" {
+		since := info.FailStaticSince
+		h.FailStatic = "FAIL STATIC: " + info.FailStatic
+		h.FailStaticSince = &since
+	}
 	if !info.LeaseExpiry.IsZero() {
 		h.LeaseRemainingMS = max(0, time.Until(info.LeaseExpiry).Milliseconds())
 	}

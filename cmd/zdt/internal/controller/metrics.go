@@ -23,6 +23,7 @@ type metrics struct {
 	alarms         *prometheus.Desc
 	scrapeErrors   prometheus.Counter
 	selfFences     prometheus.Counter
+	failStatic     prometheus.Gauge
 }
 
 func newMetrics(c *Controller) *metrics {
@@ -46,6 +47,8 @@ func newMetrics(c *Controller) *metrics {
 			Help: "Scrapes that could not read the cluster's state from etcd.", ConstLabels: constLabels}),
 		selfFences: prometheus.NewCounter(prometheus.CounterOpts{Name: "zdt_self_fences_total",
 			Help: "Times this site's controller fenced itself.", ConstLabels: constLabels}),
+		failStatic: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zdt_fail_static",
+			Help: "1 while this site fails static: etcd has failed for every site, so it serves on in its current roles with its automation frozen.", ConstLabels: constLabels}),
 	}
 }
 
@@ -58,6 +61,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- m.alarms
 	m.scrapeErrors.Describe(ch)
 	m.selfFences.Describe(ch)
+	m.failStatic.Describe(ch)
 }
 
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
@@ -74,6 +78,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	m.collectCluster(ch)
 	m.scrapeErrors.Collect(ch)
 	m.selfFences.Collect(ch)
+	m.failStatic.Collect(ch)
 }
 
 func (m *metrics) collectCluster(ch chan<- prometheus.Metric) {
