@@ -72,10 +72,28 @@ fencing:
 {{entry "timeout" .Timings.FenceTimeout "each attempt, all in parallel; unreachable: presumed dark"}}
   require_confirmation: false
 
+# A controller that cannot renew its lease fences itself before the lease can
+# expire: a working etcd majority may be fencing its site. When etcd itself
+# has failed for every site (its quorum lost while the sites and the network
+# are fine, or its database at the quota), that would be an outage caused by
+# etcd alone. With fail_static, before its deadline the controller asks every
+# other site's controller (at its peer_api, mutual TLS with the sites' etcd
+# certificates, signed by etcd.tls.ca) what its etcd member sees. Only if
+# every site answers, no majority of the members follows one leader that
+# takes writes, and no op is under way, it serves on in its current roles,
+# automation frozen, with a loud alarm (zdt status, /healthz,
+# zdt_fail_static); any silent site or sign of a working majority, and it
+# fences itself as usual. check_timeout bounds each of the check's two
+# rounds, by default (lease_ttl - self_fence_margin)/5.
+fail_static:
+  enabled: true
+
 # The sites, each a data centre with one controller and one etcd member; the
 # members form one etcd cluster stretched across the sites, which needs a
 # majority of them (2 of 3) to work.
 #   api         the controller's HTTP API: /healthz, /metrics, the dashboard
+#   peer_api    where the controller answers the other sites' controllers'
+#               fail-static checks (mutual TLS)
 #   etcd        where the site's etcd member serves clients and its peers, and
 #               the certificate it presents to both (valid for its address)
 {{- if .HasGuests}}
@@ -103,6 +121,7 @@ sites:
 {{- range .Sites}}
   - name: {{.Name}}
     api: {{$.API .}}
+    peer_api: {{$.PeerAPI .}}
     etcd:
       client_url: {{$.EtcdClientURL .}}
       peer_url: {{$.EtcdPeerURL .}}

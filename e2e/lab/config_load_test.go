@@ -97,14 +97,21 @@ func checkConfig(t *testing.T, l *Lab, top Topology, synchronous bool, c *config
 	if want := (config.Fencing{Timeout: top.Timings.FenceTimeout}); c.Fencing != want {
 		t.Errorf("fencing %+v; want %+v", c.Fencing, want)
 	}
+	if want := (config.FailStatic{Enabled: true, CheckTimeout: (top.Timings.LeaseTTL - top.Timings.SelfFenceMargin) / 5,
+		CA: filepath.Join(l.Dir(), certPath(caName))}); c.FailStatic != want {
+		t.Errorf("fail static %+v; want %+v", c.FailStatic, want)
+	}
 	if got, want := c.SiteNames(), top.siteNames(); !slices.Equal(got, want) {
 		t.Errorf("sites %v; want %v", got, want)
 	}
 	for _, s := range top.Sites {
 		got, _ := c.Site(s.Name)
 		want := config.Site{
-			Name: s.Name,
-			API:  top.API(s),
+			Name:     s.Name,
+			API:      top.API(s),
+			PeerAPI:  top.PeerAPI(s),
+			PeerCert: filepath.Join(l.Dir(), certPath(s.Name)),
+			PeerKey:  filepath.Join(l.Dir(), keyPath(s.Name)),
 			Etcd: config.SiteEtcd{
 				ClientURL: top.EtcdClientURL(s),
 				PeerURL:   top.EtcdPeerURL(s),

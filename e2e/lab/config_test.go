@@ -31,9 +31,12 @@ timings:
 fencing:
   timeout: 1s
   require_confirmation: false
+fail_static:
+  enabled: true
 sites:
   - name: a
     api: 127.0.0.11:7480
+    peer_api: 127.0.0.11:7481
     etcd:
       client_url: https://127.0.0.11:2379
       peer_url: https://127.0.0.11:2380
@@ -47,6 +50,7 @@ sites:
         - {address: 127.0.0.10, port: 1179, asn: 64500, local_address: 127.0.0.11, hold_time: 9s, keepalive: 3s, connect_retry: 1s, description: the lab's route observer}
   - name: b
     api: 127.0.0.12:7480
+    peer_api: 127.0.0.12:7481
     etcd:
       client_url: https://127.0.0.12:2379
       peer_url: https://127.0.0.12:2380
@@ -60,6 +64,7 @@ sites:
         - {address: 127.0.0.10, port: 1179, asn: 64500, local_address: 127.0.0.12, hold_time: 9s, keepalive: 3s, connect_retry: 1s, description: the lab's route observer}
   - name: c
     api: 127.0.0.13:7480
+    peer_api: 127.0.0.13:7481
     etcd:
       client_url: https://127.0.0.13:2379
       peer_url: https://127.0.0.13:2380

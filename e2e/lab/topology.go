@@ -56,6 +56,7 @@ type PostgresSpec struct {
 // Ports are the TCP ports every site listens on, each on its own address.
 type Ports struct {
 	API        uint16 // the controller's HTTP API (/healthz, /metrics)
+	PeerAPI    uint16 // the controller's mutual-TLS listener for the other sites' controllers
 	EtcdClient uint16
 	EtcdPeer   uint16
 }
@@ -134,7 +135,7 @@ type GuestSpec struct {
 func DefaultTopology() Topology {
 	return Topology{
 		Cluster: "lab",
-		Ports:   Ports{API: 7480, EtcdClient: 2379, EtcdPeer: 2380},
+		Ports:   Ports{API: 7480, PeerAPI: 7481, EtcdClient: 2379, EtcdPeer: 2380},
 		// Loopback timings. An etcd leader election (up to about two
 		// election timeouts) must fit in lease_ttl - self_fence_margin -
 		// renew_interval (1s here), or losing the site that holds the etcd
@@ -257,6 +258,10 @@ func (t Topology) Guests() []GuestSpec {
 
 // API is the host:port of the site's controller API.
 func (t Topology) API(s SiteSpec) string { return hostPort(s.IP, t.Ports.API) }
+
+// PeerAPI is the site's controller's listener for the other sites'
+// controllers (fail static).
+func (t Topology) PeerAPI(s SiteSpec) string { return hostPort(s.IP, t.Ports.PeerAPI) }
 
 // EtcdClientURL is the URL the site's etcd member serves clients on.
 func (t Topology) EtcdClientURL(s SiteSpec) string {
