@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -341,11 +342,35 @@ func stopLab(t *testing.T, zdt, dir string) {
 		return
 	}
 	for _, name := range l.SiteNames() {
+		logKeyLines(t, l.LogPath(name))
 		logTail(t, l.LogPath(name), 8<<10)
 		logTail(t, l.LibvirtdLogPath(name), 2<<10)
 		logTail(t, l.PostgresLogPath(name), 2<<10)
 	}
 	logTail(t, l.ObserverLogPath(), 4<<10)
+}
+
+// keyLine matches the lines of a controller's log that say what its site
+// did: membership changes, self-fences, fail static, sweeps, op ends.
+var keyLine = regexp.MustCompile(`"msg":"(membership state|self-fenced|fail static[^"]*|FAIL STATIC[^"]*|etcd has failed[^"]*|etcd works again[^"]*|no beat from a site[^"]*|op ended|elected coordinator|lease renewed late)"`)
+
+// logKeyLines shows the key lines of a controller's log, at most the last
+// 80.
+func logKeyLines(t *testing.T, path string) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	var lines []string
+	for _, ln := range strings.Split(string(data), "\n") {
+		if keyLine.MatchString(ln) {
+			lines = append(lines, ln)
+		}
+	}
+	if len(lines) > 80 {
+		lines = lines[len(lines)-80:]
+	}
+	t.Logf("key lines of %s:\n%s", path, strings.Join(lines, "\n"))
 }
 
 // logTail shows the end of a log, if there is one.
