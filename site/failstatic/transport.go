@@ -96,7 +96,7 @@ func NewClient(tlsConfig *tls.Config) *http.Client {
 func (c *Checker) Check(ctx context.Context) Verdict {
 	sites := append(keys(c.Peers), c.Me)
 	answers := c.ask(ctx, false)
-	if v := Decide(c.Me, sites, answers, false); !v.Hold && !asking(v) {
+	if v := Decide(c.Me, sites, answers, false); !v.AskPledges {
 		return v
 	}
 	sent := time.Now()
@@ -108,9 +108,6 @@ func (c *Checker) Check(ctx context.Context) Verdict {
 	}
 	return v
 }
-
-// asking reports whether the first round found nothing against holding.
-func asking(v Verdict) bool { return v.Why == askingWhy }
 
 const askingWhy = "every site answered and none sees a working etcd majority; asking for pledges"
 

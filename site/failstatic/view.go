@@ -64,6 +64,9 @@ type Verdict struct {
 	// because it has no leader; a leader then still expires leases, so
 	// the site may serve only while its keep-alives succeed.
 	NoSpace bool
+	// AskPledges: a first round found nothing against holding; the
+	// pledges decide.
+	AskPledges bool
 	// Why says, in words, what decided.
 	Why string
 	// Sent is when the pledges were asked for: a verdict that holds is
@@ -138,7 +141,7 @@ func Decide(me string, sites []string, answers map[string]Answer, pledged bool) 
 		}
 	}
 	if !pledged {
-		return Verdict{Why: askingWhy}
+		return Verdict{AskPledges: true, Why: askingWhy}
 	}
 	if noSpace {
 		return Verdict{Hold: true, NoSpace: true, Why: "etcd refuses writes (its database is at the quota): no fence or move can be committed, every site answered and paused its sweeper"}
