@@ -32,6 +32,9 @@ func (s *solver) causeText(g int) string {
 	case causeBack:
 		return "back from preemption"
 	case causeHostFailed:
+		if s.hosts[gs.from].drained {
+			return "host " + s.hosts[gs.from].name + " is drained"
+		}
 		return "host " + s.hosts[gs.from].name + " failed"
 	case causeSiteFailed:
 		if st := s.sites[s.hosts[gs.from].site]; st.drained {

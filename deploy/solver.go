@@ -52,7 +52,8 @@ type hostState struct {
 	name      string
 	site      int
 	healthy   bool
-	cpu       int // usable, after overcommit
+	drained   bool // not healthy because drained (not failed)
+	cpu       int  // usable, after overcommit
 	mem       int64
 	freeCPU   int
 	freeMem   int64
@@ -100,6 +101,7 @@ func newSolver(p Problem) *solver {
 	failedSite := set(p.FailedSites)
 	drainedSite := set(p.DrainedSites)
 	failedHost := set(p.FailedHosts)
+	drainedHost := set(p.DrainedHosts)
 	siteIdx := map[string]int{}
 	for _, h := range hosts {
 		siteIdx[h.Site] = 0
@@ -114,8 +116,9 @@ func newSolver(p Problem) *solver {
 		si := siteIdx[h.Site]
 		cpu, mem := h.UsableVCPUs(), h.UsableMemoryMiB()
 		s.hosts[i] = hostState{
-			name: h.Name, site: si, healthy: !failedHost[h.Name] && !s.sites[si].failed,
-			cpu: cpu, mem: mem, freeCPU: cpu, freeMem: mem,
+			name: h.Name, site: si, healthy: !failedHost[h.Name] && !drainedHost[h.Name] && !s.sites[si].failed,
+			drained: drainedHost[h.Name] && !failedHost[h.Name],
+			cpu:     cpu, mem: mem, freeCPU: cpu, freeMem: mem,
 		}
 		s.sites[si].hosts = append(s.sites[si].hosts, i)
 		hostIdx[h.Name] = i

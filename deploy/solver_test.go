@@ -58,6 +58,17 @@ func TestSolve(t *testing.T) {
 			moves: 1,
 		},
 		{
+			name: "a guest of a drained host goes to its own site first, saying so",
+			p: Problem{
+				Hosts:        []Host{hostOf("a1", "a", 8, 16*G), hostOf("a2", "a", 16, 32*G), hostOf("b1", "b", 8, 16*G)},
+				Guests:       []Guest{guestOf("g1", Gold, ZoneNone, 8, 16*G)},
+				Current:      map[string]string{"g1": "a1"},
+				DrainedHosts: []string{"a1"},
+			},
+			want:  []string{"g1: placed on a2 (site a): host a1 is drained"},
+			moves: 1,
+		},
+		{
 			name: "a guest of a failed host goes elsewhere when its site is full",
 			p: Problem{
 				Hosts: []Host{hostOf("a1", "a", 8, 16*G), hostOf("a2", "a", 8, 16*G),

@@ -85,5 +85,8 @@ type Problem struct {
 	// DrainedSites (evacuated for maintenance) have no capacity either;
 	// their guests are placed again, with that reason.
 	DrainedSites []string
+	// DrainedHosts (a host's rolling maintenance) have no capacity; their
+	// guests are placed again, at their own site first, with that reason.
+	DrainedHosts []string
 	Scope        Scope
 }

@@ -74,6 +74,11 @@ func (p Problem) Validate() error {
 			add("failed hosts name unknown host %q", h)
 		}
 	}
+	for _, h := range p.DrainedHosts {
+		if !hosts[h] {
+			add("drained hosts name unknown host %q", h)
+		}
+	}
 	if len(bad) == 0 {
 		return nil
 	}
