@@ -34,6 +34,8 @@ type Config struct {
 	// step is journaled as running. Tests use it to stop a coordinator in
 	// the middle of an op.
 	BeforeStep func(ctx context.Context, op *site.Op, step int) error
+	// Outside runs runbooks' notify and shell steps; nil fails them.
+	Outside Outside
 }
 
 // Coordinator campaigns for the election and, while it holds it, decides and

@@ -109,6 +109,12 @@ func failingOver(ops []*site.Op, name string) bool {
 		if op.Kind == KindFailover && op.Params["site"] == name {
 			return true
 		}
+		// A runbook's failover of the site (a macro step, planned).
+		for _, st := range op.Steps {
+			if !op.Finished() && st.Params["kind"] == KindFailover && st.Params["site"] == name {
+				return true
+			}
+		}
 	}
 	return false
 }
@@ -117,7 +123,7 @@ func failingOver(ops []*site.Op, name string) bool {
 // change, one that a failover goes before.
 func planned(op *site.Op) bool {
 	switch op.Kind {
-	case KindSwitchover, KindEvacuate, KindFailback, KindUndrain:
+	case KindSwitchover, KindEvacuate, KindFailback, KindUndrain, KindRunbook:
 		return true
 	}
 	return false

@@ -1,6 +1,7 @@
 package failover
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -67,7 +68,7 @@ func PlanDeclaredFailover(cfg *config.Cluster, snap *site.Snapshot, name, who, r
 func declareStep(ctx context.Context, r *run, st *site.Step) stepResult {
 	name := st.Params["site"]
 	reason := "declared dark by " + r.op.Who
-	if why := r.op.Params["reason"]; why != "" {
+	if why := cmp.Or(st.Params["reason"], r.op.Params["reason"]); why != "" {
 		reason += ": " + why
 	}
 	f, err := r.c.cfg.Store.DeclareFence(ctx, r.g, site.Fence{Site: name, Op: r.op.ID, By: r.c.cfg.Site, At: r.c.now(), Reason: reason})

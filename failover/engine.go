@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -30,15 +31,32 @@ func (c *Coordinator) execute(ctx context.Context, g site.Guard, op *site.Op) er
 			return err
 		}
 	}
-	for i := range op.Steps {
+	for i := 0; i < len(op.Steps); i++ {
 		st := &op.Steps[i]
 		if st.Status != site.StepPending && st.Status != site.StepRunning {
 			continue
+		}
+		if st.Rollback && op.RollingBack == "" {
+			continue // it runs only when a failed step names it
 		}
 		if op.AbortRequested != nil {
 			abortOp(op, i, c.now())
 			log.Info("op aborted on request", zap.String("by", op.AbortRequested.By), zap.String("reason", op.AbortRequested.Reason), zap.String("step", st.Name))
 			break
+		}
+		if st.Status == site.StepPending && st.When != nil {
+			res, run := whenStep(ctx, r, st)
+			if res.kind == stepRetry {
+				return fmt.Errorf("op %s step %d (%s): %w", op.ID, i, st.Name, res.err)
+			}
+			if !run {
+				st.Status, st.Detail = site.StepSkipped, res.detail
+				log.Info("step skipped", zap.String("step", stepLabel(st)), zap.String("detail", res.detail))
+				if err := c.cfg.Store.UpdateOp(ctx, g, op); err != nil {
+					return err
+				}
+				continue
+			}
 		}
 		if st.Status != site.StepRunning || st.By != c.cfg.Site {
 			// A step this coordinator already runs (a retry, a wait) keeps
@@ -53,10 +71,17 @@ func (c *Coordinator) execute(ctx context.Context, g site.Guard, op *site.Op) er
 				return err
 			}
 		}
-		fn, ok := stepFor(st.Name)
-		res := stepResult{kind: stepFailed, detail: fmt.Sprintf("unknown step %q", st.Name)}
-		if ok {
-			res = fn(ctx, r, st)
+		res, out := timedOut(r, st)
+		switch {
+		case out:
+		case isMacroStep(st):
+			res = expandStep(ctx, r, i)
+		default:
+			fn, ok := stepFor(st.Name)
+			res = stepResult{kind: stepFailed, detail: fmt.Sprintf("unknown step %q", st.Name)}
+			if ok {
+				res = fn(ctx, r, st)
+			}
 		}
 		switch res.kind {
 		case stepRetry:
@@ -64,6 +89,14 @@ func (c *Coordinator) execute(ctx context.Context, g site.Guard, op *site.Op) er
 			return fmt.Errorf("op %s step %d (%s): %w", op.ID, i, st.Name, res.err)
 		case stepWait:
 			return c.journalWait(ctx, g, op, st, res)
+		case stepExpanded:
+			// op.Steps[i] is now the first step of the macro's op.
+			log.Info("macro step planned", zap.String("step", stepLabel(&op.Steps[i])))
+			if err := c.cfg.Store.UpdateOp(ctx, g, op); err != nil {
+				return err
+			}
+			i--
+			continue
 		}
 		st.Ended, st.Detail = c.now(), res.detail
 		if res.resources != nil {
@@ -76,13 +109,12 @@ func (c *Coordinator) execute(ctx context.Context, g site.Guard, op *site.Op) er
 			st.Status = site.StepSkipped
 		case stepFailed, stepAbort:
 			st.Status = site.StepFailed
-			op.Outcome, op.Error = site.OpFailed, res.detail
-			if res.kind == stepAbort {
-				op.Outcome = site.OpAborted
+			if res.kind == stepFailed && len(st.OnFailure) > 0 {
+				startRollback(op, i)
+				log.Warn("step failed; its rollback runs", zap.String("step", stepLabel(st)), zap.Strings("rollback", st.OnFailure), zap.String("detail", res.detail))
+				break
 			}
-			for j := i + 1; j < len(op.Steps); j++ {
-				op.Steps[j].Status, op.Steps[j].Detail = site.StepSkipped, "not run: the op "+string(op.Outcome)
-			}
+			failOp(op, i, res.kind == stepAbort)
 		}
 		log.Info("step ended", zap.String("step", st.Name), zap.String("status", string(st.Status)), zap.String("detail", res.detail))
 		if op.Finished() {
@@ -94,7 +126,7 @@ func (c *Coordinator) execute(ctx context.Context, g site.Guard, op *site.Op) er
 		c.event(ctx, "step", op.ID, st.Params["service"]+st.Params["site"], res.detail)
 	}
 	if !op.Finished() {
-		op.Outcome = site.OpSucceeded
+		succeed(op)
 	}
 	op.Ended = c.now()
 	if err := c.cfg.Store.UpdateOp(ctx, g, op); err != nil {
@@ -107,6 +139,72 @@ func (c *Coordinator) execute(ctx context.Context, g site.Guard, op *site.Op) er
 	log.Info("op ended", zap.String("outcome", string(op.Outcome)), zap.String("error", op.Error))
 	c.event(ctx, "op-"+string(op.Outcome), op.ID, op.Params["site"], msg)
 	return nil
+}
+
+// failOp ends the op after its step i failed (aborted: its premise no
+// longer holds), skipping the steps after it.
+func failOp(op *site.Op, i int, aborted bool) {
+	st := &op.Steps[i]
+	op.Outcome = site.OpFailed
+	if aborted {
+		op.Outcome = site.OpAborted
+	}
+	if op.RollingBack != "" {
+		op.Error += fmt.Sprintf("; its rollback failed too, at step %s: %s", stepLabel(st), st.Detail)
+	} else {
+		op.Error = st.Detail
+	}
+	for j := i + 1; j < len(op.Steps); j++ {
+		if op.Steps[j].Status == site.StepPending {
+			op.Steps[j].Status, op.Steps[j].Detail = site.StepSkipped, "not run: the op "+string(op.Outcome)
+		}
+	}
+}
+
+// startRollback selects the rollback steps that the failed step i names,
+// and skips every other step that has not run.
+func startRollback(op *site.Op, i int) {
+	failed := &op.Steps[i]
+	label := stepLabel(failed)
+	if op.RollingBack == "" {
+		op.Error = fmt.Sprintf("step %s failed: %s", label, failed.Detail)
+	} else {
+		op.Error += fmt.Sprintf("; rollback step %s failed: %s", label, failed.Detail)
+	}
+	op.RollingBack = label
+	for j := range op.Steps {
+		s := &op.Steps[j]
+		switch {
+		case s.Status != site.StepPending:
+		case !s.Rollback:
+			s.Status, s.Detail = site.StepSkipped, "not run: step "+label+" failed, its rollback runs instead"
+		case !slices.Contains(failed.OnFailure, s.ID):
+			s.Status, s.Detail = site.StepSkipped, "not run: not a rollback of step "+label
+		}
+	}
+}
+
+// succeed ends an op whose steps have all run: succeeded, or failed and
+// rolled back. The rollback steps no step needed are marked so.
+func succeed(op *site.Op) {
+	op.Outcome = site.OpSucceeded
+	if op.RollingBack != "" {
+		op.Outcome = site.OpFailed
+		op.Error += "; rolled back"
+	}
+	for j := range op.Steps {
+		if s := &op.Steps[j]; s.Status == site.StepPending {
+			s.Status, s.Detail = site.StepSkipped, "not needed: no step failed"
+		}
+	}
+}
+
+// stepLabel names a step for people: its runbook ID, or its action.
+func stepLabel(st *site.Step) string {
+	if st.ID != "" {
+		return st.ID
+	}
+	return st.Name
 }
 
 // abortOp ends an op a person asked to abort (zdt ops abort), before its

@@ -64,6 +64,9 @@ func planPlacement(cfg *config.Cluster, snap *site.Snapshot, avoidDrained bool) 
 		if r, ok := hostReport(snap, h); ok && r.Failed {
 			p.FailedHosts = append(p.FailedHosts, h.Name)
 		}
+		if snap.HostDrained(h.Name) {
+			p.DrainedHosts = append(p.DrainedHosts, h.Name)
+		}
 	}
 	for _, s := range cfg.Sites {
 		switch {

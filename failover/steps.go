@@ -26,6 +26,9 @@ const (
 	// operator's confirmation); its detail is journaled, and it runs again
 	// on the next pass.
 	stepWait
+	// stepExpanded: a macro step was replaced by the steps of its op; the
+	// engine runs them next.
+	stepExpanded
 )
 
 type stepResult struct {
@@ -81,6 +84,20 @@ func stepFor(name string) (stepFunc, bool) {
 		return drainStep, true
 	case StepUndrain:
 		return undrainStep, true
+	case StepConfirm:
+		return confirmStep, true
+	case StepWait:
+		return waitStep, true
+	case StepNotify, StepShell:
+		return outsideStep, true
+	case StepCheckSite:
+		return checkSiteStep, true
+	case StepAwaitSync:
+		return awaitSyncStep, true
+	case StepDrainHost:
+		return drainHostStep, true
+	case StepUndrainHost:
+		return undrainHostStep, true
 	}
 	return nil, false
 }
@@ -132,7 +149,10 @@ func assignStep(ctx context.Context, r *run, st *site.Step) stepResult {
 			return stepResult{kind: stepRetry, err: err}
 		}
 		switch {
-		case cur.Op == r.op.ID && cur.Epoch != 0:
+		case cur.Op == r.op.ID && cur.Epoch != 0 && cur.Site != from:
+			// This step assigned it already (it runs again after a
+			// coordinator loss). A runbook's op may move a service twice:
+			// its earlier move left it at from, and this one moves it on.
 			return done("service %s assigned to site %s (epoch %d)", name, cur.Site, cur.Epoch)
 		case cur.Site != from:
 			return stepResult{kind: stepSkipped, detail: fmt.Sprintf("service %s moved meanwhile to site %q by op %s", name, cur.Site, cur.Op)}
@@ -158,7 +178,7 @@ func assignStep(ctx context.Context, r *run, st *site.Step) stepResult {
 			r.c.event(ctx, "service-stranded", r.op.ID, name, fmt.Sprintf("service %s stays at site %s: %s", name, from, why))
 			return stepResult{kind: stepSkipped, detail: fmt.Sprintf("service %s stays at site %s for now: %s", name, from, why)}
 		}
-		kind := r.op.Kind
+		kind := stepKind(r.op, st)
 		if kind == KindReassign {
 			kind = KindFailover // a takeover from a fenced site, as far as the sites are concerned
 		}
@@ -167,7 +187,7 @@ func assignStep(ctx context.Context, r *run, st *site.Step) stepResult {
 			kind = KindFailover // a takeover from a site that is not up
 		}
 		next := site.Assignment{Service: name, Site: target, Op: r.op.ID, At: r.c.now(), From: from, Kind: kind, Force: force}
-		if rollsBack(r.op) {
+		if rollsBack(r.op, st) {
 			// A planned move: its prefixes move make-before-break, in
 			// phases the op's move-prefixes step advances.
 			next, err = r.c.cfg.Store.AssignMoving(ctx, r.g, cur, next, next.At.Add(3*r.opLimit()))

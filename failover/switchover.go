@@ -329,7 +329,7 @@ func checkSwitchoverStep(ctx context.Context, r *run, st *site.Step) stepResult 
 // switchover) there is no old layout to go back to: see
 // awaitTakeoverPrimary.
 func awaitPrimaryStep(ctx context.Context, r *run, st *site.Step) stepResult {
-	if !rollsBack(r.op) {
+	if !rollsBack(r.op, st) {
 		return awaitTakeoverPrimary(ctx, r, st)
 	}
 	group, from, to := st.Params["group"], st.Params["from"], st.Params["to"]
@@ -394,8 +394,15 @@ func awaitPrimaryStep(ctx context.Context, r *run, st *site.Step) stepResult {
 
 // rollsBack says whether the op is a planned move, which rolls back when
 // the target's promotion does not come.
-func rollsBack(op *site.Op) bool {
-	return (op.Kind == KindSwitchover && op.Params["force"] != "true") || op.Kind == KindEvacuate
+func rollsBack(op *site.Op, st *site.Step) bool {
+	force := st.Params["force"] == "true" || (st.Params["kind"] == "" && op.Params["force"] == "true")
+	switch stepKind(op, st) {
+	case KindSwitchover:
+		return !force
+	case KindEvacuate:
+		return true
+	}
+	return false
 }
 
 // rolledBack rolls the services back to site from, writes the event, and

@@ -114,8 +114,17 @@ func Timeline(op *site.Op) []ServiceTimeline {
 }
 
 // stepActsOn says whether a step acts on the service: it names it (as its
-// "service", or among its "services"), or names no service at all.
+// "service", or among its "services"), or names no service at all. A
+// runbook's own steps (a confirmation, a wait, a webhook...) and its
+// rollback steps that did not run mark no milestone.
 func stepActsOn(st site.Step, svc string) bool {
+	switch {
+	case st.Rollback && st.Status == site.StepSkipped:
+		return false
+	case st.Name == StepConfirm, st.Name == StepWait, st.Name == StepNotify, st.Name == StepShell,
+		st.Name == StepCheckSite, st.Name == StepAwaitSync:
+		return false
+	}
 	if s := st.Params["service"]; s != "" {
 		return s == svc
 	}

@@ -46,6 +46,58 @@ type Step struct {
 	// Resources is what a step did to each resource it touched, for the
 	// steps that act on several (the outside fence of a failover).
 	Resources []ResourceOutcome `json:"resources,omitempty"`
+
+	// The fields below are set by runbooks (package runbooks); the
+	// built-in ops leave them empty.
+
+	// ID names the step in its runbook (unique in the op; steps expanded
+	// from one runbook step share its ID).
+	ID string `json:"id,omitempty"`
+	// Group is the runbook group the step belongs to ("databases").
+	Group string `json:"group,omitempty"`
+	// When, if set, must hold when the step is reached; otherwise the step
+	// is skipped.
+	When *Condition `json:"when,omitempty"`
+	// Until is what a wait step waits for.
+	Until *Condition `json:"until,omitempty"`
+	// Timeout, if set, fails the step when it has not ended that long
+	// after it started (a wait, a confirmation, retries).
+	Timeout time.Duration `json:"timeout,omitempty"`
+	// OnFailure names the rollback steps to run if this step fails; empty:
+	// the op stops.
+	OnFailure []string `json:"on_failure,omitempty"`
+	// Rollback marks a step of the runbook's rollback section: it runs
+	// only when a failed step names it.
+	Rollback bool `json:"rollback,omitempty"`
+	// Approved is who approved a confirm step, and when.
+	Approved *Request `json:"approved,omitempty"`
+}
+
+// Condition is a test over the cluster's state, for a runbook step's
+// "when", a wait's "until" and a group's readiness gate. Exactly one field
+// is set.
+type Condition struct {
+	SiteUp       string `json:"site_up,omitempty" yaml:"site_up,omitempty"`
+	SiteDown     string `json:"site_down,omitempty" yaml:"site_down,omitempty"`
+	SiteFenced   string `json:"site_fenced,omitempty" yaml:"site_fenced,omitempty"`
+	SiteUnfenced string `json:"site_unfenced,omitempty" yaml:"site_unfenced,omitempty"`
+	SiteDrained  string `json:"site_drained,omitempty" yaml:"site_drained,omitempty"`
+	// SiteReadyForFailback: the site may be failed back (fenced, back,
+	// clean: failover.FailbackBlockers finds nothing).
+	SiteReadyForFailback string `json:"site_ready_for_failback,omitempty" yaml:"site_ready_for_failback,omitempty"`
+	GroupInSync          string `json:"group_in_sync,omitempty" yaml:"group_in_sync,omitempty"`
+	// HostEmpty: no guest runs on the host, by its site's report.
+	HostEmpty string      `json:"host_empty,omitempty" yaml:"host_empty,omitempty"`
+	ServiceAt *ServiceAt  `json:"service_at,omitempty" yaml:"service_at,omitempty"`
+	All       []Condition `json:"all,omitempty" yaml:"all,omitempty"`
+	Any       []Condition `json:"any,omitempty" yaml:"any,omitempty"`
+	Not       *Condition  `json:"not,omitempty" yaml:"not,omitempty"`
+}
+
+// ServiceAt is the condition that a service is assigned to a site.
+type ServiceAt struct {
+	Service string `json:"service" yaml:"service"`
+	Site    string `json:"site" yaml:"site"`
 }
 
 // ResourceOutcome is what one step did to one resource: a replication
@@ -95,6 +147,10 @@ type Op struct {
 	// (zdt ops abort); the coordinator ends the op, aborted, before it
 	// runs its next step.
 	AbortRequested *Request `json:"abort_requested,omitempty"`
+	// Runbook is the runbook the op runs, "" for the built-in ops.
+	Runbook string `json:"runbook,omitempty"`
+	// RollingBack is the ID of the failed step whose rollback steps run.
+	RollingBack string `json:"rolling_back,omitempty"`
 
 	// Rev is the mod revision the op was read or last written at (not
 	// stored); updates compare it.

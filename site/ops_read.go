@@ -60,8 +60,57 @@ func (s *Store) Coordinator(ctx context.Context) (string, error) {
 // request, in which case nothing was written (compare By and At). ErrOpEnded
 // when the op has an outcome; ErrNotFound when there is no such op.
 func (s *Store) RequestAbort(ctx context.Context, id string, req Request) (*Op, error) {
+	return s.request(ctx, id, "abort", req, func(op *Op, req Request) (bool, Event, error) {
+		if op.AbortRequested != nil {
+			return false, Event{}, nil
+		}
+		op.AbortRequested = &req
+		msg := fmt.Sprintf("%s asked to abort op %s (%s)", req.By, id, op.Kind)
+		if req.Reason != "" {
+			msg += ": " + req.Reason
+		}
+		return true, Event{At: req.At, Kind: "op-abort-requested", Op: id, Subject: op.Params["site"], Message: msg}, nil
+	})
+}
+
+// ErrNotWaiting: the op has no confirm step waiting for an approval.
+var ErrNotWaiting = errors.New("no step waits for an approval")
+
+// ApproveStep records that req.By approves the op's confirm step that is
+// running (waiting for a person), with an event, in one transaction that
+// compares the op's mod revision, as RequestAbort does. It returns the op as
+// it stands afterwards. ErrNotWaiting when no confirm step runs; ErrOpEnded
+// when the op has an outcome; ErrNotFound when there is no such op.
+func (s *Store) ApproveStep(ctx context.Context, id string, req Request) (*Op, error) {
+	return s.request(ctx, id, "approve a step of", req, func(op *Op, req Request) (bool, Event, error) {
+		for i := range op.Steps {
+			st := &op.Steps[i]
+			if st.Name != "confirm" || st.Status != StepRunning || st.Approved != nil {
+				continue
+			}
+			st.Approved = &req
+			label := st.ID
+			if label == "" {
+				label = fmt.Sprintf("%d", i+1)
+			}
+			msg := fmt.Sprintf("%s approved step %s of op %s", req.By, label, id)
+			if req.Reason != "" {
+				msg += ": " + req.Reason
+			}
+			return true, Event{At: req.At, Kind: "op-approved", Op: id, Subject: op.Params["site"], Message: msg}, nil
+		}
+		return false, Event{}, fmt.Errorf("%w (op %s)", ErrNotWaiting, id)
+	})
+}
+
+// request writes a person's request into a running op: change applies it
+// (with its time set) to the op as read (false: there is nothing to write, the op is returned as
+// it stands) and says the event to record with it. The write compares the
+// op's mod revision; the op is read again when the coordinator wrote it
+// meanwhile.
+func (s *Store) request(ctx context.Context, id, what string, req Request, change func(*Op, Request) (bool, Event, error)) (*Op, error) {
 	if req.By == "" {
-		return nil, fmt.Errorf("abort op %s: say who asks", id)
+		return nil, fmt.Errorf("%s op %s: say who asks", what, id)
 	}
 	if req.At.IsZero() {
 		req.At = time.Now().UTC()
@@ -71,28 +120,28 @@ func (s *Store) RequestAbort(ctx context.Context, id string, req Request) (*Op, 
 		op, err := s.Op(ctx, id)
 		switch {
 		case err != nil:
-			return nil, fmt.Errorf("abort op %s: %w", id, err)
+			return nil, fmt.Errorf("%s op %s: %w", what, id, err)
 		case op.Finished():
-			return op, fmt.Errorf("abort op %s: %w: %s at %s", id, ErrOpEnded, op.Outcome, op.Ended.UTC().Format(time.RFC3339))
-		case op.AbortRequested != nil:
+			return op, fmt.Errorf("%s op %s: %w: %s at %s", what, id, ErrOpEnded, op.Outcome, op.Ended.UTC().Format(time.RFC3339))
+		}
+		write, ev, err := change(op, req)
+		if err != nil {
+			return op, err
+		}
+		if !write {
 			return op, nil
 		}
-		op.AbortRequested = &req
 		put, err := putJSON(key, op)
 		if err != nil {
 			return nil, err
 		}
-		msg := fmt.Sprintf("%s asked to abort op %s (%s)", req.By, id, op.Kind)
-		if req.Reason != "" {
-			msg += ": " + req.Reason
-		}
-		event, err := s.eventOp(Event{At: req.At, Kind: "op-abort-requested", Op: id, Subject: op.Params["site"], Message: msg})
+		event, err := s.eventOp(ev)
 		if err != nil {
 			return nil, err
 		}
 		resp, err := s.c.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", op.Rev)).Then(put, event).Commit()
 		if err != nil {
-			return nil, fmt.Errorf("abort op %s: %w", id, err)
+			return nil, fmt.Errorf("%s op %s: %w", what, id, err)
 		}
 		if resp.Succeeded {
 			op.Rev = resp.Header.Revision
@@ -100,7 +149,7 @@ func (s *Store) RequestAbort(ctx context.Context, id string, req Request) (*Op, 
 		}
 		// The coordinator wrote the op since it was read: read it again.
 	}
-	return nil, fmt.Errorf("abort op %s: it kept changing while the request was written: %w", id, ErrConflict)
+	return nil, fmt.Errorf("%s op %s: it kept changing while the request was written: %w", what, id, ErrConflict)
 }
 
 // WatchOp calls fn with the op as it stands, then with each new version of

@@ -3,6 +3,7 @@ package site
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -15,7 +16,9 @@ type Snapshot struct {
 	Reports    map[string]Report
 	Fences     map[string]Fence
 	// Drains holds the drain records of the evacuated sites.
-	Drains      map[string]Drain
+	Drains map[string]Drain
+	// HostDrains holds the drain records of hosts, by host.
+	HostDrains  map[string]HostDrain
 	Assignments map[string]Assignment
 	// Moves holds the records of planned moves, by service.
 	Moves      map[string]Move
@@ -73,6 +76,7 @@ func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
 		Reports:     map[string]Report{},
 		Fences:      map[string]Fence{},
 		Drains:      map[string]Drain{},
+		HostDrains:  map[string]HostDrain{},
 		Assignments: map[string]Assignment{},
 		Moves:       map[string]Move{},
 		Placements:  map[string]Placement{},
@@ -129,6 +133,14 @@ func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
 				return nil, err
 			}
 			snap.Drains[site] = d
+		default:
+			if host, ok := strings.CutPrefix(leaf, hostDrainLeaf); ok && host != "" {
+				d, err := decode[HostDrain](kv)
+				if err != nil {
+					return nil, err
+				}
+				snap.HostDrains[host] = d
+			}
 		}
 	}
 	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {

@@ -19,6 +19,7 @@ type Cluster struct {
 	Replication []ReplicationGroup
 	Fencing     Fencing
 	Retention   Retention
+	Runbooks    Runbooks
 	FailStatic  FailStatic
 }
 
@@ -35,6 +36,7 @@ type fileCluster struct {
 	Fencing     fileFencing     `yaml:"fencing"`
 	Retention   fileRetention   `yaml:"retention"`
 	FailStatic  fileFailStatic  `yaml:"fail_static"`
+	Runbooks    fileRunbooks    `yaml:"runbooks"`
 }
 
 // build validates the whole file and returns the cluster it describes;
@@ -57,6 +59,7 @@ func (f *fileCluster) build(c *checker) *Cluster {
 	cl.Fencing = f.Fencing.build(c, ttl)
 	cl.Retention = f.Retention.build(c)
 	cl.FailStatic = f.FailStatic.build(c, cl.Timings, ttl, cl.Sites, f.Sites, cl.Etcd)
+	cl.Runbooks = Runbooks{AllowShell: f.Runbooks.AllowShell}
 	c.checkBGP(cl, f.Sites)
 	return cl
 }

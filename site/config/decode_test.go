@@ -28,7 +28,7 @@ func TestUndecodable(t *testing.T) {
 		{"unknown field in a site", []string{"  - name: b\n", "  - name: b\n    zone: x\n"}, []string{
 			`zdt.yaml:21: sites[1]: unknown field "zone" (known fields: name, api, peer_api, etcd, hosts, bgp)`}},
 		{"unknown field at the top", []string{"cluster: lab\n", "cluster: lab\nextra: 1\n"}, []string{
-			`zdt.yaml:2: unknown field "extra" (known fields: cluster, etcd, timings, sites, services, placement, bgp, replication, fencing, retention, fail_static)`}},
+			`zdt.yaml:2: unknown field "extra" (known fields: cluster, etcd, timings, sites, services, placement, bgp, replication, fencing, retention, fail_static, runbooks)`}},
 		{"misspelt timing", []string{"lease_ttl: 3s", "lease_tll: 3s"}, []string{
 			`zdt.yaml:9: timings: unknown field "lease_tll" (known fields: lease_ttl, renew_interval, self_fence_margin, etcd_heartbeat, etcd_election_timeout, bootstrap_grace, host_fail_after)`}},
 		{"unknown field in tls", []string{"    key: pki/client-key.pem\n", "    key: pki/client-key.pem\n    password: x\n"}, []string{
