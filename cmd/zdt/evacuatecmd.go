@@ -46,7 +46,11 @@ succeeded), 1 when it is refused or failed, 2 for a usage error.`,
 				return usageErrorf("--promote-within %s: want a positive duration", within)
 			}
 			return f.run(cmd, "evacuation", func(cfg *config.Cluster, who string, snap *site.Snapshot) (*site.Op, []string) {
-				return failover.PlanEvacuate(cfg, snap, f.siteName, who, reason, within, time.Now())
+				args := map[string]string{"site": f.siteName, "reason": reason}
+				if within > 0 {
+					args["within"] = within.String()
+				}
+				return planShipped(cfg, snap, failover.KindEvacuate, args, who)
 			})
 		},
 	}

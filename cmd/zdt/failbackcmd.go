@@ -66,7 +66,7 @@ is refused or the op failed, 2 for a usage error.`,
 				}
 			}
 			err := f.run(cmd, "failback", func(cfg *config.Cluster, who string, snap *site.Snapshot) (*site.Op, []string) {
-				return failover.PlanFailback(cfg, snap, f.siteName, who, time.Now())
+				return planShipped(cfg, snap, failover.KindFailback, map[string]string{"site": f.siteName}, who)
 			})
 			if err != nil || !switchBack {
 				return err

@@ -27,25 +27,45 @@ type readFlags struct {
 	config  string
 	output  string
 	timeout time.Duration
+	// formats are the -o values the command takes: table and json when
+	// nil.
+	formats []string
 }
 
 func (f *readFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.config, "config", "", "cluster config file (required)")
-	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "output format: table or json")
+	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "output format: "+f.formatList())
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 5*time.Second, "how long to wait for etcd")
 }
 
 // check is a usage error for a bad value of one of the flags.
 func (f *readFlags) check() error {
 	switch {
-	case f.output != "table" && f.output != "json":
-		return usageErrorf("-o %q: want table or json", f.output)
+	case !slices.Contains(f.outputFormats(), f.output):
+		return usageErrorf("-o %q: want %s", f.output, f.formatList())
 	case f.config == "":
 		return usageErrorf("--config is required: give the cluster's config file (--config FILE)")
 	case f.timeout <= 0:
 		return usageErrorf("--timeout %s: want a positive duration (5s)", f.timeout)
 	}
 	return nil
+}
+
+// outputFormats are the -o values the command takes.
+func (f *readFlags) outputFormats() []string {
+	if f.formats == nil {
+		return []string{"table", "json"}
+	}
+	return f.formats
+}
+
+// formatList is "table or json", "table, json or markdown".
+func (f *readFlags) formatList() string {
+	formats := f.outputFormats()
+	if len(formats) == 1 {
+		return formats[0]
+	}
+	return strings.Join(formats[:len(formats)-1], ", ") + " or " + formats[len(formats)-1]
 }
 
 // open loads the cluster config and connects to its etcd; the caller closes
@@ -268,9 +288,9 @@ func writeOpList(w io.Writer, ops []*site.Op, left int, kind string, now time.Ti
 }
 
 func newOpsShowCommand() *cobra.Command {
-	var f readFlags
+	f := readFlags{formats: []string{"table", "json", "markdown"}}
 	cmd := &cobra.Command{
-		Use:   "show ID --config FILE [-o table|json]",
+		Use:   "show ID --config FILE [-o table|json|markdown]",
 		Short: "Show one op in full, with a timeline per service",
 		Long: `Show one op of the journal in full: its kind, who asked for it, its
 parameters and the coordinators that worked on it; every step with its start,
@@ -280,9 +300,12 @@ touched; and, for each service the op moves, a timeline of its milestones
 fenced from outside; assigned; guests placed) with the RTO so far: from the
 op's creation to the last milestone reached.
 
+-o markdown writes the same as Markdown tables, for a change ticket.
+
 An unknown ID is refused with the closest IDs (exit status 2).`,
 		Example: `  zdt ops show 20261202T031300.000Z-failover-3fa2c1 --config zdt.yaml
-  zdt ops show 20261202T0313 --config zdt.yaml -o json`,
+  zdt ops show 20261202T0313 --config zdt.yaml -o json
+  zdt ops show 20261202T0313 --config zdt.yaml -o markdown > CHG-1234.md`,
 		Args: oneOpID,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := f.check(); err != nil {
@@ -299,10 +322,13 @@ An unknown ID is refused with the closest IDs (exit status 2).`,
 			if err != nil {
 				return err
 			}
-			if f.output == "json" {
+			switch f.output {
+			case "json":
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
 				return enc.Encode(newOpView(op))
+			case "markdown":
+				return writeOpMarkdown(cmd.OutOrStdout(), op, time.Now())
 			}
 			return writeOp(cmd.OutOrStdout(), op, time.Now())
 		},
@@ -456,7 +482,7 @@ func writeSteps(w io.Writer, op *site.Op, now time.Time) error {
 		case !st.Ended.IsZero():
 			took = formatDuration(st.Ended.Sub(st.Started))
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", i+1, stepLabel(st), st.Status, orDash(st.By),
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", i+1, mdStepName(st), st.Status, orDash(st.By),
 			clock(st.Started, op.Created), clock(st.Ended, op.Created), took)
 	}
 	if err := tw.Flush(); err != nil {
@@ -503,14 +529,7 @@ func writeTimeline(w io.Writer, op *site.Op, tl failover.ServiceTimeline) error 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  MILESTONE\tAT\tAFTER\tSTATUS")
 	for _, m := range tl.Milestones {
-		after := "-"
-		if !m.At.IsZero() {
-			after = "+" + formatDuration(time.Duration(m.AfterSeconds*float64(time.Second)))
-		}
-		status := string(m.Status)
-		if m.Reached && m.Status == site.StepDone {
-			status = "reached"
-		}
+		after, status := milestoneCells(m)
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", m.Name, clock(m.At, op.Created), after, status)
 	}
 	return tw.Flush()
@@ -786,7 +805,12 @@ func currentStep(op *site.Op) int {
 
 // stepLabel names a step with its parameters: "assign service=web from=c".
 func stepLabel(st site.Step) string {
-	if p := paramString(st.Params); p != "" {
+	params := st.Params
+	if params["kind"] != "" { // the kind of op a runbook's macro step planned
+		params = maps.Clone(params)
+		delete(params, "kind")
+	}
+	if p := paramString(params); p != "" {
 		return st.Name + " " + p
 	}
 	return st.Name
@@ -859,4 +883,18 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// milestoneCells are a milestone's time after the op's creation ("-" when
+// not reached) and its status ("reached" for a step done).
+func milestoneCells(m failover.Milestone) (after, status string) {
+	after = "-"
+	if !m.At.IsZero() {
+		after = "+" + formatDuration(time.Duration(m.AfterSeconds*float64(time.Second)))
+	}
+	status = string(m.Status)
+	if m.Reached && m.Status == site.StepDone {
+		status = "reached"
+	}
+	return after, status
 }

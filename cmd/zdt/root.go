@@ -51,6 +51,7 @@ func newRootCommand() *cobra.Command {
 		newSwitchoverCommand(),
 		newEvacuateCommand(),
 		newUndrainCommand(),
+		newRunbookCommand(),
 	)
 	return root
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -66,8 +67,11 @@ succeeded), 1 when it is refused or failed, 2 for a usage error.`,
 				return usageErrorf("--site and --to are both %q: the services would not move", f.to)
 			}
 			return f.run(cmd, "switchover", func(cfg *config.Cluster, who string, snap *site.Snapshot) (*site.Op, []string) {
-				req := failover.SwitchoverRequest{Service: f.service, Site: f.siteName, To: f.to, PromoteWithin: within, Force: force}
-				return failover.PlanSwitchover(cfg, snap, req, who, time.Now())
+				args := map[string]string{"service": f.service, "site": f.siteName, "to": f.to, "force": strconv.FormatBool(force)}
+				if within > 0 {
+					args["promote_within"] = within.String()
+				}
+				return planShipped(cfg, snap, failover.KindSwitchover, args, who)
 			})
 		},
 	}

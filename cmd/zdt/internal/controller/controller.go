@@ -28,6 +28,7 @@ import (
 	"github.com/zdt-project/zdt/failover"
 	"github.com/zdt-project/zdt/failover/outside"
 	replrec "github.com/zdt-project/zdt/replication/reconciler"
+	"github.com/zdt-project/zdt/runbooks"
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
 	"github.com/zdt-project/zdt/site/failstatic"
@@ -69,6 +70,9 @@ type Controller struct {
 	member  *membership.Member
 	sweeper *membership.Sweeper
 	coord   *failover.Coordinator
+	// outside runs the notify and shell steps of runbooks while this
+	// controller coordinates.
+	outside *runbooks.Outside
 	leading atomic.Bool
 	metrics *metrics
 	guests  *reconciler.Reconciler
@@ -137,6 +141,7 @@ func New(cfg Config) (*Controller, error) {
 		LeaseTTL: t.LeaseTTL,
 		OwnBeat:  c.member.LastBeat,
 	})
+	c.outside = runbooks.NewOutside(runbooks.OutsideConfig{AllowShell: cfg.Cluster.Runbooks.AllowShell, Log: cfg.Log})
 	c.coord = failover.New(failover.Config{
 		Cluster:    cfg.Cluster,
 		Site:       me.Name,
@@ -144,6 +149,7 @@ func New(cfg Config) (*Controller, error) {
 		Log:        cfg.Log,
 		BeforeStep: cfg.BeforeStep,
 		Fencer:     outside.New(cfg.Cluster, cfg.Log),
+		Outside:    c.outside,
 		OnLeading: func(on bool) {
 			c.leading.Store(on)
 			c.member.SetCoordinator(on)
@@ -221,6 +227,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	defer c.outside.Close()
 	memberDone := make(chan struct{})
 	// Like the guests, the announcements outlive the membership by a
 	// moment: a stopping controller withdraws them after it said so.

@@ -1,0 +1,115 @@
+package e2e
+
+import (
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zdt-project/zdt/site"
+)
+
+// TestLabRunbooks runs the shipped NOC runbooks against a lab, each with
+// --yes (the confirm steps approved in advance), as zdt runbook run does:
+// a planned site switch-over of b to c, the evacuation of c and its return,
+// and a declared site-loss drill of the site db is at, which fails it
+// over, fails it back and switches db home. Each op succeeds and leaves
+// PostgreSQL with one primary where db is assigned, nothing lost.
+func TestLabRunbooks(t *testing.T) {
+	zdt, l := startLab(t, "127.0.16.0")
+	pg := followPostgres(t, zdt, l)
+	if pg.group == "" {
+		t.Skip("needs PostgreSQL (installed by make test)")
+	}
+	keys := site.NewKeys(l.Cluster())
+	cli := etcdClient(t, l, "a", "b", "c")
+	ctx, cancel := context.WithTimeout(t.Context(), 420*time.Second)
+	defer cancel()
+	waitKey(ctx, t, cli, keys.Assignment("db"), func(int64) bool { return true })
+	pg.waitRoles(ctx, t, cli, map[string]string{"b": "primary", "a": "standby", "c": "standby"})
+	pg.write(ctx, t, "b", "before the runbooks")
+
+	runbook := func(name string, params ...string) string {
+		t.Helper()
+		args := []string{"runbook", "run", name, "--yes", "--config", l.ConfigPath(), "--timeout", "150s"}
+		for _, p := range params {
+			args = append(args, "--param", p)
+		}
+		rctx, cancel := context.WithTimeout(ctx, 160*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(rctx, zdt, args...).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "succeeded") {
+			t.Fatalf("zdt %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+
+	out := runbook("site-switchover", "site=b", "to=c", "group="+pg.group)
+	for _, want := range []string{"check-target", "go-ahead", "approved by", "in-sync-at-target"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("site-switchover output lacks %q:\n%s", want, out)
+		}
+	}
+	pg.waitRoles(ctx, t, cli, map[string]string{"c": "primary", "a": "standby", "b": "standby"})
+	pg.waitRow(ctx, t, "c", "before the runbooks")
+	status(t, zdt, l).wantService(t, "db", "c")
+
+	runbook("site-evacuation", "site=c", "reason=runbook test")
+	st := status(t, zdt, l)
+	if d := st.site("c").Drain; d != nil {
+		t.Errorf("site c still drained after its evacuation runbook: %+v", d)
+	}
+	var at string
+	for _, s := range st.Services {
+		if s.Name == "db" {
+			at = s.Active
+		}
+	}
+	if at != "a" && at != "b" {
+		t.Fatalf("db is at %q after the evacuation of c, want a or b:\n%s", at, st.raw)
+	}
+	pg.waitRoles(ctx, t, cli, roles(l.SiteNames(), at))
+	pg.write(ctx, t, at, "after the evacuation")
+
+	out = runbook("site-loss-drill", "site="+at, "service=db", "group="+pg.group)
+	for _, want := range []string{"declare", "back-clean", "failback", "switch-home"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("site-loss-drill output lacks %q:\n%s", want, out)
+		}
+	}
+	pg.waitRoles(ctx, t, cli, roles(l.SiteNames(), at))
+	pg.waitRow(ctx, t, at, "after the evacuation")
+	st = status(t, zdt, l)
+	st.wantService(t, "db", at)
+	st.wantSite(t, at, "up")
+
+	// Rolling maintenance of the host of a site: its guests move (the lab
+	// has one host a site: to other sites), it runs none, it is given
+	// room again.
+	out = runbook("host-maintenance", "host="+at+"1")
+	for _, want := range []string{"drain-host", "move-guests", "host-empty", "runs no guest", "undrain-host"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("host-maintenance output lacks %q:\n%s", want, out)
+		}
+	}
+
+	// A disaster: c goes dark and is failed over; it comes back fenced,
+	// and the failback runbook waits until it is back clean, lifts its
+	// fence, and brings db home to c.
+	cli = etcdClient(t, l, "a", "b")
+	run(t, zdt, "lab", "site", "c", "down", "--dir", l.Dir())
+	waitKey(ctx, t, cli, keys.Fence("c"), func(int64) bool { return true })
+	run(t, zdt, "lab", "site", "c", "up", "--dir", l.Dir())
+	out = runbook("failback-after-disaster", "site=c", "service=db", "group="+pg.group)
+	for _, want := range []string{"unfence-gate", "failback", "in-sync", "switch-home"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("failback-after-disaster output lacks %q:\n%s", want, out)
+		}
+	}
+	pg.waitRoles(ctx, t, cli, roles(l.SiteNames(), "c"))
+	pg.waitRow(ctx, t, "c", "after the evacuation")
+	st = status(t, zdt, l)
+	st.wantService(t, "db", "c")
+	st.wantSite(t, "c", "up")
+}
