@@ -2,7 +2,12 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -112,4 +117,67 @@ func TestLabRunbooks(t *testing.T) {
 	st = status(t, zdt, l)
 	st.wantService(t, "db", "c")
 	st.wantSite(t, "c", "up")
+
+	// A run waiting at a confirmation outlives its coordinator, killed
+	// (SIGKILL): the next coordinator waits on, and after the approval
+	// switches db over, between two sites neither of which is the dead
+	// coordinator's.
+	coord, err := site.NewStore(cli, l.Cluster()).Coordinator(ctx)
+	if err != nil || coord == "" {
+		t.Fatalf("the coordinator: %q, %v", coord, err)
+	}
+	to := "a"
+	if coord == "a" {
+		to = "b"
+	}
+	file := filepath.Join(t.TempDir(), "confirm-then-move.yaml")
+	if err := os.WriteFile(file, []byte(confirmThenMove), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out = run(t, zdt, "runbook", "run", file, "--param", "to="+to, "--detach", "-o", "json", "--config", l.ConfigPath())
+	var req struct{ Op *site.Op }
+	if err := json.Unmarshal([]byte(out), &req); err != nil || req.Op == nil {
+		t.Fatalf("zdt runbook run -o json: %v\n%s", err, out)
+	}
+	id := req.Op.ID
+	waitUntil(ctx, t, cli, keys, "op "+id+" waits at go-ahead", func() ([]string, error) {
+		op, err := readOp(ctx, cli, keys, id)
+		if err != nil {
+			return nil, err
+		}
+		if st := op.Steps[0]; st.Status != site.StepRunning || !strings.Contains(st.Detail, "waiting for a person") {
+			return []string{fmt.Sprintf("step go-ahead is %s: %s", st.Status, st.Detail)}, nil
+		}
+		return nil, nil
+	})
+	run(t, zdt, "lab", "site", coord, "crash", "--dir", l.Dir())
+	others := slices.DeleteFunc(l.SiteNames(), func(s string) bool { return s == coord })
+	cli = etcdClient(t, l, others...)
+	out = run(t, zdt, "runbook", "approve", id, "--reason", "CHG-42", "--config", l.ConfigPath())
+	if !strings.Contains(out, "approved step go-ahead") {
+		t.Errorf("zdt runbook approve: %s", out)
+	}
+	op := waitOpOutcome(ctx, t, cli, keys, id)
+	if op.Outcome != site.OpSucceeded || len(op.Coordinators) < 2 || op.Coordinators[0] != coord {
+		t.Fatalf("op %s %s (%s), coordinators %v; want succeeded, by %s and then another", id, op.Outcome, op.Error, op.Coordinators, coord)
+	}
+	if a := op.Steps[0].Approved; a == nil || a.Reason != "CHG-42" {
+		t.Errorf("go-ahead approved %+v; want with reason CHG-42", a)
+	}
+	pg.waitRoles(ctx, t, cli, map[string]string{to: "primary"})
+	pg.waitRow(ctx, t, to, "after the evacuation")
 }
+
+// confirmThenMove stops for a person, then moves db.
+const confirmThenMove = `
+name: confirm-then-move
+params:
+  - {name: to, type: site, required: true}
+steps:
+  - id: go-ahead
+    action: confirm
+    with: {message: "move db to ${to}?"}
+  - id: move
+    action: switchover
+    with: {service: db, to: "${to}"}
+`
