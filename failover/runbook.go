@@ -70,10 +70,10 @@ func isMacroStep(st *site.Step) bool {
 
 // Expand plans the built-in op that the macro step st stands for, from
 // snap, as seen by op self (its own op, "" at plan time: it is left out of
-// the running ops, which the planners count as blockers). It returns the
-// steps to put in st's place, each carrying st's runbook fields and, in
-// param "kind", the kind of op they come from; or every reason why the op
-// may not run now. Its params:
+// the running ops, which the planners count as blockers). It returns that
+// op, whose steps are to be put in st's place, each carrying st's runbook
+// fields and, in param "kind", the kind of op they come from; or every
+// reason why the op may not run now. Its params:
 //
 //	switchover  service or site, to, promote_within, force
 //	promote     group, to
@@ -81,7 +81,7 @@ func isMacroStep(st *site.Step) bool {
 //	undrain     site
 //	failback    site
 //	failover    site, reason (a declared failover: the site may be alive)
-func Expand(cfg *config.Cluster, snap *site.Snapshot, st site.Step, self, who string, now time.Time) ([]site.Step, []string) {
+func Expand(cfg *config.Cluster, snap *site.Snapshot, st site.Step, self, who string, now time.Time) (*site.Op, []string) {
 	snap = without(snap, self)
 	p := st.Params
 	var op *site.Op
@@ -137,7 +137,8 @@ func Expand(cfg *config.Cluster, snap *site.Snapshot, st site.Step, self, who st
 		in.ID, in.Group, in.Timeout, in.OnFailure, in.Rollback = st.ID, st.Group, st.Timeout, st.OnFailure, st.Rollback
 		steps[i] = in
 	}
-	return steps, nil
+	op.Steps = steps
+	return op, nil
 }
 
 func cloneParams(p map[string]string) map[string]string {
@@ -183,15 +184,12 @@ func expandStep(ctx context.Context, r *run, i int) stepResult {
 	if err != nil {
 		return stepResult{kind: stepRetry, err: err}
 	}
-	steps, why := Expand(r.c.cfg.Cluster, snap, st, r.op.ID, r.op.Who, r.c.now())
+	planned, why := Expand(r.c.cfg.Cluster, snap, st, r.op.ID, r.op.Who, r.c.now())
 	if len(why) > 0 {
 		return stepResult{kind: stepFailed, detail: fmt.Sprintf("the %s may not run now: %s", st.Name, strings.Join(why, "; "))}
 	}
-	for j := range steps {
-		if j == 0 {
-			steps[j].Status, steps[j].By, steps[j].Started = site.StepRunning, st.By, st.Started
-		}
-	}
+	steps := planned.Steps
+	steps[0].Status, steps[0].By, steps[0].Started = site.StepRunning, st.By, st.Started
 	r.op.Steps = slices.Concat(r.op.Steps[:i], steps, r.op.Steps[i+1:])
 	return stepResult{kind: stepExpanded}
 }

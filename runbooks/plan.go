@@ -156,7 +156,11 @@ func MakePlan(rb *Runbook, cfg *config.Cluster, snap *site.Snapshot, args map[st
 		}
 		ps.Now = describeNow(cfg, snap, st)
 		if failover.IsMacro(st.Name) {
-			expanded, why := failover.Expand(cfg, snap, st, "", opts.Who, opts.Now)
+			inner, why := failover.Expand(cfg, snap, st, "", opts.Who, opts.Now)
+			var expanded []site.Step
+			if inner != nil {
+				expanded = inner.Steps
+			}
 			switch {
 			case st.When != nil:
 				// Whether it runs is known only when it is reached.
@@ -172,13 +176,12 @@ func MakePlan(rb *Runbook, cfg *config.Cluster, snap *site.Snapshot, args map[st
 				ps.Now = "would be refused now (checked again when reached): " + strings.Join(why, "; ")
 			case i == 0:
 				ps.Now = summarize(expanded)
-				// The first step's op, planned now: the op's params are
-				// its (what other ops see it touch), with the arguments.
-				for _, s := range expanded {
-					for _, k := range []string{"services", "from", "to", "site", "service", "force", "possible_loss"} {
-						if v := s.Params[k]; v != "" && op.Params[k] == "" {
-							op.Params[k] = v
-						}
+				// The first step's op, planned now: the op has its params
+				// (what other ops see it touch, what a forced takeover may
+				// lose), with the arguments.
+				for k, v := range inner.Params {
+					if op.Params[k] == "" {
+						op.Params[k] = v
 					}
 				}
 				op.Steps = append(op.Steps, expanded...)

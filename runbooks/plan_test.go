@@ -465,6 +465,13 @@ func TestMakePlanExpandsFirstMacro(t *testing.T) {
 	if len(why) > 0 {
 		t.Fatalf("PlanSwitchover refuses: %q", why)
 	}
+	// Every param of the switchover's own op is the runbook op's (zdt
+	// switchover --force records possible_loss there).
+	for k, v := range direct.Params {
+		if op.Params[k] != v {
+			t.Errorf("op param %s = %q; the switchover's op has %q", k, op.Params[k], v)
+		}
+	}
 	var got, wantNames []string
 	for _, st := range op.Steps {
 		got = append(got, st.Name)
@@ -713,5 +720,30 @@ steps:
 	}
 	if m := plan.Op.Steps[0].Params["message"]; m != "${t}" {
 		t.Errorf("message %q; want ${t} as given", m)
+	}
+}
+
+// TestMakePlanForcedSwitchoverKeepsPossibleLoss: zdt switchover --force
+// plans the shipped runbook; its op records what may be lost, as the
+// switchover's own op does.
+func TestMakePlanForcedSwitchoverKeepsPossibleLoss(t *testing.T) {
+	cfg, snap := planConfig(t), planSnapshot()
+	snap.Fences["a"] = site.Fence{Site: "a", Op: "earlier-failover"}
+	delete(snap.Alive, "a")
+	rb := shippedByName(t, "switchover")
+	args, err := Resolve(rb, cfg, map[string]string{"service": "db", "to": "b", "force": "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct, why := failover.PlanSwitchover(cfg, snap, failover.SwitchoverRequest{Service: "db", To: "b", Force: true}, "operator:ann", planNow)
+	if len(why) > 0 {
+		t.Fatalf("PlanSwitchover --force refuses: %q", why)
+	}
+	plan, err := MakePlan(rb, cfg, snap, args, PlanOptions{Who: "operator:ann", Now: planNow, Kind: failover.KindSwitchover})
+	if err != nil || len(plan.Blockers) > 0 {
+		t.Fatalf("MakePlan: %v, blockers %q", err, plan.Blockers)
+	}
+	if loss := direct.Params["possible_loss"]; loss == "" || plan.Op.Params["possible_loss"] != loss {
+		t.Errorf("possible_loss %q; the switchover's own op has %q", plan.Op.Params["possible_loss"], loss)
 	}
 }
