@@ -50,6 +50,17 @@ func TestLabRunbooks(t *testing.T) {
 		return string(out)
 	}
 
+	// Plan first: it says what each step would act on, and changes nothing.
+	plan := run(t, zdt, "runbook", "plan", "site-switchover", "--param", "site=b", "--param", "to=c", "--param", "group="+pg.group, "--config", l.ConfigPath())
+	for _, want := range []string{"check-target", "site c is healthy now", "stops until a person approves", "nothing was changed"} {
+		if !strings.Contains(plan, want) {
+			t.Errorf("zdt runbook plan site-switchover lacks %q:\n%s", want, plan)
+		}
+	}
+	if stdout, stderr, code := runZDT(ctx, t, zdt, "runbook", "plan", "site-switchover", "--param", "site=b", "--param", "to=z",
+		"--config", l.ConfigPath()); code != 2 || !strings.Contains(stderr, "--param to=z: unknown site (sites: a, b, c)") || !strings.Contains(stderr, "--param group: required") {
+		t.Errorf("zdt runbook plan with a bad site and a missing param: exit %d, want 2 naming both\n%s%s", code, stdout, stderr)
+	}
 	out := runbook("site-switchover", "site=b", "to=c", "group="+pg.group)
 	for _, want := range []string{"check-target", "go-ahead", "approved by", "in-sync-at-target"} {
 		if !strings.Contains(out, want) {

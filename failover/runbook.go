@@ -189,6 +189,9 @@ func expandStep(ctx context.Context, r *run, i int) stepResult {
 		return stepResult{kind: stepFailed, detail: fmt.Sprintf("the %s may not run now: %s", st.Name, strings.Join(why, "; "))}
 	}
 	steps := planned.Steps
+	if len(steps) == 0 {
+		return done("the %s had nothing to do", st.Name)
+	}
 	steps[0].Status, steps[0].By, steps[0].Started = site.StepRunning, st.By, st.Started
 	r.op.Steps = slices.Concat(r.op.Steps[:i], steps, r.op.Steps[i+1:])
 	return stepResult{kind: stepExpanded}
