@@ -85,6 +85,10 @@ func memberConfig(cfg *config.Cluster, siteName, dir string, log *zap.Logger) (*
 	ec.TickMs = uint(cfg.Timings.EtcdHeartbeat / time.Millisecond)
 	ec.ElectionMs = uint(cfg.Timings.EtcdElectionTimeout / time.Millisecond)
 	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(log.Named("etcd").With(zap.String("site", siteName)).WithOptions(zap.IncreaseLevel(zap.WarnLevel)))
+	// Only slow requests are logged. embed.NewConfig leaves this at 0 (the
+	// etcd binary's flags set it), which logs every request as a warning:
+	// nearly all of an idle controller's log.
+	ec.WarningUnaryRequestDuration = embed.DefaultWarningUnaryRequestDuration
 	ec.AutoCompactionMode = "periodic"
 	ec.AutoCompactionRetention = "1h"
 	if me.Etcd.Cert != "" {

@@ -53,6 +53,8 @@ type Options struct {
 	// FailStatic turns the fail-static checks on: every site gets a
 	// peer_api on loopback and a certificate of a new test CA.
 	FailStatic bool
+	// Log receives the members' logs; default a test logger at warn level.
+	Log *zap.Logger
 }
 
 // New starts a cluster and waits until every member is ready. Everything is
@@ -113,7 +115,11 @@ func New(t testing.TB, opts Options) *Cluster {
 			s.PeerAPI, s.PeerCert, s.PeerKey = "127.0.0.1:"+port(), pki.Cert[s.Name], pki.Key[s.Name]
 		}
 	}
-	c := &Cluster{Config: cfg, t: t, dir: t.TempDir(), log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), members: map[string]*embed.Etcd{}}
+	log := opts.Log
+	if log == nil {
+		log = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	}
+	c := &Cluster{Config: cfg, t: t, dir: t.TempDir(), log: log, members: map[string]*embed.Etcd{}}
 	t.Cleanup(c.Close)
 	for _, name := range opts.Sites {
 		c.StartMember(name)
