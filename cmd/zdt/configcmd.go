@@ -54,7 +54,7 @@ reach. Warnings do not change the exit status.`,
 // file that cannot be read one that says why; both exit with status 2.
 func loadConfig(path string) (*config.Cluster, error) {
 	if path == "" {
-		return nil, &exitError{code: 2, err: errors.New("no cluster config file given (an empty path): give the path of the cluster's YAML file")}
+		return nil, &exitError{code: 2, err: errNoConfig}
 	}
 	cfg, err := config.Load(path)
 	var problems config.Problems
@@ -85,4 +85,34 @@ func readHint(path string, err error) string {
 		return "; make it readable by the user zdt runs as"
 	}
 	return ""
+}
+
+// Where a command finds the cluster config when --config is not given.
+const (
+	// configEnv names the environment variable that gives it.
+	configEnv = "ZDT_CONFIG"
+	// DefaultConfigPath is where it is installed.
+	DefaultConfigPath = "/etc/zdt/zdt.yaml"
+)
+
+// configFlagHelp is the help of every --config flag.
+const configFlagHelp = "cluster config file (default: $" + configEnv + ", else " + DefaultConfigPath + " if it exists)"
+
+var errNoConfig = errors.New("no cluster config file given: give --config FILE, set " + configEnv + ", or install it as " + DefaultConfigPath)
+
+// defaultConfig gives a command's --config flag, when it has one and it was
+// not set, the value of $ZDT_CONFIG (env), or else path when that file
+// exists.
+func defaultConfig(cmd *cobra.Command, env, path string) error {
+	f := cmd.Flags().Lookup("config")
+	if f == nil || f.Changed {
+		return nil
+	}
+	if env == "" {
+		if _, err := os.Stat(path); err != nil {
+			return nil
+		}
+		env = path
+	}
+	return f.Value.Set(env)
 }

@@ -81,7 +81,7 @@ func TestUnreadableConfig(t *testing.T) {
 			"no-such-dir/zdt.yaml: cannot read the cluster config: no such file or directory; check the path, which is relative to the working directory " + wd, 2},
 		{"config check of a directory", []string{"config", "check", dir}, dir + ": cannot read the cluster config: is a directory", 2},
 		{"config check of an empty path", []string{"config", "check", ""},
-			"no cluster config file given (an empty path): give the path of the cluster's YAML file", 2},
+			"no cluster config file given: give --config FILE, set ZDT_CONFIG, or install it as /etc/zdt/zdt.yaml", 2},
 		{"status", []string{"status", "--config", missing}, notFound, 2},
 		{"controller", []string{"controller", "--config", missing, "--site", "a"}, notFound, 2},
 		{"controller without --site", []string{"controller", "--config", missing}, `required flag(s) "site" not set`, 1},

@@ -85,11 +85,10 @@ coordinator fails its services over. Use a switchover for planned moves.`,
 			return ctrl.Run(ctx)
 		},
 	}
-	cmd.Flags().StringVar(&configPath, "config", "", "cluster config file (required)")
+	cmd.Flags().StringVar(&configPath, "config", "", configFlagHelp)
 	cmd.Flags().StringVar(&siteName, "site", "", "the site this controller runs at (required)")
 	cmd.Flags().StringVar(&embedDir, "embed-etcd", "", "run the site's etcd member in-process with its data in `DIR`")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	_ = cmd.MarkFlagRequired("config")
 	_ = cmd.MarkFlagRequired("site")
 	return cmd
 }

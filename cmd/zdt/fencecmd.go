@@ -101,12 +101,11 @@ fence by itself.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&configPath, "config", "", "cluster config file (required)")
+	cmd.Flags().StringVar(&configPath, "config", "", configFlagHelp)
 	cmd.Flags().StringVar(&siteName, "site", "", "the fenced site you know is dark (required)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what would be confirmed; change nothing")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "how long to wait for etcd")
-	_ = cmd.MarkFlagRequired("config")
 	_ = cmd.MarkFlagRequired("site")
 	return cmd
 }

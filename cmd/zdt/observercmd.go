@@ -49,8 +49,7 @@ uses it to know when the dark site's stale path is gone.`,
 			return o.Run(ctx)
 		},
 	}
-	cmd.Flags().StringVar(&configPath, "config", "", "cluster config file (required)")
+	cmd.Flags().StringVar(&configPath, "config", "", configFlagHelp)
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }

@@ -187,12 +187,11 @@ func (f *opRequestFlags) add(cmd *cobra.Command, siteHelp string) {
 
 // addCommon adds the flags every op request has.
 func (f *opRequestFlags) addCommon(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.configPath, "config", "", "cluster config file (required)")
+	cmd.Flags().StringVar(&f.configPath, "config", "", configFlagHelp)
 	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "check and print the plan; change nothing")
 	cmd.Flags().BoolVar(&f.wait, "wait", false, "follow the op until it ends")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "output format: table or json")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 2*time.Minute, "how long to wait for etcd and, with --wait, for the op")
-	_ = cmd.MarkFlagRequired("config")
 }
 
 // run checks the flags, plans the op with plan (given the config and who

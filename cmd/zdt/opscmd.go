@@ -33,7 +33,7 @@ type readFlags struct {
 }
 
 func (f *readFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.config, "config", "", "cluster config file (required)")
+	cmd.Flags().StringVar(&f.config, "config", "", configFlagHelp)
 	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "output format: "+f.formatList())
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 5*time.Second, "how long to wait for etcd")
 }
@@ -44,7 +44,7 @@ func (f *readFlags) check() error {
 	case !slices.Contains(f.outputFormats(), f.output):
 		return usageErrorf("-o %q: want %s", f.output, f.formatList())
 	case f.config == "":
-		return usageErrorf("--config is required: give the cluster's config file (--config FILE)")
+		return &exitError{code: 2, err: errNoConfig}
 	case f.timeout <= 0:
 		return usageErrorf("--timeout %s: want a positive duration (5s)", f.timeout)
 	}

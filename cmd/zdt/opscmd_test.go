@@ -539,7 +539,7 @@ services:
 		want string
 	}{
 		{[]string{"ops", "list", "--config", path, "-o", "yaml"}, `-o "yaml": want table or json`},
-		{[]string{"ops", "list"}, "--config is required"},
+		{[]string{"ops", "list"}, "no cluster config file given: give --config FILE, set ZDT_CONFIG"},
 		{[]string{"ops", "list", "--config", path, "--limit", "0"}, "--limit 0: want 1 or more (--all lists the whole journal)"},
 		{[]string{"ops", "list", "--config", path, "--limit", "x"}, `invalid argument "x" for "--limit"`},
 		{[]string{"ops", "list", "--config", path, "--all", "--limit", "5"}, "--all and --limit: give one of them"},

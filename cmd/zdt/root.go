@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 )
@@ -36,6 +37,11 @@ func newRootCommand() *cobra.Command {
 		Short:         "zdt keeps services running when a data centre goes dark",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// A command's --config defaults to $ZDT_CONFIG, then to
+		// DefaultConfigPath when that file exists.
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return defaultConfig(cmd, os.Getenv(configEnv), DefaultConfigPath)
+		},
 	}
 	root.AddCommand(
 		newConfigCommand(),
@@ -52,6 +58,7 @@ func newRootCommand() *cobra.Command {
 		newEvacuateCommand(),
 		newUndrainCommand(),
 		newRunbookCommand(),
+		newVersionCommand(),
 	)
 	return root
 }

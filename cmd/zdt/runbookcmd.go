@@ -140,10 +140,9 @@ type runbookFlags struct {
 }
 
 func (f *runbookFlags) add(cmd *cobra.Command, formats string) {
-	cmd.Flags().StringVar(&f.configPath, "config", "", "cluster config file (required)")
+	cmd.Flags().StringVar(&f.configPath, "config", "", configFlagHelp)
 	cmd.Flags().StringArrayVar(&f.params, "param", nil, "a parameter, NAME=VALUE (repeat the flag for each)")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "output format: "+formats)
-	_ = cmd.MarkFlagRequired("config")
 }
 
 // load loads the runbook and the config and resolves the parameters.

@@ -81,10 +81,9 @@ Alarms do not change the exit status.`,
 			return writeStatusTable(cmd.OutOrStdout(), st)
 		},
 	}
-	cmd.Flags().StringVar(&configPath, "config", "", "cluster config file (required)")
+	cmd.Flags().StringVar(&configPath, "config", "", configFlagHelp)
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "how long to wait for etcd")
-	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }
 
