@@ -109,7 +109,7 @@ func New(cfg Config) *Member {
 	return &Member{
 		cfg:         cfg,
 		incarnation: hex.EncodeToString(b[:]),
-		info:        Info{State: site.ControllerJoining, Since: time.Now()},
+		info:        Info{State: site.ControllerJoining, Reason: joiningReason, Since: time.Now()},
 		changed:     make(chan struct{}),
 	}
 }
@@ -165,6 +165,21 @@ func (m *Member) set(to site.ControllerState, reason string) {
 			m.cfg.OnChange(Change{From: from, To: to, Reason: reason, At: now})
 		}
 	}
+}
+
+// joiningReason is why a member that has just started is joining.
+const joiningReason = "starting: asking etcd for a lease and registering the site"
+
+// joiningWhy records why a joining member has not joined yet; it changes
+// nothing in another state, nor when the member began joining.
+func (m *Member) joiningWhy(reason string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.info.State != site.ControllerJoining || m.info.Reason == reason {
+		return
+	}
+	m.info.Reason = reason
+	m.notifyLocked()
 }
 
 // LastBeat returns the send time of the newest of the site's beats that
@@ -274,6 +289,7 @@ func (m *Member) join(ctx context.Context) (clientv3.LeaseID, renewal, error) {
 			return 0, renewal{}, ctx.Err()
 		}
 		m.log().Debug("join failed; retrying", zap.Error(err))
+		m.joiningWhy("cannot join yet, retrying: " + err.Error())
 		if err := backoff.wait(ctx); err != nil {
 			return 0, renewal{}, err
 		}

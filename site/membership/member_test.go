@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -315,4 +316,56 @@ func TestFailedRenewalsRetriedAtOnce(t *testing.T) {
 		failing(4, renewed))
 	f.next(ctx, site.ControllerUp)
 	f.stayUp(ctx, renewed, 8)
+}
+
+// TestJoiningSaysWhy: a member that cannot join yet says why in its state's
+// reason, keeping when it began joining, and joins once etcd answers.
+func TestJoiningSaysWhy(t *testing.T) {
+	cl := sitetest.New(t, sitetest.Options{})
+	var endpoints []string
+	var proxies []*sitetest.Proxy
+	for _, s := range cl.Config.Sites {
+		p := cl.NewProxy(s.Name)
+		p.Cut()
+		proxies = append(proxies, p)
+		endpoints = append(endpoints, p.URL)
+	}
+	changes := make(chan Change, 8)
+	m := New(Config{
+		Site: "a", Store: site.NewStore(cl.Client(endpoints...), cl.Config.Name),
+		Log:      zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
+		LeaseTTL: time.Second, RenewInterval: 250 * time.Millisecond, SelfFenceMargin: 250 * time.Millisecond,
+		OnChange: func(c Change) { changes <- c },
+	})
+	start := m.Info()
+	if start.State != site.ControllerJoining || start.Reason != joiningReason {
+		t.Fatalf("a new member: %s (%q); want joining, %q", start.State, start.Reason, joiningReason)
+	}
+	ctx := testCtx(t)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(rctx) }()
+	defer func() { cancel(); <-done }()
+	for info := m.Info(); !strings.HasPrefix(info.Reason, "cannot join yet, retrying: grant lease: "); info = m.Info() {
+		select {
+		case <-m.Changed():
+		case <-ctx.Done():
+			t.Fatalf("the member never said why it cannot join: %s (%q)", info.State, info.Reason)
+		}
+	}
+	if info := m.Info(); info.State != site.ControllerJoining || !info.Since.Equal(start.Since) {
+		t.Errorf("while etcd does not answer: %s since %s; want joining since %s", info.State, info.Since, start.Since)
+	}
+	// etcd answers: it joins.
+	for _, p := range proxies {
+		p.Heal()
+	}
+	select {
+	case c := <-changes:
+		if c.From != site.ControllerJoining || c.To != site.ControllerUp {
+			t.Errorf("change %s -> %s (%s); want joining -> up", c.From, c.To, c.Reason)
+		}
+	case <-ctx.Done():
+		t.Fatalf("never joined once etcd answered: %+v", m.Info())
+	}
 }
