@@ -134,9 +134,14 @@ func TestSiteLossFencesAndReassigns(t *testing.T) {
 	coord := tc.coordinator(ctx)
 	assertMetrics(t, tc.etcd.Config, coord, []string{
 		`zdt_coordinator{site="` + coord + `"} 1`,
-		`zdt_sites{site="` + coord + `",state="fenced"} 1`,
-		`zdt_sites{site="` + coord + `",state="up"} 2`,
-		`zdt_ops{kind="failover",outcome="succeeded",site="` + coord + `"} 1`,
+		`zdt_sites{reporter="` + coord + `",state="fenced"} 1`,
+		`zdt_sites{reporter="` + coord + `",state="up"} 2`,
+		`zdt_site_state{reporter="` + coord + `",site="` + victim + `",state="fenced"} 1`,
+		`zdt_site_state{reporter="` + coord + `",site="` + victim + `",state="up"} 0`,
+		`zdt_site_state{reporter="` + coord + `",site="` + coord + `",state="up"} 1`,
+		`zdt_service_active_sites{reporter="` + coord + `",service="web"} 1`,
+		`zdt_service_active_sites{reporter="` + coord + `",service="db"} 1`,
+		`zdt_ops{kind="failover",outcome="succeeded",reporter="` + coord + `"} 1`,
 		`zdt_controller_state{site="` + coord + `",state="up"} 1`,
 	})
 	assertMetrics(t, tc.etcd.Config, victim, []string{

@@ -11,7 +11,9 @@ import (
 
 // metrics is the controller's Prometheus collector. Cluster-wide figures
 // (sites by state, ops by kind and outcome) are read from etcd at scrape
-// time, so every controller reports the same, current numbers.
+// time, so every controller reports the same, current numbers. The
+// controller's own metrics carry its site as label "site"; the cluster-wide
+// ones carry it as "reporter", and "site" names the site they describe.
 type metrics struct {
 	c *Controller
 
@@ -21,6 +23,10 @@ type metrics struct {
 	sites          *prometheus.Desc
 	ops            *prometheus.Desc
 	alarms         *prometheus.Desc
+	siteState      *prometheus.Desc
+	serviceSites   *prometheus.Desc
+	writable       *prometheus.Desc
+	guests         *prometheus.Desc
 	scrapeErrors   prometheus.Counter
 	selfFences     prometheus.Counter
 	failStatic     prometheus.Gauge
@@ -28,6 +34,7 @@ type metrics struct {
 
 func newMetrics(c *Controller) *metrics {
 	constLabels := prometheus.Labels{"site": c.site.Name}
+	reporter := prometheus.Labels{"reporter": c.site.Name}
 	return &metrics{
 		c: c,
 		leaseRemaining: prometheus.NewDesc("zdt_lease_remaining_seconds",
@@ -37,12 +44,20 @@ func newMetrics(c *Controller) *metrics {
 		state: prometheus.NewDesc("zdt_controller_state",
 			"1 for the state this site's controller is in.", []string{"state"}, constLabels),
 		sites: prometheus.NewDesc("zdt_sites",
-			"Sites of the cluster by state (up, dark, fenced).", []string{"state"}, constLabels),
+			"How many of the cluster's sites are in each state (up, dark, fenced).", []string{"state"}, reporter),
 		ops: prometheus.NewDesc("zdt_ops",
-			"Ops in the journal by kind and outcome.", []string{"kind", "outcome"}, constLabels),
+			"Ops in the journal by kind and outcome.", []string{"kind", "outcome"}, reporter),
 		alarms: prometheus.NewDesc("zdt_alarms",
 			"Alarms of zdt status by kind and severity: a guest running where it is not placed, a writable member at a site that is not active, a service stranded at a fenced site.",
-			[]string{"kind", "severity"}, constLabels),
+			[]string{"kind", "severity"}, reporter),
+		siteState: prometheus.NewDesc("zdt_site_state",
+			"1 for the state each site of the cluster is in (up, dark, fenced).", []string{"site", "state"}, reporter),
+		serviceSites: prometheus.NewDesc("zdt_service_active_sites",
+			"Sites each service is active at: 1 when it is served, 0 when it has no site that is up.", []string{"service"}, reporter),
+		writable: prometheus.NewDesc("zdt_replication_writable_primaries",
+			"Members of each replication group that report themselves writable: 1 is right, 0 is an outage, 2 or more a split brain.", []string{"group"}, reporter),
+		guests: prometheus.NewDesc("zdt_guests_by_placement",
+			"Guests by tier and placement state (running, preempted, unplaced, pending); a Gold guest not running is an SLA breach.", []string{"tier", "state"}, reporter),
 		scrapeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "zdt_metrics_cluster_read_errors_total",
 			Help: "Scrapes that could not read the cluster's state from etcd.", ConstLabels: constLabels}),
 		selfFences: prometheus.NewCounter(prometheus.CounterOpts{Name: "zdt_self_fences_total",
@@ -59,6 +74,10 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- m.sites
 	ch <- m.ops
 	ch <- m.alarms
+	ch <- m.siteState
+	ch <- m.serviceSites
+	ch <- m.writable
+	ch <- m.guests
 	m.scrapeErrors.Describe(ch)
 	m.selfFences.Describe(ch)
 	m.failStatic.Describe(ch)
@@ -89,10 +108,40 @@ func (m *metrics) collectCluster(ch chan<- prometheus.Metric) {
 		m.scrapeErrors.Inc()
 		return
 	}
-	st := site.BuildStatus(m.c.cfg.Cluster, snap, nil)
+	m.collectStatus(ch, site.BuildStatus(m.c.cfg.Cluster, snap, nil))
+}
+
+// collectStatus sends the cluster-wide metrics of a status.
+func (m *metrics) collectStatus(ch chan<- prometheus.Metric, st site.Status) {
+	states := []site.SiteState{site.SiteUp, site.SiteDark, site.SiteFenced}
 	byState := map[site.SiteState]int{site.SiteUp: 0, site.SiteDark: 0, site.SiteFenced: 0}
+	up := map[string]bool{}
 	for _, s := range st.Sites {
 		byState[s.State]++
+		up[s.Name] = s.State == site.SiteUp
+		for _, state := range states {
+			ch <- prometheus.MustNewConstMetric(m.siteState, prometheus.GaugeValue, boolValue(s.State == state), s.Name, string(state))
+		}
+	}
+	for _, svc := range st.Services {
+		ch <- prometheus.MustNewConstMetric(m.serviceSites, prometheus.GaugeValue, boolValue(svc.Active != "" && up[svc.Active]), svc.Name)
+	}
+	for _, g := range st.Replication {
+		n := 0
+		for _, mem := range g.Members {
+			if mem.Writable {
+				n++
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(m.writable, prometheus.GaugeValue, float64(n), g.Group)
+	}
+	type guestKey struct{ tier, state string }
+	guests := map[guestKey]int{}
+	for _, g := range st.Guests {
+		guests[guestKey{g.Tier, g.State}]++
+	}
+	for k, n := range guests {
+		ch <- prometheus.MustNewConstMetric(m.guests, prometheus.GaugeValue, float64(n), k.tier, k.state)
 	}
 	for state, n := range byState {
 		ch <- prometheus.MustNewConstMetric(m.sites, prometheus.GaugeValue, float64(n), string(state))
