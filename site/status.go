@@ -70,6 +70,9 @@ type Status struct {
 	// from the cluster's state.
 	EtcdAlarms []string `json:"etcd_alarms,omitempty"`
 	FailStatic []string `json:"fail_static,omitempty"`
+	// Health is the status judged (Judge), set by the CLI once EtcdAlarms
+	// and FailStatic are known.
+	Health Health `json:"health"`
 }
 
 // AnnouncementStatus is one prefix one site announces.

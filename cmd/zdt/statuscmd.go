@@ -43,7 +43,13 @@ An alarm that rests on the last report of a dark site is shown too, marked
 stale with the time and age of that report: its controller may have crashed or
 frozen while the servers it ran go on. Check the site; once you know it is
 dark, confirm its fence (zdt fence confirm), which makes the alarm a warning.
-Alarms do not change the exit status.`,
+The first line after the cluster's says its health: HEALTHY; DEGRADED when
+a site is not up, an alarm is raised, a group has no writable primary or
+two, a Gold guest does not run, or etcd fails; DOWN when a service is served
+nowhere; each with every reason ("health" in -o json).
+
+Exit status: 0 healthy, 3 degraded, 4 down; 1 when etcd cannot be read (and
+the controllers were asked instead), 2 for a usage or config error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "table" && output != "json" {
@@ -76,9 +82,13 @@ Alarms do not change the exit status.`,
 			if output == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				if err := enc.Encode(st); err != nil {
+					return err
+				}
+			} else if err := writeStatusTable(cmd.OutOrStdout(), st); err != nil {
+				return err
 			}
-			return writeStatusTable(cmd.OutOrStdout(), st)
+			return healthError(st.Health)
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", configFlagHelp)
@@ -108,7 +118,26 @@ func readStatus(ctx context.Context, cfg *config.Cluster) (site.Status, error) {
 	if len(st.EtcdAlarms) > 0 {
 		st.FailStatic = readControllers(ctx, cfg, errors.New("etcd raised an alarm")).failingStatic()
 	}
+	st.Health = st.Judge()
 	return st, nil
+}
+
+// The exit statuses of zdt status for a cluster that is not healthy.
+const (
+	exitDegraded = 3
+	exitDown     = 4
+)
+
+// healthError is the exit status of zdt status: nil when the cluster is
+// healthy.
+func healthError(h site.Health) error {
+	switch h.State {
+	case site.HealthDown:
+		return &exitError{code: exitDown, err: fmt.Errorf("the cluster is down: %s", strings.Join(h.Reasons, "; "))}
+	case site.HealthDegraded:
+		return &exitError{code: exitDegraded, err: fmt.Errorf("the cluster is degraded: %s", strings.Join(h.Reasons, "; "))}
+	}
+	return nil
 }
 
 // renderStatusTable returns the human status table of the cluster described
@@ -137,7 +166,12 @@ func writeStatusTable(w io.Writer, st site.Status) error {
 	if coord == "" {
 		coord = "(none)"
 	}
-	fmt.Fprintf(w, "cluster %s   coordinator %s   revision %d\n\n", st.Cluster, coord, st.Revision)
+	fmt.Fprintf(w, "cluster %s   coordinator %s   revision %d\n", st.Cluster, coord, st.Revision)
+	fmt.Fprintf(w, "HEALTH %s", strings.ToUpper(string(st.Health.State)))
+	if len(st.Health.Reasons) > 0 {
+		fmt.Fprintf(w, ": %s", strings.Join(st.Health.Reasons, "; "))
+	}
+	fmt.Fprint(w, "\n\n")
 	if len(st.EtcdAlarms) > 0 {
 		fmt.Fprintf(w, "ETCD ALARM %s\n", strings.Join(st.EtcdAlarms, ", "))
 		if strings.Contains(strings.Join(st.EtcdAlarms, " "), "NOSPACE") {

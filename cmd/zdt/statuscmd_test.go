@@ -30,11 +30,13 @@ func TestStatusTableAlarms(t *testing.T) {
 				Message: "replication group pg: the member at site c (stale: site c is dark; its last report was written at 03:12:45 UTC, 42m0s ago) is writable (role primary), but the group's services are active elsewhere: db at site a (epoch 42); also writable: the member at site a; operator:ann@noc1 confirmed site c dark at 2026-12-02T03:50:00Z"},
 		},
 	}
+	st.Health = st.Judge()
 	var b strings.Builder
 	if err := writeStatusTable(&b, st); err != nil {
 		t.Fatal(err)
 	}
 	want := `cluster t   coordinator a   revision 7
+HEALTH DEGRADED: site c is fenced; 1 critical alarm(s); 1 warning alarm(s)
 
 ALARM     KIND                  SUBJECT  SITE  WHAT
 CRITICAL  guest-runs-twice      web-1    b     guest web-1 runs on host b1 at site b and also on host a1 at site a; it is placed on host a1 at site a
@@ -53,7 +55,7 @@ c     fenced  -           -      fenced by op op-1 at 2026-12-02T03:13:00Z: leas
 	if err := writeStatusTable(&b, st); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(b.String(), "ALARM") {
+	if strings.Contains(b.String(), "ALARM ") {
 		t.Errorf("status table without alarms:\n%s", b.String())
 	}
 }

@@ -115,9 +115,11 @@ func TestStatusAtTheQuota(t *testing.T) {
 	if err := cl.SetNoSpace(t.Context(), true); err != nil {
 		t.Fatal(err)
 	}
+	// No controller runs: web is served nowhere, and the exit status says
+	// so.
 	out, err := runZDT(t, "status", "--config", path)
-	if err != nil {
-		t.Fatalf("zdt status at the quota: %v\n%s", err, out)
+	if exitCode(err) != exitDown || !strings.Contains(err.Error(), "etcd alarm NOSPACE") || !strings.Contains(err.Error(), "failing static at a, b, c") {
+		t.Fatalf("zdt status at the quota: %v (exit %d), want down (exit %d), naming the alarm and fail static\n%s", err, exitCode(err), exitDown, out)
 	}
 	for _, want := range []string{"ETCD ALARM NOSPACE", "refuses every write", "FAIL STATIC at a, b, c"} {
 		if !strings.Contains(out, want) {
@@ -127,7 +129,7 @@ func TestStatusAtTheQuota(t *testing.T) {
 	if err := cl.SetNoSpace(t.Context(), false); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := runZDT(t, "status", "--config", path); err != nil || strings.Contains(out, "ETCD ALARM") {
+	if out, err := runZDT(t, "status", "--config", path); exitCode(err) != exitDown || strings.Contains(out, "ETCD ALARM") || strings.Contains(err.Error(), "NOSPACE") {
 		t.Errorf("zdt status after the alarm was cleared: %v\n%s", err, out)
 	}
 }
