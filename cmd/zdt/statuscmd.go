@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
@@ -104,7 +105,8 @@ func readStatus(ctx context.Context, cfg *config.Cluster) (site.Status, error) {
 		return site.Status{}, err
 	}
 	defer client.Close()
-	st, err := site.NewStore(client, cfg.Name).Status(ctx, cfg)
+	store := site.NewStore(client, cfg.Name)
+	st, err := retryTransient(ctx, func() (site.Status, error) { return store.Status(ctx, cfg) })
 	if err != nil {
 		return site.Status{}, fmt.Errorf("%w (etcd endpoints %s: is a quorum of sites up?)", err, strings.Join(cfg.Etcd.Endpoints, ", "))
 	}
@@ -339,4 +341,19 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// retryTransient runs read, and again, backing off, while it fails with an
+// error that passes by itself (site.Transient: an etcd leader change), until
+// ctx ends: a read during an election must not look like a lost quorum.
+func retryTransient[T any](ctx context.Context, read func() (T, error)) (T, error) {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval = 50*time.Millisecond, time.Second
+	return backoff.Retry(ctx, func() (T, error) {
+		v, err := read()
+		if err != nil && !site.Transient(err) {
+			return v, backoff.Permanent(err)
+		}
+		return v, err
+	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0))
 }
