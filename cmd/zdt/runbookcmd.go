@@ -42,11 +42,18 @@ zdt (zdt runbook list). docs/runbooks.md describes the format.`,
 
 func newRunbookListCommand() *cobra.Command {
 	var dir string
+	var listActions bool
 	cmd := &cobra.Command{
-		Use:   "list [--dir DIR]",
-		Short: "List the shipped runbooks and those in a folder",
+		Use:   "list [--dir DIR] [--actions]",
+		Short: "List the shipped runbooks and those in a folder, or the step actions",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if listActions {
+				for _, a := range runbooks.Actions() {
+					fmt.Fprintln(cmd.OutOrStdout(), a)
+				}
+				return nil
+			}
 			all, err := runbooks.Shipped()
 			if err != nil {
 				return err
@@ -92,6 +99,7 @@ func newRunbookListCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "a folder of runbook files (*.yaml) to list with the shipped ones")
+	cmd.Flags().BoolVar(&listActions, "actions", false, "list the step actions a runbook may use, with their arguments")
 	return cmd
 }
 
