@@ -175,9 +175,7 @@ func showEvents(ctx context.Context, out, errOut io.Writer, cfg *config.Cluster,
 		if events == nil {
 			events = []site.Event{}
 		}
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(events)
+		return writeJSON(out, events)
 	case o.json:
 		enc := json.NewEncoder(out)
 		print = func(e site.Event) error { return enc.Encode(e) }

@@ -234,9 +234,7 @@ func (f *opRequestFlags) run(cmd *cobra.Command, what string,
 // write writes what a request did as a table or JSON.
 func (f *opRequestFlags) write(w io.Writer, what string, res opRequest) error {
 	if f.output == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		return writeJSON(w, res)
 	}
 	writeOpRequest(w, what, res)
 	return nil
@@ -248,4 +246,11 @@ func serviceNames(cfg *config.Cluster) []string {
 		names[i] = s.Name
 	}
 	return names
+}
+
+// writeJSON writes v as indented JSON, as every -o json does.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

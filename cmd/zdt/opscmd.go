@@ -178,9 +178,7 @@ bootstrap, placement, failback...).`,
 				for i, op := range shown {
 					list[i] = summarize(op, now)
 				}
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(list)
+				return writeJSON(cmd.OutOrStdout(), list)
 			}
 			return writeOpList(cmd.OutOrStdout(), shown, left, kind, now)
 		},
@@ -324,9 +322,7 @@ An unknown ID is refused with the closest IDs (exit status 2).`,
 			}
 			switch f.output {
 			case "json":
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(newOpView(op))
+				return writeJSON(cmd.OutOrStdout(), newOpView(op))
 			case "markdown":
 				return writeOpMarkdown(cmd.OutOrStdout(), op, time.Now())
 			}
@@ -688,9 +684,7 @@ could not be written; 2 for a usage error or an unknown op.`,
 				return err
 			}
 			if f.output == "json" {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(res)
+				return writeJSON(cmd.OutOrStdout(), res)
 			}
 			writeAbort(cmd.OutOrStdout(), res)
 			return nil

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -244,9 +243,7 @@ etcd cannot be read, 2 for a runbook, parameter or usage error.`,
 			out := cmd.OutOrStdout()
 			switch f.output {
 			case "json":
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(plan); err != nil {
+				if err := writeJSON(out, plan); err != nil {
 					return err
 				}
 			case "markdown":
@@ -351,9 +348,7 @@ runbook, parameter or usage error.`,
 				res.Op, err = followRunbook(ctx, cfg, res.Op.ID, progress)
 			}
 			if f.output == "json" {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if jerr := enc.Encode(res); jerr != nil {
+				if jerr := writeJSON(cmd.OutOrStdout(), res); jerr != nil {
 					return jerr
 				}
 			} else {
@@ -437,9 +432,7 @@ ended, or etcd could not be written; 2 for a usage error or an unknown op.`,
 				return etcdError(cfg, err)
 			}
 			if f.output == "json" {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(op)
+				return writeJSON(cmd.OutOrStdout(), op)
 			}
 			for _, st := range op.Steps {
 				if a := st.Approved; st.Name == failover.StepConfirm && st.Status == site.StepRunning && a != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -70,9 +69,7 @@ the controllers were asked instead), 2 for a usage or config error.`,
 				defer cancel()
 				cs := readControllers(hctx, cfg, err)
 				if output == "json" {
-					enc := json.NewEncoder(cmd.OutOrStdout())
-					enc.SetIndent("", "  ")
-					if werr := enc.Encode(cs); werr != nil {
+					if werr := writeJSON(cmd.OutOrStdout(), cs); werr != nil {
 						return werr
 					}
 				} else if werr := writeControllersTable(cmd.OutOrStdout(), cs); werr != nil {
@@ -81,9 +78,7 @@ the controllers were asked instead), 2 for a usage or config error.`,
 				return err
 			}
 			if output == "json" {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(st); err != nil {
+				if err := writeJSON(cmd.OutOrStdout(), st); err != nil {
 					return err
 				}
 			} else if err := writeStatusTable(cmd.OutOrStdout(), st); err != nil {

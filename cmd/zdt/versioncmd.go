@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"runtime/debug"
 
@@ -70,9 +69,7 @@ func newVersionCommand() *cobra.Command {
 			v := buildVersion(debug.ReadBuildInfo())
 			switch output {
 			case "json":
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(v)
+				return writeJSON(cmd.OutOrStdout(), v)
 			case "table":
 				_, err := fmt.Fprintln(cmd.OutOrStdout(), v)
 				return err
