@@ -2,8 +2,6 @@ package site
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -56,7 +54,7 @@ func (s *Store) ConfirmFence(ctx context.Context, siteName, who string) (Fence, 
 		if err != nil {
 			return Fence{}, err
 		}
-		event, err := s.eventOp(Event{At: now, Kind: "fence-confirmed", Op: f.Op, Subject: siteName,
+		event, err := s.eventPut(Event{At: now, Kind: "fence-confirmed", Op: f.Op, Subject: siteName,
 			Message: fmt.Sprintf("%s confirmed that site %s is dark (fenced by op %s)", who, siteName, f.Op)})
 		if err != nil {
 			return Fence{}, err
@@ -92,12 +90,4 @@ func (s *Store) readFenceToConfirm(ctx context.Context, siteName string) (f Fenc
 		return Fence{}, 0, alive, err
 	}
 	return f, kvs[0].ModRevision, alive, nil
-}
-
-// eventOp is the write of e to the event log, as AppendEvent does it, for a
-// transaction that records a change together with its event.
-func (s *Store) eventOp(e Event) (clientv3.Op, error) {
-	var b [4]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return putJSON(fmt.Sprintf("%s%020d-%s", s.keys.Events(), e.At.UnixNano(), hex.EncodeToString(b[:])), e)
 }

@@ -135,7 +135,7 @@ func (s *Store) request(ctx context.Context, id, what string, req Request, chang
 		if err != nil {
 			return nil, err
 		}
-		event, err := s.eventOp(ev)
+		event, err := s.eventPut(ev)
 		if err != nil {
 			return nil, err
 		}

@@ -70,6 +70,9 @@ type Status struct {
 	// from the cluster's state.
 	EtcdAlarms []string `json:"etcd_alarms,omitempty"`
 	FailStatic []string `json:"fail_static,omitempty"`
+	// Insecure lists what runs without TLS because the config sets
+	// insecure_plaintext (config.Cluster.Plaintext).
+	Insecure []string `json:"insecure,omitempty"`
 	// Health is the status judged (Judge), set by the CLI once EtcdAlarms
 	// and FailStatic are known.
 	Health Health `json:"health"`
@@ -208,6 +211,9 @@ func (s *Store) Status(ctx context.Context, cfg *config.Cluster) (Status, error)
 		return Status{}, err
 	}
 	st := buildStatus(cfg, snap, s.LeaseRemaining(ctx, snap), time.Now())
+	if cfg.InsecurePlaintext {
+		st.Insecure = cfg.Plaintext()
+	}
 	if cfg.BGP.Observer != nil {
 		routes, err := s.Upstream(ctx)
 		if err != nil {

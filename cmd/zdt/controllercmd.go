@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/zdt-project/zdt/cmd/zdt/internal/controller"
 	"github.com/zdt-project/zdt/site"
+	"github.com/zdt-project/zdt/site/config"
 	"github.com/zdt-project/zdt/site/embedetcd"
 	"github.com/zdt-project/zdt/site/failstatic"
 )
@@ -38,11 +40,17 @@ coordinator fails its services over. Use a switchover for planned moves.`,
 			if _, ok := cfg.Site(siteName); !ok {
 				return fmt.Errorf("--site %q: not a site of cluster %s (sites: %v)", siteName, cfg.Name, cfg.SiteNames())
 			}
+			if err := refusePlaintext(cfg); err != nil {
+				return err
+			}
 			log, err := newLogger(logLevel)
 			if err != nil {
 				return err
 			}
 			defer func() { _ = log.Sync() }()
+			if p := cfg.Plaintext(); len(p) > 0 {
+				log.Warn("INSECURE: running without TLS because the config sets insecure_plaintext", zap.Strings("plaintext", p))
+			}
 			ctx := cmd.Context()
 
 			var memberStatus func() failstatic.MemberStatus
@@ -91,6 +99,17 @@ coordinator fails its services over. Use a switchover for planned moves.`,
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	_ = cmd.MarkFlagRequired("site")
 	return cmd
+}
+
+// refusePlaintext refuses a config that would run etcd or an API without
+// TLS, unless it says insecure_plaintext: true.
+func refusePlaintext(cfg *config.Cluster) error {
+	p := cfg.Plaintext()
+	if len(p) == 0 || cfg.InsecurePlaintext {
+		return nil
+	}
+	return fmt.Errorf("%s: no TLS on %s; give etcd.tls and the sites' certificates (the API serves the etcd member's, or api_cert), or, for a test bed only, set insecure_plaintext: true",
+		cfg.Path, strings.Join(p, ", "))
 }
 
 // newLogger returns the JSON logger the controller writes to stderr.

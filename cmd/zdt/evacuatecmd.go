@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zdt-project/zdt/failover"
+	"github.com/zdt-project/zdt/runbooks"
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
 )
@@ -50,7 +51,7 @@ succeeded), 1 when it is refused or failed, 2 for a usage error.`,
 				if within > 0 {
 					args["within"] = within.String()
 				}
-				return planShipped(cfg, snap, failover.KindEvacuate, args, who)
+				return runbooks.PlanShipped(cfg, snap, failover.KindEvacuate, args, who)
 			})
 		},
 	}

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/zdt-project/zdt/failover"
+	"github.com/zdt-project/zdt/runbooks"
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
 )
@@ -66,7 +67,7 @@ is refused or the op failed, 2 for a usage error.`,
 				}
 			}
 			err := f.run(cmd, "failback", func(cfg *config.Cluster, who string, snap *site.Snapshot) (*site.Op, []string) {
-				return planShipped(cfg, snap, failover.KindFailback, map[string]string{"site": f.siteName}, who)
+				return runbooks.PlanShipped(cfg, snap, failover.KindFailback, map[string]string{"site": f.siteName}, who)
 			})
 			if err != nil || !switchBack {
 				return err

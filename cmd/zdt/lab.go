@@ -482,7 +482,7 @@ func labSiteUp(ctx context.Context, out io.Writer, l *lab.Lab, site string) erro
 	}
 	s, _ := l.Site(site)
 	pid, _ := l.Running(site)
-	fmt.Fprintf(out, "site %s is back (pid %d) and answers on http://%s; see its state with `zdt status --config %s`\n",
+	fmt.Fprintf(out, "site %s is back (pid %d) and answers on https://%s; see its state with `zdt status --config %s`\n",
 		site, pid, s.API, l.ConfigPath())
 	if _, running := l.PostgresRunning(site); l.HasPostgres() && !running {
 		fmt.Fprintf(out, "its controller starts its PostgreSQL server again: as a standby of the primary (rewound where needed), or as it was when its site holds the group\n")

@@ -17,29 +17,12 @@ import (
 	"github.com/zdt-project/zdt/site/config"
 )
 
-// opRequest is what a command that asks the coordinator for an op (zdt
-// failback, zdt failover) did, as -o json reports it.
-type opRequest struct {
-	Site    string `json:"site,omitempty"`
-	Service string `json:"service,omitempty"`
-	// Blockers say why the op may not run now; empty when it may.
-	Blockers []string `json:"blockers"`
-	DryRun   bool     `json:"dry_run"`
-	// Op is the planned op (dry run) or the requested one; with --wait, as
-	// it ended.
-	Op *site.Op `json:"op,omitempty"`
-}
+// opRequest is what a command that asks the coordinator for an op did, as
+// -o json reports it; the API answers the same.
+type opRequest = site.OpRequest
 
 // errNotNow: the op was refused, and the result says why.
 var errNotNow = errors.New("refused")
-
-// subject is what the op is about, for people: "site b", "service db".
-func (r opRequest) subject() string {
-	if r.Service != "" {
-		return "service " + r.Service
-	}
-	return "site " + r.Site
-}
 
 // requestOp plans an op from a snapshot of the cluster and, unless
 // res.DryRun, journals it for the coordinator; with follow it waits until
@@ -55,33 +38,20 @@ func requestOp(ctx context.Context, progress io.Writer, cfg *config.Cluster, res
 	}
 	defer client.Close()
 	store := site.NewStore(client, cfg.Name)
-	// Plan, and journal the op only if no op was journaled since the
-	// snapshot it was planned from; otherwise plan again from the state
-	// with that op in it (which may now refuse, naming it).
-	const attempts = 5
-	for attempt := 1; ; attempt++ {
-		snap, err := store.Snapshot(ctx)
-		if err != nil {
-			return res, fmt.Errorf("%w (etcd endpoints %s: is a quorum of sites up?)", err, strings.Join(cfg.Etcd.Endpoints, ", "))
-		}
-		op, why := plan(snap)
-		if len(why) > 0 {
-			res.Blockers = why
-			return res, fmt.Errorf("%s: %w", strings.Join(why, "; "), errNotNow)
-		}
-		res.Op = op
-		if dryRun {
-			return res, nil
-		}
-		err = store.RequestOp(ctx, op, snap.Rev)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, site.ErrConflict) || attempt == attempts {
-			return res, err
-		}
+	op, why, err := store.PlanAndRequest(ctx, dryRun, plan)
+	switch {
+	case err != nil && errors.Is(err, site.ErrConflict):
+		return res, err
+	case err != nil:
+		return res, fmt.Errorf("%w (etcd endpoints %s: is a quorum of sites up?)", err, strings.Join(cfg.Etcd.Endpoints, ", "))
+	case len(why) > 0:
+		res.Blockers = why
+		return res, fmt.Errorf("%s: %w", strings.Join(why, "; "), errNotNow)
 	}
-	op := res.Op
+	res.Op = op
+	if dryRun {
+		return res, nil
+	}
 	if !follow {
 		return res, nil
 	}
@@ -140,13 +110,13 @@ func followOp(ctx context.Context, store *site.Store, id string, w io.Writer) (*
 func writeOpRequest(w io.Writer, what string, res opRequest) {
 	switch {
 	case len(res.Blockers) > 0:
-		fmt.Fprintf(w, "%s of %s is refused for now:\n", what, res.subject())
+		fmt.Fprintf(w, "%s of %s is refused for now:\n", what, res.Subject())
 		for _, b := range res.Blockers {
 			fmt.Fprintf(w, "  - %s\n", b)
 		}
 	case res.Op == nil:
 	case res.DryRun:
-		fmt.Fprintf(w, "%s of %s may run; the op would be (nothing was changed):\n", what, res.subject())
+		fmt.Fprintf(w, "%s of %s may run; the op would be (nothing was changed):\n", what, res.Subject())
 		for _, st := range res.Op.Steps {
 			target := cmp.Or(st.Params["service"], st.Params["group"], st.Params["services"], st.Params["site"])
 			if from, to := st.Params["from"], st.Params["to"]; from != "" && to != "" {
@@ -161,7 +131,7 @@ func writeOpRequest(w io.Writer, what string, res opRequest) {
 		}
 		fmt.Fprintln(w)
 	default:
-		fmt.Fprintf(w, "%s of %s requested as op %s; follow it with: zdt ops watch %s\n", what, res.subject(), res.Op.ID, res.Op.ID)
+		fmt.Fprintf(w, "%s of %s requested as op %s; follow it with: zdt ops watch %s\n", what, res.Subject(), res.Op.ID, res.Op.ID)
 	}
 }
 

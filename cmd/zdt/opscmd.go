@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -171,12 +170,12 @@ bootstrap, placement, failback...).`,
 			if err != nil {
 				return etcdError(cfg, err)
 			}
-			shown, left := listOps(journal, kind, limit)
+			shown, left := site.ListOps(journal, kind, limit)
 			now := time.Now()
 			if f.output == "json" {
-				list := make([]opSummary, len(shown))
+				list := make([]site.OpSummary, len(shown))
 				for i, op := range shown {
-					list[i] = summarize(op, now)
+					list[i] = site.Summarize(op, now)
 				}
 				return writeJSON(cmd.OutOrStdout(), list)
 			}
@@ -188,74 +187,6 @@ bootstrap, placement, failback...).`,
 	cmd.Flags().StringVar(&kind, "kind", "", "list only the ops of this kind")
 	cmd.Flags().IntVar(&limit, "limit", 20, "list this many finished ops at most (running ones are always listed)")
 	return cmd
-}
-
-// listOps picks the ops `zdt ops list` shows from the journal (oldest
-// first), newest first: those of the kind (every kind when ""), running or
-// among the newest limit finished ones (limit 0: all). left is how many
-// finished ops of the kind it left out.
-func listOps(journal []*site.Op, kind string, limit int) (shown []*site.Op, left int) {
-	finished := 0
-	for _, op := range slices.Backward(journal) {
-		switch {
-		case kind != "" && op.Kind != kind:
-		case !op.Finished():
-			shown = append(shown, op)
-		case limit > 0 && finished >= limit:
-			left++
-		default:
-			finished++
-			shown = append(shown, op)
-		}
-	}
-	return shown, left
-}
-
-// opSummary is one line of `zdt ops list`.
-type opSummary struct {
-	ID              string            `json:"id"`
-	Kind            string            `json:"kind"`
-	Params          map[string]string `json:"params,omitempty"`
-	Who             string            `json:"who"`
-	Created         time.Time         `json:"created"`
-	Ended           time.Time         `json:"ended,omitzero"`
-	DurationSeconds float64           `json:"duration_seconds"`
-	Outcome         site.OpOutcome    `json:"outcome"`
-	// Step is the step a running op is at ("2/4 fence-resources site=c").
-	Step           string        `json:"step,omitempty"`
-	Error          string        `json:"error,omitempty"`
-	AbortRequested *site.Request `json:"abort_requested,omitempty"`
-	// Summary is what the table shows: the step a running op is at, why a
-	// failed or aborted op ended so, the parameters of one that succeeded.
-	Summary string `json:"summary"`
-}
-
-func summarize(op *site.Op, now time.Time) opSummary {
-	s := opSummary{
-		ID: op.ID, Kind: op.Kind, Params: op.Params, Who: op.Who, Created: op.Created, Ended: op.Ended,
-		DurationSeconds: opDuration(op, now).Seconds(), Outcome: op.Outcome, Error: op.Error, AbortRequested: op.AbortRequested,
-	}
-	if i := currentStep(op); i >= 0 && !op.Finished() {
-		s.Step = fmt.Sprintf("%d/%d %s", i+1, len(op.Steps), stepLabel(op.Steps[i]))
-	}
-	switch {
-	case !op.Finished():
-		s.Summary = "step " + s.Step
-		if s.Step == "" {
-			s.Summary = "no step left to run"
-		}
-		if i := currentStep(op); i >= 0 && op.Steps[i].Detail != "" {
-			s.Summary += ": " + op.Steps[i].Detail
-		}
-		if r := op.AbortRequested; r != nil {
-			s.Summary += "; abort requested by " + r.By
-		}
-	case op.Error != "":
-		s.Summary = op.Error
-	default:
-		s.Summary = paramString(op.Params)
-	}
-	return s
 }
 
 // writeOpList writes the ops as a table, for people.
@@ -272,9 +203,9 @@ func writeOpList(w io.Writer, ops []*site.Op, left int, kind string, now time.Ti
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tKIND\tWHO\tSTARTED\tDURATION\tOUTCOME\tSUMMARY")
 	for _, op := range ops {
-		s := summarize(op, now)
+		s := site.Summarize(op, now)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", op.ID, op.Kind, orDash(op.Who), op.Created.UTC().Format(time.RFC3339),
-			formatDuration(opDuration(op, now)), op.Outcome, orDash(truncate(oneLine(s.Summary), 120)))
+			formatDuration(site.OpDuration(op, now)), op.Outcome, orDash(truncate(oneLine(s.Summary), 120)))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -423,7 +354,7 @@ func writeOp(w io.Writer, op *site.Op, now time.Time) error {
 	fmt.Fprintf(tw, "op\t%s\n", op.ID)
 	fmt.Fprintf(tw, "kind\t%s\n", op.Kind)
 	if len(op.Params) > 0 {
-		fmt.Fprintf(tw, "params\t%s\n", paramString(op.Params))
+		fmt.Fprintf(tw, "params\t%s\n", site.ParamString(op.Params))
 	}
 	fmt.Fprintf(tw, "who\t%s\n", orDash(op.Who))
 	outcome := string(op.Outcome)
@@ -433,9 +364,9 @@ func writeOp(w io.Writer, op *site.Op, now time.Time) error {
 	fmt.Fprintf(tw, "outcome\t%s\n", outcome)
 	fmt.Fprintf(tw, "created\t%s\n", op.Created.UTC().Format(timeMillis))
 	if op.Finished() {
-		fmt.Fprintf(tw, "ended\t%s (took %s)\n", stamp(op.Ended), formatDuration(opDuration(op, now)))
+		fmt.Fprintf(tw, "ended\t%s (took %s)\n", stamp(op.Ended), formatDuration(site.OpDuration(op, now)))
 	} else {
-		fmt.Fprintf(tw, "running for\t%s\n", formatDuration(opDuration(op, now)))
+		fmt.Fprintf(tw, "running for\t%s\n", formatDuration(site.OpDuration(op, now)))
 	}
 	fmt.Fprintf(tw, "coordinators\t%s\n", orDash(strings.Join(op.Coordinators, ", ")))
 	if r := op.AbortRequested; r != nil {
@@ -602,8 +533,8 @@ func watchOp(ctx context.Context, out, errOut io.Writer, store *site.Store, id s
 	switch {
 	case err != nil && last != nil && !last.Finished():
 		step := ""
-		if i := currentStep(last); i >= 0 {
-			step = fmt.Sprintf(", at step %d/%d %s", i+1, len(last.Steps), stepLabel(last.Steps[i]))
+		if i := site.CurrentStep(last); i >= 0 {
+			step = fmt.Sprintf(", at step %d/%d %s", i+1, len(last.Steps), site.StepLabel(last.Steps[i]))
 		}
 		// Not wrapped: an interrupted watch is no clean exit.
 		return &exitError{code: 3, err: fmt.Errorf("stopped watching op %s before it ended (%s): it was still running%s", id, err, step)}
@@ -741,7 +672,7 @@ func writeAbort(w io.Writer, res abortResult) {
 	op := res.Op
 	what := fmt.Sprintf("op %s (%s", op.ID, op.Kind)
 	if len(op.Params) > 0 {
-		what += " " + paramString(op.Params)
+		what += " " + site.ParamString(op.Params)
 	}
 	what += ")"
 	switch res.Action {
@@ -761,17 +692,17 @@ func writeAbort(w io.Writer, res abortResult) {
 		}
 		fmt.Fprintln(w)
 	}
-	if i := currentStep(op); i >= 0 {
+	if i := site.CurrentStep(op); i >= 0 {
 		var rest []string
 		for _, st := range op.Steps[i:] {
-			rest = append(rest, stepLabel(st))
+			rest = append(rest, site.StepLabel(st))
 		}
 		verb := "will not run"
 		if res.Action == abortWouldRequest {
 			verb = "would not run"
 		}
 		if op.Steps[i].Status == site.StepRunning {
-			fmt.Fprintf(w, "step %d/%d %s is running: what it does stays done, and it is recorded as interrupted\n", i+1, len(op.Steps), stepLabel(op.Steps[i]))
+			fmt.Fprintf(w, "step %d/%d %s is running: what it does stays done, and it is recorded as interrupted\n", i+1, len(op.Steps), site.StepLabel(op.Steps[i]))
 			rest = rest[1:]
 		}
 		if len(rest) > 0 {
@@ -784,49 +715,6 @@ func writeAbort(w io.Writer, res abortResult) {
 	if res.Action != abortWouldRequest {
 		fmt.Fprintf(w, "follow it with: zdt ops watch %s\n", op.ID)
 	}
-}
-
-// currentStep is the index of the op's first step not run yet, or being
-// run; -1 when there is none.
-func currentStep(op *site.Op) int {
-	for i, st := range op.Steps {
-		if st.Status == site.StepPending || st.Status == site.StepRunning {
-			return i
-		}
-	}
-	return -1
-}
-
-// stepLabel names a step with its parameters: "assign service=web from=c".
-func stepLabel(st site.Step) string {
-	params := st.Params
-	if params["kind"] != "" { // the kind of op a runbook's macro step planned
-		params = maps.Clone(params)
-		delete(params, "kind")
-	}
-	if p := paramString(params); p != "" {
-		return st.Name + " " + p
-	}
-	return st.Name
-}
-
-// paramString is "k=v k=v", sorted by key, without empty values.
-func paramString(params map[string]string) string {
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(params)) {
-		if params[k] != "" {
-			parts = append(parts, k+"="+params[k])
-		}
-	}
-	return strings.Join(parts, " ")
-}
-
-// opDuration is how long the op took, or has been running.
-func opDuration(op *site.Op, now time.Time) time.Duration {
-	if op.Finished() && !op.Ended.IsZero() {
-		return op.Ended.Sub(op.Created)
-	}
-	return now.Sub(op.Created)
 }
 
 // formatDuration rounds d for people: 340ms, 4.2s, 3m12s.

@@ -251,13 +251,13 @@ func TestListOps(t *testing.T) {
 		{limit: 1, kind: "drill", want: ""},
 	}
 	for _, tt := range tests {
-		shown, left := listOps(journal, tt.kind, tt.limit)
+		shown, left := site.ListOps(journal, tt.kind, tt.limit)
 		var ids []string
 		for _, op := range shown {
 			ids = append(ids, op.ID)
 		}
 		if got := strings.Join(ids, " "); got != tt.want || left != tt.left {
-			t.Errorf("listOps(kind %q, limit %d) = %q, %d left; want %q, %d left", tt.kind, tt.limit, got, left, tt.want, tt.left)
+			t.Errorf("site.ListOps(kind %q, limit %d) = %q, %d left; want %q, %d left", tt.kind, tt.limit, got, left, tt.want, tt.left)
 		}
 	}
 }
@@ -403,7 +403,7 @@ func TestOpsCommands(t *testing.T) {
 		t.Errorf("ops list:\n%s", out)
 	}
 	out, err = runZDT(t, "ops", "list", "--config", path, "--kind", "placement", "-o", "json")
-	var list []opSummary
+	var list []site.OpSummary
 	if err != nil || json.Unmarshal([]byte(out), &list) != nil || len(list) != 1 || list[0].ID != old.ID || list[0].DurationSeconds != 0.08 {
 		t.Errorf("ops list --kind placement -o json: %v\n%s", err, out)
 	}

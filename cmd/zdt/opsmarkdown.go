@@ -46,7 +46,7 @@ func writeOpSummaryMarkdown(b *strings.Builder, op *site.Op, now time.Time) {
 		row("runbook", op.Runbook)
 	}
 	if len(op.Params) > 0 {
-		row("params", paramString(op.Params))
+		row("params", site.ParamString(op.Params))
 	}
 	row("requested by", op.Who)
 	outcome := string(op.Outcome)
@@ -56,9 +56,9 @@ func writeOpSummaryMarkdown(b *strings.Builder, op *site.Op, now time.Time) {
 	row("outcome", outcome)
 	row("created", stamp(op.Created))
 	if op.Finished() {
-		row("ended", fmt.Sprintf("%s (took %s)", stamp(op.Ended), formatDuration(opDuration(op, now))))
+		row("ended", fmt.Sprintf("%s (took %s)", stamp(op.Ended), formatDuration(site.OpDuration(op, now))))
 	} else {
-		row("running for", formatDuration(opDuration(op, now)))
+		row("running for", formatDuration(site.OpDuration(op, now)))
 	}
 	row("coordinators", strings.Join(op.Coordinators, ", "))
 	if r := op.AbortRequested; r != nil {
@@ -133,7 +133,7 @@ func writeTimelineMarkdown(b *strings.Builder, op *site.Op, tl failover.ServiceT
 // action: "confirm-window (confirm)"; "(rollback)" marks the steps of a
 // runbook's rollback section.
 func mdStepName(st site.Step) string {
-	name := stepLabel(st)
+	name := site.StepLabel(st)
 	if st.ID != "" {
 		name = st.ID + " (" + name + ")"
 	}

@@ -268,7 +268,7 @@ etcd cannot be read, 2 for a runbook, parameter or usage error.`,
 func writePlan(w io.Writer, plan *runbooks.Plan) {
 	fmt.Fprintf(w, "runbook %s (%s)", plan.Runbook.Name, plan.Runbook.File)
 	if len(plan.Args) > 0 {
-		fmt.Fprintf(w, " with %s", paramString(plan.Args))
+		fmt.Fprintf(w, " with %s", site.ParamString(plan.Args))
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -282,7 +282,7 @@ func writePlan(w io.Writer, plan *runbooks.Plan) {
 		if s.When != "" {
 			now = "when " + s.When + "; " + now
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", i+1, orDash(s.Group), step, s.Action, orDash(paramString(s.With)), orDash(oneLine(now)))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", i+1, orDash(s.Group), step, s.Action, orDash(site.ParamString(s.With)), orDash(oneLine(now)))
 	}
 	_ = tw.Flush()
 	if len(plan.Blockers) > 0 {

@@ -169,6 +169,9 @@ func writeStatusTable(w io.Writer, st site.Status) error {
 		fmt.Fprintf(w, ": %s", strings.Join(st.Health.Reasons, "; "))
 	}
 	fmt.Fprint(w, "\n\n")
+	if len(st.Insecure) > 0 {
+		fmt.Fprintf(w, "INSECURE (insecure_plaintext: true): no TLS on %s. Anyone on these networks can read and forge the cluster's state; for a test bed only.\n\n", strings.Join(st.Insecure, ", "))
+	}
 	if len(st.EtcdAlarms) > 0 {
 		fmt.Fprintf(w, "ETCD ALARM %s\n", strings.Join(st.EtcdAlarms, ", "))
 		if strings.Contains(strings.Join(st.EtcdAlarms, " "), "NOSPACE") {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/zdt-project/zdt/cmd/zdt/internal/controller"
+	"github.com/zdt-project/zdt/site/apiauth"
 	"github.com/zdt-project/zdt/site/config"
 )
 
@@ -35,6 +36,9 @@ type controllersStatus struct {
 func readControllers(ctx context.Context, cfg *config.Cluster, etcdErr error) controllersStatus {
 	st := controllersStatus{Etcd: etcdErr.Error(), Sites: make([]siteHealth, len(cfg.Sites))}
 	client := &http.Client{Timeout: 2 * time.Second}
+	if tlsCfg, err := apiauth.ClusterTLS(cfg); err == nil && tlsCfg != nil {
+		client.Transport = &http.Transport{TLSClientConfig: tlsCfg}
+	} // an unreadable CA shows as each site's error
 	var wg sync.WaitGroup
 	for i, s := range cfg.Sites {
 		wg.Add(1)
@@ -49,7 +53,7 @@ func readControllers(ctx context.Context, cfg *config.Cluster, etcdErr error) co
 
 func readHealth(ctx context.Context, client *http.Client, s config.Site) siteHealth {
 	h := siteHealth{Site: s.Name}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.API+"/healthz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, apiauth.BaseURL(s)+"/healthz", nil)
 	if err != nil {
 		h.Error = err.Error()
 		return h

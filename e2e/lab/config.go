@@ -40,6 +40,22 @@ etcd:
     cert: {{certPath "client"}}
     key: {{keyPath "client"}}
 
+# Who may use the controllers' API (/api/v1, over TLS with each site's
+# member certificate), each identity with a role: viewer reads; operator
+# also runs switchovers, failbacks, evacuations, runbooks, approvals and
+# aborts; admin also declares failovers, forces moves and confirms fences.
+# An identity proves itself by a client certificate signed by api.ca (by
+# default etcd.tls.ca) whose common name is cert_cn, or by a bearer token
+# whose SHA-256 is token_sha256 (printf %s TOKEN | sha256sum): the tokens
+# themselves are in tokens/ and nowhere else. /healthz and /metrics need no
+# identity.
+api:
+  identities:
+    - {name: lab-admin, role: admin, cert_cn: "zdt client"}
+{{- range $role := .TokenRoles}}
+    - {name: {{$role}}, role: {{$role}}, token_sha256: {{index $.TokenSums $role}}}
+{{- end}}
+
 # A controller holds a lease for its site and renews it every renew_interval
 # (at most a third of lease_ttl), with a beat (a small etcd write) each time.
 # When a renewal does not come back in time, the site fences itself (stops
@@ -316,6 +332,8 @@ type configData struct {
 	PostgresService string
 	// Synchronous is what the group's synchronous says (Options.Synchronous).
 	Synchronous bool
+	// TokenSums are the SHA-256 of the API tokens, by role.
+	TokenSums map[string]string
 }
 
 // configExtras is what the config says beside the topology: where the
@@ -331,7 +349,12 @@ type configExtras struct {
 	postgresService string
 	// synchronous: the group replicates synchronously.
 	synchronous bool
+	// tokenSums are the SHA-256 of the API tokens, by role.
+	tokenSums map[string]string
 }
+
+// TokenRoles are the roles with a token, least first.
+func (d configData) TokenRoles() []string { return TokenRoles }
 
 // NoPostgresReason is why the group was left out, as a sentence fragment.
 func (d configData) NoPostgresReason() string {
@@ -392,7 +415,7 @@ func writeConfig(dir string, t Topology, x configExtras) error {
 		return fmt.Errorf("parse the config template: %w", err)
 	}
 	data := configData{Topology: t, dir: dir, uris: map[string]string{}, NoLibvirtd: x.noLibvirtd,
-		pg: x.pg, NoPostgres: x.noPostgres, PostgresService: x.postgresService, Synchronous: x.synchronous}
+		pg: x.pg, NoPostgres: x.noPostgres, PostgresService: x.postgresService, Synchronous: x.synchronous, TokenSums: x.tokenSums}
 	for _, s := range t.Sites {
 		for _, h := range s.Hosts {
 			data.uris[h.Name] = hostURI(x.sockDirs[s.Name])

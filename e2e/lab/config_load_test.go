@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"crypto/sha256"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -112,6 +113,8 @@ func checkConfig(t *testing.T, l *Lab, top Topology, synchronous bool, c *config
 			PeerAPI:  top.PeerAPI(s),
 			PeerCert: filepath.Join(l.Dir(), certPath(s.Name)),
 			PeerKey:  filepath.Join(l.Dir(), keyPath(s.Name)),
+			APICert:  filepath.Join(l.Dir(), certPath(s.Name)),
+			APIKey:   filepath.Join(l.Dir(), keyPath(s.Name)),
 			Etcd: config.SiteEtcd{
 				ClientURL: top.EtcdClientURL(s),
 				PeerURL:   top.EtcdPeerURL(s),
@@ -148,6 +151,22 @@ func checkConfig(t *testing.T, l *Lab, top Topology, synchronous bool, c *config
 	}
 	if !reflect.DeepEqual(c.Etcd.TLS, wantTLS) {
 		t.Errorf("etcd TLS %+v; want %+v", c.Etcd.TLS, wantTLS)
+	}
+	// The API: TLS with the CA of etcd, the client certificate is the
+	// admin, and a token per role whose hash is in the config.
+	if c.API.CA != wantTLS.CA || len(c.Plaintext()) != 0 || c.InsecurePlaintext {
+		t.Errorf("api CA %q, plaintext %q, insecure %v; want %q, none, false", c.API.CA, c.Plaintext(), c.InsecurePlaintext, wantTLS.CA)
+	}
+	wantIDs := []config.Identity{{Name: "lab-admin", Role: config.RoleAdmin, CertCN: "zdt client"}}
+	for _, role := range TokenRoles {
+		token, err := l.Token(role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantIDs = append(wantIDs, config.Identity{Name: role, Role: config.Role(role), TokenSHA256: sha256.Sum256([]byte(token)), HasToken: true})
+	}
+	if !reflect.DeepEqual(c.API.Identities, wantIDs) {
+		t.Errorf("api identities %+v; want %+v", c.API.Identities, wantIDs)
 	}
 	for _, svc := range top.Services {
 		got, ok := c.Service(svc.Name)

@@ -1,6 +1,8 @@
 package lab
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -20,6 +22,12 @@ etcd:
     ca: pki/ca.pem
     cert: pki/client.pem
     key: pki/client-key.pem
+api:
+  identities:
+    - {name: lab-admin, role: admin, cert_cn: "zdt client"}
+    - {name: viewer, role: viewer, token_sha256: SUM-viewer}
+    - {name: operator, role: operator, token_sha256: SUM-operator}
+    - {name: admin, role: admin, token_sha256: SUM-admin}
 timings:
   lease_ttl: 2s
   renew_interval: 500ms
@@ -153,6 +161,21 @@ func parseYAML(t *testing.T, data []byte) map[string]any {
 	return m
 }
 
+// withTokenSums puts the SHA-256 of the lab's tokens (random) in place of
+// SUM-<role> in a config.
+func withTokenSums(t *testing.T, l *Lab, config string) string {
+	t.Helper()
+	for _, role := range TokenRoles {
+		token, err := l.Token(role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256([]byte(token))
+		config = strings.ReplaceAll(config, "SUM-"+role, hex.EncodeToString(sum[:]))
+	}
+	return config
+}
+
 // stripGuests removes from a parsed config what libvirtd adds.
 func stripGuests(m map[string]any) {
 	delete(m, "placement")
@@ -175,7 +198,7 @@ func TestConfigParsesBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := parseYAML(t, data)
-	want := parseYAML(t, []byte(strings.ReplaceAll(wantConfig, "DIR", l.Dir())))
+	want := parseYAML(t, []byte(strings.ReplaceAll(withTokenSums(t, l, wantConfig), "DIR", l.Dir())))
 	if !reflect.DeepEqual(got, want) {
 		gotYAML, _ := yaml.Marshal(got)
 		wantYAML, _ := yaml.Marshal(want)
@@ -293,7 +316,7 @@ func TestConfigWithoutLibvirtd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := parseYAML(t, []byte(wantConfig))
+	want := parseYAML(t, []byte(withTokenSums(t, l, wantConfig)))
 	stripGuests(want)
 	if got := parseYAML(t, data); !reflect.DeepEqual(got, want) {
 		gotYAML, _ := yaml.Marshal(got)

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/zdt-project/zdt/site/apiauth"
 )
 
 const (
@@ -55,7 +57,7 @@ func (a answer) String() string {
 // or libvirtd dies, and when ctx ends; either error names the site, what it
 // last said and the end of its log.
 func (l *Lab) WaitHealthy(ctx context.Context) error {
-	client, closeClient := newHealthClient()
+	client, closeClient := l.newHealthClient()
 	defer closeClient()
 	ticker := time.NewTicker(healthInterval)
 	defer ticker.Stop()
@@ -177,7 +179,7 @@ func (l *Lab) WaitAnswering(ctx context.Context, site string) error {
 	if err != nil {
 		return err
 	}
-	client, closeClient := newHealthClient()
+	client, closeClient := l.newHealthClient()
 	defer closeClient()
 	ticker := time.NewTicker(healthInterval)
 	defer ticker.Stop()
@@ -202,21 +204,25 @@ func (l *Lab) WaitAnswering(ctx context.Context, site string) error {
 			if a.err == nil {
 				return l.libvirtdSilentError(ctx.Err(), []string{site}, hv)
 			}
-			return fmt.Errorf("site %s does not answer on http://%s/healthz (%w): %v%s",
+			return fmt.Errorf("site %s does not answer on https://%s/healthz (%w): %v%s",
 				site, s.API, ctx.Err(), a, l.logTail(controllerOf(site)))
 		case <-ticker.C:
 		}
 	}
 }
 
-func newHealthClient() (*http.Client, func()) {
+// newHealthClient is an HTTPS client of the sites' APIs that trusts the
+// lab's CA. /healthz needs no identity.
+func (l *Lab) newHealthClient() (*http.Client, func()) {
 	transport := &http.Transport{Proxy: nil, DisableKeepAlives: true}
+	// A lab without its CA fails every probe, saying why.
+	transport.TLSClientConfig, _ = apiauth.ClientTLS(filepath.Join(l.dir, certPath(caName)), "", "")
 	return &http.Client{Transport: transport, Timeout: healthTimeout}, transport.CloseIdleConnections
 }
 
 // probe asks one site's /healthz.
 func probe(ctx context.Context, client *http.Client, api string) answer {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+api+"/healthz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+api+"/healthz", nil)
 	if err != nil {
 		return answer{err: err}
 	}
@@ -227,7 +233,7 @@ func probe(ctx context.Context, client *http.Client, api string) answer {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if err != nil {
-		return answer{err: fmt.Errorf("read the answer of http://%s/healthz: %w", api, err)}
+		return answer{err: fmt.Errorf("read the answer of https://%s/healthz: %w", api, err)}
 	}
 	a := answer{status: resp.StatusCode, body: strings.TrimSpace(string(body))}
 	_ = json.Unmarshal(body, &a.health) // a body that is not ours shows as text

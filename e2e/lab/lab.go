@@ -161,8 +161,12 @@ func Create(dir string, opts Options) (*Lab, error) {
 	if err := writeDomains(dir, t); err != nil {
 		return nil, err
 	}
+	sums, err := writeTokens(dir)
+	if err != nil {
+		return nil, err
+	}
 	x := configExtras{sockDirs: sockDirs, noLibvirtd: noLibvirtd, pg: pg, noPostgres: noPostgres, postgresService: pgService,
-		synchronous: opts.Synchronous}
+		synchronous: opts.Synchronous, tokenSums: sums}
 	if err := writeConfig(dir, t, x); err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // fakeEnv makes the test binary a fake controller: the lab's tests start
@@ -63,7 +64,9 @@ func fakeController(modes string, args []string) int {
 		w.WriteHeader(status)
 		_ = json.NewEncoder(w).Encode(h)
 	})
-	err = http.ListenAndServe(s.API, mux) // until killed
+	srv := &http.Server{Addr: s.API, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	dir := filepath.Dir(configPath)
+	err = srv.ListenAndServeTLS(filepath.Join(dir, certPath(site)), filepath.Join(dir, keyPath(site))) // until killed
 	fmt.Fprintln(os.Stderr, "fake:", err)
 	return 1
 }

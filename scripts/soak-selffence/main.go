@@ -344,7 +344,7 @@ func (w *watcher) sample(ctx context.Context) (sample, error) {
 	s := sample{zdt: map[string]metrics{}, etcd: map[string]metrics{}, kind: map[string]int{}}
 	var errs []error
 	for _, st := range w.l.Sites() {
-		m, err := w.metrics(ctx, "http://"+st.API+"/metrics")
+		m, err := w.metrics(ctx, "https://"+st.API+"/metrics") // the lab's APIs serve TLS with the etcd CA
 		errs = append(errs, err)
 		s.zdt[st.Name] = m
 		m, err = w.metrics(ctx, st.EtcdClientURL+"/metrics")

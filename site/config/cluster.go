@@ -21,6 +21,11 @@ type Cluster struct {
 	Retention   Retention
 	Runbooks    Runbooks
 	FailStatic  FailStatic
+	API         API
+	// InsecurePlaintext allows etcd or the API without TLS (Plaintext
+	// lists what). Without it, a controller refuses to start on such a
+	// config; with it, zdt status says so on every run.
+	InsecurePlaintext bool
 }
 
 // fileCluster is the whole file as written.
@@ -37,6 +42,9 @@ type fileCluster struct {
 	Retention   fileRetention   `yaml:"retention"`
 	FailStatic  fileFailStatic  `yaml:"fail_static"`
 	Runbooks    fileRunbooks    `yaml:"runbooks"`
+	API         fileAPI         `yaml:"api"`
+	// InsecurePlaintext: see Cluster.InsecurePlaintext.
+	InsecurePlaintext bool `yaml:"insecure_plaintext"`
 }
 
 // build validates the whole file and returns the cluster it describes;
@@ -60,6 +68,9 @@ func (f *fileCluster) build(c *checker) *Cluster {
 	cl.Retention = f.Retention.build(c)
 	cl.FailStatic = f.FailStatic.build(c, cl.Timings, ttl, cl.Sites, f.Sites, cl.Etcd)
 	cl.Runbooks = Runbooks{AllowShell: f.Runbooks.AllowShell}
+	cl.API = f.API.build(c, cl.Etcd)
+	cl.InsecurePlaintext = f.InsecurePlaintext
+	c.checkPlaintext(cl, f.Sites)
 	c.checkBGP(cl, f.Sites)
 	return cl
 }

@@ -249,7 +249,7 @@ func TestLoadFull(t *testing.T) {
 			HostFailAfter:       10 * time.Second,
 		},
 		Sites: []Site{
-			{Name: "a", API: "127.0.0.11:7480", Etcd: SiteEtcd{
+			{Name: "a", API: "127.0.0.11:7480", APICert: pki("a.pem"), APIKey: pki("a-key.pem"), Etcd: SiteEtcd{
 				ClientURL: "https://127.0.0.11:2379", PeerURL: "https://127.0.0.11:2380", Cert: pki("a.pem"), Key: pki("a-key.pem")},
 				Hosts: []Host{
 					{Name: "a1", Site: "a", URI: "test+unix:///default?socket=/run/zdt/a1.sock", VCPUs: 16, MemoryMiB: 65536, CPUOvercommit: 2, MemoryOvercommit: 1},
@@ -262,7 +262,7 @@ func TestLoadFull(t *testing.T) {
 						Description: "upstream router"},
 					{Address: addr("2001:db8:1::1"), ASN: 64500, HoldTime: 9 * time.Second, Keepalive: 3 * time.Second, ConnectRetry: 5 * time.Second},
 				}}},
-			{Name: "b", API: "127.0.0.12:7480", Etcd: SiteEtcd{
+			{Name: "b", API: "127.0.0.12:7480", APICert: pki("b.pem"), APIKey: pki("b-key.pem"), Etcd: SiteEtcd{
 				ClientURL: "https://127.0.0.12:2379", PeerURL: "https://127.0.0.12:2380", Cert: pki("b.pem"), Key: pki("b-key.pem")},
 				BGP: &SiteBGP{ASN: 64602, RouterID: addr("192.0.2.12"), Interface: "zdt0", Peers: []BGPPeer{
 					{Address: addr("192.0.2.1"), ASN: 64500, HoldTime: 9 * time.Second, Keepalive: 3 * time.Second, ConnectRetry: 5 * time.Second}}}},
@@ -304,6 +304,7 @@ func TestLoadFull(t *testing.T) {
 		Fencing:    Fencing{Timeout: 1500 * time.Millisecond, RequireConfirmation: true},
 		Retention:  Retention{OpsMaxAge: DefaultOpsMaxAge, OpsMaxCount: DefaultOpsMaxCount, EventsMaxAge: DefaultEventsMaxAge, EventsMaxCount: DefaultEventsMaxCount},
 		FailStatic: FailStatic{CheckTimeout: 600 * time.Millisecond},
+		API:        API{CA: pki("ca.pem")},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", c, want)

@@ -26,9 +26,9 @@ func TestUndecodable(t *testing.T) {
 		want  []string
 	}{
 		{"unknown field in a site", []string{"  - name: b\n", "  - name: b\n    zone: x\n"}, []string{
-			`zdt.yaml:21: sites[1]: unknown field "zone" (known fields: name, api, peer_api, etcd, hosts, bgp)`}},
+			`zdt.yaml:21: sites[1]: unknown field "zone" (known fields: name, api, peer_api, api_cert, api_key, etcd, hosts, bgp)`}},
 		{"unknown field at the top", []string{"cluster: lab\n", "cluster: lab\nextra: 1\n"}, []string{
-			`zdt.yaml:2: unknown field "extra" (known fields: cluster, etcd, timings, sites, services, placement, bgp, replication, fencing, retention, fail_static, runbooks)`}},
+			`zdt.yaml:2: unknown field "extra" (known fields: cluster, etcd, timings, sites, services, placement, bgp, replication, fencing, retention, fail_static, runbooks, api, insecure_plaintext)`}},
 		{"misspelt timing", []string{"lease_ttl: 3s", "lease_tll: 3s"}, []string{
 			`zdt.yaml:9: timings: unknown field "lease_tll" (known fields: lease_ttl, renew_interval, self_fence_margin, etcd_heartbeat, etcd_election_timeout, bootstrap_grace, host_fail_after)`}},
 		{"unknown field in tls", []string{"    key: pki/client-key.pem\n", "    key: pki/client-key.pem\n    password: x\n"}, []string{
@@ -48,7 +48,7 @@ func TestUndecodable(t *testing.T) {
 		{"string for a section", []string{"timings:\n  lease_ttl: 3s\n  etcd_heartbeat: 100ms\n  etcd_election_timeout: 500ms\n", "timings: fast\n"}, []string{
 			`zdt.yaml:8: timings: expected a mapping with the fields lease_ttl, renew_interval, self_fence_margin, etcd_heartbeat, etcd_election_timeout, bootstrap_grace, host_fail_after, found "fast"`}},
 		{"string for a site keeps later sites' lines", []string{siteB, "  - b\n", "api: 127.0.0.13:7480", "api: 127.0.0.13"}, []string{
-			`zdt.yaml:20: sites[1]: expected a mapping with the fields name, api, peer_api, etcd, hosts, bgp, found "b"`,
+			`zdt.yaml:20: sites[1]: expected a mapping with the fields name, api, peer_api, api_cert, api_key, etcd, hosts, bgp, found "b"`,
 			`zdt.yaml:22: sites[2].api: "127.0.0.13" is not host:port: missing port in address; write it like 10.0.0.1:7480`}},
 		{"mapping for a prefix keeps later prefixes' lines", []string{"prefixes: [198.51.100.0/24]", "prefixes: [{a: 1}, 198.51.100.5/24]"}, []string{
 			`zdt.yaml:41: services[1].prefixes[0]: expected a single value, found a mapping`,

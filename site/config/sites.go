@@ -14,7 +14,11 @@ type Site struct {
 	// and PeerKey are the certificate and key it presents there, as server
 	// and as client: the site's etcd member certificate.
 	PeerAPI, PeerCert, PeerKey string
-	Etcd                       SiteEtcd
+	// APICert and APIKey are the certificate and key the API serves TLS
+	// with: api_cert and api_key, by default the site's etcd member
+	// certificate. "" when the API has none (plaintext).
+	APICert, APIKey string
+	Etcd            SiteEtcd
 	// Hosts are the site's hypervisors.
 	Hosts []Host
 	// BGP is the site's speaker, nil if the cluster announces nothing.
@@ -31,6 +35,8 @@ type fileSite struct {
 	API  string `yaml:"api"`
 	// PeerAPI: see Site.PeerAPI.
 	PeerAPI string       `yaml:"peer_api"`
+	APICert string       `yaml:"api_cert"`
+	APIKey  string       `yaml:"api_key"`
 	Etcd    fileSiteEtcd `yaml:"etcd"`
 	Hosts   []fileHost   `yaml:"hosts"`
 	BGP     *fileSiteBGP `yaml:"bgp"`
@@ -85,6 +91,7 @@ func (f fileSite) build(c *checker, field string, seen *siteChecks) Site {
 	}
 
 	s.Etcd = f.Etcd.build(c, field+".etcd", seen)
+	s.APICert, s.APIKey = f.apiCert(c, field, s.Etcd)
 	s.Hosts = buildHosts(c, field+".hosts", f.Name, f.Hosts, seen.hosts)
 	if f.BGP != nil {
 		s.BGP = f.BGP.build(c, field+".bgp")
@@ -143,4 +150,20 @@ func (s *siteChecks) address(c *checker, field, raw, host, port string) {
 		return
 	}
 	s.addrs[k] = field
+}
+
+// apiCert returns the certificate and key the site's API serves: api_cert
+// and api_key, both or neither; by default the etcd member's.
+func (f fileSite) apiCert(c *checker, field string, e SiteEtcd) (cert, key string) {
+	switch {
+	case f.APICert == "" && f.APIKey == "":
+		return e.Cert, e.Key
+	case f.APICert == "":
+		c.add(field+".api_cert", "required when api_key is set: give both api_cert and api_key, or neither (the etcd member's certificate is then used)")
+	case f.APIKey == "":
+		c.add(field+".api_key", "required when api_cert is set: give both api_cert and api_key, or neither (the etcd member's certificate is then used)")
+	default:
+		return c.checkFile(field+".api_cert", f.APICert), c.checkFile(field+".api_key", f.APIKey)
+	}
+	return "", ""
 }

@@ -17,10 +17,16 @@ import (
 
 // PKI is a CA and one certificate per name, as PEM files in a test's
 // temporary directory: each valid for 127.0.0.1 and localhost, as server
-// and as client, like the members' certificates the lab writes.
+// and as client, like the members' certificates the lab writes. Issue
+// adds more.
 type PKI struct {
 	CA        string
 	Cert, Key map[string]string
+
+	dir    string
+	caCert *x509.Certificate
+	caKey  *ecdsa.PrivateKey
+	serial *int64
 }
 
 // NewPKI writes a new CA and a certificate for each name.
@@ -45,33 +51,64 @@ func NewPKI(t testing.TB, names ...string) PKI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := PKI{CA: filepath.Join(dir, "ca.pem"), Cert: map[string]string{}, Key: map[string]string{}}
+	serial := int64(1)
+	p := PKI{CA: filepath.Join(dir, "ca.pem"), Cert: map[string]string{}, Key: map[string]string{},
+		dir: dir, caCert: caCert, caKey: caKey, serial: &serial}
 	writePEM(t, p.CA, "CERTIFICATE", caDER)
-	for i, name := range names {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(int64(i + 2)), Subject: pkix.Name{CommonName: "zdt site " + name},
-			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
-			KeyUsage:    x509.KeyUsageDigitalSignature,
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, key.Public(), caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.Cert[name], p.Key[name] = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
-		writePEM(t, p.Cert[name], "CERTIFICATE", der)
-		writePEM(t, p.Key[name], "PRIVATE KEY", keyDER)
+	for _, name := range names {
+		p.Issue(t, name, Cert{CommonName: "zdt site " + name, Server: true, Client: true})
 	}
 	return p
+}
+
+// Cert says what certificate Issue makes.
+type Cert struct {
+	CommonName string
+	// Server and Client are its extended key usages.
+	Server, Client bool
+	// NotBefore and NotAfter default to an hour ago and a day ahead.
+	NotBefore, NotAfter time.Time
+}
+
+// Issue writes a new key and a certificate signed by the CA as name.pem
+// and name-key.pem, recorded in Cert and Key.
+func (p PKI) Issue(t testing.TB, name string, c Cert) {
+	t.Helper()
+	now := time.Now()
+	if c.NotBefore.IsZero() {
+		c.NotBefore = now.Add(-time.Hour)
+	}
+	if c.NotAfter.IsZero() {
+		c.NotAfter = now.Add(24 * time.Hour)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	*p.serial++
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(*p.serial), Subject: pkix.Name{CommonName: c.CommonName},
+		NotBefore: c.NotBefore, NotAfter: c.NotAfter,
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature,
+	}
+	if c.Server {
+		tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageServerAuth)
+	}
+	if c.Client {
+		tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, key.Public(), p.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Cert[name], p.Key[name] = filepath.Join(p.dir, name+".pem"), filepath.Join(p.dir, name+"-key.pem")
+	writePEM(t, p.Cert[name], "CERTIFICATE", der)
+	writePEM(t, p.Key[name], "PRIVATE KEY", keyDER)
 }
 
 func writePEM(t testing.TB, path, typ string, der []byte) {

@@ -24,12 +24,14 @@ import (
 	"github.com/zdt-project/zdt/bgp/announcer"
 	"github.com/zdt-project/zdt/bgp/speaker"
 	"github.com/zdt-project/zdt/bgp/svcaddr"
+	"github.com/zdt-project/zdt/cmd/zdt/internal/api"
 	"github.com/zdt-project/zdt/deploy/reconciler"
 	"github.com/zdt-project/zdt/failover"
 	"github.com/zdt-project/zdt/failover/outside"
 	replrec "github.com/zdt-project/zdt/replication/reconciler"
 	"github.com/zdt-project/zdt/runbooks"
 	"github.com/zdt-project/zdt/site"
+	"github.com/zdt-project/zdt/site/apiauth"
 	"github.com/zdt-project/zdt/site/config"
 	"github.com/zdt-project/zdt/site/failstatic"
 	"github.com/zdt-project/zdt/site/membership"
@@ -86,6 +88,10 @@ type Controller struct {
 	// peerTLS is the server side of the fail-static checks; nil when
 	// fail static is off.
 	peerTLS *tls.Config
+	// api serves /api/v1; apiTLS is its listener's TLS, nil when the site
+	// has no API certificate (insecure_plaintext).
+	api    *api.Server
+	apiTLS *tls.Config
 }
 
 // New checks the config and builds the controller.
@@ -101,6 +107,9 @@ func New(cfg Config) (*Controller, error) {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	c := &Controller{cfg: cfg, site: me, store: site.NewStore(cfg.Client, cfg.Cluster.Name)}
+	if err := c.buildAPI(); err != nil {
+		return nil, err
+	}
 	t := cfg.Cluster.Timings
 	c.metrics = newMetrics(c)
 	guests, err := reconciler.New(reconciler.Config{
@@ -203,12 +212,30 @@ func (c *Controller) onMembershipChange(ch membership.Change) {
 	}
 }
 
+// buildAPI builds the API server and its listener's TLS.
+func (c *Controller) buildAPI() error {
+	auth, err := apiauth.New(c.cfg.Cluster)
+	if err != nil {
+		return err
+	}
+	c.api = api.New(api.Config{Cluster: c.cfg.Cluster, Site: c.site.Name, Store: c.store, Auth: auth, Log: c.cfg.Log.Named("api")})
+	if c.site.APICert != "" {
+		if c.apiTLS, err = apiauth.ServerTLS(c.site.APICert, c.site.APIKey); err != nil {
+			return fmt.Errorf("site %s: %w", c.site.Name, err)
+		}
+	}
+	return nil
+}
+
 // Run runs the controller until ctx ends. Ending ctx is a clean stop, not an
 // error.
 func (c *Controller) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", c.site.API)
 	if err != nil {
 		return fmt.Errorf("site %s api listener: %w", c.site.Name, err)
+	}
+	if c.apiTLS != nil {
+		ln = tls.NewListener(ln, c.apiTLS)
 	}
 	srv := &http.Server{Handler: c.handler(), ReadHeaderTimeout: 5 * time.Second}
 	var peers net.Listener

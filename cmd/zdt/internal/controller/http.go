@@ -2,13 +2,13 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/zdt-project/zdt/cmd/zdt/internal/api"
 	"github.com/zdt-project/zdt/site"
 )
 
@@ -30,11 +30,13 @@ type Health struct {
 	FailStaticSince *time.Time `json:"fail_static_since,omitempty"`
 }
 
+// handler serves /healthz and /metrics to anyone, and the API (package
+// api) to the identities of the config.
 func (c *Controller) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", c.serveHealth)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(c.cfg.Registry, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /api/v1/status", c.serveStatus)
+	c.api.Register(mux)
 	return mux
 }
 
@@ -56,7 +58,7 @@ func (c *Controller) serveHealth(w http.ResponseWriter, r *http.Request) {
 	if info.State != site.ControllerUp {
 		code = http.StatusServiceUnavailable
 	}
-	writeJSON(w, code, h)
+	api.WriteJSON(w, code, h)
 }
 
 func (c *Controller) coordinator(ctx context.Context) string {
@@ -70,25 +72,4 @@ func (c *Controller) coordinator(ctx context.Context) string {
 		return ""
 	}
 	return string(resp.Kvs[0].Value)
-}
-
-// serveStatus answers the cluster's status, as `zdt status -o json` shows
-// it.
-func (c *Controller) serveStatus(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	st, err := c.store.Status(ctx, c.cfg.Cluster)
-	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
-		return
-	}
-	writeJSON(w, http.StatusOK, st)
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
 }

@@ -1,0 +1,306 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/zdt-project/zdt/failover"
+	"github.com/zdt-project/zdt/runbooks"
+	"github.com/zdt-project/zdt/site"
+	"github.com/zdt-project/zdt/site/apiauth"
+	"github.com/zdt-project/zdt/site/config"
+)
+
+// The bodies of the operations. Durations are Go durations ("90s").
+
+// SwitchoverRequest asks for a switchover (zdt switchover).
+type SwitchoverRequest struct {
+	Service       string `json:"service"`
+	Site          string `json:"site"`
+	To            string `json:"to"`
+	Force         bool   `json:"force"`
+	PromoteWithin string `json:"promote_within"`
+	DryRun        bool   `json:"dry_run"`
+}
+
+// FailoverRequest declares a site dark (zdt failover).
+type FailoverRequest struct {
+	Site   string `json:"site"`
+	Reason string `json:"reason"`
+	DryRun bool   `json:"dry_run"`
+}
+
+// FailbackRequest asks for a failback (zdt failback).
+type FailbackRequest struct {
+	Site   string `json:"site"`
+	DryRun bool   `json:"dry_run"`
+}
+
+// EvacuateRequest asks for an evacuation (zdt evacuate).
+type EvacuateRequest struct {
+	Site          string `json:"site"`
+	Reason        string `json:"reason"`
+	PromoteWithin string `json:"promote_within"`
+	DryRun        bool   `json:"dry_run"`
+}
+
+// RunbookRequest runs a shipped runbook (zdt runbook run).
+type RunbookRequest struct {
+	Params map[string]string `json:"params"`
+	// Yes approves every confirm step in advance, in the caller's name.
+	Yes    bool `json:"yes"`
+	DryRun bool `json:"dry_run"`
+}
+
+// Reason is the body of an approval or an abort.
+type Reason struct {
+	Reason string `json:"reason"`
+}
+
+// planner plans an op as who from a snapshot: the op, or why not now.
+type planner func(snap *site.Snapshot, who string) (*site.Op, []string)
+
+// request plans and journals an op for who, and answers what it did: 202
+// with the op when journaled, 200 for a dry run, 409 with the blockers
+// when it may not run now.
+func (s *Server) request(w http.ResponseWriter, r *http.Request, who apiauth.Identity, res site.OpRequest, plan planner) error {
+	ctx, cancel := s.readCtx(r)
+	defer cancel()
+	res.Blockers = []string{}
+	op, why, err := s.cfg.Store.PlanAndRequest(ctx, res.DryRun, func(snap *site.Snapshot) (*site.Op, []string) {
+		return plan(snap, who.String())
+	})
+	switch {
+	case err != nil:
+		return err
+	case len(why) > 0:
+		return &apiError{status: http.StatusConflict, msg: res.Subject() + ": refused for now: " + strings.Join(why, "; "), blockers: why}
+	}
+	res.Op = op
+	if res.DryRun {
+		WriteJSON(w, http.StatusOK, res)
+		return nil
+	}
+	w.Header().Set("Location", Prefix+"/ops/"+op.ID)
+	WriteJSON(w, http.StatusAccepted, res)
+	return nil
+}
+
+// duration reads an optional duration field.
+func duration(field, v string) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, errorf(http.StatusBadRequest, "%s %q: want a positive duration, like 90s", field, v)
+	}
+	return d, nil
+}
+
+// needSite refuses a missing or unknown site.
+func (s *Server) needSite(field, name string) error {
+	if name == "" {
+		return errorf(http.StatusBadRequest, "%s: required: the name of a site (sites are %s)", field, strings.Join(s.cfg.Cluster.SiteNames(), ", "))
+	}
+	return s.checkNames(name, "")
+}
+
+func (s *Server) switchover(w http.ResponseWriter, r *http.Request, who apiauth.Identity) error {
+	var req SwitchoverRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	within, err := duration("promote_within", req.PromoteWithin)
+	switch {
+	case err != nil:
+		return err
+	case (req.Service == "") == (req.Site == ""):
+		return errorf(http.StatusBadRequest, "give either service or site (the site whose services move)")
+	case req.Force:
+		if err := apiauth.Authorize(who, config.RoleAdmin, "a forced switchover"); err != nil {
+			return err
+		}
+	}
+	if err := s.checkNames(req.Site, req.Service); err != nil {
+		return err
+	}
+	if err := s.needSite("to", req.To); err != nil {
+		return err
+	}
+	if req.Site == req.To {
+		return errorf(http.StatusBadRequest, "site and to are both %q: the services would not move", req.To)
+	}
+	args := map[string]string{"service": req.Service, "site": req.Site, "to": req.To, "force": strconv.FormatBool(req.Force)}
+	if within > 0 {
+		args["promote_within"] = within.String()
+	}
+	return s.request(w, r, who, site.OpRequest{Site: req.Site, Service: req.Service, DryRun: req.DryRun}, s.shipped(failover.KindSwitchover, args))
+}
+
+// shipped plans by a shipped runbook, as the CLI's commands do.
+func (s *Server) shipped(name string, args map[string]string) planner {
+	return func(snap *site.Snapshot, who string) (*site.Op, []string) {
+		return runbooks.PlanShipped(s.cfg.Cluster, snap, name, args, who)
+	}
+}
+
+func (s *Server) failover(w http.ResponseWriter, r *http.Request, who apiauth.Identity) error {
+	var req FailoverRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if err := s.needSite("site", req.Site); err != nil {
+		return err
+	}
+	return s.request(w, r, who, site.OpRequest{Site: req.Site, DryRun: req.DryRun}, func(snap *site.Snapshot, who string) (*site.Op, []string) {
+		return failover.PlanDeclaredFailover(s.cfg.Cluster, snap, req.Site, who, req.Reason, time.Now())
+	})
+}
+
+func (s *Server) failback(w http.ResponseWriter, r *http.Request, who apiauth.Identity) error {
+	var req FailbackRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if err := s.needSite("site", req.Site); err != nil {
+		return err
+	}
+	return s.request(w, r, who, site.OpRequest{Site: req.Site, DryRun: req.DryRun}, s.shipped(failover.KindFailback, map[string]string{"site": req.Site}))
+}
+
+func (s *Server) evacuate(w http.ResponseWriter, r *http.Request, who apiauth.Identity) error {
+	var req EvacuateRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	within, err := duration("promote_within", req.PromoteWithin)
+	if err != nil {
+		return err
+	}
+	if err := s.needSite("site", req.Site); err != nil {
+		return err
+	}
+	args := map[string]string{"site": req.Site, "reason": req.Reason}
+	if within > 0 {
+		args["within"] = within.String()
+	}
+	return s.request(w, r, who, site.OpRequest{Site: req.Site, DryRun: req.DryRun}, s.shipped(failover.KindEvacuate, args))
+}
+
+// runRunbook runs a shipped runbook. One that declares a site dark, or
+// forces a switchover, needs the admin role.
+func (s *Server) runRunbook(w http.ResponseWriter, r *http.Request, who apiauth.Identity) error {
+	var req RunbookRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	rb, err := runbooks.Find(name)
+	if err != nil {
+		return errorf(http.StatusNotFound, "%v", err)
+	}
+	if adminRunbook(rb, req.Params) {
+		if err := apiauth.Authorize(who, config.RoleAdmin, "runbook "+rb.Name+" (it declares a site dark or forces a move)"); err != nil {
+			return err
+		}
+	}
+	args, err := runbooks.Resolve(rb, s.cfg.Cluster, req.Params)
+	if err != nil {
+		return errorf(http.StatusBadRequest, "%v", err)
+	}
+	var planErr error
+	err = s.request(w, r, who, site.OpRequest{Site: args["site"], Service: args["service"], DryRun: req.DryRun}, func(snap *site.Snapshot, who string) (*site.Op, []string) {
+		plan, err := runbooks.MakePlan(rb, s.cfg.Cluster, snap, args, runbooks.PlanOptions{Who: who, Now: time.Now(), Yes: req.Yes})
+		if err != nil {
+			planErr = err
+			return nil, []string{err.Error()}
+		}
+		return plan.Op, plan.Blockers
+	})
+	if planErr != nil {
+		return errorf(http.StatusBadRequest, "%v", planErr)
+	}
+	return err
+}
+
+// adminRunbook reports whether a runbook, with the parameters given, does
+// what only an admin may: a declared failover, or a forced switchover. A
+// drill (a shipped runbook named *-drill) is the operator's, forced
+// switchovers aside: running drills is what the role is for.
+func adminRunbook(rb *runbooks.Runbook, params map[string]string) bool {
+	if strings.EqualFold(params["force"], "true") {
+		return true
+	}
+	if strings.HasSuffix(rb.Name, "-drill") {
+		return false
+	}
+	for _, g := range rb.Groups {
+		for _, st := range g.Steps {
+			if st.Action == failover.KindFailover || st.With["force"] == "true" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (s *Server) approve(w http.ResponseWriter, r *http.Request, who apiauth.Identity) error {
+	return s.opRequest(w, r, who, s.cfg.Store.ApproveStep)
+}
+
+func (s *Server) abort(w http.ResponseWriter, r *http.Request, who apiauth.Identity) error {
+	return s.opRequest(w, r, who, s.cfg.Store.RequestAbort)
+}
+
+// opRequest writes a person's request into a running op (an approval, an
+// abort), and answers the op: 409 when it has ended or waits for no
+// approval.
+func (s *Server) opRequest(w http.ResponseWriter, r *http.Request, who apiauth.Identity,
+	write func(ctx context.Context, id string, req site.Request) (*site.Op, error)) error {
+	var body Reason
+	if err := decode(r, &body); err != nil {
+		return err
+	}
+	op, err := s.opByID(r)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.readCtx(r)
+	defer cancel()
+	op, err = write(ctx, op.ID, site.Request{By: who.String(), Reason: body.Reason})
+	switch {
+	case errors.Is(err, site.ErrOpEnded), errors.Is(err, site.ErrNotWaiting):
+		return errorf(http.StatusConflict, "%v", err)
+	case err != nil:
+		return err
+	}
+	WriteJSON(w, http.StatusOK, op)
+	return nil
+}
+
+func (s *Server) confirmFence(w http.ResponseWriter, r *http.Request, who apiauth.Identity) error {
+	var body struct{}
+	if err := decode(r, &body); err != nil {
+		return err
+	}
+	name := r.PathValue("site")
+	if err := s.checkNames(name, ""); err != nil {
+		return errorf(http.StatusNotFound, "%v", err)
+	}
+	ctx, cancel := s.readCtx(r)
+	defer cancel()
+	f, err := s.cfg.Store.ConfirmFence(ctx, name, who.String())
+	switch {
+	case errors.Is(err, site.ErrNotFenced):
+		return errorf(http.StatusConflict, "%v", err)
+	case err != nil:
+		return err
+	}
+	WriteJSON(w, http.StatusOK, f)
+	return nil
+}

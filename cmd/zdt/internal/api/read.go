@@ -1,0 +1,271 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/zdt-project/zdt/runbooks"
+	"github.com/zdt-project/zdt/site"
+	"github.com/zdt-project/zdt/site/apiauth"
+	"github.com/zdt-project/zdt/site/config"
+)
+
+// status reads the cluster's status as `zdt status -o json` has it: with
+// etcd's alarms, judged.
+func (s *Server) status(r *http.Request) (site.Status, error) {
+	ctx, cancel := s.readCtx(r)
+	defer cancel()
+	st, err := s.cfg.Store.Status(ctx, s.cfg.Cluster)
+	if err != nil {
+		return site.Status{}, err
+	}
+	if alarms, err := s.cfg.Store.Client().AlarmList(ctx); err == nil {
+		for _, a := range alarms.Alarms {
+			st.EtcdAlarms = append(st.EtcdAlarms, fmt.Sprintf("%s (member %x)", a.Alarm, a.MemberID))
+		}
+	}
+	st.Health = st.Judge()
+	return st, nil
+}
+
+// serveView answers one part of the status.
+func serveView[T any](s *Server, w http.ResponseWriter, r *http.Request, part func(site.Status) T) error {
+	st, err := s.status(r)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, part(st))
+	return nil
+}
+
+func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request, _ apiauth.Identity) error {
+	return serveView(s, w, r, func(st site.Status) site.Status { return st })
+}
+
+func (s *Server) serveSites(w http.ResponseWriter, r *http.Request, _ apiauth.Identity) error {
+	return serveView(s, w, r, func(st site.Status) []site.SiteStatus { return st.Sites })
+}
+
+func (s *Server) serveServices(w http.ResponseWriter, r *http.Request, _ apiauth.Identity) error {
+	return serveView(s, w, r, func(st site.Status) []site.ServiceStatus { return st.Services })
+}
+
+func (s *Server) serveReplication(w http.ResponseWriter, r *http.Request, _ apiauth.Identity) error {
+	return serveView(s, w, r, func(st site.Status) []site.GroupStatus { return st.Replication })
+}
+
+// serveGuests answers the guests, filtered by ?site= (where they run or
+// are placed), ?service= and ?tier=.
+func (s *Server) serveGuests(w http.ResponseWriter, r *http.Request, _ apiauth.Identity) error {
+	q := r.URL.Query()
+	siteName, service, tier := q.Get("site"), q.Get("service"), q.Get("tier")
+	if err := s.checkNames(siteName, service); err != nil {
+		return err
+	}
+	onSite := func(g site.GuestStatus) bool {
+		if siteName == "" || g.Site == siteName {
+			return true
+		}
+		me, _ := s.cfg.Cluster.Site(siteName)
+		return slices.ContainsFunc(me.Hosts, func(h config.Host) bool { return slices.Contains(g.RunningOn, h.Name) })
+	}
+	return serveView(s, w, r, func(st site.Status) []site.GuestStatus {
+		out := []site.GuestStatus{}
+		for _, g := range st.Guests {
+			if onSite(g) &&
+				(service == "" || g.Service == service) && (tier == "" || g.Tier == tier) {
+				out = append(out, g)
+			}
+		}
+		return out
+	})
+}
+
+// Prefixes is the answer of /prefixes: what the sites announce, their BGP
+// sessions, and what the upstream's routers chose (empty without an
+// observer).
+type Prefixes struct {
+	Announced []site.AnnouncementStatus `json:"announced"`
+	Peers     []site.PeerStatus         `json:"peers"`
+	Upstream  []site.UpstreamStatus     `json:"upstream"`
+}
+
+func (s *Server) servePrefixes(w http.ResponseWriter, r *http.Request, _ apiauth.Identity) error {
+	return serveView(s, w, r, func(st site.Status) Prefixes {
+		return Prefixes{Announced: nonNil(st.Announcements), Peers: nonNil(st.Peers), Upstream: nonNil(st.Upstream)}
+	})
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// checkNames refuses (400) a site or service the config does not have.
+func (s *Server) checkNames(siteName, service string) error {
+	cfg := s.cfg.Cluster
+	if _, ok := cfg.Site(siteName); siteName != "" && !ok {
+		return errorf(http.StatusBadRequest, "site %q: unknown site (sites are %s)", siteName, strings.Join(cfg.SiteNames(), ", "))
+	}
+	if _, ok := cfg.Service(service); service != "" && !ok {
+		var names []string
+		for _, sv := range cfg.Services {
+			names = append(names, sv.Name)
+		}
+		return errorf(http.StatusBadRequest, "service %q: unknown service (services are %s)", service, strings.Join(names, ", "))
+	}
+	return nil
+}
+
+// OpList is the answer of /ops and /drills.
+type OpList struct {
+	Ops []site.OpSummary `json:"ops"`
+	// Left counts the finished ops left out by the limit.
+	Left int `json:"left"`
+}
+
+// serveOps answers the journal as `zdt ops list` shows it: the running ops
+// and the newest ?limit= (default 20, 0 for all) finished ones, newest
+// first, of ?kind= if given.
+func (s *Server) serveOps(w http.ResponseWriter, r *http.Request, _ apiauth.Identity) error {
+	return s.serveOpList(w, r, func(*site.Op) bool { return true })
+}
+
+// serveDrills answers the drills: ops of kind drill, and runbooks whose
+// name ends in -drill.
+func (s *Server) serveDrills(w http.ResponseWriter, r *http.Request, _ apiauth.Identity) error {
+	return s.serveOpList(w, r, func(op *site.Op) bool {
+		return op.Kind == "drill" || strings.HasSuffix(op.Runbook, "-drill")
+	})
+}
+
+func (s *Server) serveOpList(w http.ResponseWriter, r *http.Request, keep func(*site.Op) bool) error {
+	limit, err := intParam(r, "limit", 20)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.readCtx(r)
+	defer cancel()
+	journal, err := s.cfg.Store.Ops(ctx)
+	if err != nil {
+		return err
+	}
+	journal = slices.DeleteFunc(journal, func(op *site.Op) bool { return !keep(op) })
+	shown, left := site.ListOps(journal, r.URL.Query().Get("kind"), limit)
+	now := time.Now()
+	res := OpList{Ops: []site.OpSummary{}, Left: left}
+	for _, op := range shown {
+		res.Ops = append(res.Ops, site.Summarize(op, now))
+	}
+	WriteJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// intParam reads a non-negative integer query parameter.
+func intParam(r *http.Request, name string, def int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, errorf(http.StatusBadRequest, "%s=%q: want a whole number, 0 or more", name, v)
+	}
+	return n, nil
+}
+
+// opByID reads an op by its id or a unique prefix of it, as the CLI does.
+func (s *Server) opByID(r *http.Request) (*site.Op, error) {
+	ctx, cancel := s.readCtx(r)
+	defer cancel()
+	arg := r.PathValue("id")
+	ids, err := s.cfg.Store.OpIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var match []string
+	for _, id := range ids {
+		if id == arg {
+			match = []string{id}
+			break
+		}
+		if strings.HasPrefix(id, arg) {
+			match = append(match, id)
+		}
+	}
+	switch len(match) {
+	case 0:
+		return nil, errorf(http.StatusNotFound, "op %q: no such op", arg)
+	case 1:
+		return s.cfg.Store.Op(ctx, match[0])
+	}
+	return nil, errorf(http.StatusBadRequest, "op %q: ambiguous, it starts %d ops' ids; give more of it", arg, len(match))
+}
+
+func (s *Server) serveOp(w http.ResponseWriter, r *http.Request, _ apiauth.Identity) error {
+	op, err := s.opByID(r)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, op)
+	return nil
+}
+
+// serveEvents answers the newest ?limit= (default 100, at most 10000)
+// events, oldest first.
+func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, _ apiauth.Identity) error {
+	limit, err := intParam(r, "limit", 100)
+	if err != nil {
+		return err
+	}
+	if limit == 0 || limit > 10000 {
+		return errorf(http.StatusBadRequest, "limit=%d: want 1 to 10000", limit)
+	}
+	ctx, cancel := s.readCtx(r)
+	defer cancel()
+	events, err := s.cfg.Store.Events(ctx, limit)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, nonNil(events))
+	return nil
+}
+
+// RunbookInfo is one shipped runbook, as /runbooks lists it.
+type RunbookInfo struct {
+	Name        string      `json:"name"`
+	Description string      `json:"description"`
+	Params      []ParamInfo `json:"params"`
+}
+
+// ParamInfo is one parameter of a runbook.
+type ParamInfo struct {
+	Name        string `json:"name"`
+	Type        string `json:"type"`
+	Description string `json:"description,omitempty"`
+	Required    bool   `json:"required"`
+	Default     string `json:"default,omitempty"`
+}
+
+func (s *Server) serveRunbooks(w http.ResponseWriter, _ *http.Request, _ apiauth.Identity) error {
+	shipped, err := runbooks.Shipped()
+	if err != nil {
+		return err
+	}
+	out := []RunbookInfo{}
+	for _, rb := range shipped {
+		info := RunbookInfo{Name: rb.Name, Description: rb.Description, Params: []ParamInfo{}}
+		for _, p := range rb.Params {
+			info.Params = append(info.Params, ParamInfo{Name: p.Name, Type: string(p.Type), Description: p.Description, Required: p.Required, Default: p.Default})
+		}
+		out = append(out, info)
+	}
+	WriteJSON(w, http.StatusOK, out)
+	return nil
+}
