@@ -52,6 +52,12 @@ succeeded), 1 when it is refused or failed, 2 for a usage error.`,
 					args["within"] = within.String()
 				}
 				return runbooks.PlanShipped(cfg, snap, failover.KindEvacuate, args, who)
+			}, func() (string, map[string]any) {
+				body := map[string]any{"site": f.siteName, "reason": reason}
+				if within > 0 {
+					body["promote_within"] = within.String()
+				}
+				return "/evacuate", body
 			})
 		},
 	}
@@ -77,6 +83,8 @@ succeeded), 1 when it is refused or failed, 2 for a usage error.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return f.run(cmd, "undrain", func(cfg *config.Cluster, who string, snap *site.Snapshot) (*site.Op, []string) {
 				return failover.PlanUndrain(cfg, snap, f.siteName, who, time.Now())
+			}, func() (string, map[string]any) {
+				return "/undrain", map[string]any{"site": f.siteName}
 			})
 		},
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -56,6 +57,9 @@ is refused or the op failed, 2 for a usage error.`,
 				return usageErrorf("--promote-within %s: want a positive duration", within)
 			}
 			f.wait = f.wait || switchBack
+			if switchBack && (os.Getenv(tokenEnv) != "" || os.Getenv(tokenFileEnv) != "") {
+				return usageErrorf("--switch-back: not through the API yet; fail back, then move each service with zdt switchover --service S --to %s", f.siteName)
+			}
 			if switchBack {
 				// A site failed back already only switches back.
 				fenced, err := f.fenced(cmd)
@@ -68,6 +72,8 @@ is refused or the op failed, 2 for a usage error.`,
 			}
 			err := f.run(cmd, "failback", func(cfg *config.Cluster, who string, snap *site.Snapshot) (*site.Op, []string) {
 				return runbooks.PlanShipped(cfg, snap, failover.KindFailback, map[string]string{"site": f.siteName}, who)
+			}, func() (string, map[string]any) {
+				return "/failback", map[string]any{"site": f.siteName}
 			})
 			if err != nil || !switchBack {
 				return err

@@ -38,6 +38,8 @@ succeeded), 1 when it is refused or failed, 2 for a usage error.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return f.run(cmd, "failover", func(cfg *config.Cluster, who string, snap *site.Snapshot) (*site.Op, []string) {
 				return failover.PlanDeclaredFailover(cfg, snap, f.siteName, who, reason, time.Now())
+			}, func() (string, map[string]any) {
+				return "/failover", map[string]any{"site": f.siteName, "reason": reason}
 			})
 		},
 	}

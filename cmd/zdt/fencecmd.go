@@ -87,7 +87,16 @@ fence by itself.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			res, err := confirmFence(ctx, cfg, siteName, operatorName(), dryRun)
+			sess, err := openAPISession(cfg)
+			if err != nil {
+				return err
+			}
+			var res fenceConfirmResult
+			if sess != nil {
+				res, err = sess.confirmFence(ctx, cfg, siteName, dryRun)
+			} else {
+				res, err = confirmFence(ctx, cfg, siteName, operatorName(), dryRun)
+			}
 			if err != nil {
 				return err
 			}

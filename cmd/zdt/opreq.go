@@ -164,10 +164,15 @@ func (f *opRequestFlags) addCommon(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 2*time.Minute, "how long to wait for etcd and, with --wait, for the op")
 }
 
+// remoteOp is an op request through the API: the route and the body
+// (without dry_run).
+type remoteOp func() (path string, body map[string]any)
+
 // run checks the flags, plans the op with plan (given the config and who
-// asks) and requests it, and writes what it did as a table or JSON.
+// asks) and requests it, and writes what it did as a table or JSON. With a
+// token ($ZDT_TOKEN), it asks a controller's API instead, as remote says.
 func (f *opRequestFlags) run(cmd *cobra.Command, what string,
-	plan func(cfg *config.Cluster, who string, snap *site.Snapshot) (*site.Op, []string)) error {
+	plan func(cfg *config.Cluster, who string, snap *site.Snapshot) (*site.Op, []string), remote remoteOp) error {
 	if f.output != "table" && f.output != "json" {
 		return usageErrorf("-o %q: want table or json", f.output)
 	}
@@ -190,11 +195,21 @@ func (f *opRequestFlags) run(cmd *cobra.Command, what string,
 	if f.output == "json" {
 		progress = nil
 	}
-	who := operatorName()
 	asked := opRequest{Site: f.siteName, Service: f.service, DryRun: f.dryRun}
-	res, err := requestOp(ctx, progress, cfg, asked, f.wait, func(snap *site.Snapshot) (*site.Op, []string) {
-		return plan(cfg, who, snap)
-	})
+	sess, err := openAPISession(cfg)
+	if err != nil {
+		return err
+	}
+	var res opRequest
+	if sess != nil {
+		path, body := remote()
+		res, err = sess.requestOp(ctx, progress, asked, f.wait, path, body)
+	} else {
+		who := operatorName()
+		res, err = requestOp(ctx, progress, cfg, asked, f.wait, func(snap *site.Snapshot) (*site.Op, []string) {
+			return plan(cfg, who, snap)
+		})
+	}
 	if jerr := f.write(cmd.OutOrStdout(), what, res); jerr != nil {
 		return jerr
 	}

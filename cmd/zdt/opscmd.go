@@ -67,6 +67,16 @@ func (f *readFlags) formatList() string {
 	return strings.Join(formats[:len(formats)-1], ", ") + " or " + formats[len(formats)-1]
 }
 
+// session is the API session of the token in the environment, nil without
+// one: then the command reads and writes etcd itself.
+func (f *readFlags) session() (*apiSession, error) {
+	cfg, err := loadConfig(f.config)
+	if err != nil {
+		return nil, err
+	}
+	return openAPISession(cfg)
+}
+
 // open loads the cluster config and connects to its etcd; the caller closes
 // the store's client.
 func (f *readFlags) open() (*config.Cluster, *site.Store, error) {
@@ -599,13 +609,31 @@ could not be written; 2 for a usage error or an unknown op.`,
 			if err := f.check(); err != nil {
 				return err
 			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+			defer cancel()
+			if sess, err := f.session(); err != nil || sess != nil {
+				if err != nil {
+					return err
+				}
+				if dryRun {
+					return usageErrorf("--dry-run: not through the API (unset $%s to read etcd directly)", tokenEnv)
+				}
+				op, err := sess.opChange(ctx, args[0], "abort", strings.TrimSpace(reason))
+				if err != nil {
+					return err
+				}
+				res := abortResult{ID: op.ID, Action: abortRequested, Who: op.AbortRequested.By, Reason: op.AbortRequested.Reason, Op: op}
+				if f.output == "json" {
+					return writeJSON(cmd.OutOrStdout(), res)
+				}
+				writeAbort(cmd.OutOrStdout(), res)
+				return nil
+			}
 			cfg, store, err := f.open()
 			if err != nil {
 				return err
 			}
 			defer store.Client().Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
-			defer cancel()
 			op, err := readOp(ctx, cfg, store, args[0])
 			if err != nil {
 				return err

@@ -523,17 +523,7 @@ func readLines(t *testing.T, r io.Reader, n int) []string {
 
 func TestOpsUsageErrors(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, "zdt.yaml")
-	if err := os.WriteFile(path, []byte(`cluster: t
-sites:
-  - {name: a, api: "127.0.0.1:7001", etcd: {client_url: "http://127.0.0.1:2001", peer_url: "http://127.0.0.1:3001"}}
-  - {name: b, api: "127.0.0.1:7002", etcd: {client_url: "http://127.0.0.1:2002", peer_url: "http://127.0.0.1:3002"}}
-  - {name: c, api: "127.0.0.1:7003", etcd: {client_url: "http://127.0.0.1:2003", peer_url: "http://127.0.0.1:3003"}}
-services:
-  - {name: web, sites: [a, b], prefixes: [203.0.113.0/24]}
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := writePlainConfig(t, dir)
 	tests := []struct {
 		args []string
 		want string

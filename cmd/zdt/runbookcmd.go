@@ -324,28 +324,28 @@ runbook, parameter or usage error.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 			defer cancel()
-			var planErr error
 			progress := cmd.OutOrStdout()
 			if f.output == "json" {
 				progress = nil
 			}
-			who := operatorName()
-			res, err := requestOp(ctx, nil, cfg, opRequest{Site: params["site"], Service: params["service"]}, false, func(snap *site.Snapshot) (*site.Op, []string) {
-				plan, err := makePlan(rb, cfg, snap, params, runbooks.PlanOptions{Who: who, Yes: yes})
-				if err != nil {
-					planErr = err
-					return nil, []string{err.Error()}
-				}
-				return plan.Op, plan.Blockers
-			})
-			if planErr != nil {
-				return planErr
+			sess, err := openAPISession(cfg)
+			if err != nil {
+				return err
 			}
-			if err == nil && !detach {
-				if progress != nil {
-					fmt.Fprintf(progress, "runbook %s runs as op %s\n", rb.Name, res.Op.ID)
+			asked := opRequest{Site: params["site"], Service: params["service"]}
+			var res opRequest
+			if sess != nil {
+				name, shipped := strings.CutPrefix(rb.File, "shipped:")
+				if !shipped {
+					return usageErrorf("%s: the API runs the shipped runbooks only; run a runbook file without $%s, where etcd's client certificate is", rb.File, tokenEnv)
 				}
-				res.Op, err = followRunbook(ctx, cfg, res.Op.ID, progress)
+				res, err = sess.requestOp(ctx, progress, asked, !detach, "/runbooks/"+name+"/run", map[string]any{"params": params, "yes": yes})
+			} else {
+				var planErr error
+				res, planErr, err = runRunbook(ctx, cfg, rb, params, yes, detach, progress, asked)
+				if planErr != nil {
+					return planErr
+				}
 			}
 			if f.output == "json" {
 				if jerr := writeJSON(cmd.OutOrStdout(), res); jerr != nil {
@@ -362,6 +362,30 @@ runbook, parameter or usage error.`,
 	cmd.Flags().BoolVar(&detach, "detach", false, "return once the op is journaled; follow it with zdt ops watch")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 24*time.Hour, "how long to follow the op (it runs on without you)")
 	return cmd
+}
+
+// runRunbook journals a runbook's op in etcd and, unless detach, follows
+// it. planErr says the runbook could not be planned (nothing to report).
+func runRunbook(ctx context.Context, cfg *config.Cluster, rb *runbooks.Runbook, params map[string]string, yes, detach bool, progress io.Writer, asked opRequest) (res opRequest, planErr, err error) {
+	who := operatorName()
+	res, err = requestOp(ctx, nil, cfg, asked, false, func(snap *site.Snapshot) (*site.Op, []string) {
+		plan, err := makePlan(rb, cfg, snap, params, runbooks.PlanOptions{Who: who, Yes: yes})
+		if err != nil {
+			planErr = err
+			return nil, []string{err.Error()}
+		}
+		return plan.Op, plan.Blockers
+	})
+	if planErr != nil {
+		return res, planErr, nil
+	}
+	if err == nil && !detach {
+		if progress != nil {
+			fmt.Fprintf(progress, "runbook %s runs as op %s\n", rb.Name, res.Op.ID)
+		}
+		res.Op, err = followRunbook(ctx, cfg, res.Op.ID, progress)
+	}
+	return res, nil, err
 }
 
 // followRunbook follows a runbook's op until it ends, writing each step as
@@ -417,19 +441,11 @@ ended, or etcd could not be written; 2 for a usage error or an unknown op.`,
 			if err := f.check(); err != nil {
 				return err
 			}
-			cfg, store, err := f.open()
-			if err != nil {
-				return err
-			}
-			defer store.Client().Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 			defer cancel()
-			op, err := store.ApproveStep(ctx, args[0], site.Request{By: operatorName(), Reason: reason})
-			switch {
-			case errors.Is(err, site.ErrNotFound):
-				return usageErrorf("no op %s in the journal (zdt ops list shows them)", args[0])
-			case err != nil:
-				return etcdError(cfg, err)
+			op, err := approve(ctx, f, args[0], reason)
+			if err != nil {
+				return err
 			}
 			if f.output == "json" {
 				return writeJSON(cmd.OutOrStdout(), op)
@@ -445,6 +461,31 @@ ended, or etcd could not be written; 2 for a usage error or an unknown op.`,
 	f.add(cmd)
 	cmd.Flags().StringVar(&reason, "reason", "", "why, for the journal (a change ticket)")
 	return cmd
+}
+
+// approve approves the confirm step op id waits at: through the API with a
+// token, in etcd otherwise.
+func approve(ctx context.Context, f readFlags, id, reason string) (*site.Op, error) {
+	sess, err := f.session()
+	if err != nil {
+		return nil, err
+	}
+	if sess != nil {
+		return sess.opChange(ctx, id, "approve", reason)
+	}
+	cfg, store, err := f.open()
+	if err != nil {
+		return nil, err
+	}
+	defer store.Client().Close()
+	op, err := store.ApproveStep(ctx, id, site.Request{By: operatorName(), Reason: reason})
+	switch {
+	case errors.Is(err, site.ErrNotFound):
+		return nil, usageErrorf("no op %s in the journal (zdt ops list shows them)", id)
+	case err != nil:
+		return nil, etcdError(cfg, err)
+	}
+	return op, nil
 }
 
 func stepName(st site.Step) string {

@@ -59,3 +59,19 @@ c     fenced  -           -      fenced by op op-1 at 2026-12-02T03:13:00Z: leas
 		t.Errorf("status table without alarms:\n%s", b.String())
 	}
 }
+
+// TestStatusTableInsecure: a cluster that runs without TLS says so, right
+// under its health, on every status.
+func TestStatusTableInsecure(t *testing.T) {
+	st := site.Status{Cluster: "t", Insecure: []string{"etcd (http://127.0.0.1:2001)", "the API of site a (http://127.0.0.1:7001)"}}
+	st.Health = st.Judge()
+	var b strings.Builder
+	if err := writeStatusTable(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(b.String(), "\n")
+	want := "INSECURE (insecure_plaintext: true): no TLS on etcd (http://127.0.0.1:2001), the API of site a (http://127.0.0.1:7001)."
+	if len(lines) < 3 || !strings.HasPrefix(lines[3], want) {
+		t.Errorf("status table:\n%s\nwant its fourth line to start %q", b.String(), want)
+	}
+}

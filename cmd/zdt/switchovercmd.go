@@ -73,6 +73,12 @@ succeeded), 1 when it is refused or failed, 2 for a usage error.`,
 					args["promote_within"] = within.String()
 				}
 				return runbooks.PlanShipped(cfg, snap, failover.KindSwitchover, args, who)
+			}, func() (string, map[string]any) {
+				body := map[string]any{"service": f.service, "site": f.siteName, "to": f.to, "force": force}
+				if within > 0 {
+					body["promote_within"] = within.String()
+				}
+				return "/switchover", body
 			})
 		},
 	}

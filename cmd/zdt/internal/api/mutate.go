@@ -192,6 +192,19 @@ func (s *Server) evacuate(w http.ResponseWriter, r *http.Request, who apiauth.Id
 	return s.request(w, r, who, site.OpRequest{Site: req.Site, DryRun: req.DryRun}, s.shipped(failover.KindEvacuate, args))
 }
 
+func (s *Server) undrain(w http.ResponseWriter, r *http.Request, who apiauth.Identity) error {
+	var req FailbackRequest // the same body: a site
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if err := s.needSite("site", req.Site); err != nil {
+		return err
+	}
+	return s.request(w, r, who, site.OpRequest{Site: req.Site, DryRun: req.DryRun}, func(snap *site.Snapshot, who string) (*site.Op, []string) {
+		return failover.PlanUndrain(s.cfg.Cluster, snap, req.Site, who, time.Now())
+	})
+}
+
 // runRunbook runs a shipped runbook. One that declares a site dark, or
 // forces a switchover, needs the admin role.
 func (s *Server) runRunbook(w http.ResponseWriter, r *http.Request, who apiauth.Identity) error {

@@ -119,6 +119,7 @@ func (s *Server) table() []route {
 		{"POST", Prefix + "/failover", adm, s.failover},
 		{"POST", Prefix + "/failback", op, s.failback},
 		{"POST", Prefix + "/evacuate", op, s.evacuate},
+		{"POST", Prefix + "/undrain", op, s.undrain},
 		{"POST", Prefix + "/runbooks/{name}/run", op, s.runRunbook},
 		{"POST", Prefix + "/ops/{id}/approve", op, s.approve},
 		{"POST", Prefix + "/ops/{id}/abort", op, s.abort},
