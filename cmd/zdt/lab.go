@@ -261,22 +261,16 @@ Each site's output is in %[3]s/<site>/controller.log.
 // showLab redraws the cluster's status every second until ctx ends.
 func showLab(ctx context.Context, out io.Writer, l *lab.Lab) {
 	clearScreen := isTerminal(out)
-	ticker := time.NewTicker(time.Second)
-	defer ticker.Stop()
-	for {
+	repeat(ctx, time.Second, func() bool {
 		renderCtx, cancel := context.WithTimeout(ctx, 900*time.Millisecond)
 		table, err := renderStatusTable(renderCtx, l.ConfigPath())
 		cancel()
 		if ctx.Err() != nil {
-			return
+			return false
 		}
 		fmt.Fprint(out, labScreen(l, time.Now(), table, err, clearScreen))
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-	}
+		return true
+	})
 }
 
 // labScreen is one frame of the live view.

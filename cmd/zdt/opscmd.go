@@ -245,7 +245,8 @@ An unknown ID is refused with the closest IDs (exit status 2).`,
 		Example: `  zdt ops show 20261202T031300.000Z-failover-3fa2c1 --config zdt.yaml
   zdt ops show 20261202T0313 --config zdt.yaml -o json
   zdt ops show 20261202T0313 --config zdt.yaml -o markdown > CHG-1234.md`,
-		Args: oneOpID,
+		Args:              oneOpID,
+		ValidArgsFunction: completeOpID,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := f.check(); err != nil {
 				return err
@@ -488,8 +489,9 @@ Exit status:
   1  the op failed or was aborted
   2  a usage error, or no such op
   3  zdt could not see the op end: interrupted, or etcd could not be read`,
-		Example: `  zdt ops watch 20261202T031300.000Z-failover-3fa2c1 --config zdt.yaml && echo done`,
-		Args:    oneOpID,
+		Example:           `  zdt ops watch 20261202T031300.000Z-failover-3fa2c1 --config zdt.yaml && echo done`,
+		Args:              oneOpID,
+		ValidArgsFunction: completeOpID,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := f.check(); err != nil {
 				return err
@@ -603,8 +605,9 @@ nothing. Follow the op with zdt ops watch ID.
 Exit status: 0 when the abort was asked for (or already had been, or would
 be, with --dry-run); 1 when the op has ended already (zdt says how) or etcd
 could not be written; 2 for a usage error or an unknown op.`,
-		Example: `  zdt ops abort 20261202T031300.000Z-failover-3fa2c1 --config zdt.yaml --reason "site c is back; drill over"`,
-		Args:    oneOpID,
+		Example:           `  zdt ops abort 20261202T031300.000Z-failover-3fa2c1 --config zdt.yaml --reason "site c is back; drill over"`,
+		Args:              oneOpID,
+		ValidArgsFunction: completeOpID,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := f.check(); err != nil {
 				return err

@@ -60,5 +60,6 @@ func newRootCommand() *cobra.Command {
 		newRunbookCommand(),
 		newVersionCommand(),
 	)
+	addCompletions(root)
 	return root
 }

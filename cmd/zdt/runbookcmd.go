@@ -104,9 +104,10 @@ func newRunbookListCommand() *cobra.Command {
 
 func newRunbookShowCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "show RUNBOOK",
-		Short: "Render a runbook as Markdown, for a change ticket",
-		Args:  oneRunbook,
+		Use:               "show RUNBOOK",
+		Short:             "Render a runbook as Markdown, for a change ticket",
+		Args:              oneRunbook,
+		ValidArgsFunction: completeRunbook,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rb, err := findRunbook(args[0])
 			if err != nil {
@@ -215,8 +216,9 @@ when reached; the plan says whether they would be refused now.
 
 Exit status: 0 when the runbook may run now, 1 when it is refused now or
 etcd cannot be read, 2 for a runbook, parameter or usage error.`,
-		Example: `  zdt runbook plan site-switchover --param site=b --param to=c --param group=pg --config zdt.yaml`,
-		Args:    oneRunbook,
+		Example:           `  zdt runbook plan site-switchover --param site=b --param to=c --param group=pg --config zdt.yaml`,
+		Args:              oneRunbook,
+		ValidArgsFunction: completeRunbook,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.output != "table" && f.output != "json" && f.output != "markdown" {
 				return usageErrorf("-o %q: want table, json or markdown", f.output)
@@ -313,7 +315,8 @@ it was refused, failed or was aborted, or etcd could not be reached, 2 for a
 runbook, parameter or usage error.`,
 		Example: `  zdt runbook run site-evacuation --param site=b --config zdt.yaml
   zdt runbook run ./my-runbook.yaml --param site=b --yes --config zdt.yaml`,
-		Args: oneRunbook,
+		Args:              oneRunbook,
+		ValidArgsFunction: completeRunbook,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.output != "table" && f.output != "json" {
 				return usageErrorf("-o %q: want table or json", f.output)
@@ -435,8 +438,9 @@ goes on with the next step.
 
 Exit status: 0 when approved; 1 when the op waits at no confirm step, has
 ended, or etcd could not be written; 2 for a usage error or an unknown op.`,
-		Example: `  zdt runbook approve 20261203T050000.000Z-runbook-3fa2c1 --config zdt.yaml --reason "CHG-1234 approved"`,
-		Args:    oneOpID,
+		Example:           `  zdt runbook approve 20261203T050000.000Z-runbook-3fa2c1 --config zdt.yaml --reason "CHG-1234 approved"`,
+		Args:              oneOpID,
+		ValidArgsFunction: completeOpID,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := f.check(); err != nil {
 				return err

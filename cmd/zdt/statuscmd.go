@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,9 +24,10 @@ import (
 
 func newStatusCommand() *cobra.Command {
 	var configPath, output string
-	var timeout time.Duration
+	var timeout, interval time.Duration
+	var watch bool
 	cmd := &cobra.Command{
-		Use:   "status --config FILE [-o table|json]",
+		Use:   "status --config FILE [-o table|json] [-w [--interval D]]",
 		Short: "Show the cluster: alarms, sites, the coordinator, services and unfinished ops",
 		Long: `Show the cluster's state as etcd holds it: every site with its state (up,
 dark, fenced) and the time left on its lease, which site coordinates, where
@@ -49,45 +52,62 @@ a site is not up, an alarm is raised, a group has no writable primary or
 two, a Gold guest does not run, or etcd fails; DOWN when a service is served
 nowhere; each with every reason ("health" in -o json).
 
+-w (--watch) shows the status again every --interval (2s) until Ctrl-C,
+redrawing the screen on a terminal; with -o json it writes one JSON object
+per line, for scripts. A read that fails is shown as it would be once, and
+the watch goes on.
+
 Exit status: 0 healthy, 3 degraded, 4 down; 1 when etcd cannot be read (and
-the controllers were asked instead), 2 for a usage or config error.`,
+the controllers were asked instead), 2 for a usage or config error. With
+-w, 0 when stopped.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "table" && output != "json" {
 				return fmt.Errorf("-o %q: want table or json", output)
 			}
+			if watch && interval <= 0 {
+				return usageErrorf("--interval %s: want a positive duration (2s)", interval)
+			}
 			cfg, err := loadConfig(configPath)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
-			defer cancel()
-			st, err := readStatus(ctx, cfg)
-			if err != nil {
-				// etcd does not answer: the controllers still say what
-				// they do, fail static above all.
-				hctx, cancel := context.WithTimeout(cmd.Context(), 3*time.Second)
-				defer cancel()
-				cs := readControllers(hctx, cfg, err)
-				if output == "json" {
-					if werr := writeJSON(cmd.OutOrStdout(), cs); werr != nil {
-						return werr
-					}
-				} else if werr := writeControllersTable(cmd.OutOrStdout(), cs); werr != nil {
-					return werr
-				}
-				return err
+			if !watch {
+				return showStatus(cmd.Context(), cmd.OutOrStdout(), cfg, output, timeout)
 			}
-			if output == "json" {
-				if err := writeJSON(cmd.OutOrStdout(), st); err != nil {
-					return err
+			out := cmd.OutOrStdout()
+			clear := output == "table" && isTerminal(out)
+			var werr error
+			repeat(cmd.Context(), interval, func() bool {
+				var b bytes.Buffer // one write per frame: no half-drawn screen
+				if clear {
+					b.WriteString("\x1b[H\x1b[2J")
 				}
-			} else if err := writeStatusTable(cmd.OutOrStdout(), st); err != nil {
-				return err
-			}
-			return healthError(st.Health)
+				if output == "table" {
+					fmt.Fprintf(&b, "%s, every %s; Ctrl-C stops\n", time.Now().Format(time.TimeOnly), interval)
+				}
+				format := output
+				if format == "json" {
+					format = "jsonl"
+				}
+				err := showStatus(cmd.Context(), &b, cfg, format, timeout)
+				if code := exitCode(err); output == "table" && err != nil && code != exitDegraded && code != exitDown && cmd.Context().Err() == nil {
+					fmt.Fprintf(&b, "%v\n", err) // the health is in the table already
+				}
+				if cmd.Context().Err() != nil {
+					return false
+				}
+				if output == "table" && !clear {
+					b.WriteString("\n")
+				}
+				_, werr = out.Write(b.Bytes())
+				return werr == nil
+			})
+			return werr
 		},
 	}
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "show the status again every --interval until Ctrl-C")
+	cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "with -w: how often")
 	cmd.Flags().StringVar(&configPath, "config", "", configFlagHelp)
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "how long to wait for etcd")
@@ -127,6 +147,57 @@ func readStatus(ctx context.Context, cfg *config.Cluster) (site.Status, error) {
 	}
 	st.Health = st.Judge()
 	return st, nil
+}
+
+// showStatus writes the status once, as a table or JSON ("jsonl": one
+// compact object on one line), and returns the health as an error
+// (healthError). When etcd does not answer, it writes what the controllers
+// say instead and returns the etcd error.
+func showStatus(ctx context.Context, w io.Writer, cfg *config.Cluster, output string, timeout time.Duration) error {
+	write := writeJSON
+	if output == "jsonl" {
+		write = func(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	st, err := readStatus(rctx, cfg)
+	if err != nil {
+		// etcd does not answer: the controllers still say what they do,
+		// fail static above all.
+		hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		cs := readControllers(hctx, cfg, err)
+		if output != "table" {
+			if werr := write(w, cs); werr != nil {
+				return werr
+			}
+		} else if werr := writeControllersTable(w, cs); werr != nil {
+			return werr
+		}
+		return err
+	}
+	if output != "table" {
+		if err := write(w, st); err != nil {
+			return err
+		}
+	} else if err := writeStatusTable(w, st); err != nil {
+		return err
+	}
+	return healthError(st.Health)
+}
+
+// repeat calls fn at once and then every interval, until ctx ends or fn
+// says to stop.
+func repeat(ctx context.Context, interval time.Duration, fn func() bool) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for fn() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // The exit statuses of zdt status for a cluster that is not healthy.

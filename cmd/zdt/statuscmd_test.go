@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -73,5 +76,53 @@ func TestStatusTableInsecure(t *testing.T) {
 	want := "INSECURE (insecure_plaintext: true): no TLS on etcd (http://127.0.0.1:2001), the API of site a (http://127.0.0.1:7001)."
 	if len(lines) < 3 || !strings.HasPrefix(lines[3], want) {
 		t.Errorf("status table:\n%s\nwant its fourth line to start %q", b.String(), want)
+	}
+}
+
+// TestStatusWatch: zdt status -w -o json writes the status as one JSON
+// object per line at each interval, shows a change in etcd without being
+// run again, and ends cleanly when stopped.
+func TestStatusWatch(t *testing.T) {
+	store, path := fenceTestCluster(t, true)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	pr, pw := io.Pipe()
+	cmd := newRootCommand()
+	cmd.SetOut(pw)
+	cmd.SetErr(pw)
+	cmd.SetArgs([]string{"status", "-w", "--interval", "50ms", "-o", "json", "--config", path})
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx); pw.Close() }()
+
+	fence := func(line string) *site.Fence {
+		var st site.Status
+		if err := json.Unmarshal([]byte(line), &st); err != nil || len(st.Sites) != 3 {
+			t.Fatalf("a line of zdt status -w -o json: %v\n%s", err, line)
+		}
+		return st.Sites[2].Fence
+	}
+	for _, line := range readLines(t, pr, 2) {
+		if f := fence(line); f == nil || f.Confirmed != nil {
+			t.Fatalf("site c's fence %+v; want it unconfirmed", f)
+		}
+	}
+	if _, err := store.ConfirmFence(t.Context(), "c", "operator:ann@noc1"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ { // lines read before the confirmation may be queued
+		if f := fence(readLines(t, pr, 1)[0]); f != nil && f.Confirmed != nil {
+			break
+		}
+		if i == 20 {
+			t.Fatal("zdt status -w never showed the fence confirmed")
+		}
+	}
+	cancel()
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	if err := <-done; err != nil {
+		t.Errorf("zdt status -w stopped: %v; want no error", err)
+	}
+	if _, err := runZDT(t, "status", "-w", "--interval", "0s", "--config", path); exitCode(err) != 2 {
+		t.Errorf("zdt status -w --interval 0s: %v; want a usage error", err)
 	}
 }
