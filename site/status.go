@@ -94,6 +94,10 @@ type PeerStatus struct {
 	State   string `json:"state"`
 }
 
+// PeerSiteDark is the state of the BGP sessions of a site that holds no
+// lease: its speaker is gone or fenced, and the sessions are taken as down.
+const PeerSiteDark = "down (site holds no lease)"
+
 // UpstreamStatus is where the upstream's best path for a prefix leads.
 type UpstreamStatus struct {
 	Prefix string `json:"prefix"`
@@ -302,12 +306,19 @@ func buildStatus(cfg *config.Cluster, snap *Snapshot, leases map[string]time.Dur
 }
 
 // routingStatuses lists what the sites with a live lease announce and their
-// sessions; a site without one announces nothing that zdt still controls.
+// sessions; a site without one announces nothing that zdt still controls,
+// and its configured sessions are shown down (PeerSiteDark).
 func routingStatuses(cfg *config.Cluster, snap *Snapshot) ([]AnnouncementStatus, []PeerStatus) {
 	anns, peers := []AnnouncementStatus{}, []PeerStatus{}
 	for _, s := range cfg.Sites {
 		r, ok := snap.BGP[s.Name]
-		if _, alive := snap.Alive[s.Name]; !ok || !alive {
+		if _, alive := snap.Alive[s.Name]; !alive && s.BGP != nil {
+			for _, p := range s.BGP.Peers {
+				peers = append(peers, PeerStatus{Site: s.Name, Address: p.Address.String(), ASN: p.ASN, State: PeerSiteDark})
+			}
+			continue
+		}
+		if !ok {
 			continue
 		}
 		for _, a := range r.Announcements {
@@ -387,10 +398,33 @@ func guestStatuses(cfg *config.Cluster, snap *Snapshot) []GuestStatus {
 		}
 		if p, ok := snap.Placements[g.Name]; ok {
 			gs.Site, gs.Host, gs.State, gs.Reason = p.Site, p.Host, string(p.State), p.Reason
+			gs.State, gs.Reason = honestGuestState(gs, snap)
 		}
 		out = append(out, gs)
 	}
 	return out
+}
+
+// The states a guest placed to run shows until it is seen running there.
+const (
+	// GuestStarting: placed at a site that holds its lease, whose hosts
+	// report do not have it running yet.
+	GuestStarting = "starting"
+	// GuestUnknown: placed at a site that holds no lease; whether it runs
+	// there is not known (a failover will place it again).
+	GuestUnknown = "unknown"
+)
+
+// honestGuestState is what a guest's status says: the placement's state,
+// but "running" only where the placed host's site reports it running.
+func honestGuestState(gs GuestStatus, snap *Snapshot) (state, reason string) {
+	if gs.State != string(GuestRunning) || slices.Contains(gs.RunningOn, gs.Host) {
+		return gs.State, gs.Reason
+	}
+	if _, alive := snap.Alive[gs.Site]; !alive {
+		return GuestUnknown, fmt.Sprintf("placed on host %s at site %s, which holds no lease: whether it runs is not known", gs.Host, gs.Site)
+	}
+	return GuestStarting, fmt.Sprintf("placed on host %s; site %s does not report it running there yet", gs.Host, gs.Site)
 }
 
 func opStatus(op *Op) OpStatus {
