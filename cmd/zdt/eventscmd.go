@@ -164,7 +164,15 @@ type eventsOptions struct {
 // until ctx ends (a clean end, not an error).
 func showEvents(ctx context.Context, out, errOut io.Writer, cfg *config.Cluster, store *site.Store, f site.EventFilter, o eventsOptions) error {
 	rctx, cancel := context.WithTimeout(ctx, o.timeout)
-	events, rev, err := store.EventsSince(rctx, f.Since, o.limit, f.Match)
+	type read struct {
+		events []site.Event
+		rev    int64
+	}
+	got, err := retryTransient(rctx, func() (read, error) {
+		events, rev, err := store.EventsSince(rctx, f.Since, o.limit, f.Match)
+		return read{events, rev}, err
+	})
+	events, rev := got.events, got.rev
 	cancel()
 	if err != nil {
 		return etcdError(cfg, err)

@@ -176,7 +176,7 @@ bootstrap, placement, failback...).`,
 			defer store.Client().Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 			defer cancel()
-			journal, err := store.Ops(ctx)
+			journal, err := retryTransient(ctx, func() ([]*site.Op, error) { return store.Ops(ctx) })
 			if err != nil {
 				return etcdError(cfg, err)
 			}
@@ -277,7 +277,7 @@ An unknown ID is refused with the closest IDs (exit status 2).`,
 
 // readOp reads the op whose ID, or unique prefix of it, is arg.
 func readOp(ctx context.Context, cfg *config.Cluster, store *site.Store, arg string) (*site.Op, error) {
-	ids, err := store.OpIDs(ctx)
+	ids, err := retryTransient(ctx, func() ([]string, error) { return store.OpIDs(ctx) })
 	if err != nil {
 		return nil, etcdError(cfg, err)
 	}
@@ -285,7 +285,7 @@ func readOp(ctx context.Context, cfg *config.Cluster, store *site.Store, arg str
 	if err != nil {
 		return nil, err
 	}
-	op, err := store.Op(ctx, id)
+	op, err := retryTransient(ctx, func() (*site.Op, error) { return store.Op(ctx, id) })
 	switch {
 	case errors.Is(err, site.ErrNotFound):
 		return nil, usageErrorf("op %s was removed from the journal just now", id)
