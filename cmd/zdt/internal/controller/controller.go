@@ -237,7 +237,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	if c.apiTLS != nil {
 		ln = tls.NewListener(ln, c.apiTLS)
 	}
-	srv := &http.Server{Handler: c.handler(), ReadHeaderTimeout: 5 * time.Second}
+	// No WriteTimeout: the API streams ops and events for as long as a
+	// client follows them.
+	srv := &http.Server{Handler: c.handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second, IdleTimeout: 2 * time.Minute}
 	var peers net.Listener
 	if c.peerTLS != nil {
 		if peers, err = tls.Listen("tcp", c.site.PeerAPI, c.peerTLS); err != nil {
