@@ -117,6 +117,8 @@ func startBGPBed(t testing.TB, zdt string, services []bgpService, extra string) 
 func (b *bgpBed) configYAML(services []bgpService, extra string) string {
 	var y strings.Builder
 	fmt.Fprintf(&y, `cluster: bed
+# a test bed in its own network namespaces: no TLS
+insecure_plaintext: true
 timings:
   lease_ttl: %s
   renew_interval: 500ms

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -478,12 +477,8 @@ func pollUntil(ctx context.Context, t *testing.T, what string, check func() (wro
 // primary, refuses a write.
 func waitAloneFenced(ctx context.Context, t *testing.T, l *lab.Lab, name string) {
 	t.Helper()
-	s, err := l.Site(name)
-	if err != nil {
-		t.Fatal(err)
-	}
 	pollUntil(ctx, t, "site "+name+" fences itself", func() string {
-		h, err := healthz(ctx, s.API)
+		h, err := l.Health(ctx, name)
 		if err != nil {
 			return err.Error()
 		}
@@ -527,23 +522,6 @@ func readOnlyPrimary(ctx context.Context, conn string) string {
 		return ""
 	}
 	return "a write failed otherwise: " + err.Error()
-}
-
-// healthz asks a controller's /healthz.
-func healthz(ctx context.Context, api string) (lab.Health, error) {
-	var h lab.Health
-	hctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(hctx, http.MethodGet, "http://"+api+"/healthz", nil)
-	if err != nil {
-		return h, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return h, err
-	}
-	defer resp.Body.Close()
-	return h, json.NewDecoder(resp.Body).Decode(&h)
 }
 
 // wantNoQuorum checks that zdt status, which needs a quorum of sites,

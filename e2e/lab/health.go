@@ -220,6 +220,24 @@ func (l *Lab) newHealthClient() (*http.Client, func()) {
 	return &http.Client{Transport: transport, Timeout: healthTimeout}, transport.CloseIdleConnections
 }
 
+// Health asks a site's controller for its /healthz, within a second.
+func (l *Lab) Health(ctx context.Context, siteName string) (Health, error) {
+	s, err := l.Site(siteName)
+	if err != nil {
+		return Health{}, err
+	}
+	client, closeClient := l.newHealthClient()
+	defer closeClient()
+	a := probe(ctx, client, s.API)
+	switch {
+	case a.err != nil:
+		return Health{}, a.err
+	case a.health.Site == "":
+		return Health{}, fmt.Errorf("site %s's /healthz: %s", siteName, a)
+	}
+	return a.health, nil
+}
+
 // probe asks one site's /healthz.
 func probe(ctx context.Context, client *http.Client, api string) answer {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+api+"/healthz", nil)
