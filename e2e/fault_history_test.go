@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/zap"
 
 	"github.com/zdt-project/zdt/deploy/hypervisor"
@@ -228,6 +230,10 @@ func probeWrites(ctx context.Context, h *history, connStrings map[string]string,
 				cancel()
 				if err != nil {
 					h.failed("write at " + siteName)
+					var pgErr *pgconn.PgError
+					if errors.As(err, &pgErr) && pgErr.Code == "25006" { // read_only_sql_transaction
+						h.add("refused", sighting{site: siteName, start: start, end: end, key: key})
+					}
 					if actx.Err() != nil || c.IsClosed() {
 						c.Close(context.Background())
 						c = nil
