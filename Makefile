@@ -8,14 +8,16 @@ LABDIR  ?=
 
 # Debian packages the lab and the tests use: libvirtd (the guests'
 # hypervisors, run with libvirt's test driver), PostgreSQL (the replicated
-# group), FRR (the upstream router of the BGP tests) and iproute2 (their
-# network namespaces). Installed when missing and run as root; otherwise it
-# says what to install.
+# group), FRR (the upstream router of the BGP tests), iproute2 (their
+# network namespaces) and Prometheus (promtool checks monitoring/, and the
+# alert tests run a Prometheus server). Installed when missing and run as
+# root; otherwise it says what to install.
 DEBS_NEEDED = $(strip \
   $(if $(wildcard /usr/sbin/libvirtd),,libvirt-daemon) \
   $(if $(wildcard /usr/lib/postgresql/*/bin/postgres),,postgresql) \
   $(if $(wildcard /usr/lib/frr/bgpd),,frr) \
-  $(if $(wildcard /usr/sbin/ip /sbin/ip /usr/bin/ip),,iproute2))
+  $(if $(wildcard /usr/sbin/ip /sbin/ip /usr/bin/ip),,iproute2) \
+  $(if $(wildcard /usr/bin/promtool),,prometheus))
 
 all: build
 

@@ -108,6 +108,9 @@ type UpstreamStatus struct {
 	BestSite string   `json:"best_site"`
 	ASPath   []uint32 `json:"as_path"`
 	Paths    int      `json:"paths"`
+	// Observed is when the observer last wrote the prefix's record (it
+	// rewrites every record at least every few seconds); zero without one.
+	Observed time.Time `json:"observed,omitzero"`
 }
 
 // GroupStatus is one replication group.
@@ -184,6 +187,9 @@ type OpStatus struct {
 	Step         string    `json:"step,omitempty"` // the first step not yet done
 	Created      time.Time `json:"created"`
 	Coordinators []string  `json:"coordinators"`
+	// StepSince is when the op reached Step: when it started, or else when
+	// the step before it ended (or the op was created).
+	StepSince time.Time `json:"step_since,omitzero"`
 }
 
 // OpCount is the number of ops of one kind that ended one way.
@@ -347,6 +353,7 @@ func (st *Status) AddUpstream(cfg *config.Cluster, routes map[string]UpstreamRou
 				if r.ASPath != nil {
 					u.ASPath = r.ASPath
 				}
+				u.Observed = r.Observed
 			}
 			st.Upstream = append(st.Upstream, u)
 		}
@@ -435,13 +442,21 @@ func opStatus(op *Op) OpStatus {
 		}
 		os.Params += fmt.Sprintf("%s=%s", k, op.Params[k])
 	}
+	since := op.Created
 	for _, s := range op.Steps {
 		if s.Status == StepPending || s.Status == StepRunning {
 			os.Step = s.Name
 			if p := s.Params["service"]; p != "" {
 				os.Step += " " + p
 			}
+			os.StepSince = since
+			if !s.Started.IsZero() {
+				os.StepSince = s.Started
+			}
 			break
+		}
+		if s.Ended.After(since) {
+			since = s.Ended
 		}
 	}
 	return os

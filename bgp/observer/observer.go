@@ -11,8 +11,11 @@
 // config's observer peers name their site), or else to the site whose ASN
 // originated it (the last AS of the path).
 //
-// It announces nothing. It polls its RIB (Interval) and writes only the
-// records that changed.
+// It announces nothing. It polls its RIB (Interval) and writes the records
+// that changed, and every record at least once a Refresh even when nothing
+// changed: the records' observation times then say that the observer is
+// alive (zdt_upstream_observed_age_seconds), not only when a path last
+// moved.
 package observer
 
 import (
@@ -34,12 +37,19 @@ import (
 // DefaultInterval is how often the observer reads its RIB.
 const DefaultInterval = 250 * time.Millisecond
 
+// DefaultRefresh is how often the observer rewrites its records when
+// nothing changed.
+const DefaultRefresh = 10 * time.Second
+
 // Config configures an Observer.
 type Config struct {
 	Cluster  *config.Cluster
 	Store    *site.Store
 	Log      *zap.Logger
 	Interval time.Duration
+	// Refresh is how often every record is rewritten even when it did not
+	// change; 0 means DefaultRefresh.
+	Refresh time.Duration
 }
 
 // Observer publishes the upstream's view of the service prefixes.
@@ -51,7 +61,9 @@ type Observer struct {
 	byPeer   map[netip.Addr]string
 	byASN    map[uint32]string
 	last     map[string]site.UpstreamRoute
-	log      *zap.Logger
+	// written is when every record was last written.
+	written time.Time
+	log     *zap.Logger
 }
 
 // Start starts the observer's speaker.
@@ -65,6 +77,9 @@ func Start(ctx context.Context, cfg Config) (*Observer, error) {
 	}
 	if cfg.Interval == 0 {
 		cfg.Interval = DefaultInterval
+	}
+	if cfg.Refresh == 0 {
+		cfg.Refresh = DefaultRefresh
 	}
 	ob := &Observer{cfg: cfg, obs: o, prefixes: map[netip.Prefix]bool{}, byPeer: map[netip.Addr]string{},
 		byASN: map[uint32]string{}, last: map[string]site.UpstreamRoute{}, log: cfg.Log.With(zap.String("component", "observer"))}
@@ -124,7 +139,8 @@ func (o *Observer) Run(ctx context.Context) error {
 	}
 }
 
-// publish reads the RIB and writes the records that changed.
+// publish reads the RIB and writes the records that changed, or all of
+// them when a refresh is due.
 func (o *Observer) publish(ctx context.Context) error {
 	paths, err := o.sp.Received(ctx)
 	if err != nil {
@@ -132,9 +148,10 @@ func (o *Observer) publish(ctx context.Context) error {
 	}
 	now := time.Now()
 	routes := o.Routes(paths, now)
+	refresh := now.Sub(o.written) >= o.cfg.Refresh
 	var changed []site.UpstreamRoute
 	for p, r := range routes {
-		if last, ok := o.last[p]; ok && sameRoute(last, r) {
+		if last, ok := o.last[p]; ok && sameRoute(last, r) && !refresh {
 			continue
 		}
 		changed = append(changed, r)
@@ -167,6 +184,9 @@ func (o *Observer) publish(ctx context.Context) error {
 	}
 	for _, p := range gone {
 		delete(o.last, p)
+	}
+	if refresh {
+		o.written = now
 	}
 	return nil
 }

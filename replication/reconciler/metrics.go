@@ -15,6 +15,7 @@ var roles = []replication.Role{replication.RolePrimary, replication.RoleStandby,
 // actions taken on them.
 type metrics struct {
 	lagBytes, lagSeconds, role, healthy *prometheus.Desc
+	maxLagBytes, maxLagSeconds          *prometheus.Desc
 	actions                             *prometheus.CounterVec
 
 	mu      sync.Mutex
@@ -26,6 +27,8 @@ type memberMetrics struct {
 	lagSeconds float64
 	role       replication.Role
 	healthy    bool
+	// policy is the group's RPO: its limits are exported beside the lag.
+	policy replication.RPOPolicy
 }
 
 func newMetrics(siteName string) *metrics {
@@ -37,6 +40,10 @@ func newMetrics(siteName string) *metrics {
 			"How far this site's member of the group is behind its primary, in seconds (0 when caught up).", []string{"group"}, labels),
 		role: prometheus.NewDesc("zdt_replication_role",
 			"1 for the current role of this site's member of the group.", []string{"group", "role"}, labels),
+		maxLagBytes: prometheus.NewDesc("zdt_replication_rpo_max_lag_bytes",
+			"The group's RPO limit in bytes (the strictest of its services' rpo.max_lag_bytes): a standby further behind may not be promoted without --force. Absent when the group has no limit.", []string{"group"}, labels),
+		maxLagSeconds: prometheus.NewDesc("zdt_replication_rpo_max_lag_seconds",
+			"The group's RPO limit in seconds (the strictest of its services' rpo.max_lag_seconds): a standby further behind may not be promoted without --force. Absent when the group has no limit.", []string{"group"}, labels),
 		healthy: prometheus.NewDesc("zdt_replication_healthy",
 			"1 when this site's member of the group is healthy (a standby streaming, a primary accepting writes).", []string{"group"}, labels),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zdt_replication_actions_total",
@@ -46,10 +53,10 @@ func newMetrics(siteName string) *metrics {
 	}
 }
 
-func (m *metrics) observe(group string, ok bool, st replication.Status) {
-	mm := memberMetrics{role: replication.RoleUnknown}
+func (m *metrics) observe(group string, policy replication.RPOPolicy, ok bool, st replication.Status) {
+	mm := memberMetrics{role: replication.RoleUnknown, policy: policy}
 	if ok {
-		mm = memberMetrics{lagBytes: st.LagBytes, lagSeconds: st.LagSeconds, role: st.Role, healthy: st.Healthy}
+		mm = memberMetrics{lagBytes: st.LagBytes, lagSeconds: st.LagSeconds, role: st.Role, healthy: st.Healthy, policy: policy}
 	}
 	m.mu.Lock()
 	m.members[group] = mm
@@ -67,6 +74,8 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- m.lagSeconds
 	ch <- m.role
 	ch <- m.healthy
+	ch <- m.maxLagBytes
+	ch <- m.maxLagSeconds
 	m.actions.Describe(ch)
 }
 
@@ -79,6 +88,13 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(m.role, prometheus.GaugeValue, b2f(mm.role == r), g, string(r))
 		}
 		ch <- prometheus.MustNewConstMetric(m.healthy, prometheus.GaugeValue, b2f(mm.healthy), g)
+		// A negative limit is none.
+		if mm.policy.MaxLagBytes >= 0 {
+			ch <- prometheus.MustNewConstMetric(m.maxLagBytes, prometheus.GaugeValue, float64(mm.policy.MaxLagBytes), g)
+		}
+		if mm.policy.MaxLagSeconds >= 0 {
+			ch <- prometheus.MustNewConstMetric(m.maxLagSeconds, prometheus.GaugeValue, mm.policy.MaxLagSeconds, g)
+		}
 	}
 	m.mu.Unlock()
 	m.actions.Collect(ch)

@@ -607,7 +607,7 @@ func (r *Reconciler) reconcile(ctx context.Context, g *group, state site.Control
 	} else {
 		g.syncSet = false
 	}
-	r.m.observe(g.cfg.Name, o.ok, o.st)
+	r.m.observe(g.cfg.Name, g.policy, o.ok, o.st)
 	return memberReport(g, o, notes)
 }
 

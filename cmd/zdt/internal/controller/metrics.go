@@ -27,6 +27,11 @@ type metrics struct {
 	serviceSites   *prometheus.Desc
 	writable       *prometheus.Desc
 	guests         *prometheus.Desc
+	coordinatorAt  *prometheus.Desc
+	serviceSite    *prometheus.Desc
+	opRunning      *prometheus.Desc
+	opStep         *prometheus.Desc
+	upstreamAge    *prometheus.Desc
 	scrapeErrors   prometheus.Counter
 	selfFences     prometheus.Counter
 	failStatic     prometheus.Gauge
@@ -58,6 +63,16 @@ func newMetrics(c *Controller) *metrics {
 			"Members of each replication group that report themselves writable: 1 is right, 0 is an outage, 2 or more a split brain.", []string{"group"}, reporter),
 		guests: prometheus.NewDesc("zdt_guests_by_placement",
 			"Guests by tier and placement state (running, preempted, unplaced, pending); a Gold guest not running is an SLA breach.", []string{"tier", "state"}, reporter),
+		serviceSite: prometheus.NewDesc("zdt_service_site",
+			"1 for the site each service is assigned to (whether or not that site is up), 0 for the other sites it may be served at.", []string{"service", "site"}, reporter),
+		coordinatorAt: prometheus.NewDesc("zdt_site_coordinator",
+			"1 for the site whose controller holds the coordinator election, 0 for the others: no 1 means no coordinator, and nothing fails over.", []string{"site"}, reporter),
+		opRunning: prometheus.NewDesc("zdt_op_running_seconds",
+			"How long each unfinished op has run, since it was created.", []string{"op", "kind"}, reporter),
+		opStep: prometheus.NewDesc("zdt_op_step_running_seconds",
+			"How long each unfinished op has been at its current step (a confirm step waits for a person, a wait for the sites).", []string{"op", "kind", "step"}, reporter),
+		upstreamAge: prometheus.NewDesc("zdt_upstream_observed_age_seconds",
+			"Age of the oldest of the route observer's records of the service prefixes; the observer rewrites each every 10s, so a large age means it stopped publishing. Absent without an observer or a record.", nil, reporter),
 		scrapeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "zdt_metrics_cluster_read_errors_total",
 			Help: "Scrapes that could not read the cluster's state from etcd.", ConstLabels: constLabels}),
 		selfFences: prometheus.NewCounter(prometheus.CounterOpts{Name: "zdt_self_fences_total",
@@ -78,6 +93,11 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- m.serviceSites
 	ch <- m.writable
 	ch <- m.guests
+	ch <- m.coordinatorAt
+	ch <- m.serviceSite
+	ch <- m.opRunning
+	ch <- m.opStep
+	ch <- m.upstreamAge
 	m.scrapeErrors.Describe(ch)
 	m.selfFences.Describe(ch)
 	m.failStatic.Describe(ch)
@@ -103,16 +123,26 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 func (m *metrics) collectCluster(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
+	cfg := m.c.cfg.Cluster
 	snap, err := m.c.store.Snapshot(ctx)
 	if err != nil {
 		m.scrapeErrors.Inc()
 		return
 	}
-	m.collectStatus(ch, site.BuildStatus(m.c.cfg.Cluster, snap, nil))
+	st := site.BuildStatus(cfg, snap, nil)
+	if cfg.BGP.Observer != nil {
+		// Without the records, the rest is still worth sending.
+		if routes, err := m.c.store.Upstream(ctx); err != nil {
+			m.scrapeErrors.Inc()
+		} else {
+			st.AddUpstream(cfg, routes)
+		}
+	}
+	m.collectStatus(ch, st, time.Now())
 }
 
-// collectStatus sends the cluster-wide metrics of a status.
-func (m *metrics) collectStatus(ch chan<- prometheus.Metric, st site.Status) {
+// collectStatus sends the cluster-wide metrics of a status read at now.
+func (m *metrics) collectStatus(ch chan<- prometheus.Metric, st site.Status, now time.Time) {
 	states := []site.SiteState{site.SiteUp, site.SiteDark, site.SiteFenced}
 	byState := map[site.SiteState]int{site.SiteUp: 0, site.SiteDark: 0, site.SiteFenced: 0}
 	up := map[string]bool{}
@@ -122,9 +152,13 @@ func (m *metrics) collectStatus(ch chan<- prometheus.Metric, st site.Status) {
 		for _, state := range states {
 			ch <- prometheus.MustNewConstMetric(m.siteState, prometheus.GaugeValue, boolValue(s.State == state), s.Name, string(state))
 		}
+		ch <- prometheus.MustNewConstMetric(m.coordinatorAt, prometheus.GaugeValue, boolValue(s.Coordinator), s.Name)
 	}
 	for _, svc := range st.Services {
 		ch <- prometheus.MustNewConstMetric(m.serviceSites, prometheus.GaugeValue, boolValue(svc.Active != "" && up[svc.Active]), svc.Name)
+		for _, s := range svc.Sites {
+			ch <- prometheus.MustNewConstMetric(m.serviceSite, prometheus.GaugeValue, boolValue(s == svc.Active), svc.Name, s)
+		}
 	}
 	for _, g := range st.Replication {
 		n := 0
@@ -149,6 +183,8 @@ func (m *metrics) collectStatus(ch chan<- prometheus.Metric, st site.Status) {
 	for _, oc := range st.OpCounts {
 		ch <- prometheus.MustNewConstMetric(m.ops, prometheus.GaugeValue, float64(oc.Count), oc.Kind, string(oc.Outcome))
 	}
+	m.collectOps(ch, st.Ops, now)
+	m.collectUpstream(ch, st.Upstream, now)
 	type alarmKey struct{ kind, severity string }
 	alarms := map[alarmKey]int{}
 	for _, a := range st.Alarms {

@@ -3,6 +3,7 @@ package controller
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -13,23 +14,35 @@ import (
 
 // statusCollector collects the cluster-wide metrics of a fixed status.
 type statusCollector struct {
-	m  *metrics
-	st site.Status
+	m   *metrics
+	st  site.Status
+	now time.Time
 }
 
 func (s statusCollector) Describe(ch chan<- *prometheus.Desc) { s.m.Describe(ch) }
-func (s statusCollector) Collect(ch chan<- prometheus.Metric) { s.m.collectStatus(ch, s.st) }
+func (s statusCollector) Collect(ch chan<- prometheus.Metric) { s.m.collectStatus(ch, s.st, s.now) }
 
 // TestClusterMetrics: the figures the NOC alerts on, labelled by the site
 // they describe and by the reporting controller: a site's state, a service
 // with no site that is up, a group with no writable primary or two, Gold
-// guests not running.
+// guests not running, which site coordinates, how long the unfinished ops
+// have been at their steps, how old the route observer's records are.
 func TestClusterMetrics(t *testing.T) {
 	m := newMetrics(&Controller{site: config.Site{Name: "a"}})
+	now := time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
 	st := site.Status{
-		Sites: []site.SiteStatus{{Name: "a", State: site.SiteUp}, {Name: "b", State: site.SiteFenced}, {Name: "c", State: site.SiteDark}},
+		Sites: []site.SiteStatus{{Name: "a", State: site.SiteUp, Coordinator: true}, {Name: "b", State: site.SiteFenced}, {Name: "c", State: site.SiteDark}},
+		Ops: []site.OpStatus{
+			{ID: "op1", Kind: "runbook", Step: "go-ahead", Created: now.Add(-90 * time.Second), StepSince: now.Add(-60 * time.Second)},
+			{ID: "op2", Kind: "failover", Created: now.Add(time.Second)}, // another host's clock ahead, no step left
+		},
+		Upstream: []site.UpstreamStatus{
+			{Prefix: "203.0.113.0/26", Observed: now.Add(-4 * time.Second)},
+			{Prefix: "203.0.113.64/26", Observed: now.Add(-2 * time.Second)},
+			{Prefix: "2001:db8:a::/48"}, // no record
+		},
 		Services: []site.ServiceStatus{
-			{Name: "web", Active: "a"},
+			{Name: "web", Active: "a", Sites: []string{"a", "b"}},
 			{Name: "db", Active: "b"}, // stranded at a fenced site
 			{Name: "new"},             // never assigned
 		},
@@ -75,9 +88,46 @@ zdt_replication_writable_primaries{group="split",reporter="a"} 2
 zdt_guests_by_placement{reporter="a",state="preempted",tier="silver"} 2
 zdt_guests_by_placement{reporter="a",state="running",tier="gold"} 1
 zdt_guests_by_placement{reporter="a",state="unplaced",tier="gold"} 1
+# HELP zdt_service_site 1 for the site each service is assigned to (whether or not that site is up), 0 for the other sites it may be served at.
+# TYPE zdt_service_site gauge
+zdt_service_site{reporter="a",service="web",site="a"} 1
+zdt_service_site{reporter="a",service="web",site="b"} 0
+# HELP zdt_site_coordinator 1 for the site whose controller holds the coordinator election, 0 for the others: no 1 means no coordinator, and nothing fails over.
+# TYPE zdt_site_coordinator gauge
+zdt_site_coordinator{reporter="a",site="a"} 1
+zdt_site_coordinator{reporter="a",site="b"} 0
+zdt_site_coordinator{reporter="a",site="c"} 0
+# HELP zdt_op_running_seconds How long each unfinished op has run, since it was created.
+# TYPE zdt_op_running_seconds gauge
+zdt_op_running_seconds{kind="failover",op="op2",reporter="a"} 0
+zdt_op_running_seconds{kind="runbook",op="op1",reporter="a"} 90
+# HELP zdt_op_step_running_seconds How long each unfinished op has been at its current step (a confirm step waits for a person, a wait for the sites).
+# TYPE zdt_op_step_running_seconds gauge
+zdt_op_step_running_seconds{kind="runbook",op="op1",reporter="a",step="go-ahead"} 60
+# HELP zdt_upstream_observed_age_seconds Age of the oldest of the route observer's records of the service prefixes; the observer rewrites each every 10s, so a large age means it stopped publishing. Absent without an observer or a record.
+# TYPE zdt_upstream_observed_age_seconds gauge
+zdt_upstream_observed_age_seconds{reporter="a"} 4
 `
-	if err := testutil.CollectAndCompare(statusCollector{m, st}, strings.NewReader(want),
-		"zdt_site_state", "zdt_sites", "zdt_service_active_sites", "zdt_replication_writable_primaries", "zdt_guests_by_placement"); err != nil {
+	if err := testutil.CollectAndCompare(statusCollector{m, st, now}, strings.NewReader(want),
+		"zdt_site_state", "zdt_sites", "zdt_service_active_sites", "zdt_replication_writable_primaries", "zdt_guests_by_placement",
+		"zdt_service_site", "zdt_site_coordinator", "zdt_op_running_seconds", "zdt_op_step_running_seconds", "zdt_upstream_observed_age_seconds"); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestClusterMetricsQuiet: no coordinator is a 0 for every site; without
+// unfinished ops and observer records, those metrics are absent.
+func TestClusterMetricsQuiet(t *testing.T) {
+	m := newMetrics(&Controller{site: config.Site{Name: "b"}})
+	st := site.Status{Sites: []site.SiteStatus{{Name: "a", State: site.SiteUp}, {Name: "b", State: site.SiteUp}}}
+	want := `
+# HELP zdt_site_coordinator 1 for the site whose controller holds the coordinator election, 0 for the others: no 1 means no coordinator, and nothing fails over.
+# TYPE zdt_site_coordinator gauge
+zdt_site_coordinator{reporter="b",site="a"} 0
+zdt_site_coordinator{reporter="b",site="b"} 0
+`
+	if err := testutil.CollectAndCompare(statusCollector{m, st, time.Now()}, strings.NewReader(want),
+		"zdt_site_coordinator", "zdt_op_running_seconds", "zdt_op_step_running_seconds", "zdt_upstream_observed_age_seconds"); err != nil {
 		t.Error(err)
 	}
 }

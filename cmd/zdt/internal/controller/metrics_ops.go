@@ -1,0 +1,46 @@
+package controller
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zdt-project/zdt/site"
+)
+
+// The cluster-wide metrics of time: how long ops have run and been at a
+// step, how old the route observer's records are.
+
+// collectOps sends how long each unfinished op has run, and has been at its
+// step.
+func (m *metrics) collectOps(ch chan<- prometheus.Metric, ops []site.OpStatus, now time.Time) {
+	for _, op := range ops {
+		ch <- prometheus.MustNewConstMetric(m.opRunning, prometheus.GaugeValue, age(now, op.Created), op.ID, op.Kind)
+		if op.Step != "" {
+			ch <- prometheus.MustNewConstMetric(m.opStep, prometheus.GaugeValue, age(now, op.StepSince), op.ID, op.Kind, op.Step)
+		}
+	}
+}
+
+// collectUpstream sends the age of the oldest of the observer's records;
+// nothing when there is none.
+func (m *metrics) collectUpstream(ch chan<- prometheus.Metric, ups []site.UpstreamStatus, now time.Time) {
+	var oldest time.Time
+	for _, u := range ups {
+		if !u.Observed.IsZero() && (oldest.IsZero() || u.Observed.Before(oldest)) {
+			oldest = u.Observed
+		}
+	}
+	if !oldest.IsZero() {
+		ch <- prometheus.MustNewConstMetric(m.upstreamAge, prometheus.GaugeValue, age(now, oldest))
+	}
+}
+
+// age is the time from then to now in seconds, 0 when then is unknown or
+// ahead (another host's clock).
+func age(now, then time.Time) float64 {
+	if then.IsZero() {
+		return 0
+	}
+	return max(0, now.Sub(then).Seconds())
+}
