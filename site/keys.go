@@ -76,6 +76,11 @@ func (k Keys) SiteReplication(site string) string { return k.Sites() + site + "/
 // prefix.
 func (k Keys) Upstream() string { return k.root + "upstream/" }
 
+// ObserverBeat is the key of the route observer's sign of life (held under
+// a lease; see Store.HoldObserverBeat). It is outside Upstream, so that
+// reading the records does not read it.
+func (k Keys) ObserverBeat() string { return k.root + "observer-beat" }
+
 // UpstreamRoute is the key of one prefix's observer record ('/' is written
 // as '_': 203.0.113.0_26).
 func (k Keys) UpstreamRoute(prefix string) string {

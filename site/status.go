@@ -58,6 +58,9 @@ type Status struct {
 	// Upstream is the route observer's view, one line per service prefix;
 	// empty without an observer (see AddUpstream).
 	Upstream []UpstreamStatus `json:"upstream"`
+	// Observer says whether the route observer runs; nil when the cluster
+	// has none.
+	Observer *ObserverStatus `json:"observer,omitempty"`
 	// Replication lists each replication group's members as their sites
 	// report them.
 	Replication []GroupStatus `json:"replication"`
@@ -108,9 +111,25 @@ type UpstreamStatus struct {
 	BestSite string   `json:"best_site"`
 	ASPath   []uint32 `json:"as_path"`
 	Paths    int      `json:"paths"`
-	// Observed is when the observer last wrote the prefix's record (it
-	// rewrites every record at least every few seconds); zero without one.
+	// Observed is when the observer last wrote the prefix's record: when
+	// its paths last changed; zero without one.
 	Observed time.Time `json:"observed,omitzero"`
+}
+
+// ObserverStatus says whether the route observer is alive (its beat is
+// there): without it, Upstream is its last view, stale.
+type ObserverStatus struct {
+	Running bool      `json:"running"`
+	Since   time.Time `json:"since,omitzero"`
+	Host    string    `json:"host,omitempty"`
+}
+
+// SetObserver records the observer's beat (ok: there is one).
+func (st *Status) SetObserver(beat ObserverBeat, ok bool) {
+	st.Observer = &ObserverStatus{Running: ok}
+	if ok {
+		st.Observer.Since, st.Observer.Host = beat.Since, beat.Host
+	}
 }
 
 // GroupStatus is one replication group.
@@ -230,6 +249,11 @@ func (s *Store) Status(ctx context.Context, cfg *config.Cluster) (Status, error)
 			return Status{}, err
 		}
 		st.AddUpstream(cfg, routes)
+		beat, ok, err := s.ObserverBeatNow(ctx)
+		if err != nil {
+			return Status{}, err
+		}
+		st.SetObserver(beat, ok)
 	}
 	return st, nil
 }

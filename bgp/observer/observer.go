@@ -11,17 +11,17 @@
 // config's observer peers name their site), or else to the site whose ASN
 // originated it (the last AS of the path).
 //
-// It announces nothing. It polls its RIB (Interval) and writes the records
-// that changed, and every record at least once a Refresh even when nothing
-// changed: the records' observation times then say that the observer is
-// alive (zdt_upstream_observed_age_seconds), not only when a path last
-// moved.
+// It announces nothing. It polls its RIB (Interval) and writes only the
+// records that changed; beside them it holds its beat (site.ObserverBeat),
+// a small record under a lease, which says that it is alive: without it
+// the records are its last view, stale (zdt status, zdt_upstream_observer_up).
 package observer
 
 import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"reflect"
 	"slices"
 	"time"
@@ -37,19 +37,15 @@ import (
 // DefaultInterval is how often the observer reads its RIB.
 const DefaultInterval = 250 * time.Millisecond
 
-// DefaultRefresh is how often the observer rewrites its records when
-// nothing changed.
-const DefaultRefresh = 10 * time.Second
-
 // Config configures an Observer.
 type Config struct {
 	Cluster  *config.Cluster
 	Store    *site.Store
 	Log      *zap.Logger
 	Interval time.Duration
-	// Refresh is how often every record is rewritten even when it did not
-	// change; 0 means DefaultRefresh.
-	Refresh time.Duration
+	// BeatTTL is the lease of the observer's beat; 0 means
+	// site.ObserverBeatTTL.
+	BeatTTL time.Duration
 }
 
 // Observer publishes the upstream's view of the service prefixes.
@@ -61,9 +57,7 @@ type Observer struct {
 	byPeer   map[netip.Addr]string
 	byASN    map[uint32]string
 	last     map[string]site.UpstreamRoute
-	// written is when every record was last written.
-	written time.Time
-	log     *zap.Logger
+	log      *zap.Logger
 }
 
 // Start starts the observer's speaker.
@@ -78,8 +72,8 @@ func Start(ctx context.Context, cfg Config) (*Observer, error) {
 	if cfg.Interval == 0 {
 		cfg.Interval = DefaultInterval
 	}
-	if cfg.Refresh == 0 {
-		cfg.Refresh = DefaultRefresh
+	if cfg.BeatTTL == 0 {
+		cfg.BeatTTL = site.ObserverBeatTTL
 	}
 	ob := &Observer{cfg: cfg, obs: o, prefixes: map[netip.Prefix]bool{}, byPeer: map[netip.Addr]string{},
 		byASN: map[uint32]string{}, last: map[string]site.UpstreamRoute{}, log: cfg.Log.With(zap.String("component", "observer"))}
@@ -125,6 +119,14 @@ func (o *Observer) Speaker() *speaker.Speaker { return o.sp }
 // Run publishes until ctx ends, then closes the speaker.
 func (o *Observer) Run(ctx context.Context) error {
 	defer o.sp.Close()
+	host, _ := os.Hostname()
+	beat := site.ObserverBeat{Since: time.Now(), Host: host, PID: os.Getpid()}
+	beating := make(chan struct{})
+	defer func() { <-beating }() // revoked before Run returns
+	go func() {
+		defer close(beating)
+		_ = o.cfg.Store.HoldObserverBeat(ctx, beat, o.cfg.BeatTTL)
+	}()
 	t := time.NewTicker(o.cfg.Interval)
 	defer t.Stop()
 	for {
@@ -139,8 +141,7 @@ func (o *Observer) Run(ctx context.Context) error {
 	}
 }
 
-// publish reads the RIB and writes the records that changed, or all of
-// them when a refresh is due.
+// publish reads the RIB and writes the records that changed.
 func (o *Observer) publish(ctx context.Context) error {
 	paths, err := o.sp.Received(ctx)
 	if err != nil {
@@ -148,10 +149,9 @@ func (o *Observer) publish(ctx context.Context) error {
 	}
 	now := time.Now()
 	routes := o.Routes(paths, now)
-	refresh := now.Sub(o.written) >= o.cfg.Refresh
 	var changed []site.UpstreamRoute
 	for p, r := range routes {
-		if last, ok := o.last[p]; ok && sameRoute(last, r) && !refresh {
+		if last, ok := o.last[p]; ok && sameRoute(last, r) {
 			continue
 		}
 		changed = append(changed, r)
@@ -184,9 +184,6 @@ func (o *Observer) publish(ctx context.Context) error {
 	}
 	for _, p := range gone {
 		delete(o.last, p)
-	}
-	if refresh {
-		o.written = now
 	}
 	return nil
 }

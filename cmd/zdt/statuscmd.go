@@ -351,7 +351,12 @@ func writeRouting(tw io.Writer, st site.Status) {
 	for _, u := range st.Upstream {
 		up[u.Prefix] = u
 	}
+	// Without the observer's beat, its records are its last view.
+	stale := st.Observer != nil && !st.Observer.Running && len(st.Upstream) > 0
 	fmt.Fprintln(tw)
+	if stale {
+		fmt.Fprintln(tw, "THE ROUTE OBSERVER IS NOT RUNNING (no beat in etcd): UPSTREAM BEST below is its last view, stale")
+	}
 	head := "PREFIX\tSERVICE\tACTIVE"
 	for _, s := range st.Sites {
 		head += "\t" + strings.ToUpper(s.Name)
@@ -375,6 +380,9 @@ func writeRouting(tw io.Writer, st site.Status) {
 				best := orDash(u.BestSite)
 				if u.BestSite != "" && u.BestSite != svc.Active {
 					best += " (not active!)"
+				}
+				if stale {
+					best += " (stale)"
 				}
 				path := make([]string, len(u.ASPath))
 				for i, as := range u.ASPath {

@@ -126,3 +126,25 @@ func TestStatusWatch(t *testing.T) {
 		t.Errorf("zdt status -w --interval 0s: %v; want a usage error", err)
 	}
 }
+
+// TestStatusTableStaleObserver: without the observer's beat, its view of
+// the upstream is shown as stale.
+func TestStatusTableStaleObserver(t *testing.T) {
+	st := site.Status{
+		Cluster:  "t",
+		Sites:    []site.SiteStatus{{Name: "a", State: site.SiteUp, Joined: true}},
+		Services: []site.ServiceStatus{{Name: "web", Active: "a", Sites: []string{"a"}, Prefixes: []string{"203.0.113.0/26"}}},
+		Upstream: []site.UpstreamStatus{{Prefix: "203.0.113.0/26", Service: "web", Active: "a", BestSite: "a", ASPath: []uint32{64601}}},
+	}
+	for _, running := range []bool{true, false} {
+		st.SetObserver(site.ObserverBeat{}, running)
+		var b strings.Builder
+		if err := writeStatusTable(&b, st); err != nil {
+			t.Fatal(err)
+		}
+		stale := strings.Contains(b.String(), "THE ROUTE OBSERVER IS NOT RUNNING") && strings.Contains(b.String(), "a (stale)")
+		if stale == running {
+			t.Errorf("observer running %v: the table says\n%s", running, b.String())
+		}
+	}
+}

@@ -81,3 +81,7 @@ func (l *Lab) APIURL(siteName string) string {
 	}
 	return ""
 }
+
+// CAPath is the lab's CA certificate: the sites' APIs and etcd members
+// present certificates it signed.
+func (l *Lab) CAPath() string { return filepath.Join(l.dir, certPath(caName)) }

@@ -31,7 +31,7 @@ type metrics struct {
 	serviceSite    *prometheus.Desc
 	opRunning      *prometheus.Desc
 	opStep         *prometheus.Desc
-	upstreamAge    *prometheus.Desc
+	observerUp     *prometheus.Desc
 	scrapeErrors   prometheus.Counter
 	selfFences     prometheus.Counter
 	failStatic     prometheus.Gauge
@@ -71,8 +71,8 @@ func newMetrics(c *Controller) *metrics {
 			"How long each unfinished op has run, since it was created.", []string{"op", "kind"}, reporter),
 		opStep: prometheus.NewDesc("zdt_op_step_running_seconds",
 			"How long each unfinished op has been at its current step (a confirm step waits for a person, a wait for the sites).", []string{"op", "kind", "step"}, reporter),
-		upstreamAge: prometheus.NewDesc("zdt_upstream_observed_age_seconds",
-			"Age of the oldest of the route observer's records of the service prefixes; the observer rewrites each every 10s, so a large age means it stopped publishing. Absent without an observer or a record.", nil, reporter),
+		observerUp: prometheus.NewDesc("zdt_upstream_observer_up",
+			"1 while the route observer's beat is in etcd (it runs and reaches etcd), 0 when it is not: its records of the upstream are then its last view, stale. Absent without an observer.", nil, reporter),
 		scrapeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "zdt_metrics_cluster_read_errors_total",
 			Help: "Scrapes that could not read the cluster's state from etcd.", ConstLabels: constLabels}),
 		selfFences: prometheus.NewCounter(prometheus.CounterOpts{Name: "zdt_self_fences_total",
@@ -97,7 +97,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- m.serviceSite
 	ch <- m.opRunning
 	ch <- m.opStep
-	ch <- m.upstreamAge
+	ch <- m.observerUp
 	m.scrapeErrors.Describe(ch)
 	m.selfFences.Describe(ch)
 	m.failStatic.Describe(ch)
@@ -136,6 +136,11 @@ func (m *metrics) collectCluster(ch chan<- prometheus.Metric) {
 			m.scrapeErrors.Inc()
 		} else {
 			st.AddUpstream(cfg, routes)
+		}
+		if beat, ok, err := m.c.store.ObserverBeatNow(ctx); err != nil {
+			m.scrapeErrors.Inc()
+		} else {
+			st.SetObserver(beat, ok)
 		}
 	}
 	m.collectStatus(ch, st, time.Now())
@@ -184,7 +189,9 @@ func (m *metrics) collectStatus(ch chan<- prometheus.Metric, st site.Status, now
 		ch <- prometheus.MustNewConstMetric(m.ops, prometheus.GaugeValue, float64(oc.Count), oc.Kind, string(oc.Outcome))
 	}
 	m.collectOps(ch, st.Ops, now)
-	m.collectUpstream(ch, st.Upstream, now)
+	if st.Observer != nil {
+		ch <- prometheus.MustNewConstMetric(m.observerUp, prometheus.GaugeValue, boolValue(st.Observer.Running))
+	}
 	type alarmKey struct{ kind, severity string }
 	alarms := map[alarmKey]int{}
 	for _, a := range st.Alarms {

@@ -22,20 +22,6 @@ func (m *metrics) collectOps(ch chan<- prometheus.Metric, ops []site.OpStatus, n
 	}
 }
 
-// collectUpstream sends the age of the oldest of the observer's records;
-// nothing when there is none.
-func (m *metrics) collectUpstream(ch chan<- prometheus.Metric, ups []site.UpstreamStatus, now time.Time) {
-	var oldest time.Time
-	for _, u := range ups {
-		if !u.Observed.IsZero() && (oldest.IsZero() || u.Observed.Before(oldest)) {
-			oldest = u.Observed
-		}
-	}
-	if !oldest.IsZero() {
-		ch <- prometheus.MustNewConstMetric(m.upstreamAge, prometheus.GaugeValue, age(now, oldest))
-	}
-}
-
 // age is the time from then to now in seconds, 0 when then is unknown or
 // ahead (another host's clock).
 func age(now, then time.Time) float64 {

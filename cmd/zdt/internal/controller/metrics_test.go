@@ -26,7 +26,7 @@ func (s statusCollector) Collect(ch chan<- prometheus.Metric) { s.m.collectStatu
 // they describe and by the reporting controller: a site's state, a service
 // with no site that is up, a group with no writable primary or two, Gold
 // guests not running, which site coordinates, how long the unfinished ops
-// have been at their steps, how old the route observer's records are.
+// have been at their steps, whether the route observer runs.
 func TestClusterMetrics(t *testing.T) {
 	m := newMetrics(&Controller{site: config.Site{Name: "a"}})
 	now := time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
@@ -36,11 +36,7 @@ func TestClusterMetrics(t *testing.T) {
 			{ID: "op1", Kind: "runbook", Step: "go-ahead", Created: now.Add(-90 * time.Second), StepSince: now.Add(-60 * time.Second)},
 			{ID: "op2", Kind: "failover", Created: now.Add(time.Second)}, // another host's clock ahead, no step left
 		},
-		Upstream: []site.UpstreamStatus{
-			{Prefix: "203.0.113.0/26", Observed: now.Add(-4 * time.Second)},
-			{Prefix: "203.0.113.64/26", Observed: now.Add(-2 * time.Second)},
-			{Prefix: "2001:db8:a::/48"}, // no record
-		},
+		Observer: &site.ObserverStatus{Running: false}, // its beat is gone
 		Services: []site.ServiceStatus{
 			{Name: "web", Active: "a", Sites: []string{"a", "b"}},
 			{Name: "db", Active: "b"}, // stranded at a fenced site
@@ -104,19 +100,19 @@ zdt_op_running_seconds{kind="runbook",op="op1",reporter="a"} 90
 # HELP zdt_op_step_running_seconds How long each unfinished op has been at its current step (a confirm step waits for a person, a wait for the sites).
 # TYPE zdt_op_step_running_seconds gauge
 zdt_op_step_running_seconds{kind="runbook",op="op1",reporter="a",step="go-ahead"} 60
-# HELP zdt_upstream_observed_age_seconds Age of the oldest of the route observer's records of the service prefixes; the observer rewrites each every 10s, so a large age means it stopped publishing. Absent without an observer or a record.
-# TYPE zdt_upstream_observed_age_seconds gauge
-zdt_upstream_observed_age_seconds{reporter="a"} 4
+# HELP zdt_upstream_observer_up 1 while the route observer's beat is in etcd (it runs and reaches etcd), 0 when it is not: its records of the upstream are then its last view, stale. Absent without an observer.
+# TYPE zdt_upstream_observer_up gauge
+zdt_upstream_observer_up{reporter="a"} 0
 `
 	if err := testutil.CollectAndCompare(statusCollector{m, st, now}, strings.NewReader(want),
 		"zdt_site_state", "zdt_sites", "zdt_service_active_sites", "zdt_replication_writable_primaries", "zdt_guests_by_placement",
-		"zdt_service_site", "zdt_site_coordinator", "zdt_op_running_seconds", "zdt_op_step_running_seconds", "zdt_upstream_observed_age_seconds"); err != nil {
+		"zdt_service_site", "zdt_site_coordinator", "zdt_op_running_seconds", "zdt_op_step_running_seconds", "zdt_upstream_observer_up"); err != nil {
 		t.Error(err)
 	}
 }
 
 // TestClusterMetricsQuiet: no coordinator is a 0 for every site; without
-// unfinished ops and observer records, those metrics are absent.
+// unfinished ops and without an observer, those metrics are absent.
 func TestClusterMetricsQuiet(t *testing.T) {
 	m := newMetrics(&Controller{site: config.Site{Name: "b"}})
 	st := site.Status{Sites: []site.SiteStatus{{Name: "a", State: site.SiteUp}, {Name: "b", State: site.SiteUp}}}
@@ -127,7 +123,7 @@ zdt_site_coordinator{reporter="b",site="a"} 0
 zdt_site_coordinator{reporter="b",site="b"} 0
 `
 	if err := testutil.CollectAndCompare(statusCollector{m, st, time.Now()}, strings.NewReader(want),
-		"zdt_site_coordinator", "zdt_op_running_seconds", "zdt_op_step_running_seconds", "zdt_upstream_observed_age_seconds"); err != nil {
+		"zdt_site_coordinator", "zdt_op_running_seconds", "zdt_op_step_running_seconds", "zdt_upstream_observer_up"); err != nil {
 		t.Error(err)
 	}
 }
