@@ -58,14 +58,14 @@ type asset struct {
 // redirected there.
 func Register(mux *http.ServeMux) {
 	assets, err := load()
-	if err != nil {
-		// The files are compiled in: only a broken build gets here.
-		panic(fmt.Sprintf("dashboard: %v", err))
-	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, Path, http.StatusFound)
 	})
 	mux.HandleFunc("GET "+Path, func(w http.ResponseWriter, r *http.Request) {
+		if err != nil { // the files are compiled in: only a broken build gets here
+			http.Error(w, "the dashboard's assets: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
 		name := strings.TrimPrefix(r.URL.Path, Path)
 		if name == "" {
 			name = "index.html"

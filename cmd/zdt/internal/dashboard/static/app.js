@@ -11,6 +11,7 @@
   const LAG_WINDOW_MS = 5 * 60 * 1000;
   const MAX_EVENTS = 200;
   const MAX_FINISHED = 8;
+  const MAX_OP_STREAMS = 3;
   const TOKEN_KEY = 'zdt-token';
 
   const $ = (id) => document.getElementById(id);
@@ -21,6 +22,7 @@
     lastOK: 0,
     started: Date.now(),
     inFlight: false,
+    lastPoll: 0,
     polls: 0,
     error: '',
     lag: new Map(),      // "group/site" -> [{t, bytes, secs}]
@@ -120,7 +122,10 @@
   }
   const secs = (s) => `${s < 10 ? s.toFixed(1) : Math.round(s)} s`;
   const clock = (t) => (t ? new Date(t).toLocaleTimeString([], {hour12: false}) : '');
-  const params = (p) => Object.entries(p || {}).filter(([, v]) => v !== '').map(([k, v]) => `${k}=${v}`).join(' ');
+  // params shows an op's or a step's parameters: an object, or the
+  // status's "k=v k=v" string.
+  const params = (p) => (typeof p === 'string' ? p :
+    Object.entries(p || {}).filter(([, v]) => v !== '').map(([k, v]) => `${k}=${v}`).join(' '));
 
   // ---- the API -----------------------------------------------------------
 
@@ -216,7 +221,13 @@
       setTimeout(start, 3000);
       return;
     }
-    if (r.status !== 200) return; // signedOut showed the form
+    if (r.status === 401) return; // signedOut showed the form
+    if (r.status !== 200) {
+      showStale(`this controller does not say who you are: ${(r.body && r.body.error) || `HTTP ${r.status}`}`);
+      setTimeout(start, 3000);
+      return;
+    }
+    $('stale').hidden = true;
     state.who = r.body;
     $('signin').hidden = true;
     $('board').hidden = false;
@@ -224,7 +235,7 @@
     setupSwitchover();
     followEvents();
     poll();
-    setInterval(tick, 1000);
+    setInterval(tick, 500);
   }
 
   function signedOut(why) {
@@ -256,15 +267,16 @@
 
   // ---- polling -----------------------------------------------------------
 
-  // tick runs every second: a poll unless one is in flight, and the stale
-  // banner.
+  // tick runs twice a second: a poll when one is due and none is in flight,
+  // and the stale banner.
   function tick() {
-    if (!state.inFlight) poll();
+    if (!state.inFlight && Date.now() - state.lastPoll >= POLL_MS - 100) poll();
     renderStale();
   }
 
   async function poll() {
     state.inFlight = true;
+    state.lastPoll = Date.now();
     try {
       const slow = state.polls % SLOW_EVERY === 0;
       state.polls++;
@@ -327,8 +339,10 @@
       if (name === 'event' && e) {
         addEvent(e);
         if (e.op && !state.ops.has(e.op)) watchOp(e.op);
-        renderEvents();
+      } else if (name === 'broken' && e) {
+        addEvent({at: new Date().toISOString(), site: '', kind: 'stream-broken', message: e.error});
       }
+      renderEvents();
       return false;
     }, state.stop.signal);
     // The log so far; the stream, opened first, may bring some of it again.
@@ -344,18 +358,27 @@
     if (state.eventKeys.has(key)) return;
     state.eventKeys.add(key);
     state.events.push(e);
-    state.events.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+    state.events.sort((a, b) => Date.parse(b.at) - Date.parse(a.at));
     while (state.events.length > MAX_EVENTS) state.eventKeys.delete(eventKey(state.events.pop()));
   }
 
+  // watchRunningOps follows the unfinished ops of the status; until their
+  // streams open they are shown as the status has them.
   function watchRunningOps(st) {
-    for (const op of st.ops || []) watchOp(op.id);
+    for (const op of st.ops || []) {
+      if (!state.ops.has(op.id)) state.ops.set(op.id, {sum: {...op, who: op.who || ''}});
+      watchOp(op.id);
+    }
   }
 
-  // watchOp follows an op's stream until it ends.
+  // watchOp follows an op's stream until it ends. The controller speaks
+  // HTTP/1.1, and a browser opens at most six connections to it: at most
+  // MAX_OP_STREAMS op streams run at once, beside the event stream and the
+  // polls; the next poll starts the stream of an op left waiting.
   function watchOp(id) {
     const o = state.ops.get(id) || {};
     if (o.streaming || (o.op && o.op.outcome !== 'running')) return;
+    if ([...state.ops.values()].filter((x) => x.streaming).length >= MAX_OP_STREAMS) return;
     o.streaming = true;
     state.ops.set(id, o);
     follow(`/ops/${encodeURIComponent(id)}/stream`, (name, data) => {
@@ -606,18 +629,20 @@
       cur && cur.detail ? el('div', {class: 'detail', text: cur.detail}) : null)};
   }
 
+  // opCard is an op: from its stream with its steps, or else from the op
+  // list or the status.
   function opCard(o) {
     const op = o.op;
     const sum = o.sum || {};
-    const id = (op || sum).id;
-    const outcome = (op || sum).outcome;
+    const x = op || sum;
     const p = op ? progress(op) : null;
-    return el('div', {class: `card op ${outcome}${outcome === 'running' ? '' : ' compact'}`, data: {op: id, kind: (op || sum).kind, outcome, done: p ? p.done : '', total: p ? p.total : ''}},
-      el('div', {class: 'card-head'}, el('span', {class: 'name', text: `${(op || sum).kind} ${params((op || sum).params)}`}), badge(outcome)),
-      el('div', {class: 'small', text: `op ${id} · by ${(op || sum).who} · ${clock((op || sum).created)}`}),
-      p ? p.node : el('div', {class: 'step', text: sum.step || sum.summary || ''}),
-      (op && op.error) || sum.error ? el('div', {class: 'detail', text: (op && op.error) || sum.error}) : null,
-      opButtons(op));
+    return el('div', {class: `card op ${x.outcome}${x.outcome === 'running' ? '' : ' compact'}`,
+      data: {op: x.id, kind: x.kind, outcome: x.outcome, done: p ? p.done : '', total: p ? p.total : ''}},
+    el('div', {class: 'card-head'}, el('span', {class: 'name', text: `${x.kind} ${params(x.params)}`}), badge(x.outcome)),
+    el('div', {class: 'small', text: `op ${x.id}${x.who ? ` · by ${x.who}` : ''} · ${clock(x.created)}`}),
+    p ? p.node : el('div', {class: 'step', text: sum.step || sum.summary || ''}),
+    op && op.error ? el('div', {class: 'detail', text: op.error}) : null,
+    opButtons(op));
   }
 
   function renderOps() {
@@ -661,7 +686,7 @@
     put(panel('drills'), state.drills.length ? el('div', {}, state.drills.map((d) => {
       const op = state.drillOps.get(d.id);
       return el('div', {class: 'drill', data: {op: d.id, outcome: d.outcome}},
-        el('div', {class: 'card-head'}, el('span', {class: 'name', text: `${d.params && d.params.runbook ? d.params.runbook : d.kind} ${clock(d.created)}`}), badge(d.outcome)),
+        el('div', {class: 'card-head'}, el('span', {class: 'name', text: `${op && op.runbook ? op.runbook : d.kind} ${clock(d.created)}`}), badge(d.outcome)),
         el('div', {class: 'small', text: `${d.summary} · by ${d.who} · ${secs(d.duration_seconds)}`}),
         op ? timeline(op) : null);
     })) : note('no drills in the journal'));
