@@ -119,7 +119,6 @@ func TestDashboard(t *testing.T) {
 	if stale := b.eval(`String(document.getElementById('stale').hidden)`); stale != "true" {
 		t.Errorf("the page shows itself stale: %s", b.text("stale"))
 	}
-	b.eval(`window.scrollTo(0, 0); 1`)
 	b.screenshot("dashboard")
 
 	// A viewer, in a tab of its own, sees the same and nothing to change it
@@ -309,11 +308,22 @@ func (b *browser) dryRunUntilPossible() {
 	}
 }
 
-// screenshot saves the page as PNG in the artifacts directory.
+// screenshot saves the page as PNG in the artifacts directory: the whole
+// page, 1920 pixels wide and as high as it is (the wall shows the top 1080).
 func (b *browser) screenshot(name string) {
 	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	height, err := chromedp.Run(ctx, chromedp.Evaluate[int64](`window.scrollTo(0, 0); document.documentElement.scrollHeight`))
+	if err == nil {
+		err = chromedp.Do(ctx, chromedp.EmulateViewport(1920, max(1080, height)))
+	}
+	var png []byte
+	if err == nil {
+		png, err = chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	}
+	if err == nil {
+		err = chromedp.Do(ctx, chromedp.EmulateViewport(1920, 1080))
+	}
 	if err != nil {
 		b.t.Errorf("screenshot: %v", err)
 		return
