@@ -58,7 +58,8 @@
     return e;
   }
 
-  const SVG = 'http://www.w3.org/2000/svg';
+  // The SVG namespace, from an <svg> of the page (no URL in the assets).
+  const SVG = $('svg-ns').namespaceURI;
   function svg(tag, attrs, ...children) {
     const e = document.createElementNS(SVG, tag);
     for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
