@@ -14,6 +14,7 @@ LABDIR  ?=
 # root; otherwise it says what to install.
 DEBS_NEEDED = $(strip \
   $(if $(wildcard /usr/sbin/libvirtd),,libvirt-daemon) \
+  $(if $(wildcard /usr/bin/chromium),,chromium) \
   $(if $(wildcard /usr/lib/postgresql/*/bin/postgres),,postgresql) \
   $(if $(wildcard /usr/lib/frr/bgpd),,frr) \
   $(if $(wildcard /usr/sbin/ip /sbin/ip /usr/bin/ip),,iproute2) \

@@ -195,6 +195,19 @@ type ServiceStatus struct {
 	Op       string   `json:"op,omitempty"`
 	Sites    []string `json:"sites"`
 	Prefixes []string `json:"prefixes"`
+	// RPO is how much data a promotion may lose, as the config says; nil
+	// for a service without a replication group (nothing is promoted).
+	RPO *RPOStatus `json:"rpo,omitempty"`
+}
+
+// RPOStatus is a service's recovery point objective (config.RPO): a
+// standby may be promoted when it is at most MaxLagBytes and
+// MaxLagSeconds behind (a negative limit is not checked), and with
+// RequireSync only a synchronous standby may be.
+type RPOStatus struct {
+	MaxLagBytes   int64   `json:"max_lag_bytes"`
+	MaxLagSeconds float64 `json:"max_lag_seconds"`
+	RequireSync   bool    `json:"require_sync"`
 }
 
 // OpStatus summarises one op.
@@ -303,6 +316,9 @@ func buildStatus(cfg *config.Cluster, snap *Snapshot, leases map[string]time.Dur
 	}
 	for _, svc := range cfg.Services {
 		ss := ServiceStatus{Name: svc.Name, Sites: svc.Sites, Prefixes: []string{}}
+		if svc.ReplicationGroup != "" {
+			ss.RPO = &RPOStatus{MaxLagBytes: svc.RPO.MaxLagBytes, MaxLagSeconds: svc.RPO.MaxLagSeconds, RequireSync: svc.RPO.RequireSync}
+		}
 		for _, p := range svc.Prefixes {
 			ss.Prefixes = append(ss.Prefixes, p.String())
 		}

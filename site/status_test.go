@@ -359,3 +359,21 @@ func TestStatusCarriesAlarms(t *testing.T) {
 		t.Errorf("dark site b: alarms %+v, web-1 running on %v", st.Alarms, st.Guests[0].RunningOn)
 	}
 }
+
+// TestStatusCarriesRPO checks that a service with a replication group
+// shows its RPO, and one without shows none.
+func TestStatusCarriesRPO(t *testing.T) {
+	cfg := alarmCluster()
+	cfg.Services[1].RPO = config.RPO{MaxLagBytes: 1 << 20, MaxLagSeconds: 2.5, RequireSync: true}
+	st := site.BuildStatus(cfg, healthy(), nil)
+	b, err := json.Marshal(st.Services)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"rpo":{"max_lag_bytes":1048576,"max_lag_seconds":2.5,"require_sync":true}`; !strings.Contains(string(b), want) {
+		t.Errorf("services JSON lacks db's %s: %s", want, b)
+	}
+	if st.Services[0].RPO != nil {
+		t.Errorf("web, without a replication group, has RPO %+v; want none", *st.Services[0].RPO)
+	}
+}

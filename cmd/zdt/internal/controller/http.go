@@ -9,6 +9,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/zdt-project/zdt/cmd/zdt/internal/api"
+	"github.com/zdt-project/zdt/cmd/zdt/internal/dashboard"
 	"github.com/zdt-project/zdt/site"
 )
 
@@ -30,13 +31,15 @@ type Health struct {
 	FailStaticSince *time.Time `json:"fail_static_since,omitempty"`
 }
 
-// handler serves /healthz and /metrics to anyone, and the API (package
-// api) to the identities of the config.
+// handler serves /healthz, /metrics and the dashboard's assets (package
+// dashboard) to anyone, and the API (package api) to the identities of the
+// config.
 func (c *Controller) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", c.serveHealth)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(c.cfg.Registry, promhttp.HandlerOpts{}))
 	c.api.Register(mux)
+	dashboard.Register(mux)
 	return mux
 }
 
