@@ -238,7 +238,10 @@ The lab is up. From another terminal:
   site %[2]s comes back:          zdt lab site %[2]s up --dir %[3]s
   stop every site:            zdt lab stop --dir %[3]s
 Each site's output is in %[3]s/<site>/controller.log.
-`, l.ConfigPath(), first, l.Dir())
+The dashboard, at every site (the lab's CA is %[4]s: a browser warns):
+  %[5]s/ui/  sign in with the token in %[3]s/tokens/operator (or viewer, admin)
+The API as the operator: ZDT_TOKEN=$(cat %[3]s/tokens/operator) zdt status --config %[1]s
+`, l.ConfigPath(), first, l.Dir(), l.CAPath(), l.APIURL(first))
 	if l.HasHypervisors() {
 		fmt.Fprintf(out, "Each site's libvirtd logs to %s/<site>/libvirt/libvirtd.log; zdt status shows where the guests run.\n", l.Dir())
 	}
