@@ -35,8 +35,11 @@ type sighting struct {
 
 // history collects sightings per subject (a group's writes, a guest).
 type history struct {
-	mu       sync.Mutex
-	seen     map[string][]sighting
+	mu   sync.Mutex
+	seen map[string][]sighting
+	// refused are the writes a member refused as read-only: not
+	// sightings (nothing was served), kept apart.
+	refused  []sighting
 	rounds   int // sampler rounds completed
 	errs     map[string]int
 	roundsCh chan struct{} // closed and replaced after each round
@@ -50,6 +53,26 @@ func (h *history) add(subject string, s sighting) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.seen[subject] = append(h.seen[subject], s)
+}
+
+func (h *history) refuse(s sighting) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.refused = append(h.refused, s)
+}
+
+// firstRefusal is the start of the first write refused as read-only at the
+// site that began at or after since; zero if none.
+func (h *history) firstRefusal(siteName string, since time.Time) time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var first time.Time
+	for _, s := range h.refused {
+		if s.site == siteName && !s.start.Before(since) && (first.IsZero() || s.start.Before(first)) {
+			first = s.start
+		}
+	}
+	return first
 }
 
 func (h *history) failed(what string) {
@@ -232,7 +255,7 @@ func probeWrites(ctx context.Context, h *history, connStrings map[string]string,
 					h.failed("write at " + siteName)
 					var pgErr *pgconn.PgError
 					if errors.As(err, &pgErr) && pgErr.Code == "25006" { // read_only_sql_transaction
-						h.add("refused", sighting{site: siteName, start: start, end: end, key: key})
+						h.refuse(sighting{site: siteName, start: start, end: end, key: key})
 					}
 					if actx.Err() != nil || c.IsClosed() {
 						c.Close(context.Background())

@@ -150,7 +150,7 @@ func testSiteLoss(t *testing.T, network, leader string) {
 		case !ok:
 			t.Errorf("the op's timeline of db does not reach %q: %+v", name, failover.Timeline(op))
 		case name == "promoted":
-			if refused := h.firstAt("refused", "c", at); !refused.IsZero() {
+			if refused := h.firstRefusal("c", at); !refused.IsZero() {
 				t.Errorf("the op says db was promoted at %s, but a write that began at c at %s was refused as read-only (first acknowledged write at c: %s)", at, refused, seen)
 			}
 		}
