@@ -32,7 +32,8 @@ import (
 //     no room for every Gold guest;
 //   - ZdtNoCoordinator, ZdtServiceNotServed, ZdtNoWritablePrimary and
 //     ZdtSiteDark of c: c taken down whole (SIGKILL) while a and b are
-//     fenced: a and b keep the etcd quorum but may not coordinate.
+//     fenced: a and b keep the etcd quorum but may not coordinate;
+//   - ZdtClusterStateUnread: b taken down too, a alone without a quorum.
 //
 // Last, /api/v1/alerts shows the rules as Prometheus evaluates them, with
 // their for: ZdtSiteDark of b firing once b has been down for 30s.
@@ -158,6 +159,11 @@ func TestLabAlerts(t *testing.T) {
 	prom.waitAlert(ctx, t, "ZdtSelfFenced", map[string]string{"site": "b"}, "firing")
 	prom.waitAlert(ctx, t, "ZdtBGPPeerDown", map[string]string{"site": "a"}, "pending", "firing")
 	prom.waitAlert(ctx, t, "ZdtNoCoordinator", nil, "pending", "firing")
+
+	// b goes down too: a alone has no etcd quorum, and no controller can
+	// read the cluster's state: every cluster-wide metric is gone.
+	run(t, zdt, "lab", "site", "b", "down", "--dir", l.Dir())
+	prom.waitQuery(ctx, t, "ZdtClusterStateUnread", x.expr("ZdtClusterStateUnread", "", ""), nonEmpty)
 }
 
 // waitForAPerson stops for a person, and then does nothing.

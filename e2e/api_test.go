@@ -32,19 +32,19 @@ func TestLabAPIIdentities(t *testing.T) {
 	waitKey(ctx, t, cli, keys.Assignment("web"), func(int64) bool { return true })
 
 	// A viewer reads the status through the API.
-	out, code := runAs(ctx, t, l, zdt, "viewer", "status", "-o", "json", "--config", l.ConfigPath())
+	out, errOut, code := runAs(ctx, t, l, zdt, "viewer", "status", "-o", "json", "--config", l.ConfigPath())
 	var st site.Status
 	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st.Sites) != 3 || (code != 0 && code != 3) {
-		t.Fatalf("zdt status as the viewer: exit %d, %v\n%s", code, err, out)
+		t.Fatalf("zdt status as the viewer: exit %d, %v\n%s%s", code, err, out, errOut)
 	}
 	// ... but may not move anything, nor may an operator declare a site dark.
-	out, code = runAs(ctx, t, l, zdt, "viewer", "switchover", "--service", "web", "--to", "b", "--config", l.ConfigPath())
-	if code != 1 || !strings.Contains(out, "POST /switchover needs the role operator; viewer is viewer") {
-		t.Errorf("zdt switchover as the viewer: exit %d\n%s", code, out)
+	out, errOut, code = runAs(ctx, t, l, zdt, "viewer", "switchover", "--service", "web", "--to", "b", "--config", l.ConfigPath())
+	if code != 1 || !strings.Contains(errOut, "POST /switchover needs the role operator; viewer is viewer") {
+		t.Errorf("zdt switchover as the viewer: exit %d\n%s%s", code, out, errOut)
 	}
-	out, code = runAs(ctx, t, l, zdt, "operator", "failover", "--site", "c", "--dry-run", "--config", l.ConfigPath())
-	if code != 1 || !strings.Contains(out, "POST /failover needs the role admin; operator is operator") {
-		t.Errorf("zdt failover as the operator: exit %d\n%s", code, out)
+	out, errOut, code = runAs(ctx, t, l, zdt, "operator", "failover", "--site", "c", "--dry-run", "--config", l.ConfigPath())
+	if code != 1 || !strings.Contains(errOut, "POST /failover needs the role admin; operator is operator") {
+		t.Errorf("zdt failover as the operator: exit %d\n%s%s", code, out, errOut)
 	}
 	// A token the config does not know is refused.
 	cmd := exec.CommandContext(ctx, zdt, "status", "--config", l.ConfigPath())
@@ -57,15 +57,15 @@ func TestLabAPIIdentities(t *testing.T) {
 	var res site.OpRequest
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		out, code = runAs(ctx, t, l, zdt, "operator", "switchover", "--service", "web", "--to", "b", "--wait", "-o", "json",
+		out, errOut, code = runAs(ctx, t, l, zdt, "operator", "switchover", "--service", "web", "--to", "b", "--wait", "-o", "json",
 			"--timeout", "60s", "--config", l.ConfigPath())
-		if code == 0 || !strings.Contains(out, "refused") || time.Now().After(deadline) {
+		if code == 0 || !strings.Contains(errOut, "refused") || time.Now().After(deadline) {
 			break // b may not report itself up yet: refused, with why
 		}
 		waitKey(ctx, t, cli, keys.Report("b"), func(int64) bool { return true })
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 0 || res.Op == nil || res.Op.Outcome != site.OpSucceeded {
-		t.Fatalf("zdt switchover as the operator: exit %d, %v\n%s", code, err, out)
+		t.Fatalf("zdt switchover as the operator: exit %d, %v\n%s%s", code, err, out, errOut)
 	}
 	if res.Op.Who != "api:operator" {
 		t.Errorf("the switchover was requested by %q; want api:operator", res.Op.Who)
@@ -96,8 +96,8 @@ func TestLabAPIIdentities(t *testing.T) {
 }
 
 // runAs runs zdt with the lab's token of role in $ZDT_TOKEN, and returns
-// its output and exit status.
-func runAs(ctx context.Context, t *testing.T, l *lab.Lab, zdt, role string, args ...string) (string, int) {
+// what it wrote to stdout, to stderr, and its exit status.
+func runAs(ctx context.Context, t *testing.T, l *lab.Lab, zdt, role string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	token, err := l.Token(role)
 	if err != nil {
@@ -105,15 +105,17 @@ func runAs(ctx context.Context, t *testing.T, l *lab.Lab, zdt, role string, args
 	}
 	cmd := exec.CommandContext(ctx, zdt, args...)
 	cmd.Env = append(os.Environ(), "ZDT_TOKEN="+token)
-	out, err := cmd.CombinedOutput()
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
 	var exit *exec.ExitError
 	switch {
 	case errors.As(err, &exit):
-		return string(out), exit.ExitCode()
+		return out.String(), errOut.String(), exit.ExitCode()
 	case err != nil:
 		t.Fatalf("zdt %s: %v", strings.Join(args, " "), err)
 	}
-	return string(out), 0
+	return out.String(), errOut.String(), 0
 }
 
 // apiGet reads a route of site a's API as the role's token.
