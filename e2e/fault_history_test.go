@@ -66,13 +66,7 @@ func (h *history) refuse(s sighting) {
 func (h *history) firstRefusal(siteName string, since time.Time) time.Time {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var first time.Time
-	for _, s := range h.refused {
-		if s.site == siteName && !s.start.Before(since) && (first.IsZero() || s.start.Before(first)) {
-			first = s.start
-		}
-	}
-	return first
+	return firstStart(h.refused, since, func(s string) bool { return s == siteName })
 }
 
 func (h *history) failed(what string) {
@@ -190,8 +184,14 @@ func (h *history) firstAway(subject, siteName string, since time.Time) time.Time
 func (h *history) first(subject string, since time.Time, at func(string) bool) time.Time {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	return firstStart(h.seen[subject], since, at)
+}
+
+// firstStart is the earliest start, at or after since, of the sightings at
+// a site that at accepts; zero if none.
+func firstStart(ss []sighting, since time.Time, at func(string) bool) time.Time {
 	var first time.Time
-	for _, s := range h.seen[subject] {
+	for _, s := range ss {
 		if at(s.site) && !s.start.Before(since) && (first.IsZero() || s.start.Before(first)) {
 			first = s.start
 		}

@@ -246,7 +246,8 @@ func (s *Store) LeaseRemaining(ctx context.Context, snap *Snapshot) map[string]t
 }
 
 // Status reads the cluster's state and builds its status, with the route
-// observer's records when the config has an observer.
+// observer's records when the config has an observer and etcd's own alarms
+// (EtcdAlarms), judged (Health).
 func (s *Store) Status(ctx context.Context, cfg *config.Cluster) (Status, error) {
 	snap, err := s.Snapshot(ctx)
 	if err != nil {
@@ -268,6 +269,13 @@ func (s *Store) Status(ctx context.Context, cfg *config.Cluster) (Status, error)
 		}
 		st.SetObserver(beat, ok)
 	}
+	// etcd answers reads at its quota but refuses every write.
+	if alarms, err := s.c.AlarmList(ctx); err == nil {
+		for _, a := range alarms.Alarms {
+			st.EtcdAlarms = append(st.EtcdAlarms, fmt.Sprintf("%s (member %x)", a.Alarm, a.MemberID))
+		}
+	}
+	st.Health = st.Judge()
 	return st, nil
 }
 

@@ -67,6 +67,16 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.msg }
 
+// errorAnswer is the *apiError of an error answer's body: its JSON error,
+// or its text when it is not the API's.
+func errorAnswer(status int, body []byte) *apiError {
+	var e api.Error
+	if json.Unmarshal(body, &e) != nil || e.Error == "" {
+		e.Error = strings.TrimSpace(string(body))
+	}
+	return &apiError{status: status, msg: e.Error, blockers: e.Blockers}
+}
+
 // call sends a request to the first site whose API answers, in the
 // config's order (a dark site's does not; one without etcd answers 503),
 // and decodes a 2xx answer into out. An error answer is an *apiError.
@@ -81,11 +91,7 @@ func (s *apiSession) call(ctx context.Context, method, path string, body, out an
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if resp.StatusCode >= 300 {
-		var e api.Error
-		if json.Unmarshal(data, &e) != nil || e.Error == "" {
-			e.Error = strings.TrimSpace(string(data))
-		}
-		return &apiError{status: resp.StatusCode, msg: e.Error, blockers: e.Blockers}
+		return errorAnswer(resp.StatusCode, data)
 	}
 	if out == nil {
 		return nil
@@ -233,11 +239,7 @@ func readOpStream(resp *http.Response, fn func(*site.Op)) (done bool, err error)
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		data, _ := io.ReadAll(resp.Body)
-		var e api.Error
-		if json.Unmarshal(data, &e) != nil {
-			e.Error = strings.TrimSpace(string(data))
-		}
-		return false, &apiError{status: resp.StatusCode, msg: e.Error}
+		return false, errorAnswer(resp.StatusCode, data)
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 16<<20) // an op with many steps is one line

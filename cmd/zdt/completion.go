@@ -28,7 +28,7 @@ import (
 func addCompletions(root *cobra.Command) {
 	walk(root, func(cmd *cobra.Command) {
 		for flag, names := range map[string]func(*config.Cluster) []string{
-			"site": (*config.Cluster).SiteNames, "to": (*config.Cluster).SiteNames, "service": serviceNames,
+			"site": (*config.Cluster).SiteNames, "to": (*config.Cluster).SiteNames, "service": (*config.Cluster).ServiceNames,
 		} {
 			if cmd.Flags().Lookup(flag) != nil {
 				_ = cmd.RegisterFlagCompletionFunc(flag, completeFromConfig(names))

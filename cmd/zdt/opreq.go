@@ -187,7 +187,7 @@ func (f *opRequestFlags) run(cmd *cobra.Command, what string,
 		return usageErrorf("--to %q: unknown site (sites are %s)", f.to, strings.Join(cfg.SiteNames(), ", "))
 	}
 	if _, ok := cfg.Service(f.service); f.service != "" && !ok {
-		return usageErrorf("--service %q: unknown service (services are %s)", f.service, strings.Join(serviceNames(cfg), ", "))
+		return usageErrorf("--service %q: unknown service (services are %s)", f.service, strings.Join(cfg.ServiceNames(), ", "))
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 	defer cancel()
@@ -223,14 +223,6 @@ func (f *opRequestFlags) write(w io.Writer, what string, res opRequest) error {
 	}
 	writeOpRequest(w, what, res)
 	return nil
-}
-
-func serviceNames(cfg *config.Cluster) []string {
-	names := make([]string, len(cfg.Services))
-	for i, s := range cfg.Services {
-		names[i] = s.Name
-	}
-	return names
 }
 
 // writeJSON writes v as indented JSON, as every -o json does.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -295,56 +294,21 @@ func readOp(ctx context.Context, cfg *config.Cluster, store *site.Store, arg str
 	return op, nil
 }
 
-// resolveOpID returns the ID of ids (oldest first) that arg names: the ID
-// itself or a prefix that only it has. Otherwise a usage error names the
-// closest IDs.
+// resolveOpID returns the ID of ids (oldest first) that arg names
+// (site.ResolveOpID); a usage error otherwise.
 func resolveOpID(ids []string, arg string) (string, error) {
 	if arg == "" {
 		return "", usageErrorf("an empty op ID: give an op ID (zdt ops list shows them)")
 	}
-	var matches []string
-	for _, id := range slices.Backward(ids) {
-		if id == arg {
-			return id, nil
-		}
-		if strings.HasPrefix(id, arg) {
-			matches = append(matches, id)
-		}
-	}
+	id, err := site.ResolveOpID(ids, arg)
+	var idErr *site.OpIDError
 	switch {
-	case len(matches) == 1:
-		return matches[0], nil
-	case len(matches) > 1:
-		return "", usageErrorf("op ID %q is ambiguous: %d ops begin with it, the newest %s; give more of the ID",
-			arg, len(matches), joinIDs(matches))
-	case len(ids) == 0:
-		return "", usageErrorf("no op %q: the journal has no ops", arg)
+	case errors.As(err, &idErr) && len(idErr.Closest) > 0:
+		return "", usageErrorf("%w (zdt ops list --all lists them all)", err)
+	case err != nil:
+		return "", usageErrorf("%w", err)
 	}
-	// The closest: the IDs that share the longest prefix with arg, newest
-	// first.
-	closest := slices.Clone(ids)
-	slices.Reverse(closest)
-	sort.SliceStable(closest, func(i, j int) bool {
-		return commonPrefix(closest[i], arg) > commonPrefix(closest[j], arg)
-	})
-	return "", usageErrorf("no op %q in the journal; the closest: %s (zdt ops list --all lists them all)", arg, joinIDs(closest))
-}
-
-// joinIDs lists up to 5 IDs.
-func joinIDs(ids []string) string {
-	const most = 5
-	if len(ids) > most {
-		return strings.Join(ids[:most], ", ") + ", ..."
-	}
-	return strings.Join(ids, ", ")
-}
-
-func commonPrefix(a, b string) int {
-	n := 0
-	for n < len(a) && n < len(b) && a[n] == b[n] {
-		n++
-	}
-	return n
+	return id, nil
 }
 
 // opView is an op as `zdt ops show -o json` gives it.

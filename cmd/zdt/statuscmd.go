@@ -137,15 +137,10 @@ func readStatus(ctx context.Context, cfg *config.Cluster) (site.Status, error) {
 	}
 	// etcd answers reads at its quota but refuses every write: then the
 	// sites fail static, and only their controllers can say so.
-	if alarms, err := client.AlarmList(ctx); err == nil {
-		for _, a := range alarms.Alarms {
-			st.EtcdAlarms = append(st.EtcdAlarms, fmt.Sprintf("%s (member %x)", a.Alarm, a.MemberID))
-		}
-	}
 	if len(st.EtcdAlarms) > 0 {
 		st.FailStatic = readControllers(ctx, cfg, errors.New("etcd raised an alarm")).failingStatic()
+		st.Health = st.Judge()
 	}
-	st.Health = st.Judge()
 	return st, nil
 }
 

@@ -108,6 +108,15 @@ func (c *Cluster) SiteNames() []string {
 	return names
 }
 
+// ServiceNames lists the services' names, in the config's order.
+func (c *Cluster) ServiceNames() []string {
+	names := make([]string, len(c.Services))
+	for i, s := range c.Services {
+		names[i] = s.Name
+	}
+	return names
+}
+
 // MinLeaseTTL is the shortest lease TTL etcd grants with the configured
 // election timeout: it silently raises a shorter TTL to this.
 func (c *Cluster) MinLeaseTTL() time.Duration {

@@ -1,7 +1,7 @@
 package api
 
 import (
-	"fmt"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -14,22 +14,11 @@ import (
 	"github.com/zdt-project/zdt/site/config"
 )
 
-// status reads the cluster's status as `zdt status -o json` has it: with
-// etcd's alarms, judged.
+// status reads the cluster's status as `zdt status -o json` has it.
 func (s *Server) status(r *http.Request) (site.Status, error) {
 	ctx, cancel := s.readCtx(r)
 	defer cancel()
-	st, err := s.cfg.Store.Status(ctx, s.cfg.Cluster)
-	if err != nil {
-		return site.Status{}, err
-	}
-	if alarms, err := s.cfg.Store.Client().AlarmList(ctx); err == nil {
-		for _, a := range alarms.Alarms {
-			st.EtcdAlarms = append(st.EtcdAlarms, fmt.Sprintf("%s (member %x)", a.Alarm, a.MemberID))
-		}
-	}
-	st.Health = st.Judge()
-	return st, nil
+	return s.cfg.Store.Status(ctx, s.cfg.Cluster)
 }
 
 // serveView answers one part of the status.
@@ -114,11 +103,7 @@ func (s *Server) checkNames(siteName, service string) error {
 		return errorf(http.StatusBadRequest, "site %q: unknown site (sites are %s)", siteName, strings.Join(cfg.SiteNames(), ", "))
 	}
 	if _, ok := cfg.Service(service); service != "" && !ok {
-		var names []string
-		for _, sv := range cfg.Services {
-			names = append(names, sv.Name)
-		}
-		return errorf(http.StatusBadRequest, "service %q: unknown service (services are %s)", service, strings.Join(names, ", "))
+		return errorf(http.StatusBadRequest, "service %q: unknown service (services are %s)", service, strings.Join(cfg.ServiceNames(), ", "))
 	}
 	return nil
 }
@@ -184,28 +169,19 @@ func intParam(r *http.Request, name string, def int) (int, error) {
 func (s *Server) opByID(r *http.Request) (*site.Op, error) {
 	ctx, cancel := s.readCtx(r)
 	defer cancel()
-	arg := r.PathValue("id")
 	ids, err := s.cfg.Store.OpIDs(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var match []string
-	for _, id := range ids {
-		if id == arg {
-			match = []string{id}
-			break
-		}
-		if strings.HasPrefix(id, arg) {
-			match = append(match, id)
-		}
+	id, err := site.ResolveOpID(ids, r.PathValue("id"))
+	var idErr *site.OpIDError
+	switch {
+	case errors.As(err, &idErr) && len(idErr.Matches) > 1:
+		return nil, errorf(http.StatusBadRequest, "%v", err)
+	case err != nil:
+		return nil, errorf(http.StatusNotFound, "%v", err)
 	}
-	switch len(match) {
-	case 0:
-		return nil, errorf(http.StatusNotFound, "op %q: no such op", arg)
-	case 1:
-		return s.cfg.Store.Op(ctx, match[0])
-	}
-	return nil, errorf(http.StatusBadRequest, "op %q: ambiguous, it starts %d ops' ids; give more of it", arg, len(match))
+	return s.cfg.Store.Op(ctx, id)
 }
 
 func (s *Server) serveOp(w http.ResponseWriter, r *http.Request, _ apiauth.Identity) error {

@@ -253,7 +253,7 @@ func TestAPI(t *testing.T) {
 			{"viewer", "GET", "/api/v1/ops?limit=-1", nil, 400, `limit="-1": want a whole number`},
 			{"viewer", "GET", "/api/v1/events?limit=0", nil, 400, "limit=0: want 1 to 10000"},
 			{"viewer", "GET", "/api/v1/guests?site=x", nil, 400, `site "x": unknown site`},
-			{"viewer", "GET", "/api/v1/ops/nosuchop", nil, 404, `op "nosuchop": no such op`},
+			{"viewer", "GET", "/api/v1/ops/nosuchop", nil, 404, `no op "nosuchop" in the journal; the closest: `},
 			{"viewer", "GET", "/api/v1/events/stream?since=yesterday", nil, 400, `since="yesterday"`},
 			{"admin", "POST", "/api/v1/sites/c/confirm-fence", nil, 409, "not fenced"},
 			{"admin", "POST", "/api/v1/sites/x/confirm-fence", nil, 404, `site "x": unknown site`},
