@@ -8,6 +8,8 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/zdt-project/zdt/site/ctxsleep"
 )
 
 // ObserverBeat is the route observer's sign of life: a record held under a
@@ -41,12 +43,8 @@ func (s *Store) HoldObserverBeat(ctx context.Context, beat ObserverBeat, ttl tim
 		if err == nil {
 			b.Reset()
 		}
-		t := time.NewTimer(b.NextBackOff())
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if ctxsleep.For(ctx, b.NextBackOff()) != nil {
 			return nil
-		case <-t.C:
 		}
 	}
 }

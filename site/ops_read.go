@@ -8,6 +8,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/zdt-project/zdt/site/ctxsleep"
 )
 
 // ErrOpEnded: the op has an outcome already; there is nothing left to abort.
@@ -238,12 +240,5 @@ func pause(ctx context.Context, broken func(error), why error) error {
 	if broken != nil {
 		broken(why)
 	}
-	t := time.NewTimer(watchRetry)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return ctxsleep.For(ctx, watchRetry)
 }

@@ -9,6 +9,8 @@ import (
 
 	libvirt "github.com/digitalocean/go-libvirt"
 	"go.uber.org/zap"
+
+	"github.com/zdt-project/zdt/site/ctxsleep"
 )
 
 // State is a domain's run state, as the placement needs it.
@@ -230,12 +232,8 @@ func (h *Host) awaitInactive(ctx context.Context, d libvirt.Domain, deadline tim
 		if left <= 0 {
 			return false, nil
 		}
-		t := time.NewTimer(min(wait, left))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return false, ctx.Err()
-		case <-t.C:
+		if err := ctxsleep.For(ctx, min(wait, left)); err != nil {
+			return false, err
 		}
 		wait = min(2*wait, 500*time.Millisecond)
 	}

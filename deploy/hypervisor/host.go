@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/zdt-project/zdt/site/ctxsleep"
 )
 
 var (
@@ -225,7 +227,7 @@ func (h *Host) run(ctx context.Context) {
 	var once sync.Once
 	firstAttempt := func() { once.Do(func() { close(h.first) }) }
 	defer firstAttempt()
-	b := backoff{min: h.backoffMin, max: h.backoffMax, next: h.backoffMin}
+	b := ctxsleep.NewBackoff(h.backoffMin, h.backoffMax)
 	for {
 		c, err := h.connect(ctx)
 		if ctx.Err() != nil {
@@ -237,12 +239,12 @@ func (h *Host) run(ctx context.Context) {
 		if err != nil {
 			h.down(err)
 			firstAttempt()
-			if b.wait(ctx) != nil {
+			if b.Wait(ctx) != nil {
 				return
 			}
 			continue
 		}
-		b.reset()
+		b.Reset()
 		if !h.up(c) {
 			c.close()
 			return
@@ -378,24 +380,4 @@ func (h *Host) acquire() (*conn, error) {
 	}
 	h.calls.Add(1)
 	return h.conn, nil
-}
-
-// backoff doubles a wait from min up to max.
-type backoff struct {
-	min, max, next time.Duration
-}
-
-func (b *backoff) reset() { b.next = b.min }
-
-// wait sleeps for the current backoff, or until ctx ends (its error).
-func (b *backoff) wait(ctx context.Context) error {
-	t := time.NewTimer(b.next)
-	defer t.Stop()
-	b.next = min(2*b.next, b.max)
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

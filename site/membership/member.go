@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/zdt-project/zdt/site"
+	"github.com/zdt-project/zdt/site/ctxsleep"
 	"github.com/zdt-project/zdt/site/failstatic"
 )
 
@@ -279,7 +280,7 @@ func (m *Member) Run(ctx context.Context) error {
 // ends. It returns the lease, and when the grant was sent with the TTL it
 // granted.
 func (m *Member) join(ctx context.Context) (clientv3.LeaseID, renewal, error) {
-	backoff := newBackoff(100*time.Millisecond, m.cfg.LeaseTTL)
+	backoff := ctxsleep.NewBackoff(100*time.Millisecond, m.cfg.LeaseTTL)
 	for {
 		lease, grant, err := m.joinOnce(ctx)
 		if err == nil {
@@ -290,7 +291,7 @@ func (m *Member) join(ctx context.Context) (clientv3.LeaseID, renewal, error) {
 		}
 		m.log().Debug("join failed; retrying", zap.Error(err))
 		m.joiningWhy("cannot join yet, retrying: " + err.Error())
-		if err := backoff.wait(ctx); err != nil {
+		if err := backoff.Wait(ctx); err != nil {
 			return 0, renewal{}, err
 		}
 	}
@@ -720,11 +721,11 @@ func (m *Member) followFence(ctx context.Context, wg *sync.WaitGroup) <-chan *si
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		backoff := newBackoff(100*time.Millisecond, time.Second)
+		backoff := ctxsleep.NewBackoff(100*time.Millisecond, time.Second)
 		for ctx.Err() == nil {
 			f, rev, err := m.readFence(ctx)
 			if err != nil {
-				if backoff.wait(ctx) != nil {
+				if backoff.Wait(ctx) != nil {
 					return
 				}
 				continue
@@ -734,7 +735,7 @@ func (m *Member) followFence(ctx context.Context, wg *sync.WaitGroup) <-chan *si
 				if resp.Err() != nil {
 					break
 				}
-				backoff.reset()
+				backoff.Reset()
 				for _, ev := range resp.Events {
 					var f *site.Fence
 					if ev.Type == clientv3.EventTypePut {
@@ -745,7 +746,7 @@ func (m *Member) followFence(ctx context.Context, wg *sync.WaitGroup) <-chan *si
 					send(f)
 				}
 			}
-			if backoff.wait(ctx) != nil {
+			if backoff.Wait(ctx) != nil {
 				return
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/zdt-project/zdt/site"
+	"github.com/zdt-project/zdt/site/ctxsleep"
 )
 
 func decodeFence(b []byte) (site.Fence, error) {
@@ -40,7 +41,7 @@ func (m *Member) report() site.Report {
 // cancelled as the member stops) may still reach etcd, and must not land
 // after the final report and say a stopped site is up.
 func (m *Member) reportLoop(ctx context.Context) {
-	backoff := newBackoff(200*time.Millisecond, 2*time.Second)
+	backoff := ctxsleep.NewBackoff(200*time.Millisecond, 2*time.Second)
 	var last *site.Report
 	rev := int64(-1) // the report's mod revision as last seen; -1: unknown
 	for {
@@ -67,12 +68,12 @@ func (m *Member) reportLoop(ctx context.Context) {
 				cancel()
 				if err == nil {
 					last = &r
-					backoff.reset()
+					backoff.Reset()
 				} else if errors.Is(err, site.ErrConflict) {
 					continue // written meanwhile by an earlier try: write over it
 				} else {
 					m.log().Debug("report not written; retrying", zap.Error(err))
-					if backoff.wait(ctx) != nil {
+					if backoff.Wait(ctx) != nil {
 						return
 					}
 					continue

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/zdt-project/zdt/site"
+	"github.com/zdt-project/zdt/site/ctxsleep"
 )
 
 // SweeperConfig configures a Sweeper.
@@ -125,12 +126,12 @@ func (s *Sweeper) sweepRetry() time.Duration { return s.cfg.LeaseTTL / 8 }
 // them again whenever the watch breaks.
 func (s *Sweeper) Run(ctx context.Context) error {
 	ctx = clientv3.WithRequireLeader(ctx)
-	backoff := newBackoff(100*time.Millisecond, s.cfg.LeaseTTL)
+	backoff := ctxsleep.NewBackoff(100*time.Millisecond, s.cfg.LeaseTTL)
 	for ctx.Err() == nil {
 		if err := s.follow(ctx, backoff); err != nil && ctx.Err() == nil {
 			s.cfg.Log.Debug("sweeper: following the beats failed; again shortly", zap.Error(err))
 		}
-		if backoff.wait(ctx) != nil {
+		if backoff.Wait(ctx) != nil {
 			break
 		}
 	}
@@ -140,7 +141,7 @@ func (s *Sweeper) Run(ctx context.Context) error {
 // follow reads the beats, then follows them until the watch breaks. Every
 // beat it reads starts its TTL afresh: when it came is unknown, and later
 // is the safe side.
-func (s *Sweeper) follow(ctx context.Context, backoff *backoff) error {
+func (s *Sweeper) follow(ctx context.Context, backoff *ctxsleep.Backoff) error {
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.LeaseTTL)
 	beats, rev, err := s.cfg.Store.Beats(rctx)
 	cancel()
@@ -176,7 +177,7 @@ func (s *Sweeper) follow(ctx context.Context, backoff *backoff) error {
 			if err := resp.Err(); err != nil {
 				return fmt.Errorf("watch the beats: %w", err)
 			}
-			backoff.reset()
+			backoff.Reset()
 			at := time.Now()
 			for _, ev := range resp.Events {
 				name := keys.BeatSite(string(ev.Kv.Key))
