@@ -102,8 +102,14 @@ func Start(ctx context.Context, cfg Config) (*Observer, error) {
 		if p.Site != "" {
 			ob.byPeer[p.Address] = p.Site
 		}
+		// Both families where the session allows: a site's IPv6 prefixes
+		// may come over its IPv4 session (families: [ipv4, ipv6]).
+		fams := []speaker.Family{speaker.IPv6}
+		if p.Address.Is4() {
+			fams = []speaker.Family{speaker.IPv4, speaker.IPv6}
+		}
 		scfg.Peers = append(scfg.Peers, speaker.Peer{Address: p.Address, ASN: p.ASN, Passive: true,
-			HoldTime: config.DefaultBGPHoldTime, Description: p.Site})
+			HoldTime: config.DefaultBGPHoldTime, Description: p.Site, Families: fams})
 	}
 	sp, err := speaker.Start(ctx, scfg)
 	if err != nil {

@@ -59,6 +59,49 @@ type Peer struct {
 	Multihop     uint8         // eBGP multihop TTL; 0 = off (directly connected)
 	Passive      bool          // wait for the peer to connect
 	Description  string
+	// Families are the address families the session carries (multiprotocol
+	// BGP, RFC 4760); nil means the family of Address. IPv6 over an IPv4
+	// session goes with the IPv4-mapped form of the session's local address
+	// as its next hop (::ffff:192.0.2.11), set by GoBGP. IPv4 over an IPv6
+	// session is not supported: it would need an IPv4 next hop the session
+	// does not have.
+	Families []Family
+}
+
+// Family is an address family a session carries.
+type Family uint8
+
+const (
+	IPv4 Family = 4
+	IPv6 Family = 6
+)
+
+func (f Family) String() string {
+	switch f {
+	case IPv4:
+		return "ipv4"
+	case IPv6:
+		return "ipv6"
+	}
+	return fmt.Sprintf("Family(%d)", uint8(f))
+}
+
+func (f Family) api() *api.Family {
+	if f == IPv4 {
+		return &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
+	}
+	return &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}
+}
+
+// families are the families the session carries.
+func (p Peer) families() []Family {
+	if len(p.Families) > 0 {
+		return p.Families
+	}
+	if p.Address.Is4() {
+		return []Family{IPv4}
+	}
+	return []Family{IPv6}
 }
 
 // validate checks the whole config and returns every problem at once.
@@ -118,6 +161,18 @@ func (p Peer) validate() error {
 	if p.ASN == 0 {
 		bad("ASN: must not be 0")
 	}
+	seen := map[Family]bool{}
+	for _, f := range p.Families {
+		switch {
+		case f != IPv4 && f != IPv6:
+			bad("Families: %v is not ipv4 or ipv6", f)
+		case seen[f]:
+			bad("Families: %v is listed twice", f)
+		case f == IPv4 && p.Address.Is6():
+			bad("Families: ipv4 over an IPv6 session (Address %v) is not supported: it needs an IPv4 next hop; use an IPv4 session", p.Address)
+		}
+		seen[f] = true
+	}
 	if p.LocalAddress.IsValid() && p.Address.IsValid() && p.LocalAddress.Is4() != p.Address.Is4() {
 		bad("LocalAddress %v: not the family of Address %v", p.LocalAddress, p.Address)
 	}
@@ -155,10 +210,6 @@ func (p Peer) connectRetry() time.Duration {
 	return p.ConnectRetry
 }
 
-func (p Peer) family() *api.Family {
-	return familyOf(p.Address)
-}
-
 func familyOf(a netip.Addr) *api.Family {
 	if a.Is4() {
 		return &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
@@ -188,7 +239,9 @@ func (p Peer) apiPeer() *api.Peer {
 			RemotePort:  port,
 			PassiveMode: p.Passive,
 		},
-		AfiSafis: []*api.AfiSafi{{Config: &api.AfiSafiConfig{Family: p.family(), Enabled: true}}},
+	}
+	for _, f := range p.families() {
+		ap.AfiSafis = append(ap.AfiSafis, &api.AfiSafi{Config: &api.AfiSafiConfig{Family: f.api(), Enabled: true}})
 	}
 	if p.LocalAddress.IsValid() {
 		ap.Transport.LocalAddress = p.LocalAddress.String()

@@ -44,6 +44,12 @@ func TestStartRejectsInvalidConfig(t *testing.T) {
 		{"keepalive over hold time", func(c *Config) { c.Peers[0].HoldTime = 9 * time.Second; c.Peers[0].Keepalive = 9 * time.Second }, []string{"Keepalive 9s"}},
 		{"fast connect retry", func(c *Config) { c.Peers[0].ConnectRetry = 100 * time.Millisecond }, []string{"ConnectRetry 100ms"}},
 		{"duplicate peer", func(c *Config) { c.Peers = append(c.Peers, c.Peers[0]) }, []string{"Peers[1] 127.0.0.2: same address as Peers[0]"}},
+		{"family twice", func(c *Config) { c.Peers[0].Families = []Family{IPv6, IPv6} }, []string{"Peers[0]: Families: ipv6 is listed twice"}},
+		{"unknown family", func(c *Config) { c.Peers[0].Families = []Family{5} }, []string{"Families: Family(5) is not ipv4 or ipv6"}},
+		{"IPv4 over IPv6", func(c *Config) {
+			c.Peers[0].Address = netip.MustParseAddr("::1")
+			c.Peers[0].Families = []Family{IPv4, IPv6}
+		}, []string{"Families: ipv4 over an IPv6 session (Address ::1) is not supported"}},
 		{"all problems at once", func(c *Config) { c.ASN = 0; c.Peers[0].ASN = 0 }, []string{"ASN: must not be 0", "Peers[0]: ASN"}},
 	}
 	for _, tt := range tests {

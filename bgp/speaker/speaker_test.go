@@ -282,6 +282,45 @@ func TestIPv6(t *testing.T) {
 	})
 }
 
+// TestIPv6OverIPv4 carries an IPv6 prefix over an IPv4 session that
+// negotiates both families (Families), as the lab's sessions do: the
+// receiver gets it with the sender's address (IPv4-mapped) as its next hop,
+// beside the IPv4 prefix; and a session of the IPv4 family alone
+// carries no IPv6 prefix.
+func TestIPv6OverIPv4(t *testing.T) {
+	recv := newNode(t, "receiver", "127.0.0.1", 65000, true)
+	both := newNode(t, "both", "127.0.0.2", 65001, false)
+	v4only := newNode(t, "v4only", "127.0.0.3", 65002, false)
+	toBoth, toV4 := recv.peerOf(both, true), recv.peerOf(v4only, true)
+	toBoth.Families, toV4.Families = []Family{IPv4, IPv6}, []Family{IPv4, IPv6}
+	recvSp := recv.start(t, toBoth, toV4)
+	fromBoth := both.peerOf(recv, false)
+	fromBoth.Families = []Family{IPv4, IPv6}
+	bothSp := both.start(t, fromBoth)
+	v4Sp := v4only.start(t, v4only.peerOf(recv, false))
+	waitEstablished(t, recvSp, both.addr, v4only.addr)
+	w := watchRIB(t, recvSp)
+
+	v6 := netip.MustParsePrefix("2001:db8:10::/48")
+	v6b := netip.MustParsePrefix("2001:db8:20::/48")
+	apply(t, bothSp, Route{pfxA, 0}, Route{v6, 1})
+	apply(t, v4Sp, Route{pfxB, 0}, Route{v6b, 0})
+	w.waitUntil(t, "both prefixes of the dual session, and the IPv4 one of the other", func() (bool, string) {
+		rib := received(t, recvSp)
+		return len(rib[v6]) == 1 && len(rib[pfxA]) == 1 && len(rib[pfxB]) == 1, ribString(rib)
+	})
+	rib := received(t, recvSp)
+	wantPath(t, rib[v6][0], both, repeat(both.asn, 2))
+	if len(rib[v6b]) != 0 {
+		t.Errorf("the IPv4-only session carried %v: %s", v6b, ribString(rib))
+	}
+	// On the wire it is ::ffff:127.0.0.2 (16 bytes); GoBGP shows it in
+	// the IPv4 form.
+	if nh, want := nextHop(t, recvSp, v6), netip.MustParseAddr("127.0.0.2"); nh.Unmap() != want {
+		t.Errorf("next hop of %v at the receiver = %v, want %v (IPv4-mapped)", v6, nh, want)
+	}
+}
+
 // nextHop reads the next hop of prefix in sp's global RIB.
 func nextHop(t *testing.T, sp *Speaker, prefix netip.Prefix) netip.Addr {
 	t.Helper()

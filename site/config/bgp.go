@@ -71,6 +71,10 @@ type BGPPeer struct {
 	Multihop     uint8 // eBGP multihop TTL; 0 means directly connected
 	Passive      bool
 	Description  string
+	// Families are the address families the session carries: "ipv4",
+	// "ipv6"; the family of Address when the file gives none. IPv6 over an
+	// IPv4 session is multiprotocol BGP with an IPv4-mapped next hop.
+	Families []string
 }
 
 // Observer is a BGP speaker that learns the paths the upstream sees and
@@ -147,6 +151,7 @@ type fileBGPPeer struct {
 	Multihop     int            `yaml:"multihop"`
 	Passive      bool           `yaml:"passive"`
 	Description  string         `yaml:"description"`
+	Families     []string       `yaml:"families"`
 }
 
 // asTrans is AS_TRANS (RFC 6793), which no speaker may use as its own.
@@ -325,7 +330,34 @@ func (f fileBGPPeer) build(c *checker, field string, seen map[netip.Addr]string)
 		}
 	}
 	p.HoldTime, p.Keepalive, p.ConnectRetry = c.bgpTimers(field, f)
+	p.Families = c.checkFamilies(field+".families", f.Families, p.Address)
 	return p
+}
+
+// checkFamilies checks the address families a session carries: ipv4 and
+// ipv6, each once; IPv4 only over an IPv4 session (it needs an IPv4 next
+// hop). It returns them as given, nil when none is.
+func (c *checker) checkFamilies(field string, families []string, addr netip.Addr) []string {
+	if families == nil {
+		return nil
+	}
+	if len(families) == 0 {
+		c.add(field, "empty: list ipv4, ipv6 or both, or leave families out for the family of the peer's address")
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, f := range families {
+		switch {
+		case f != "ipv4" && f != "ipv6":
+			c.add(field, "%q: want ipv4 or ipv6", f)
+		case seen[f]:
+			c.add(field, "%s is listed twice", f)
+		case f == "ipv4" && addr.Is6():
+			c.add(field, "ipv4 over an IPv6 session (%s) is not supported: it needs an IPv4 next hop; add an IPv4 session for the IPv4 prefixes", addr)
+		}
+		seen[f] = true
+	}
+	return families
 }
 
 // bgpTimers checks a peer's timers: whole seconds, hold time 0 (no

@@ -54,7 +54,7 @@ func TestBadBGPConfig(t *testing.T) {
 		want  []string
 	}{
 		{"unknown peer field", []string{"          password_file: secrets/a-upstream.pass\n  - name: b", "          pasword_file: x\n  - name: b"}, []string{
-			`zdt.yaml:26: sites[0].bgp.peers[0]: unknown field "pasword_file" (known fields: address, asn, port, local_address, password_file, hold_time, keepalive, connect_retry, multihop, passive, description)`}},
+			`zdt.yaml:26: sites[0].bgp.peers[0]: unknown field "pasword_file" (known fields: address, asn, port, local_address, password_file, hold_time, keepalive, connect_retry, multihop, passive, description, families)`}},
 		{"ASN zero", []string{"      asn: 64601\n", "      asn: 0\n"}, []string{
 			`zdt.yaml:21: sites[0].bgp.asn: required: an AS number from 1 to 4294967295 (private: 64512-65534, 4200000000-4294967294)`}},
 		{"ASN too big", []string{"      asn: 64601\n", "      asn: 4294967296\n"}, []string{
@@ -79,6 +79,13 @@ func TestBadBGPConfig(t *testing.T) {
 			`zdt.yaml:26: sites[0].bgp.peers[0].connect_retry: 1.5s is not a whole number of seconds, which is what BGP counts in`}},
 		{"multihop too big", []string{"          password_file: secrets/a-upstream.pass\n  - name: b", "          multihop: 256\n  - name: b"}, []string{
 			`zdt.yaml:26: sites[0].bgp.peers[0].multihop: 256 is not a TTL: 0 (directly connected, the default) to 255`}},
+		{"families unknown and twice", []string{"          password_file: secrets/a-upstream.pass\n  - name: b", "          families: [ipv4, ipv6, ipv6, ip6]\n  - name: b"}, []string{
+			`zdt.yaml:26: sites[0].bgp.peers[0].families: ipv6 is listed twice`,
+			`zdt.yaml:26: sites[0].bgp.peers[0].families: "ip6": want ipv4 or ipv6`}},
+		{"families empty", []string{"          password_file: secrets/a-upstream.pass\n  - name: b", "          families: []\n  - name: b"}, []string{
+			`zdt.yaml:26: sites[0].bgp.peers[0].families: empty: list ipv4, ipv6 or both, or leave families out for the family of the peer's address`}},
+		{"IPv4 over IPv6", []string{"router_id: 192.0.2.11\n      peers:\n        - address: 192.0.2.1\n", "router_id: 192.0.2.11\n      peers:\n        - address: \"2001:db8::1\"\n          families: [ipv4, ipv6]\n"}, []string{
+			`zdt.yaml:25: sites[0].bgp.peers[0].families: ipv4 over an IPv6 session (2001:db8::1) is not supported: it needs an IPv4 next hop; add an IPv4 session for the IPv4 prefixes`}},
 		{"site without speaker", []string{"    bgp:\n      asn: 64603\n      router_id: 192.0.2.13\n      peers:\n        - address: 192.0.2.1\n          asn: 64500\n          password_file: secrets/a-upstream.pass\n", ""}, []string{
 			`zdt.yaml:12: sites: sites [a b] have a bgp section but [c] have none: either every site announces its services' prefixes or none does`}},
 		{"service address outside prefixes", []string{"addresses: [203.0.113.10]", "addresses: [192.0.2.10]"}, []string{
@@ -131,5 +138,21 @@ func TestBadReplicationConfig(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			checkProblems(t, edit(t, tc.edits...), tc.want...)
 		})
+	}
+}
+
+// TestBGPFamilies: a session lists the families it carries; one that lists
+// none carries its address's family (Families nil).
+func TestBGPFamilies(t *testing.T) {
+	data := strings.Replace(bgpYAML(t), "          password_file: secrets/a-upstream.pass\n  - name: b",
+		"          password_file: secrets/a-upstream.pass\n          families: [ipv4, ipv6]\n  - name: b", 1)
+	c, _ := mustLoad(t, data)
+	a, _ := c.Site("a")
+	b, _ := c.Site("b")
+	if got := a.BGP.Peers[0].Families; len(got) != 2 || got[0] != "ipv4" || got[1] != "ipv6" {
+		t.Errorf("site a's session carries %v; want [ipv4 ipv6]", got)
+	}
+	if got := b.BGP.Peers[0].Families; got != nil {
+		t.Errorf("site b's session, which lists no families, has %v; want nil (its address's family)", got)
 	}
 }

@@ -320,6 +320,20 @@ func serve(ctx context.Context, g *errgroup.Group, srv *http.Server, ln net.List
 	})
 }
 
+// speakerFamilies are the config's families ("ipv4", "ipv6", validated)
+// as the speaker's.
+func speakerFamilies(names []string) []speaker.Family {
+	var fams []speaker.Family
+	for _, n := range names {
+		if n == "ipv6" {
+			fams = append(fams, speaker.IPv6)
+		} else {
+			fams = append(fams, speaker.IPv4)
+		}
+	}
+	return fams
+}
+
 // startSpeaker starts the site's BGP speaker and its announcer, when the
 // site has a bgp section; it returns nil otherwise.
 func (c *Controller) startSpeaker(ctx context.Context) (*speaker.Speaker, error) {
@@ -332,7 +346,7 @@ func (c *Controller) startSpeaker(ctx context.Context) (*speaker.Speaker, error)
 		cfg.Peers = append(cfg.Peers, speaker.Peer{
 			Address: p.Address, ASN: p.ASN, Port: p.Port, LocalAddress: p.LocalAddress, Password: p.Password,
 			HoldTime: p.HoldTime, Keepalive: p.Keepalive, ConnectRetry: p.ConnectRetry, Multihop: p.Multihop,
-			Passive: p.Passive, Description: p.Description,
+			Passive: p.Passive, Description: p.Description, Families: speakerFamilies(p.Families),
 		})
 	}
 	sp, err := speaker.Start(ctx, cfg)
