@@ -38,29 +38,12 @@ import (
 // Last, /api/v1/alerts shows the rules as Prometheus evaluates them, with
 // their for: ZdtSiteDark of b firing once b has been down for 30s.
 func TestLabAlerts(t *testing.T) {
-	promBin := prometheusBinary(t)
-	rulesPath, err := filepath.Abs(filepath.Join("..", "monitoring", "alerts.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules, err := monitoring.LoadRules(rulesPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	promBin := prometheusBinary(t) // before the lab: without it, fail fast
 	// a's etcd member is the one that answers all along (b's freezes, c's
 	// dies): the test's client talks to it alone.
 	s, ctx := startSettledLab(t, "127.0.20.0", 420*time.Second, "a")
 	zdt, l, pg, keys, cli := s.zdt, s.l, s.pg, s.keys, s.cli
-	var targets []string
-	for _, name := range l.SiteNames() {
-		sa, err := l.Site(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		targets = append(targets, sa.API)
-	}
-	prom := startPrometheus(ctx, t, promBin, scrapeConfig(targets, "https", l.CAPath(), rulesPath), "127.0.20.9:9090")
-	x := alertExprs{t: t, rules: rules}
+	prom, x := startLabPrometheus(ctx, t, l, promBin, "127.0.20.9:9090")
 	opStuck := x.expr("ZdtOpStuck", "> 1800", "> 2")
 	observerStale := x.expr("ZdtObserverStale", "", "")
 

@@ -15,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/zdt-project/zdt/e2e/lab"
+	"github.com/zdt-project/zdt/monitoring"
 )
 
 // prometheusBinary finds Debian's prometheus; without it the test skips,
@@ -244,4 +247,30 @@ func (p *promServer) waitAlert(ctx context.Context, t *testing.T, name string, l
 		case <-tick.C:
 		}
 	}
+}
+
+// startLabPrometheus runs Prometheus on listen, scraping every site of the
+// lab over TLS and evaluating monitoring/alerts.yaml, until the test ends;
+// it returns the server and the rules' expressions. bin is the prometheus
+// binary (prometheusBinary: find it before starting the lab).
+func startLabPrometheus(ctx context.Context, t *testing.T, l *lab.Lab, bin, listen string) (*promServer, alertExprs) {
+	t.Helper()
+	rulesPath, err := filepath.Abs(filepath.Join("..", "monitoring", "alerts.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := monitoring.LoadRules(rulesPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var targets []string
+	for _, name := range l.SiteNames() {
+		sa, err := l.Site(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets = append(targets, sa.API)
+	}
+	prom := startPrometheus(ctx, t, bin, scrapeConfig(targets, "https", l.CAPath(), rulesPath), listen)
+	return prom, alertExprs{t: t, rules: rules}
 }

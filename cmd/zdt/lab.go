@@ -27,6 +27,9 @@ type labOptions struct {
 	net     string
 	// synchronous: the lab's replication group replicates synchronously.
 	synchronous bool
+	// requireConfirmation: the lab's failovers wait for zdt fence confirm
+	// when a dark site's resources do not answer.
+	requireConfirmation bool
 	// delay is the one-way delay of the etcd links between sites.
 	delay lab.SiteDelay
 }
@@ -85,6 +88,7 @@ without the group; install it with:
 	cmd.PersistentFlags().StringVar(&o.dir, "dir", "", "the lab's directory (zdt lab: default a new temporary directory)")
 	cmd.PersistentFlags().DurationVar(&o.timeout, "timeout", 60*time.Second, "how long to wait for the controllers to come up")
 	cmd.Flags().BoolVar(&o.detach, "detach", false, "return once the lab is healthy and leave it running")
+	cmd.Flags().BoolVar(&o.requireConfirmation, "require-confirmation", false, "fencing.require_confirmation: a failover that cannot fence a dark site's resources from outside waits for zdt fence confirm")
 	cmd.Flags().BoolVar(&o.synchronous, "synchronous", false, "replicate group pg synchronously: a commit is acknowledged once a standby holds it (default asynchronous)")
 	cmd.Flags().StringVar(&o.net, "net", "127.0.0.0", "the loopback /24 the lab's sites (.11-.13) and route observer (.10) listen on; another one runs a second lab beside the first")
 	cmd.Flags().DurationVar(&o.delay.Delay, "site-delay", 0, "one-way delay of the etcd links between sites, through userspace delay lines in this process (needs root; not with --detach)")
@@ -138,6 +142,7 @@ func runLab(ctx context.Context, out io.Writer, o *labOptions) error {
 	if err != nil {
 		return err
 	}
+	top.RequireConfirmation = o.requireConfirmation
 	if o.detach && o.delay != (lab.SiteDelay{}) {
 		return errors.New("--site-delay and --site-jitter need the lab in the foreground: its delay lines live in this process; leave out --detach")
 	}

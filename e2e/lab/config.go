@@ -86,7 +86,7 @@ timings:
 # zdt fence confirm --site S.
 fencing:
 {{entry "timeout" .Timings.FenceTimeout "each attempt, all in parallel; unreachable: presumed dark"}}
-  require_confirmation: false
+  require_confirmation: {{.RequireConfirmation}}
 
 # A controller that cannot renew its lease fences itself before the lease can
 # expire: a working etcd majority may be fencing its site. When etcd itself
@@ -171,6 +171,7 @@ sites:
           hold_time: {{$.BGP.HoldTime}}
           keepalive: {{$.BGP.Keepalive}}
           connect_retry: {{$.BGP.ConnectRetry}}
+          families: [ipv4, ipv6]   # the IPv6 prefixes too, over this IPv4 session
           description: the lab's route observer
 {{- end}}
 {{- end}}

@@ -134,6 +134,7 @@ func checkConfig(t *testing.T, l *Lab, top Topology, synchronous bool, c *config
 				Peers: []config.BGPPeer{{
 					Address: b.ObserverListen.Addr(), ASN: b.ObserverASN, Port: b.ObserverListen.Port(), LocalAddress: s.IP,
 					HoldTime: b.HoldTime, Keepalive: b.Keepalive, ConnectRetry: b.ConnectRetry, Description: "the lab's route observer",
+					Families: []string{"ipv4", "ipv6"},
 				}}}
 		}
 		if !reflect.DeepEqual(got.BGP, want.BGP) {

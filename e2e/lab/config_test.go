@@ -55,7 +55,7 @@ sites:
       asn: 64601
       router_id: 192.0.2.11
       peers:
-        - {address: 127.0.0.10, port: 1179, asn: 64500, local_address: 127.0.0.11, hold_time: 9s, keepalive: 3s, connect_retry: 1s, description: the lab's route observer}
+        - {address: 127.0.0.10, port: 1179, asn: 64500, local_address: 127.0.0.11, hold_time: 9s, keepalive: 3s, connect_retry: 1s, families: [ipv4, ipv6], description: the lab's route observer}
   - name: b
     api: 127.0.0.12:7480
     peer_api: 127.0.0.12:7481
@@ -69,7 +69,7 @@ sites:
       asn: 64602
       router_id: 192.0.2.12
       peers:
-        - {address: 127.0.0.10, port: 1179, asn: 64500, local_address: 127.0.0.12, hold_time: 9s, keepalive: 3s, connect_retry: 1s, description: the lab's route observer}
+        - {address: 127.0.0.10, port: 1179, asn: 64500, local_address: 127.0.0.12, hold_time: 9s, keepalive: 3s, connect_retry: 1s, families: [ipv4, ipv6], description: the lab's route observer}
   - name: c
     api: 127.0.0.13:7480
     peer_api: 127.0.0.13:7481
@@ -83,7 +83,7 @@ sites:
       asn: 64603
       router_id: 192.0.2.13
       peers:
-        - {address: 127.0.0.10, port: 1179, asn: 64500, local_address: 127.0.0.13, hold_time: 9s, keepalive: 3s, connect_retry: 1s, description: the lab's route observer}
+        - {address: 127.0.0.10, port: 1179, asn: 64500, local_address: 127.0.0.13, hold_time: 9s, keepalive: 3s, connect_retry: 1s, families: [ipv4, ipv6], description: the lab's route observer}
 services:
   - name: web
     sites: [a, b, c]

@@ -27,6 +27,10 @@ type Topology struct {
 	BGP *BGPSpec
 	// Postgres is the replicated PostgreSQL group; nil means none.
 	Postgres *PostgresSpec
+	// RequireConfirmation is fencing.require_confirmation: a failover that
+	// cannot fence a resource of the dark site from outside waits for
+	// zdt fence confirm.
+	RequireConfirmation bool
 }
 
 // BGPSpec is how the lab's sites announce their services' prefixes: every
