@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +82,90 @@ func TestLabAPIIdentities(t *testing.T) {
 		t.Errorf("no op-requested event naming api:operator for op %s in %+v", res.Op.ID, events)
 	}
 
+	// The read commands go through the API too, as the viewer.
+	cfgPath := l.ConfigPath()
+	out, errOut, code = runAs(ctx, t, l, zdt, "viewer", "ops", "list", "--kind", "switchover", "-o", "json", "--config", cfgPath)
+	var list []site.OpSummary
+	if err := json.Unmarshal([]byte(out), &list); err != nil || code != 0 || len(list) != 1 || list[0].ID != res.Op.ID {
+		t.Errorf("zdt ops list as the viewer: exit %d, %v; want the switchover %s\n%s%s", code, err, res.Op.ID, out, errOut)
+	}
+	out, errOut, code = runAs(ctx, t, l, zdt, "viewer", "ops", "show", res.Op.ID[:len(res.Op.ID)-1], "-o", "json", "--config", cfgPath)
+	var shown struct {
+		Op       site.Op `json:"op"`
+		Revision int64   `json:"revision"`
+	}
+	if err := json.Unmarshal([]byte(out), &shown); err != nil || code != 0 || shown.Op.ID != res.Op.ID || shown.Revision <= 0 {
+		t.Errorf("zdt ops show as the viewer: exit %d, %v; want op %s with its revision\n%s%s", code, err, res.Op.ID, out, errOut)
+	}
+	out, errOut, code = runAs(ctx, t, l, zdt, "viewer", "ops", "watch", res.Op.ID, "--config", cfgPath)
+	if code != 0 || !regexp.MustCompile(`(?m)^outcome +succeeded$`).MatchString(out) {
+		t.Errorf("zdt ops watch as the viewer: exit %d; want 0 and the op as it ended\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = runAs(ctx, t, l, zdt, "viewer", "ops", "show", "20991231", "--config", cfgPath)
+	if code != 2 || !strings.Contains(errOut, `no op "20991231" in the journal`) {
+		t.Errorf("zdt ops show of an unknown op as the viewer: exit %d; want 2, saying so\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = runAs(ctx, t, l, zdt, "viewer", "events", "--kind", "op-req*", "--service", "web", "--since", "1h", "-o", "json", "--config", cfgPath)
+	var logged []site.Event
+	if err := json.Unmarshal([]byte(out), &logged); err != nil || code != 0 || len(logged) == 0 || logged[len(logged)-1].Op != res.Op.ID {
+		t.Errorf("zdt events as the viewer: exit %d, %v; want the request of op %s last\n%s%s", code, err, res.Op.ID, out, errOut)
+	}
+	// Dry runs ask the API too, as the caller: nothing to abort, nothing
+	// fenced.
+	out, errOut, code = runAs(ctx, t, l, zdt, "operator", "ops", "abort", res.Op.ID, "--dry-run", "--config", cfgPath)
+	if code != 1 || !strings.Contains(errOut, "has ended already: succeeded at") {
+		t.Errorf("zdt ops abort --dry-run of an ended op as the operator: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = runAs(ctx, t, l, zdt, "admin", "fence", "confirm", "--site", "c", "--dry-run", "--config", cfgPath)
+	if code != 1 || !strings.Contains(errOut, "site is not fenced") {
+		t.Errorf("zdt fence confirm --dry-run of a site that is not fenced as the admin: exit %d\n%s%s", code, out, errOut)
+	}
+
+	// A runbook file goes through the API with its text: the viewer plans
+	// it, the operator runs it (it waits for a person before it changes
+	// anything) and aborts it.
+	rbFile := filepath.Join(t.TempDir(), "evacuate-c.yaml")
+	shipped, err := os.ReadFile("../runbooks/site-evacuation.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(rbFile, []byte(strings.Replace(string(shipped), "name: site-evacuation", "name: our-evacuation", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = runAs(ctx, t, l, zdt, "viewer", "runbook", "plan", rbFile, "--param", "site=c", "--config", cfgPath)
+	if code != 0 || !strings.Contains(out, "runbook our-evacuation (evacuate-c.yaml) with reason=maintenance site=c") {
+		t.Errorf("zdt runbook plan FILE as the viewer: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = runAs(ctx, t, l, zdt, "operator", "runbook", "run", rbFile, "--param", "site=c", "--detach", "-o", "json", "--config", cfgPath)
+	var run site.OpRequest
+	if err := json.Unmarshal([]byte(out), &run); err != nil || code != 0 || run.Op == nil || run.Op.Runbook != "our-evacuation" || run.Op.Who != "api:operator" {
+		t.Fatalf("zdt runbook run FILE as the operator: exit %d, %v\n%s%s", code, err, out, errOut)
+	}
+	out, errOut, code = runAs(ctx, t, l, zdt, "operator", "ops", "abort", run.Op.ID, "--reason", "a test", "-o", "json", "--config", cfgPath)
+	var aborted site.AbortResult
+	if err := json.Unmarshal([]byte(out), &aborted); err != nil || code != 0 || aborted.Action != site.AbortRequested || aborted.Who != "api:operator" {
+		t.Fatalf("zdt ops abort as the operator: exit %d, %v\n%s%s", code, err, out, errOut)
+	}
+	out, errOut, code = runAs(ctx, t, l, zdt, "viewer", "ops", "watch", run.Op.ID, "-o", "json", "--config", cfgPath)
+	if code != 1 || !strings.Contains(errOut, "aborted by api:operator: a test") {
+		t.Errorf("zdt ops watch of the aborted runbook as the viewer: exit %d; want 1, saying who aborted it\n%s%s", code, out, errOut)
+	}
+
+	// The viewer follows the requests while the operator switches web back
+	// to its preferred site: the follower sees the request as it is made.
+	follower := startAs(ctx, t, l, zdt, "viewer", "events", "--follow", "--kind", "op-requested", "--limit", "1", "-o", "json", "--config", cfgPath)
+	out, errOut, code = runAs(ctx, t, l, zdt, "operator", "failback", "--site", "a", "--switch-back", "-o", "json", "--timeout", "60s", "--config", cfgPath)
+	var back site.OpRequest
+	if err := json.Unmarshal([]byte(out), &back); err != nil || code != 0 || back.Op == nil || back.Op.Kind != "switchover" ||
+		back.Op.Outcome != site.OpSucceeded || back.Op.Who != "api:operator" {
+		t.Fatalf("zdt failback --switch-back as the operator: exit %d, %v; want web's switchover back, succeeded\n%s%s", code, err, out, errOut)
+	}
+	for e := range follower.events(t) {
+		if e.Op == back.Op.ID {
+			break
+		}
+	}
+
 	// The lab's client certificate is its admin.
 	client, err := l.APIClient(true)
 	if err != nil {
@@ -99,15 +186,10 @@ func TestLabAPIIdentities(t *testing.T) {
 // what it wrote to stdout, to stderr, and its exit status.
 func runAs(ctx context.Context, t *testing.T, l *lab.Lab, zdt, role string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	token, err := l.Token(role)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.CommandContext(ctx, zdt, args...)
-	cmd.Env = append(os.Environ(), "ZDT_TOKEN="+token)
+	cmd := commandAs(ctx, t, l, zdt, role, args...)
 	var out, errOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err = cmd.Run()
+	err := cmd.Run()
 	var exit *exec.ExitError
 	switch {
 	case errors.As(err, &exit):
@@ -116,6 +198,77 @@ func runAs(ctx context.Context, t *testing.T, l *lab.Lab, zdt, role string, args
 		t.Fatalf("zdt %s: %v", strings.Join(args, " "), err)
 	}
 	return out.String(), errOut.String(), 0
+}
+
+// commandAs is zdt with args, run with the lab's token of role in
+// $ZDT_TOKEN.
+func commandAs(ctx context.Context, t *testing.T, l *lab.Lab, zdt, role string, args ...string) *exec.Cmd {
+	t.Helper()
+	token, err := l.Token(role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, zdt, args...)
+	cmd.Env = append(os.Environ(), "ZDT_TOKEN="+token)
+	return cmd
+}
+
+// follower is a zdt events --follow -o json running in the background.
+type follower struct {
+	cmd   *exec.Cmd
+	lines chan string
+}
+
+// startAs starts zdt with the lab's token of role, reading its stdout line
+// by line; it is killed when the test ends.
+func startAs(ctx context.Context, t *testing.T, l *lab.Lab, zdt, role string, args ...string) *follower {
+	t.Helper()
+	cmd := commandAs(ctx, t, l, zdt, role, args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f := &follower{cmd: cmd, lines: make(chan string, 100)}
+	go func() {
+		defer close(f.lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			f.lines <- sc.Text()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return f
+}
+
+// events yields the events the follower prints until the caller stops;
+// the test fails when it prints something else, exits, or is quiet for
+// 30s.
+func (f *follower) events(t *testing.T) func(func(site.Event) bool) {
+	return func(yield func(site.Event) bool) {
+		for {
+			select {
+			case line, ok := <-f.lines:
+				if !ok {
+					t.Fatalf("zdt %s exited", strings.Join(f.cmd.Args[1:], " "))
+				}
+				var e site.Event
+				if err := json.Unmarshal([]byte(line), &e); err != nil {
+					t.Fatalf("zdt events printed %q: %v", line, err)
+				}
+				if !yield(e) {
+					return
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("zdt %s printed nothing for 30s", strings.Join(f.cmd.Args[1:], " "))
+			}
+		}
+	}
 }
 
 // apiGet reads a route of site a's API as the role's token.

@@ -445,11 +445,21 @@ func (r *run) rollBack(ctx context.Context, services []string, from string) erro
 // assigned elsewhere, one request per service unit (a service and the
 // services of its group), in config order.
 func SwitchBack(cfg *config.Cluster, snap *site.Snapshot, name string) []SwitchoverRequest {
+	assigned := make(map[string]string, len(snap.Assignments))
+	for svc, a := range snap.Assignments {
+		assigned[svc] = a.Site
+	}
+	return SwitchBackOf(cfg, assigned, name)
+}
+
+// SwitchBackOf is SwitchBack from the sites the services are assigned to
+// (a service not in assigned has none yet).
+func SwitchBackOf(cfg *config.Cluster, assigned map[string]string, name string) []SwitchoverRequest {
 	var reqs []SwitchoverRequest
 	covered := map[string]bool{}
 	for _, svc := range cfg.Services {
-		a, ok := snap.Assignments[svc.Name]
-		if covered[svc.Name] || len(svc.Sites) == 0 || svc.Sites[0] != name || !ok || a.Site == name {
+		at, ok := assigned[svc.Name]
+		if covered[svc.Name] || len(svc.Sites) == 0 || svc.Sites[0] != name || !ok || at == name {
 			continue
 		}
 		for _, u := range movesWith(cfg, svc) {

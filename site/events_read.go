@@ -2,8 +2,10 @@ package site
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,6 +50,15 @@ func (f EventFilter) Match(e Event) bool {
 		return false
 	}
 	return true
+}
+
+// CheckEventKind says what is wrong with a kind to filter events by: a
+// kind (op-failed), or the beginning of kinds followed by * (op-*).
+func CheckEventKind(k string) error {
+	if k == "" || strings.Contains(strings.TrimSuffix(k, "*"), "*") {
+		return errors.New("want a kind (op-failed), or the beginning of kinds followed by * (op-*)")
+	}
+	return nil
 }
 
 // EventsSince returns the last n events (all when n <= 0) written at since
@@ -193,4 +204,52 @@ func (s *Store) eventsAfter(ctx context.Context, last *int64, fn func(Event) err
 	}
 	*last = max(*last, resp.Header.Revision)
 	return false, nil
+}
+
+// ParseSince reads a "since" of the event log (zdt events --since, GET
+// /events?since=): a duration before now (10m, 1h30m) or a time in RFC
+// 3339. "" is no bound: the zero time. Its errors say what is wanted.
+func ParseSince(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		if d < 0 {
+			return time.Time{}, errors.New("want how long before now, not a negative duration (10m, 1h30m)")
+		}
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	const want = "want a duration before now (10m, 1h30m) or a time in RFC 3339 (2026-12-02T03:13:00Z)"
+	switch {
+	case strings.HasSuffix(s, "d") && isDigits(strings.TrimSuffix(s, "d")):
+		return time.Time{}, fmt.Errorf("%s; a day is not a unit: say %sh", want, times24(strings.TrimSuffix(s, "d")))
+	case isDate(s):
+		return time.Time{}, fmt.Errorf("%s; add a time and a zone: %sT00:00:00Z", want, s)
+	case isDate(s[:min(len(s), 10)]) && len(s) > 10:
+		if _, err := time.Parse("2006-01-02T15:04:05", strings.Replace(s, " ", "T", 1)); err == nil {
+			return time.Time{}, fmt.Errorf("%s; add the zone: Z for UTC, or an offset such as +01:00", want)
+		}
+	}
+	return time.Time{}, errors.New(want)
+}
+
+func isDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
+}
+
+func isDate(s string) bool {
+	_, err := time.Parse(time.DateOnly, s)
+	return err == nil
+}
+
+// times24 is the count of days n in hours.
+func times24(n string) string {
+	d, err := strconv.Atoi(n)
+	if err != nil || d > 1<<30 {
+		return n + "*24"
+	}
+	return strconv.Itoa(d * 24)
 }

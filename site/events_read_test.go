@@ -185,3 +185,35 @@ func TestFollowEventsAfterCompaction(t *testing.T) {
 		t.Errorf("follow with a cancelled context: %v", err)
 	}
 }
+
+func TestParseSince(t *testing.T) {
+	now := time.Date(2026, 12, 2, 3, 13, 0, 0, time.UTC)
+	tests := []struct {
+		in   string
+		want time.Time
+		err  string
+	}{
+		{in: "", want: time.Time{}},
+		{in: "10m", want: now.Add(-10 * time.Minute)},
+		{in: "1h30m", want: now.Add(-90 * time.Minute)},
+		{in: "0s", want: now},
+		{in: "2026-12-01T22:00:00Z", want: time.Date(2026, 12, 1, 22, 0, 0, 0, time.UTC)},
+		{in: "2026-12-02T04:00:00.5+01:00", want: time.Date(2026, 12, 2, 3, 0, 0, 500e6, time.UTC)},
+		{in: "-5m", err: "want how long before now, not a negative duration"},
+		{in: "3d", err: "a day is not a unit: say 72h"},
+		{in: "2026-12-02", err: "add a time and a zone: 2026-12-02T00:00:00Z"},
+		{in: "2026-12-02T03:00:00", err: "add the zone: Z for UTC, or an offset such as +01:00"},
+		{in: "2026-12-02 03:00:00", err: "add the zone"},
+		{in: "yesterday", err: "want a duration before now (10m, 1h30m) or a time in RFC 3339 (2026-12-02T03:13:00Z)"},
+		{in: "10", err: "want a duration before now"},
+	}
+	for _, tt := range tests {
+		got, err := site.ParseSince(tt.in, now)
+		switch {
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+			t.Errorf("site.ParseSince(%q) = %s, %v; want an error saying %q", tt.in, got, err, tt.err)
+		case tt.err == "" && (err != nil || !got.Equal(tt.want)):
+			t.Errorf("site.ParseSince(%q) = %s, %v; want %s", tt.in, got, err, tt.want)
+		}
+	}
+}

@@ -3,14 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
@@ -48,23 +47,27 @@ line.`,
 			if err := f.check(); err != nil {
 				return err
 			}
-			from, err := parseSince(since, time.Now())
+			from, err := site.ParseSince(since, time.Now())
 			if err != nil {
 				return usageErrorf("--since %q: %w", since, err)
 			}
 			if limit < 0 {
 				return usageErrorf("--limit %d: want 0 (all) or more", limit)
 			}
-			cfg, store, err := f.open()
+			cfg, err := loadConfig(f.config)
 			if err != nil {
 				return err
 			}
-			defer store.Client().Close()
 			filter := site.EventFilter{Since: from, Sites: sites, Services: services, Kinds: kinds}
 			if err := checkEventFilter(cfg, filter); err != nil {
 				return err
 			}
-			return showEvents(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), cfg, store, filter, eventsOptions{
+			src, done, err := f.eventSource(cfg)
+			if err != nil {
+				return err
+			}
+			defer done()
+			return showEvents(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), src, filter, eventsOptions{
 				limit: limit, follow: follow, json: f.output == "json", timeout: f.timeout, sites: cfg.SiteNames(),
 			})
 		},
@@ -80,53 +83,6 @@ line.`,
 	return cmd
 }
 
-// parseSince reads --since: a duration before now (10m, 1h30m) or a time
-// in RFC 3339. "" is no bound: the zero time.
-func parseSince(s string, now time.Time) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if d, err := time.ParseDuration(s); err == nil {
-		if d < 0 {
-			return time.Time{}, errors.New("want how long before now, not a negative duration (10m, 1h30m)")
-		}
-		return now.Add(-d), nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	const want = "want a duration before now (10m, 1h30m) or a time in RFC 3339 (2026-12-02T03:13:00Z)"
-	switch {
-	case strings.HasSuffix(s, "d") && isDigits(strings.TrimSuffix(s, "d")):
-		return time.Time{}, fmt.Errorf("%s; a day is not a unit: say %sh", want, times24(strings.TrimSuffix(s, "d")))
-	case isDate(s):
-		return time.Time{}, fmt.Errorf("%s; add a time and a zone: %sT00:00:00Z", want, s)
-	case isDate(s[:min(len(s), 10)]) && len(s) > 10:
-		if _, err := time.Parse("2006-01-02T15:04:05", strings.Replace(s, " ", "T", 1)); err == nil {
-			return time.Time{}, fmt.Errorf("%s; add the zone: Z for UTC, or an offset such as +01:00", want)
-		}
-	}
-	return time.Time{}, errors.New(want)
-}
-
-func isDigits(s string) bool {
-	return s != "" && strings.Trim(s, "0123456789") == ""
-}
-
-func isDate(s string) bool {
-	_, err := time.Parse(time.DateOnly, s)
-	return err == nil
-}
-
-// times24 is the count of days n in hours.
-func times24(n string) string {
-	d, err := strconv.Atoi(n)
-	if err != nil || d > 1<<30 {
-		return n + "*24"
-	}
-	return strconv.Itoa(d * 24)
-}
-
 // checkEventFilter refuses a site or service the config does not know.
 func checkEventFilter(cfg *config.Cluster, f site.EventFilter) error {
 	for _, s := range f.Sites {
@@ -136,16 +92,12 @@ func checkEventFilter(cfg *config.Cluster, f site.EventFilter) error {
 	}
 	for _, s := range f.Services {
 		if _, ok := cfg.Service(s); !ok {
-			names := make([]string, len(cfg.Services))
-			for i, svc := range cfg.Services {
-				names[i] = svc.Name
-			}
-			return usageErrorf("--service %q: unknown service (services are %s)", s, strings.Join(names, ", "))
+			return usageErrorf("--service %q: unknown service (services are %s)", s, strings.Join(cfg.ServiceNames(), ", "))
 		}
 	}
 	for _, k := range f.Kinds {
-		if k == "" || strings.Contains(strings.TrimSuffix(k, "*"), "*") {
-			return usageErrorf("--kind %q: want a kind (op-failed), or the beginning of kinds followed by * (op-*)", k)
+		if err := site.CheckEventKind(k); err != nil {
+			return usageErrorf("--kind %q: %w", k, err)
 		}
 	}
 	return nil
@@ -160,22 +112,66 @@ type eventsOptions struct {
 	sites []string
 }
 
+// eventSource is where zdt events reads the event log: etcd, or a
+// controller's API with a token.
+type eventSource struct {
+	// read returns the last limit events (0: all) that match f, and the
+	// revision they were read at.
+	read func(ctx context.Context, f site.EventFilter, limit int) ([]site.Event, int64, error)
+	// follow calls fn with each event that matches f written after rev,
+	// until ctx ends or fn fails; broken hears of each time the watch
+	// broke and was started again.
+	follow func(ctx context.Context, rev int64, f site.EventFilter, fn func(site.Event) error, broken func(error)) error
+}
+
+// eventSource returns the event log of cfg's cluster, through the API with
+// a token; done releases it.
+func (f *readFlags) eventSource(cfg *config.Cluster) (src eventSource, done func(), err error) {
+	sess, err := openAPISession(cfg)
+	if err != nil {
+		return src, nil, err
+	}
+	if sess != nil {
+		return eventSource{read: sess.events, follow: sess.followEvents}, func() {}, nil
+	}
+	client, err := site.NewClient(cfg, nil, zap.NewNop())
+	if err != nil {
+		return src, nil, err
+	}
+	store := site.NewStore(client, cfg.Name)
+	src.read = func(ctx context.Context, f site.EventFilter, limit int) ([]site.Event, int64, error) {
+		type read struct {
+			events []site.Event
+			rev    int64
+		}
+		got, err := retryTransient(ctx, func() (read, error) {
+			events, rev, err := store.EventsSince(ctx, f.Since, limit, f.Match)
+			return read{events, rev}, err
+		})
+		if err != nil {
+			return nil, 0, etcdError(cfg, err)
+		}
+		return got.events, got.rev, nil
+	}
+	src.follow = func(ctx context.Context, rev int64, f site.EventFilter, fn func(site.Event) error, broken func(error)) error {
+		return store.FollowEvents(ctx, rev, func(e site.Event) error {
+			if !f.Match(e) {
+				return nil
+			}
+			return fn(e)
+		}, broken)
+	}
+	return src, func() { client.Close() }, nil
+}
+
 // showEvents prints the events that match f and, to follow, each new one
 // until ctx ends (a clean end, not an error).
-func showEvents(ctx context.Context, out, errOut io.Writer, cfg *config.Cluster, store *site.Store, f site.EventFilter, o eventsOptions) error {
+func showEvents(ctx context.Context, out, errOut io.Writer, src eventSource, f site.EventFilter, o eventsOptions) error {
 	rctx, cancel := context.WithTimeout(ctx, o.timeout)
-	type read struct {
-		events []site.Event
-		rev    int64
-	}
-	got, err := retryTransient(rctx, func() (read, error) {
-		events, rev, err := store.EventsSince(rctx, f.Since, o.limit, f.Match)
-		return read{events, rev}, err
-	})
-	events, rev := got.events, got.rev
+	events, rev, err := src.read(rctx, f, o.limit)
 	cancel()
 	if err != nil {
-		return etcdError(cfg, err)
+		return err
 	}
 	var print func(site.Event) error
 	switch {
@@ -207,12 +203,7 @@ func showEvents(ctx context.Context, out, errOut io.Writer, cfg *config.Cluster,
 	if !o.follow {
 		return nil
 	}
-	err = store.FollowEvents(ctx, rev, func(e site.Event) error {
-		if !f.Match(e) {
-			return nil
-		}
-		return print(e)
-	}, func(err error) {
+	err = src.follow(ctx, rev, f, print, func(err error) {
 		fmt.Fprintf(errOut, "zdt: %v; catching up and following on\n", err)
 	})
 	if ctx.Err() != nil {

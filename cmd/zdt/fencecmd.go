@@ -26,27 +26,6 @@ func newFenceCommand() *cobra.Command {
 	return cmd
 }
 
-// The actions of `zdt fence confirm`, as -o json reports them.
-const (
-	fenceConfirmed        = "confirmed"
-	fenceAlreadyConfirmed = "already-confirmed"
-	fenceWouldConfirm     = "would-confirm"
-)
-
-// fenceConfirmResult is what `zdt fence confirm` did.
-type fenceConfirmResult struct {
-	Site   string `json:"site"`
-	Action string `json:"action"`
-	DryRun bool   `json:"dry_run"`
-	// Who is the operator the command confirms as.
-	Who string `json:"who"`
-	// SiteAlive: the fenced site holds a lease again.
-	SiteAlive bool `json:"site_alive"`
-	// RequireConfirmation is the config's fencing.require_confirmation.
-	RequireConfirmation bool       `json:"require_confirmation"`
-	Fence               site.Fence `json:"fence"`
-}
-
 func newFenceConfirmCommand() *cobra.Command {
 	var configPath, siteName, output string
 	var dryRun bool
@@ -91,9 +70,9 @@ fence by itself.`,
 			if err != nil {
 				return err
 			}
-			var res fenceConfirmResult
+			var res site.FenceConfirmation
 			if sess != nil {
-				res, err = sess.confirmFence(ctx, cfg, siteName, dryRun)
+				res, err = sess.confirmFence(ctx, siteName, dryRun)
 			} else {
 				res, err = confirmFence(ctx, cfg, siteName, operatorName(), dryRun)
 			}
@@ -117,52 +96,28 @@ fence by itself.`,
 }
 
 // confirmFence confirms the fence of siteName as who, or only reads it for a
-// dry run.
-func confirmFence(ctx context.Context, cfg *config.Cluster, siteName, who string, dryRun bool) (fenceConfirmResult, error) {
+// dry run (Store.ConfirmFenceAs).
+func confirmFence(ctx context.Context, cfg *config.Cluster, siteName, who string, dryRun bool) (site.FenceConfirmation, error) {
 	client, err := site.NewClient(cfg, nil, zap.NewNop())
 	if err != nil {
-		return fenceConfirmResult{}, err
+		return site.FenceConfirmation{}, err
 	}
 	defer client.Close()
 	store := site.NewStore(client, cfg.Name)
-	res := fenceConfirmResult{Site: siteName, DryRun: dryRun, Who: who, RequireConfirmation: cfg.Fencing.RequireConfirmation}
-	etcdErr := func(err error) error {
-		return fmt.Errorf("%w (etcd endpoints %s: is a quorum of sites up?)", err, strings.Join(cfg.Etcd.Endpoints, ", "))
+	res, err := store.ConfirmFenceAs(ctx, siteName, who, dryRun, cfg.Fencing.RequireConfirmation)
+	if err != nil && !errors.Is(err, site.ErrNotFenced) {
+		return res, etcdError(cfg, err)
 	}
-	res.Fence, res.SiteAlive, err = store.FenceToConfirm(ctx, siteName)
-	switch {
-	case errors.Is(err, site.ErrNotFenced):
-		return res, err
-	case err != nil:
-		return res, etcdErr(err)
-	case res.Fence.Confirmed != nil:
-		res.Action = fenceAlreadyConfirmed
-		return res, nil
-	case dryRun:
-		res.Action = fenceWouldConfirm
-		return res, nil
-	}
-	res.Fence, err = store.ConfirmFence(ctx, siteName, who)
-	switch {
-	case errors.Is(err, site.ErrNotFenced):
-		return res, err // lifted since it was read
-	case err != nil:
-		return res, etcdErr(err)
-	}
-	res.Action = fenceConfirmed
-	if res.Fence.Confirmed.By != who {
-		res.Action = fenceAlreadyConfirmed // another operator was quicker
-	}
-	return res, nil
+	return res, err
 }
 
 // writeFenceConfirm says what the command did, for people.
-func writeFenceConfirm(w io.Writer, res fenceConfirmResult) {
+func writeFenceConfirm(w io.Writer, res site.FenceConfirmation) {
 	f := res.Fence
 	switch res.Action {
-	case fenceWouldConfirm:
+	case site.FenceWouldConfirm:
 		fmt.Fprintf(w, "dry run: would confirm that site %s is dark, as %s; nothing changed\n", res.Site, res.Who)
-	case fenceAlreadyConfirmed:
+	case site.FenceAlreadyConfirmed:
 		fmt.Fprintf(w, "the fence of site %s was already confirmed by %s at %s; nothing changed\n",
 			res.Site, f.Confirmed.By, f.Confirmed.At.UTC().Format(time.RFC3339))
 	default:
@@ -182,11 +137,11 @@ func writeFenceConfirm(w io.Writer, res fenceConfirmResult) {
 	if res.SiteAlive {
 		fmt.Fprintf(w, "warning: site %s holds a lease again: its controller is back and converges to its fence by itself; the confirmation still says its resources are down\n", res.Site)
 	}
-	if res.Action == fenceAlreadyConfirmed {
+	if res.Action == site.FenceAlreadyConfirmed {
 		return
 	}
 	verb := "may now take"
-	if res.Action == fenceWouldConfirm {
+	if res.Action == site.FenceWouldConfirm {
 		verb = "could then take"
 	}
 	if res.RequireConfirmation {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
+	"github.com/zdt-project/zdt/site/ctxsleep"
 )
 
 // opRequest is what a command that asks the coordinator for an op did, as
@@ -94,12 +95,7 @@ func followOp(ctx context.Context, store *site.Store, id string, w io.Writer) (*
 			return op, fmt.Errorf("op %s has not ended: %w (follow it with zdt ops watch %s)", id, ctx.Err(), id)
 		case resp, ok := <-watch:
 			if !ok || resp.Err() != nil { // no leader for now: read again soon
-				t := time.NewTimer(200 * time.Millisecond)
-				select {
-				case <-ctx.Done():
-				case <-t.C:
-				}
-				t.Stop()
+				_ = ctxsleep.For(ctx, 200*time.Millisecond)
 			}
 		}
 		cancel()

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/zdt-project/zdt/cmd/zdt/internal/api"
 	"github.com/zdt-project/zdt/failover"
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
@@ -168,27 +172,16 @@ bootstrap, placement, failback...).`,
 			} else if limit < 1 {
 				return usageErrorf("--limit %d: want 1 or more (--all lists the whole journal)", limit)
 			}
-			cfg, store, err := f.open()
+			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+			defer cancel()
+			list, err := f.listOps(ctx, kind, limit)
 			if err != nil {
 				return err
 			}
-			defer store.Client().Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
-			defer cancel()
-			journal, err := retryTransient(ctx, func() ([]*site.Op, error) { return store.Ops(ctx) })
-			if err != nil {
-				return etcdError(cfg, err)
-			}
-			shown, left := site.ListOps(journal, kind, limit)
-			now := time.Now()
 			if f.output == "json" {
-				list := make([]site.OpSummary, len(shown))
-				for i, op := range shown {
-					list[i] = site.Summarize(op, now)
-				}
-				return writeJSON(cmd.OutOrStdout(), list)
+				return writeJSON(cmd.OutOrStdout(), list.Ops)
 			}
-			return writeOpList(cmd.OutOrStdout(), shown, left, kind, now)
+			return writeOpList(cmd.OutOrStdout(), list, kind)
 		},
 	}
 	f.add(cmd)
@@ -198,9 +191,42 @@ bootstrap, placement, failback...).`,
 	return cmd
 }
 
+// listOps reads the journal as `zdt ops list` shows it: through the API
+// with a token, from etcd otherwise.
+func (f *readFlags) listOps(ctx context.Context, kind string, limit int) (api.OpList, error) {
+	sess, err := f.session()
+	if err != nil {
+		return api.OpList{}, err
+	}
+	if sess != nil {
+		var list api.OpList
+		q := url.Values{"limit": {strconv.Itoa(limit)}}
+		if kind != "" {
+			q.Set("kind", kind)
+		}
+		return list, sess.call(ctx, http.MethodGet, "/ops?"+q.Encode(), nil, &list)
+	}
+	cfg, store, err := f.open()
+	if err != nil {
+		return api.OpList{}, err
+	}
+	defer store.Client().Close()
+	journal, err := retryTransient(ctx, func() ([]*site.Op, error) { return store.Ops(ctx) })
+	if err != nil {
+		return api.OpList{}, etcdError(cfg, err)
+	}
+	shown, left := site.ListOps(journal, kind, limit)
+	list := api.OpList{Ops: make([]site.OpSummary, len(shown)), Left: left}
+	now := time.Now()
+	for i, op := range shown {
+		list.Ops[i] = site.Summarize(op, now)
+	}
+	return list, nil
+}
+
 // writeOpList writes the ops as a table, for people.
-func writeOpList(w io.Writer, ops []*site.Op, left int, kind string, now time.Time) error {
-	if len(ops) == 0 {
+func writeOpList(w io.Writer, list api.OpList, kind string) error {
+	if len(list.Ops) == 0 {
 		switch {
 		case kind != "":
 			fmt.Fprintf(w, "no op of kind %s in the journal\n", kind)
@@ -211,16 +237,15 @@ func writeOpList(w io.Writer, ops []*site.Op, left int, kind string, now time.Ti
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tKIND\tWHO\tSTARTED\tDURATION\tOUTCOME\tSUMMARY")
-	for _, op := range ops {
-		s := site.Summarize(op, now)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", op.ID, op.Kind, orDash(op.Who), op.Created.UTC().Format(time.RFC3339),
-			formatDuration(site.OpDuration(op, now)), op.Outcome, orDash(truncate(oneLine(s.Summary), 120)))
+	for _, s := range list.Ops {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Kind, orDash(s.Who), s.Created.UTC().Format(time.RFC3339),
+			formatDuration(time.Duration(s.DurationSeconds*float64(time.Second))), s.Outcome, orDash(truncate(oneLine(s.Summary), 120)))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if left > 0 {
-		fmt.Fprintf(w, "%d older finished ops not listed (--limit N or --all lists more)\n", left)
+	if list.Left > 0 {
+		fmt.Fprintf(w, "%d older finished ops not listed (--limit N or --all lists more)\n", list.Left)
 	}
 	return nil
 }
@@ -250,14 +275,9 @@ An unknown ID is refused with the closest IDs (exit status 2).`,
 			if err := f.check(); err != nil {
 				return err
 			}
-			cfg, store, err := f.open()
-			if err != nil {
-				return err
-			}
-			defer store.Client().Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 			defer cancel()
-			op, err := readOp(ctx, cfg, store, args[0])
+			op, err := f.readOp(ctx, args[0])
 			if err != nil {
 				return err
 			}
@@ -272,6 +292,24 @@ An unknown ID is refused with the closest IDs (exit status 2).`,
 	}
 	f.add(cmd)
 	return cmd
+}
+
+// readOp reads the op whose ID, or unique prefix of it, is arg: through
+// the API with a token, from etcd otherwise.
+func (f *readFlags) readOp(ctx context.Context, arg string) (*site.Op, error) {
+	sess, err := f.session()
+	if err != nil {
+		return nil, err
+	}
+	if sess != nil {
+		return sess.op(ctx, arg)
+	}
+	cfg, store, err := f.open()
+	if err != nil {
+		return nil, err
+	}
+	defer store.Client().Close()
+	return readOp(ctx, cfg, store, arg)
 }
 
 // readOp reads the op whose ID, or unique prefix of it, is arg.
@@ -460,13 +498,8 @@ Exit status:
 			if err := f.check(); err != nil {
 				return err
 			}
-			cfg, store, err := f.open()
-			if err != nil {
-				return err
-			}
-			defer store.Client().Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
-			op, err := readOp(ctx, cfg, store, args[0])
+			op, err := f.readOp(ctx, args[0])
 			cancel()
 			if err != nil {
 				var ee *exitError
@@ -475,18 +508,39 @@ Exit status:
 				}
 				return &exitError{code: 3, err: err}
 			}
-			return watchOp(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), store, op.ID, f.output == "json")
+			sess, err := f.session()
+			if err != nil {
+				return err
+			}
+			var watch opWatcher
+			if sess != nil {
+				watch = sess.watchOp
+			} else {
+				_, store, err := f.open()
+				if err != nil {
+					return err
+				}
+				defer store.Client().Close()
+				watch = store.WatchOp
+			}
+			return watchOp(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), watch, op.ID, f.output == "json")
 		},
 	}
 	f.add(cmd)
 	return cmd
 }
 
+// opWatcher calls fn with the op id as it stands and each new version of
+// it until fn says stop, ctx ends or the op cannot be read; broken hears of
+// each time the watch broke and was started again (site.Store.WatchOp, or
+// an op stream of the API).
+type opWatcher func(ctx context.Context, id string, fn func(*site.Op) (stop bool, err error), broken func(error)) error
+
 // watchOp prints the op and each new version of it until it ends, and
 // returns the error that gives `zdt ops watch` its exit status.
-func watchOp(ctx context.Context, out, errOut io.Writer, store *site.Store, id string, asJSON bool) error {
+func watchOp(ctx context.Context, out, errOut io.Writer, watch opWatcher, id string, asJSON bool) error {
 	var last *site.Op
-	err := store.WatchOp(ctx, id, func(op *site.Op) (bool, error) {
+	err := watch(ctx, id, func(op *site.Op) (bool, error) {
 		if asJSON {
 			b, err := json.Marshal(newOpView(op))
 			if err != nil {
@@ -520,28 +574,6 @@ func watchOp(ctx context.Context, out, errOut io.Writer, store *site.Store, id s
 		return nil
 	}
 	return &exitError{code: 1, err: fmt.Errorf("op %s %s: %s", id, last.Outcome, orDash(last.Error))}
-}
-
-// The actions of `zdt ops abort`, as -o json reports them.
-const (
-	abortRequested        = "requested"
-	abortAlreadyRequested = "already-requested"
-	abortWouldRequest     = "would-request"
-)
-
-// abortResult is what `zdt ops abort` did.
-type abortResult struct {
-	ID     string `json:"id"`
-	Action string `json:"action"`
-	DryRun bool   `json:"dry_run"`
-	// Who is the operator the command asks as; the request in Op may be an
-	// earlier one, by someone else.
-	Who    string `json:"who"`
-	Reason string `json:"reason,omitempty"`
-	// Coordinator is the site that coordinates, "" when none does: the op
-	// is aborted when one does.
-	Coordinator string   `json:"coordinator"`
-	Op          *site.Op `json:"op"`
 }
 
 func newOpsAbortCommand() *cobra.Command {
@@ -578,18 +610,15 @@ could not be written; 2 for a usage error or an unknown op.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 			defer cancel()
+			req := site.Request{By: operatorName(), Reason: strings.TrimSpace(reason)}
 			if sess, err := f.session(); err != nil || sess != nil {
 				if err != nil {
 					return err
 				}
-				if dryRun {
-					return usageErrorf("--dry-run: not through the API (unset $%s to read etcd directly)", tokenEnv)
-				}
-				op, err := sess.opChange(ctx, args[0], "abort", strings.TrimSpace(reason))
+				res, err := sess.abort(ctx, args[0], req.Reason, dryRun)
 				if err != nil {
 					return err
 				}
-				res := abortResult{ID: op.ID, Action: abortRequested, Who: op.AbortRequested.By, Reason: op.AbortRequested.Reason, Op: op}
 				if f.output == "json" {
 					return writeJSON(cmd.OutOrStdout(), res)
 				}
@@ -605,7 +634,7 @@ could not be written; 2 for a usage error or an unknown op.`,
 			if err != nil {
 				return err
 			}
-			res, err := requestAbort(ctx, cfg, store, op, site.Request{By: operatorName(), Reason: strings.TrimSpace(reason)}, dryRun)
+			res, err := requestAbort(ctx, cfg, store, op, req, dryRun)
 			if err != nil {
 				return err
 			}
@@ -623,47 +652,23 @@ could not be written; 2 for a usage error or an unknown op.`,
 }
 
 // requestAbort asks for op to be aborted, or only says what it would ask
-// for a dry run. A finished op is an error that says its outcome.
-func requestAbort(ctx context.Context, cfg *config.Cluster, store *site.Store, op *site.Op, req site.Request, dryRun bool) (abortResult, error) {
-	res := abortResult{ID: op.ID, DryRun: dryRun, Who: req.By, Reason: req.Reason, Op: op}
-	ended := func(op *site.Op) error {
-		msg := fmt.Sprintf("op %s has ended already: %s at %s", op.ID, op.Outcome, stamp(op.Ended))
-		if op.Error != "" {
-			msg += ": " + op.Error
-		}
-		return errors.New(msg + "; there is nothing to abort")
-	}
-	coord, err := store.Coordinator(ctx)
-	if err != nil {
-		return res, etcdError(cfg, err)
-	}
-	res.Coordinator = coord
-	switch {
-	case op.Finished():
-		return res, ended(op)
-	case op.AbortRequested != nil:
-		res.Action = abortAlreadyRequested
-		return res, nil
-	case dryRun:
-		res.Action = abortWouldRequest
-		return res, nil
-	}
-	now, err := store.RequestAbort(ctx, op.ID, req)
+// for a dry run (Store.Abort). A finished op is an error that says its
+// outcome.
+func requestAbort(ctx context.Context, cfg *config.Cluster, store *site.Store, op *site.Op, req site.Request, dryRun bool) (site.AbortResult, error) {
+	res, err := store.Abort(ctx, op.ID, req, dryRun)
 	switch {
 	case errors.Is(err, site.ErrOpEnded):
-		return res, ended(now) // it ended since it was read
+		return res, err
+	case errors.Is(err, site.ErrNotFound):
+		return res, usageErrorf("op %s was removed from the journal just now", op.ID)
 	case err != nil:
 		return res, etcdError(cfg, err)
-	}
-	res.Op, res.Action = now, abortRequested
-	if r := now.AbortRequested; r.By != req.By || r.Reason != req.Reason {
-		res.Action = abortAlreadyRequested // someone was quicker
 	}
 	return res, nil
 }
 
 // writeAbort says what `zdt ops abort` did, for people.
-func writeAbort(w io.Writer, res abortResult) {
+func writeAbort(w io.Writer, res site.AbortResult) {
 	op := res.Op
 	what := fmt.Sprintf("op %s (%s", op.ID, op.Kind)
 	if len(op.Params) > 0 {
@@ -671,14 +676,14 @@ func writeAbort(w io.Writer, res abortResult) {
 	}
 	what += ")"
 	switch res.Action {
-	case abortAlreadyRequested:
+	case site.AbortAlreadyRequested:
 		r := op.AbortRequested
 		fmt.Fprintf(w, "the abort of %s was already requested by %s at %s", what, r.By, stamp(r.At))
 		if r.Reason != "" {
 			fmt.Fprintf(w, ": %s", oneLine(r.Reason))
 		}
 		fmt.Fprintln(w, "; nothing changed")
-	case abortWouldRequest:
+	case site.AbortWouldRequest:
 		fmt.Fprintf(w, "dry run: would ask the coordinator to abort %s, as %s; nothing changed\n", what, res.Who)
 	default:
 		fmt.Fprintf(w, "asked the coordinator to abort %s, as %s", what, res.Who)
@@ -693,7 +698,7 @@ func writeAbort(w io.Writer, res abortResult) {
 			rest = append(rest, site.StepLabel(st))
 		}
 		verb := "will not run"
-		if res.Action == abortWouldRequest {
+		if res.Action == site.AbortWouldRequest {
 			verb = "would not run"
 		}
 		if op.Steps[i].Status == site.StepRunning {
@@ -707,7 +712,7 @@ func writeAbort(w io.Writer, res abortResult) {
 	if res.Coordinator == "" {
 		fmt.Fprintln(w, "warning: no controller coordinates now; the op is aborted when one does")
 	}
-	if res.Action != abortWouldRequest {
+	if res.Action != site.AbortWouldRequest {
 		fmt.Fprintf(w, "follow it with: zdt ops watch %s\n", op.ID)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"go.etcd.io/etcd/client/v3/concurrency"
 
+	"github.com/zdt-project/zdt/cmd/zdt/internal/api"
 	"github.com/zdt-project/zdt/failover"
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/sitetest"
@@ -275,7 +276,11 @@ func TestWriteOpList(t *testing.T) {
 	done := &site.Op{ID: "20261202T025000.000Z-placement-00bb22", Kind: "placement", Who: "coordinator@a", Created: opsT0.Add(-23 * time.Minute),
 		Ended: opsT0.Add(-23*time.Minute + 80*time.Millisecond), Outcome: site.OpSucceeded}
 	var b strings.Builder
-	if err := writeOpList(&b, []*site.Op{waiting, running, failed, done}, 7, "", opsT0.Add(3*time.Minute)); err != nil {
+	list := api.OpList{Left: 7}
+	for _, op := range []*site.Op{waiting, running, failed, done} {
+		list.Ops = append(list.Ops, site.Summarize(op, opsT0.Add(3*time.Minute)))
+	}
+	if err := writeOpList(&b, list, ""); err != nil {
 		t.Fatal(err)
 	}
 	want := `ID                                     KIND       WHO            STARTED               DURATION  OUTCOME    SUMMARY
@@ -289,7 +294,7 @@ func TestWriteOpList(t *testing.T) {
 		t.Errorf("ops list:\n%s\nwant:\n%s", got, want)
 	}
 	b.Reset()
-	if err := writeOpList(&b, nil, 0, "drill", opsT0); err != nil || b.String() != "no op of kind drill in the journal\n" {
+	if err := writeOpList(&b, api.OpList{}, "drill"); err != nil || b.String() != "no op of kind drill in the journal\n" {
 		t.Errorf("an empty list: %q, %v", b.String(), err)
 	}
 }
@@ -451,8 +456,8 @@ func TestOpsCommands(t *testing.T) {
 		t.Errorf("ops abort: %v\n%s", err, out)
 	}
 	out, err = runZDT(t, "ops", "abort", "--config", path, running.ID, "-o", "json")
-	var res abortResult
-	if err != nil || json.Unmarshal([]byte(out), &res) != nil || res.Action != abortAlreadyRequested || res.Coordinator != "a" ||
+	var res site.AbortResult
+	if err != nil || json.Unmarshal([]byte(out), &res) != nil || res.Action != site.AbortAlreadyRequested || res.Coordinator != "a" ||
 		res.Op.AbortRequested == nil || res.Op.AbortRequested.Reason != "drill over" {
 		t.Errorf("ops abort again: %v\n%s", err, out)
 	}

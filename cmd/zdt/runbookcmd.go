@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -181,6 +182,50 @@ func (f *runbookFlags) load(ref string) (*runbooks.Runbook, *config.Cluster, map
 	return rb, cfg, args, nil
 }
 
+// planRunbook plans the runbook against the cluster as it is: through the
+// API with a token, from a snapshot of etcd otherwise.
+func planRunbook(ctx context.Context, cfg *config.Cluster, rb *runbooks.Runbook, params map[string]string) (*runbooks.Plan, error) {
+	sess, err := openAPISession(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if sess != nil {
+		path, body, err := runbookRequest(rb, "plan", map[string]any{"params": params})
+		if err != nil {
+			return nil, err
+		}
+		var plan runbooks.Plan
+		if err := sess.call(ctx, http.MethodPost, path, body, &plan); err != nil {
+			return nil, err
+		}
+		return &plan, nil
+	}
+	store, closeStore, err := openStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer closeStore()
+	snap, err := store.Snapshot(ctx)
+	if err != nil {
+		return nil, etcdError(cfg, err)
+	}
+	return makePlan(rb, cfg, snap, params, runbooks.PlanOptions{Who: operatorName()})
+}
+
+// runbookRequest is the route and body that plan or run (what) rb through
+// the API: a shipped runbook by its name, a runbook file with its text.
+func runbookRequest(rb *runbooks.Runbook, what string, body map[string]any) (string, map[string]any, error) {
+	if name, shipped := strings.CutPrefix(rb.File, "shipped:"); shipped {
+		return "/runbooks/" + name + "/" + what, body, nil
+	}
+	data, err := os.ReadFile(rb.File)
+	if err != nil {
+		return "", nil, err
+	}
+	body["file"], body["runbook"] = filepath.Base(rb.File), string(data)
+	return "/runbooks/" + what, body, nil
+}
+
 // makePlan plans the runbook against a snapshot; a value the config does
 // not know is a usage error.
 func makePlan(rb *runbooks.Runbook, cfg *config.Cluster, snap *site.Snapshot, args map[string]string, opts runbooks.PlanOptions) (*runbooks.Plan, error) {
@@ -229,16 +274,7 @@ etcd cannot be read, 2 for a runbook, parameter or usage error.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 			defer cancel()
-			store, closeStore, err := openStore(cfg)
-			if err != nil {
-				return err
-			}
-			defer closeStore()
-			snap, err := store.Snapshot(ctx)
-			if err != nil {
-				return etcdError(cfg, err)
-			}
-			plan, err := makePlan(rb, cfg, snap, params, runbooks.PlanOptions{Who: operatorName()})
+			plan, err := planRunbook(ctx, cfg, rb, params)
 			if err != nil {
 				return err
 			}
@@ -338,11 +374,11 @@ runbook, parameter or usage error.`,
 			asked := opRequest{Site: params["site"], Service: params["service"]}
 			var res opRequest
 			if sess != nil {
-				name, shipped := strings.CutPrefix(rb.File, "shipped:")
-				if !shipped {
-					return usageErrorf("%s: the API runs the shipped runbooks only; run a runbook file without $%s, where etcd's client certificate is", rb.File, tokenEnv)
+				path, body, rerr := runbookRequest(rb, "run", map[string]any{"params": params, "yes": yes})
+				if rerr != nil {
+					return rerr
 				}
-				res, err = sess.requestOp(ctx, progress, asked, !detach, "/runbooks/"+name+"/run", map[string]any{"params": params, "yes": yes})
+				res, err = sess.requestOp(ctx, progress, asked, !detach, path, body)
 			} else {
 				var planErr error
 				res, planErr, err = runRunbook(ctx, cfg, rb, params, yes, detach, progress, asked)
@@ -475,7 +511,7 @@ func approve(ctx context.Context, f readFlags, id, reason string) (*site.Op, err
 		return nil, err
 	}
 	if sess != nil {
-		return sess.opChange(ctx, id, "approve", reason)
+		return sess.approve(ctx, id, reason)
 	}
 	cfg, store, err := f.open()
 	if err != nil {

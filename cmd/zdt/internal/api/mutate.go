@@ -1,7 +1,7 @@
 package api
 
 import (
-	"context"
+	"cmp"
 	"errors"
 	"net/http"
 	"strconv"
@@ -56,9 +56,43 @@ type RunbookRequest struct {
 	DryRun bool `json:"dry_run"`
 }
 
-// Reason is the body of an approval or an abort.
+// PostedRunbookRequest runs the runbook it carries (zdt runbook run FILE).
+type PostedRunbookRequest struct {
+	// File names the runbook in errors (the file it was read from).
+	File string `json:"file"`
+	// Runbook is the runbook, as its YAML file holds it.
+	Runbook string            `json:"runbook"`
+	Params  map[string]string `json:"params"`
+	Yes     bool              `json:"yes"`
+	DryRun  bool              `json:"dry_run"`
+}
+
+// PlanRequest plans a shipped runbook (zdt runbook plan).
+type PlanRequest struct {
+	Params map[string]string `json:"params"`
+}
+
+// PostedPlanRequest plans the runbook it carries.
+type PostedPlanRequest struct {
+	File    string            `json:"file"`
+	Runbook string            `json:"runbook"`
+	Params  map[string]string `json:"params"`
+}
+
+// Reason is the body of an approval.
 type Reason struct {
 	Reason string `json:"reason"`
+}
+
+// AbortRequest is the body of an abort.
+type AbortRequest struct {
+	Reason string `json:"reason"`
+	DryRun bool   `json:"dry_run"`
+}
+
+// ConfirmFenceRequest is the body of a fence confirmation.
+type ConfirmFenceRequest struct {
+	DryRun bool `json:"dry_run"`
 }
 
 // planner plans an op as who from a snapshot: the op, or why not now.
@@ -222,6 +256,96 @@ func (s *Server) runRunbook(w http.ResponseWriter, r *http.Request, who apiauth.
 			return err
 		}
 	}
+	return s.runbook(w, r, who, rb, req)
+}
+
+// runPostedRunbook runs the runbook the request carries, checked as `zdt
+// runbook check` checks a file. One with a failover step, or any step
+// that says force, needs the admin role, whatever its name.
+func (s *Server) runPostedRunbook(w http.ResponseWriter, r *http.Request, who apiauth.Identity) error {
+	var req PostedRunbookRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	rb, err := parsePosted(req.File, req.Runbook)
+	if err != nil {
+		return err
+	}
+	for _, g := range rb.Groups {
+		for _, st := range g.Steps {
+			if _, force := st.With["force"]; force || st.Action == failover.KindFailover {
+				if err := apiauth.Authorize(who, config.RoleAdmin, "runbook "+rb.Name+" (its step "+st.ID+" declares a site dark or forces a move)"); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return s.runbook(w, r, who, rb, RunbookRequest{Params: req.Params, Yes: req.Yes, DryRun: req.DryRun})
+}
+
+// parsePosted parses a runbook a request carries, checked as `zdt runbook
+// check` checks a file.
+func parsePosted(file, text string) (*runbooks.Runbook, error) {
+	if strings.TrimSpace(text) == "" {
+		return nil, errorf(http.StatusBadRequest, "runbook: required (the runbook's YAML)")
+	}
+	rb, err := runbooks.Parse(cmp.Or(file, "the posted runbook"), []byte(text))
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, "%v", err)
+	}
+	return rb, nil
+}
+
+// planRunbook plans a shipped runbook for the caller, as `zdt runbook plan`
+// does, and answers the plan (runbooks.Plan), whether it may run now or
+// not (its blockers say why).
+func (s *Server) planRunbook(w http.ResponseWriter, r *http.Request, who apiauth.Identity) error {
+	var req PlanRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	rb, err := runbooks.Find(r.PathValue("name"))
+	if err != nil {
+		return errorf(http.StatusNotFound, "%v", err)
+	}
+	return s.plan(w, r, who, rb, req.Params)
+}
+
+// planPostedRunbook plans the runbook the request carries.
+func (s *Server) planPostedRunbook(w http.ResponseWriter, r *http.Request, who apiauth.Identity) error {
+	var req PostedPlanRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	rb, err := parsePosted(req.File, req.Runbook)
+	if err != nil {
+		return err
+	}
+	return s.plan(w, r, who, rb, req.Params)
+}
+
+func (s *Server) plan(w http.ResponseWriter, r *http.Request, who apiauth.Identity, rb *runbooks.Runbook, params map[string]string) error {
+	args, err := runbooks.Resolve(rb, s.cfg.Cluster, params)
+	if err != nil {
+		return errorf(http.StatusBadRequest, "%v", err)
+	}
+	ctx, cancel := s.readCtx(r)
+	defer cancel()
+	snap, err := s.cfg.Store.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	plan, err := runbooks.MakePlan(rb, s.cfg.Cluster, snap, args, runbooks.PlanOptions{Who: who.String(), Now: time.Now()})
+	if err != nil {
+		return errorf(http.StatusBadRequest, "%v", err)
+	}
+	WriteJSON(w, http.StatusOK, plan)
+	return nil
+}
+
+// runbook plans rb with the request's parameters, checked against the
+// cluster, and journals it.
+func (s *Server) runbook(w http.ResponseWriter, r *http.Request, who apiauth.Identity, rb *runbooks.Runbook, req RunbookRequest) error {
 	args, err := runbooks.Resolve(rb, s.cfg.Cluster, req.Params)
 	if err != nil {
 		return errorf(http.StatusBadRequest, "%v", err)
@@ -262,19 +386,35 @@ func adminRunbook(rb *runbooks.Runbook, params map[string]string) bool {
 	return false
 }
 
-func (s *Server) approve(w http.ResponseWriter, r *http.Request, who apiauth.Identity) error {
-	return s.opRequest(w, r, who, s.cfg.Store.ApproveStep)
-}
-
+// abort asks for a running op to be aborted, and answers what it did
+// (site.AbortResult): 409 when the op has ended.
 func (s *Server) abort(w http.ResponseWriter, r *http.Request, who apiauth.Identity) error {
-	return s.opRequest(w, r, who, s.cfg.Store.RequestAbort)
+	var body AbortRequest
+	if err := decode(r, &body); err != nil {
+		return err
+	}
+	op, err := s.opByID(r)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.readCtx(r)
+	defer cancel()
+	res, err := s.cfg.Store.Abort(ctx, op.ID, site.Request{By: who.String(), Reason: strings.TrimSpace(body.Reason)}, body.DryRun)
+	switch {
+	case errors.Is(err, site.ErrOpEnded):
+		return errorf(http.StatusConflict, "%v", err)
+	case errors.Is(err, site.ErrNotFound):
+		return errorf(http.StatusNotFound, "op %s was removed from the journal just now", op.ID)
+	case err != nil:
+		return err
+	}
+	WriteJSON(w, http.StatusOK, res)
+	return nil
 }
 
-// opRequest writes a person's request into a running op (an approval, an
-// abort), and answers the op: 409 when it has ended or waits for no
-// approval.
-func (s *Server) opRequest(w http.ResponseWriter, r *http.Request, who apiauth.Identity,
-	write func(ctx context.Context, id string, req site.Request) (*site.Op, error)) error {
+// approve approves the confirm step a running op waits at, and answers the
+// op: 409 when it has ended or waits for no approval.
+func (s *Server) approve(w http.ResponseWriter, r *http.Request, who apiauth.Identity) error {
 	var body Reason
 	if err := decode(r, &body); err != nil {
 		return err
@@ -285,7 +425,7 @@ func (s *Server) opRequest(w http.ResponseWriter, r *http.Request, who apiauth.I
 	}
 	ctx, cancel := s.readCtx(r)
 	defer cancel()
-	op, err = write(ctx, op.ID, site.Request{By: who.String(), Reason: body.Reason})
+	op, err = s.cfg.Store.ApproveStep(ctx, op.ID, site.Request{By: who.String(), Reason: strings.TrimSpace(body.Reason)})
 	switch {
 	case errors.Is(err, site.ErrOpEnded), errors.Is(err, site.ErrNotWaiting):
 		return errorf(http.StatusConflict, "%v", err)
@@ -296,8 +436,10 @@ func (s *Server) opRequest(w http.ResponseWriter, r *http.Request, who apiauth.I
 	return nil
 }
 
+// confirmFence confirms a fenced site dark, and answers what it did
+// (site.FenceConfirmation): 409 when the site is not fenced.
 func (s *Server) confirmFence(w http.ResponseWriter, r *http.Request, who apiauth.Identity) error {
-	var body struct{}
+	var body ConfirmFenceRequest
 	if err := decode(r, &body); err != nil {
 		return err
 	}
@@ -307,13 +449,13 @@ func (s *Server) confirmFence(w http.ResponseWriter, r *http.Request, who apiaut
 	}
 	ctx, cancel := s.readCtx(r)
 	defer cancel()
-	f, err := s.cfg.Store.ConfirmFence(ctx, name, who.String())
+	res, err := s.cfg.Store.ConfirmFenceAs(ctx, name, who.String(), body.DryRun, s.cfg.Cluster.Fencing.RequireConfirmation)
 	switch {
 	case errors.Is(err, site.ErrNotFenced):
 		return errorf(http.StatusConflict, "%v", err)
 	case err != nil:
 		return err
 	}
-	WriteJSON(w, http.StatusOK, f)
+	WriteJSON(w, http.StatusOK, res)
 	return nil
 }

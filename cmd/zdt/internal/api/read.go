@@ -189,28 +189,76 @@ func (s *Server) serveOp(w http.ResponseWriter, r *http.Request, _ apiauth.Ident
 	if err != nil {
 		return err
 	}
+	w.Header().Set(RevisionHeader, strconv.FormatInt(op.Rev, 10))
 	WriteJSON(w, http.StatusOK, op)
 	return nil
 }
 
-// serveEvents answers the newest ?limit= (default 100, at most 10000)
-// events, oldest first.
+// RevisionHeader carries the etcd revision an answer was read at: of
+// /events, the revision to follow the log from (GET
+// /events/stream?after=) so that no event is missed; of /ops/{id}, the
+// revision the op was last written at.
+const RevisionHeader = "Zdt-Revision"
+
+// serveEvents answers the newest ?limit= (default 100, 0 for all) events
+// that match the filters (eventFilter), oldest first, and the revision
+// they were read at in RevisionHeader.
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, _ apiauth.Identity) error {
 	limit, err := intParam(r, "limit", 100)
 	if err != nil {
 		return err
 	}
-	if limit == 0 || limit > 10000 {
-		return errorf(http.StatusBadRequest, "limit=%d: want 1 to 10000", limit)
-	}
-	ctx, cancel := s.readCtx(r)
-	defer cancel()
-	events, err := s.cfg.Store.Events(ctx, limit)
+	f, err := s.eventFilter(r)
 	if err != nil {
 		return err
 	}
+	if f.Since, err = site.ParseSince(r.URL.Query().Get("since"), time.Now()); err != nil {
+		return errorf(http.StatusBadRequest, "since=%q: %v", r.URL.Query().Get("since"), err)
+	}
+	ctx, cancel := s.readCtx(r)
+	defer cancel()
+	events, rev, err := s.cfg.Store.EventsSince(ctx, f.Since, limit, f.Match)
+	if err != nil {
+		return err
+	}
+	w.Header().Set(RevisionHeader, strconv.FormatInt(rev, 10))
 	WriteJSON(w, http.StatusOK, nonNil(events))
 	return nil
+}
+
+// eventFilter reads the filters of /events and /events/stream: ?site=,
+// ?service= and ?kind= (op-* for every op- kind), each given more than
+// once or as a comma-separated list.
+func (s *Server) eventFilter(r *http.Request) (site.EventFilter, error) {
+	q := r.URL.Query()
+	list := func(name string) []string {
+		var out []string
+		for _, v := range q[name] {
+			for part := range strings.SplitSeq(v, ",") {
+				if part = strings.TrimSpace(part); part != "" {
+					out = append(out, part)
+				}
+			}
+		}
+		return out
+	}
+	f := site.EventFilter{Sites: list("site"), Services: list("service"), Kinds: list("kind")}
+	for _, name := range f.Sites {
+		if err := s.checkNames(name, ""); err != nil {
+			return f, err
+		}
+	}
+	for _, name := range f.Services {
+		if err := s.checkNames("", name); err != nil {
+			return f, err
+		}
+	}
+	for _, k := range f.Kinds {
+		if err := site.CheckEventKind(k); err != nil {
+			return f, errorf(http.StatusBadRequest, "kind=%q: %v", k, err)
+		}
+	}
+	return f, nil
 }
 
 // RunbookInfo is one shipped runbook, as /runbooks lists it.

@@ -112,10 +112,14 @@ func (s *Server) streamOp(w http.ResponseWriter, r *http.Request, _ apiauth.Iden
 }
 
 // streamEvents streams the event log: an "event" for each event appended
-// after ?since= (a revision, as each event's id gives it), by default
-// after the request.
+// after ?after= (a revision, as each event's id gives it), by default
+// after the request, that matches the filters of /events (eventFilter).
 func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, _ apiauth.Identity) error {
-	since, err := s.sinceRev(r)
+	after, err := s.afterRev(r)
+	if err != nil {
+		return err
+	}
+	f, err := s.eventFilter(r)
 	if err != nil {
 		return err
 	}
@@ -124,24 +128,30 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, _ apiauth.
 		return nil
 	}
 	defer closeStream()
-	err = s.cfg.Store.FollowEvents(r.Context(), since, func(e site.Event) error {
+	err = s.cfg.Store.FollowEvents(r.Context(), after, func(e site.Event) error {
+		if !f.Match(e) {
+			return nil
+		}
 		return st.send("event", strconv.FormatInt(e.Rev, 10), e)
 	}, s.broken(st, "the event log"))
 	s.streamEnded(r, err)
 	return nil
 }
 
-// sinceRev is the revision after which a stream starts: ?since=, or the
-// Last-Event-ID of a client that reconnects, or now.
-func (s *Server) sinceRev(r *http.Request) (int64, error) {
-	v := r.URL.Query().Get("since")
+// afterRev is the revision after which a stream starts: the Last-Event-ID
+// of a client that reconnects, or ?after=, or now.
+func (s *Server) afterRev(r *http.Request) (int64, error) {
+	v, name := r.Header.Get("Last-Event-ID"), "Last-Event-ID"
+	if v == "" {
+		v, name = r.URL.Query().Get("after"), "after"
+	}
 	if v == "" {
 		v = r.Header.Get("Last-Event-ID")
 	}
 	if v != "" {
 		rev, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || rev < 0 {
-			return 0, errorf(http.StatusBadRequest, "since=%q: want a revision, a whole number", v)
+			return 0, errorf(http.StatusBadRequest, "%s %q: want a revision, a whole number", name, v)
 		}
 		return rev, nil
 	}

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 
 	"github.com/zdt-project/zdt/cmd/zdt/internal/api"
+	"github.com/zdt-project/zdt/runbooks"
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/apiauth"
 	"github.com/zdt-project/zdt/site/config"
@@ -210,7 +213,7 @@ func TestAPI(t *testing.T) {
 	t.Run("reads", func(t *testing.T) {
 		h := h.in(t)
 		for _, path := range []string{"/status", "/sites", "/services", "/replication", "/guests", "/guests?site=a&tier=gold",
-			"/prefixes", "/ops", "/ops?limit=0&kind=bootstrap", "/events?limit=5", "/drills", "/runbooks", "/whoami"} {
+			"/prefixes", "/ops", "/ops?limit=0&kind=bootstrap", "/events?limit=5", "/events?limit=0&since=1h&site=a,b&site=c&kind=op-*&service=web", "/drills", "/runbooks", "/whoami"} {
 			h.expect(h.do("viewer", "GET", "/api/v1"+path, nil, true), 200, "", "GET "+path)
 		}
 		h.expect(h.do("", "GET", "/api/v1/openapi.yaml", nil, true), 200, "openapi: 3.0.3", "the document")
@@ -251,11 +254,21 @@ func TestAPI(t *testing.T) {
 			{"operator", "POST", "/api/v1/runbooks/no-such/run", nil, 404, "no-such"},
 			{"operator", "POST", "/api/v1/runbooks/site-switchover/run", map[string]any{"params": map[string]string{}}, 400, "site"},
 			{"viewer", "GET", "/api/v1/ops?limit=-1", nil, 400, `limit="-1": want a whole number`},
-			{"viewer", "GET", "/api/v1/events?limit=0", nil, 400, "limit=0: want 1 to 10000"},
+			{"operator", "POST", "/api/v1/runbooks/run", map[string]any{"file": "mine.yaml"}, 400, "runbook: required (the runbook's YAML)"},
+			{"operator", "POST", "/api/v1/runbooks/run", map[string]any{"file": "mine.yaml", "runbook": "name: mine\ngroups:\n  - name: g\n    steps:\n      - {id: s, action: teleport}\n"}, 400, "mine.yaml:5"},
+			{"operator", "POST", "/api/v1/runbooks/run", map[string]any{"file": "dark.yaml", "runbook": darkRunbook}, 403, "runbook dark-drill (its step declare declares a site dark or forces a move) needs the role admin"},
+			{"viewer", "GET", "/api/v1/events?limit=x", nil, 400, `limit="x": want a whole number`},
+			{"viewer", "GET", "/api/v1/events?since=3d", nil, 400, `since="3d": want a duration before now (10m, 1h30m) or a time in RFC 3339 (2026-12-02T03:13:00Z); a day is not a unit: say 72h`},
+			{"viewer", "GET", "/api/v1/events?site=a,x", nil, 400, `site "x": unknown site (sites are a, b, c)`},
+			{"viewer", "GET", "/api/v1/events?service=mail", nil, 400, `service "mail": unknown service`},
+			{"viewer", "GET", "/api/v1/events?kind=op*x", nil, 400, `kind="op*x": want a kind (op-failed), or the beginning of kinds followed by * (op-*)`},
+			{"viewer", "GET", "/api/v1/events/stream?kind=*x*", nil, 400, `kind="*x*"`},
 			{"viewer", "GET", "/api/v1/guests?site=x", nil, 400, `site "x": unknown site`},
 			{"viewer", "GET", "/api/v1/ops/nosuchop", nil, 404, `no op "nosuchop" in the journal; the closest: `},
-			{"viewer", "GET", "/api/v1/events/stream?since=yesterday", nil, 400, `since="yesterday"`},
+			{"viewer", "GET", "/api/v1/events/stream?after=yesterday", nil, 400, `after "yesterday": want a revision`},
 			{"admin", "POST", "/api/v1/sites/c/confirm-fence", nil, 409, "not fenced"},
+			{"admin", "POST", "/api/v1/sites/c/confirm-fence", map[string]any{"dry_run": true}, 409, "not fenced"},
+			{"admin", "POST", "/api/v1/sites/c/confirm-fence", map[string]any{"dry": true}, 400, `unknown field "dry"`},
 			{"admin", "POST", "/api/v1/sites/x/confirm-fence", nil, 404, `site "x": unknown site`},
 			{"viewer", "GET", "/api/v1/nope", nil, 404, "/api/v1/nope: no such endpoint"},
 			{"viewer", "DELETE", "/api/v1/status", nil, 405, "method not allowed (allowed: GET)"},
@@ -280,6 +293,8 @@ func TestAPI(t *testing.T) {
 	t.Run("switchover", func(t *testing.T) {
 		h := h.in(t)
 		events := h.openStream("/api/v1/events/stream")
+		// Filtered by the controller: only the requests, of service web.
+		requests := h.openStream("/api/v1/events/stream?kind=op-requested&service=web")
 		// A dry run changes nothing.
 		var dry site.OpRequest
 		a := h.untilNot409("operator", "/api/v1/switchover", map[string]any{"service": "web", "to": "b", "dry_run": true})
@@ -339,20 +354,125 @@ func TestAPI(t *testing.T) {
 		if !audited {
 			t.Fatalf("no op-requested event for op %s", req.Op.ID)
 		}
+		// The filtered stream carried that event first: nothing before it
+		// matched.
+		for ev := range requests.events(ctx) {
+			var e site.Event
+			if err := json.Unmarshal([]byte(ev.data), &e); err != nil || e.Kind != "op-requested" || e.Op != req.Op.ID {
+				t.Errorf("the filtered stream's first event: %s %q (%v); want the op-requested of op %s", ev.name, ev.data, err, req.Op.ID)
+			}
+			break
+		}
+		// The log, filtered the same, with the revision to follow on from.
+		a = h.do("viewer", "GET", "/api/v1/events?kind=op-req*&service=web&limit=0", nil, true)
+		var logged []site.Event
+		a.decode(t, &logged)
+		rev, err := strconv.ParseInt(a.header.Get(api.RevisionHeader), 10, 64)
+		if err != nil || len(logged) == 0 || rev < logged[len(logged)-1].Rev {
+			t.Errorf("GET /events filtered: %d events, %s %q (%v); want the request, and a revision at or after it", len(logged), api.RevisionHeader, a.header.Get(api.RevisionHeader), err)
+		}
+		for _, e := range logged {
+			if e.Kind != "op-requested" || e.Subject != "web" {
+				t.Errorf("GET /events?kind=op-req*&service=web answered %+v", e)
+			}
+		}
 
 		// The op has ended: nothing to approve or abort.
-		h.expect(h.do("operator", "POST", "/api/v1/ops/"+req.Op.ID+"/abort", map[string]string{"reason": "test"}, true), 409, "op has ended", "abort of an ended op")
+		h.expect(h.do("operator", "POST", "/api/v1/ops/"+req.Op.ID+"/abort", map[string]string{"reason": "test"}, true), 409,
+			"has ended already: succeeded at ", "abort of an ended op")
+		h.expect(h.do("operator", "POST", "/api/v1/ops/"+req.Op.ID+"/abort", map[string]any{"dry_run": true}, true), 409,
+			"there is nothing to abort", "a dry-run abort of an ended op")
 		h.expect(h.do("operator", "POST", "/api/v1/ops/"+req.Op.ID+"/approve", map[string]string{}, true), 409, "op has ended", "approval of an ended op")
 
 		// An admin may plan a declared failover (a dry run here).
 		h.expect(h.do("cert", "POST", "/api/v1/failover", map[string]any{"site": "c", "reason": "test", "dry_run": true}, true), 200, `"kind": "failover"`, "a failover dry run")
 		h.expect(h.do("operator", "POST", "/api/v1/runbooks/site-evacuation/run", map[string]any{"params": map[string]string{"site": "c", "reason": "test"}, "dry_run": true}, true),
 			200, `"runbook": "site-evacuation"`, "a runbook dry run")
+		evacuation, err := os.ReadFile("../../../../runbooks/site-evacuation.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.expect(h.do("operator", "POST", "/api/v1/runbooks/run", map[string]any{"file": "evacuation.yaml", "runbook": string(evacuation),
+			"params": map[string]string{"site": "c"}, "dry_run": true}, true), 200, `"runbook": "site-evacuation"`, "a posted runbook's dry run")
+		// A viewer plans, as zdt runbook plan does: a shipped runbook, and
+		// one the request carries (a failover: planned, not run).
+		var plan runbooks.Plan
+		a = h.do("viewer", "POST", "/api/v1/runbooks/site-evacuation/plan", map[string]any{"params": map[string]string{"site": "c"}}, true)
+		a.decode(t, &plan)
+		if a.status != 200 || plan.Op == nil || plan.Op.Who != "api:viewer-user" || len(plan.Steps) == 0 || plan.Args["site"] != "c" || plan.Runbook.Name != "site-evacuation" {
+			t.Errorf("plan of site-evacuation as the viewer: %d %s", a.status, a.body)
+		}
+		a = h.do("viewer", "POST", "/api/v1/runbooks/plan", map[string]any{"file": "dark.yaml", "runbook": darkRunbook, "params": map[string]string{"site": "c"}}, true)
+		a.decode(t, &plan)
+		if a.status != 200 || plan.Runbook.Name != "dark-drill" || plan.Steps[0].Action != "failover" {
+			t.Errorf("plan of a posted runbook as the viewer: %d %s", a.status, a.body)
+		}
+		h.expect(h.do("viewer", "POST", "/api/v1/runbooks/nope/plan", nil, false), 404, "nope", "plan of an unknown runbook")
+		h.expect(h.do("viewer", "POST", "/api/v1/runbooks/site-evacuation/plan", map[string]any{"params": map[string]string{"site": "x"}}, true), 400, "x", "plan for an unknown site")
 		h.expect(h.do("operator", "POST", "/api/v1/runbooks/switchover/run", map[string]any{"params": map[string]string{"service": "web", "to": "a", "force": "true"}}, true),
 			403, "runbook switchover (it declares a site dark or forces a move) needs the role admin", "an operator's forced switchover runbook")
 		h.expect(h.do("operator", "POST", "/api/v1/runbooks/site-loss-drill/run", map[string]any{"params": map[string]string{"site": "c"}}, true),
 			400, "--param service: required", "an operator's drill, missing its parameters")
 	})
+}
+
+// darkRunbook declares a site dark: only an admin may run it, through the
+// API, whatever its name says.
+const darkRunbook = `name: dark-drill
+params:
+  - {name: site, type: site, required: true}
+groups:
+  - name: g
+    steps:
+      - {id: declare, action: failover, with: {site: "${site}", reason: drill}}
+`
+
+// TestAPIAbort asks, through the API, for the abort of an op that waits for
+// a person: a dry run changes nothing, the request is recorded with its
+// identity, and the op ends aborted. (Asking again is site.Store.Abort's
+// test: here the coordinator ends the op at once.)
+func TestAPIAbort(t *testing.T) {
+	h := newAPIHarness(t)
+	ctx := ctxFor(t, 90*time.Second)
+	h.tc.bootstrapped(ctx)
+
+	// site-evacuation waits for a person before it drains anything.
+	a := h.untilNot409("operator", "/api/v1/runbooks/site-evacuation/run", map[string]any{"params": map[string]string{"site": "c"}})
+	h.expect(a, 202, `"runbook": "site-evacuation"`, "the evacuation")
+	var req site.OpRequest
+	a.decode(t, &req)
+	id := req.Op.ID
+	waiting := h.openStream("/api/v1/ops/" + id + "/stream")
+	for ev := range waiting.events(ctx) {
+		var op site.Op
+		if ev.name == "op" && json.Unmarshal([]byte(ev.data), &op) == nil && site.CurrentStep(&op) >= 0 &&
+			op.Steps[site.CurrentStep(&op)].Status == site.StepRunning && op.Steps[site.CurrentStep(&op)].Name == "confirm" {
+			break
+		}
+		if ev.name == "end" {
+			t.Fatalf("op %s ended before it waited for a person: %s", id, ev.data)
+		}
+	}
+
+	var res site.AbortResult
+	a = h.do("operator", "POST", "/api/v1/ops/"+id+"/abort", map[string]any{"reason": "a test", "dry_run": true}, true)
+	a.decode(t, &res)
+	if a.status != 200 || res.Action != site.AbortWouldRequest || !res.DryRun || res.Who != "api:operator-user" || res.Op.AbortRequested != nil || res.Coordinator == "" {
+		t.Fatalf("a dry-run abort: %d %s", a.status, a.body)
+	}
+	a = h.do("operator", "POST", "/api/v1/ops/"+id[:len(id)-1]+"/abort", map[string]any{"reason": "a test"}, true)
+	a.decode(t, &res)
+	if a.status != 200 || res.Action != site.AbortRequested || res.ID != id || res.Op.AbortRequested == nil || res.Op.AbortRequested.By != "api:operator-user" {
+		t.Fatalf("the abort: %d %s", a.status, a.body)
+	}
+	for ev := range waiting.events(ctx) {
+		if ev.name == "end" {
+			if !strings.Contains(ev.data, string(site.OpAborted)) {
+				t.Fatalf("op %s ended %s; want aborted", id, ev.data)
+			}
+			break
+		}
+	}
 }
 
 // untilNot409 posts until the answer is not 409 (the cluster is not ready
