@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -166,6 +169,26 @@ func auxPid(t testing.TB, s *pgtest.Server, backendType string) int {
 
 // pause stops a process with SIGSTOP and returns the function that resumes
 // it, which the test's cleanup also calls.
+// socketBuffers is the most one TCP connection's kernel buffers can hold,
+// receiver and sender together: the maxima of tcp_rmem and tcp_wmem.
+func socketBuffers(t testing.TB) int {
+	t.Helper()
+	total := 0
+	for _, f := range []string{"/proc/sys/net/ipv4/tcp_rmem", "/proc/sys/net/ipv4/tcp_wmem"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fields := strings.Fields(string(data))
+		n, err := strconv.Atoi(fields[len(fields)-1])
+		if err != nil {
+			t.Fatalf("%s: %q: %v", f, data, err)
+		}
+		total += n
+	}
+	return total
+}
+
 func pause(t testing.TB, pid int) (resume func()) {
 	t.Helper()
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {

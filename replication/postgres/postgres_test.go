@@ -102,12 +102,18 @@ func TestFailoverRejoin(t *testing.T) {
 	probe := startProbe(t, g)
 
 	// Stop both WAL receivers, then write more than the sockets hold: the
-	// primary has writes no standby has, which it must lose to rejoin.
+	// primary has writes no standby has, which it must lose to rejoin. A
+	// stopped receiver's kernel still takes what fits in its socket's
+	// buffers (up to tcp_rmem's and tcp_wmem's maxima, 36 MB on a Debian
+	// default): write twice that, incompressible (random hex), so no
+	// standby can hold it all.
 	resumeB := pause(t, auxPid(t, b, "walreceiver"))
 	resumeC := pause(t, auxPid(t, c, "walreceiver"))
 	w := startWriter(t, a)
 	w.waitAcked(t, 200)
-	a.Exec(ctx, `INSERT INTO load SELECT 1000000 + i, repeat('y', 2000) FROM generate_series(1, 20000) AS i`)
+	rows := max(20000, 2*socketBuffers(t)/2000+1000)
+	a.Exec(ctx, fmt.Sprintf(`INSERT INTO load SELECT 1000000 + i, (SELECT string_agg(md5(random()::text || i::text || j::text), '') FROM generate_series(1, 63) AS j)
+		FROM generate_series(1, %d) AS i`, rows))
 	a.Kill(syscall.SIGKILL)
 	w.halt()
 	resumeB()
@@ -162,7 +168,7 @@ func TestFailoverRejoin(t *testing.T) {
 	if err := b.Connect(ctx).QueryRow(ctx, `SELECT count(*) FROM load`).Scan(&onB); err != nil {
 		t.Fatal(err)
 	}
-	if acked := len(w.ackedIDs()) + 20000; onB >= acked {
+	if acked := len(w.ackedIDs()) + rows; onB >= acked {
 		t.Fatalf("b has %d rows, a acknowledged %d: the test did not make a diverge", onB, acked)
 	}
 	a.Eventually(10*time.Second, func(c *pgx.Conn) (bool, string) {
