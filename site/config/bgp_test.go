@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // bgpYAML is baseYAML with a speaker at every site, service addresses and
@@ -132,6 +133,10 @@ func TestBadReplicationConfig(t *testing.T) {
 			`zdt.yaml:39: services[0].rpo.require_sync: group pg-web is not synchronous: set synchronous: true on it, or nothing could ever be promoted`}},
 		{"unknown group", []string{"replication_group: pg-web", "replication_group: pg-db"}, []string{
 			`zdt.yaml:38: services[0].replication_group: unknown replication group "pg-db"; define it under replication.groups`}},
+		{"rto not positive", []string{"    replication_group: pg-web\n", "    replication_group: pg-web\n    rto: 0s\n"}, []string{
+			`zdt.yaml:39: services[0].rto: 0s: want a positive duration, like 30s (how long moving the service may take), or leave rto out`}},
+		{"rto not a duration", []string{"    replication_group: pg-web\n", "    replication_group: pg-web\n    rto: soon\n"}, []string{
+			`zdt.yaml:39: services[0].rto: "soon" is not a duration: write a number with a unit, like 3s, 750ms or 1m30s`}},
 		{"rpo without group", []string{"    prefixes: [198.51.100.0/24]\n", "    prefixes: [198.51.100.0/24]\n    rpo: {max_lag_bytes: 0}\n"}, []string{
 			`zdt.yaml:42: services[1].rpo: a service without a replication_group has nothing to promote; drop rpo or set replication_group`}},
 	} {
@@ -154,5 +159,13 @@ func TestBGPFamilies(t *testing.T) {
 	}
 	if got := b.BGP.Peers[0].Families; got != nil {
 		t.Errorf("site b's session, which lists no families, has %v; want nil (its address's family)", got)
+	}
+}
+
+// TestServiceRTO: a service's RTO target is read; without one it is 0.
+func TestServiceRTO(t *testing.T) {
+	c, _ := mustLoad(t, edit(t, "    replication_group: pg-web\n", "    replication_group: pg-web\n    rto: 45s\n"))
+	if svc := c.Services[0]; svc.RTO != 45*time.Second || c.Services[1].RTO != 0 {
+		t.Errorf("RTOs %s and %s; want 45s and none", svc.RTO, c.Services[1].RTO)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Service is what fails over as one unit.
@@ -21,17 +22,22 @@ type Service struct {
 	PrependStep int
 	// RPO is how much data a promotion may lose.
 	RPO RPO
+	// RTO is the service's recovery time objective: how long a move of it
+	// (a failover, a switchover) may take, from the op's start to its last
+	// milestone. Drills measure against it; 0 means none was given.
+	RTO time.Duration
 }
 
 type fileService struct {
-	Name             string      `yaml:"name"`
-	Sites            []string    `yaml:"sites"`
-	Prefixes         []string    `yaml:"prefixes"`
-	ReplicationGroup string      `yaml:"replication_group"`
-	Guests           []fileGuest `yaml:"guests"`
-	Addresses        []string    `yaml:"addresses"`
-	PrependStep      *int        `yaml:"prepend_step"`
-	RPO              *fileRPO    `yaml:"rpo"`
+	Name             string         `yaml:"name"`
+	Sites            []string       `yaml:"sites"`
+	Prefixes         []string       `yaml:"prefixes"`
+	ReplicationGroup string         `yaml:"replication_group"`
+	Guests           []fileGuest    `yaml:"guests"`
+	Addresses        []string       `yaml:"addresses"`
+	PrependStep      *int           `yaml:"prepend_step"`
+	RPO              *fileRPO       `yaml:"rpo"`
+	RTO              *time.Duration `yaml:"rto"`
 }
 
 // serviceChecks holds what must be unique across services.
@@ -70,6 +76,13 @@ func (f fileService) build(c *checker, field string, seen *serviceChecks) Servic
 		seen.checkGroup(c, field+".replication_group", f.ReplicationGroup, s.Sites)
 	}
 	s.RPO = f.RPO.build(c, field+".rpo", f.ReplicationGroup, seen.groups)
+	if f.RTO != nil {
+		if *f.RTO <= 0 {
+			c.add(field+".rto", "%s: want a positive duration, like 30s (how long moving the service may take), or leave rto out", *f.RTO)
+		} else {
+			s.RTO = *f.RTO
+		}
+	}
 	s.Guests = buildGuests(c, field+".guests", f.Name, f.Guests, seen.guests)
 	s.Addresses = c.serviceAddresses(field+".addresses", f.Addresses, s.Prefixes)
 	s.PrependStep = c.prependStep(field+".prepend_step", f.PrependStep, seen.bgp.PrependStep)
