@@ -84,7 +84,7 @@ func TestUnreadableConfig(t *testing.T) {
 			"no cluster config file given: give --config FILE, set ZDT_CONFIG, or install it as /etc/zdt/zdt.yaml", 2},
 		{"status", []string{"status", "--config", missing}, notFound, 2},
 		{"controller", []string{"controller", "--config", missing, "--site", "a"}, notFound, 2},
-		{"controller without --site", []string{"controller", "--config", missing}, `required flag(s) "site" not set`, 1},
+		{"controller without --site", []string{"controller", "--config", missing}, `required flag(s) "site" not set`, 2},
 		{"observer", []string{"observer", "--config", missing}, notFound, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

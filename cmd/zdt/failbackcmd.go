@@ -5,18 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
 
 	"github.com/zdt-project/zdt/failover"
 	"github.com/zdt-project/zdt/runbooks"
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
-	"github.com/zdt-project/zdt/site/ctxsleep"
 )
 
 func newFailbackCommand() *cobra.Command {
@@ -89,134 +86,38 @@ is refused or the op failed, 2 for a usage error.`,
 func (f *opRequestFlags) fenced(cmd *cobra.Command) (bool, error) {
 	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 	defer cancel()
-	src, done, err := f.switchBackSource()
+	cfg, err := f.loadSiteConfig()
+	if err != nil {
+		return false, err
+	}
+	sw, done, err := openSwitchovers(cfg)
 	if err != nil {
 		return false, err
 	}
 	defer done()
-	return src.fenced(ctx)
+	return sw.fenced(ctx, f.siteName)
 }
 
-// switchBackSource is where a switch-back reads the cluster and asks for
-// its switchovers: a controller's API with a token, etcd otherwise.
-type switchBackSource struct {
-	cfg *config.Cluster
-	// fenced says whether the site is fenced now.
-	fenced func(ctx context.Context) (bool, error)
-	// assigned maps each assigned service to its site.
-	assigned func(ctx context.Context) (map[string]string, error)
-	// ask asks for the switchover once it may run, or until ctx ends
-	// (then the last blockers, and errNotNow), and follows it to its end,
-	// writing its steps to progress (nil: quietly).
-	ask func(ctx context.Context, req failover.SwitchoverRequest, progress io.Writer) (opRequest, error)
-}
-
-func (f *opRequestFlags) switchBackSource() (src switchBackSource, done func(), err error) {
+// loadSiteConfig loads the config and checks --site against it.
+func (f *opRequestFlags) loadSiteConfig() (*config.Cluster, error) {
 	cfg, err := loadConfig(f.configPath)
 	if err != nil {
-		return src, nil, err
+		return nil, err
 	}
 	if _, ok := cfg.Site(f.siteName); !ok {
-		return src, nil, usageErrorf("--site %q: unknown site (sites are %s)", f.siteName, strings.Join(cfg.SiteNames(), ", "))
+		return nil, usageErrorf("--site %q: unknown site (sites are %s)", f.siteName, strings.Join(cfg.SiteNames(), ", "))
 	}
-	src.cfg = cfg
-	sess, err := openAPISession(cfg)
-	if err != nil {
-		return src, nil, err
-	}
-	if sess != nil {
-		src.fenced = func(ctx context.Context) (bool, error) {
-			var sites []site.SiteStatus
-			if err := sess.call(ctx, http.MethodGet, "/sites", nil, &sites); err != nil {
-				return false, err
-			}
-			for _, st := range sites {
-				if st.Name == f.siteName {
-					return st.Fence != nil, nil
-				}
-			}
-			return false, fmt.Errorf("GET /sites: no site %s in the answer", f.siteName)
-		}
-		src.assigned = func(ctx context.Context) (map[string]string, error) {
-			var services []site.ServiceStatus
-			if err := sess.call(ctx, http.MethodGet, "/services", nil, &services); err != nil {
-				return nil, err
-			}
-			assigned := map[string]string{}
-			for _, svc := range services {
-				if svc.Active != "" {
-					assigned[svc.Name] = svc.Active
-				}
-			}
-			return assigned, nil
-		}
-		src.ask = func(ctx context.Context, req failover.SwitchoverRequest, progress io.Writer) (opRequest, error) {
-			body := map[string]any{"service": req.Service, "to": req.To}
-			if req.PromoteWithin > 0 {
-				body["promote_within"] = req.PromoteWithin.String()
-			}
-			for {
-				res, err := sess.requestOp(ctx, progress, opRequest{Service: req.Service}, true, "/switchover", body)
-				if !errors.Is(err, errNotNow) || ctxsleep.For(ctx, time.Second) != nil {
-					return res, err
-				}
-			}
-		}
-		return src, func() {}, nil
-	}
-	client, err := site.NewClient(cfg, nil, zap.NewNop())
-	if err != nil {
-		return src, nil, err
-	}
-	store := site.NewStore(client, cfg.Name)
-	src.fenced = func(ctx context.Context) (bool, error) {
-		snap, err := store.Snapshot(ctx)
-		if err != nil {
-			return false, etcdError(cfg, err)
-		}
-		_, ok := snap.Fences[f.siteName]
-		return ok, nil
-	}
-	src.assigned = func(ctx context.Context) (map[string]string, error) {
-		snap, err := store.Snapshot(ctx)
-		if err != nil {
-			return nil, etcdError(cfg, err)
-		}
-		assigned := map[string]string{}
-		for svc, a := range snap.Assignments {
-			assigned[svc] = a.Site
-		}
-		return assigned, nil
-	}
-	who := operatorName()
-	src.ask = func(ctx context.Context, req failover.SwitchoverRequest, progress io.Writer) (opRequest, error) {
-		res := opRequest{Service: req.Service, Blockers: []string{}}
-		op, why, err := awaitRequest(ctx, store, func(snap *site.Snapshot) (*site.Op, []string) {
-			return failover.PlanSwitchover(cfg, snap, req, who, time.Now())
-		})
-		switch {
-		case err != nil:
-			return res, etcdError(cfg, err)
-		case len(why) > 0:
-			res.Blockers = why
-			return res, fmt.Errorf("%s: %w", strings.Join(why, "; "), errNotNow)
-		}
-		res.Op = op
-		if progress != nil {
-			fmt.Fprintf(progress, "op %s (%s) requested; waiting for the coordinator\n", op.ID, op.Kind)
-		}
-		if res.Op, err = followOp(ctx, store, op.ID, progress); err == nil && res.Op.Outcome != site.OpSucceeded {
-			err = fmt.Errorf("op %s %s: %s", op.ID, res.Op.Outcome, res.Op.Error)
-		}
-		return res, err
-	}
-	return src, func() { client.Close() }, nil
+	return cfg, nil
 }
 
 // switchBack moves back to f.siteName, by one switchover op each, the
 // services that prefer it, each once it may run (or the timeout ends).
 func (f *opRequestFlags) switchBack(cmd *cobra.Command, within time.Duration) error {
-	src, done, err := f.switchBackSource()
+	cfg, err := f.loadSiteConfig()
+	if err != nil {
+		return err
+	}
+	src, done, err := openSwitchovers(cfg)
 	if err != nil {
 		return err
 	}
@@ -227,7 +128,7 @@ func (f *opRequestFlags) switchBack(cmd *cobra.Command, within time.Duration) er
 	if err != nil {
 		return err
 	}
-	reqs := failover.SwitchBackOf(src.cfg, assigned, f.siteName)
+	reqs := failover.SwitchBackOf(cfg, assigned, f.siteName)
 	out := cmd.OutOrStdout()
 	if len(reqs) == 0 || f.dryRun {
 		if f.output == "table" {

@@ -262,6 +262,7 @@ The API as the operator: ZDT_TOKEN=$(cat %[3]s/tokens/operator) zdt status --con
   site %[3]s goes dark, and a standby is promoted: zdt lab site %[3]s down --dir %[2]s
   a planned move of the primary, nothing lost:     zdt switchover --site %[3]s --to <site> --config %[6]s --wait
   site %[3]s emptied for maintenance:               zdt evacuate --site %[3]s --config %[6]s --wait
+  a drill, a client writing all along:            zdt drill switchover --site %[3]s --config %[6]s --probe "$(cat %[2]s/pg-client-url)"
 `, l.PostgresGroup(), l.Dir(), primary, host, port, l.ConfigPath())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -27,6 +28,9 @@ func exitCode(err error) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
+	}
+	if strings.HasPrefix(err.Error(), "required flag(s) ") {
+		return 2 // cobra's, a usage error like the others
 	}
 	return 1
 }
@@ -58,6 +62,7 @@ func newRootCommand() *cobra.Command {
 		newEvacuateCommand(),
 		newUndrainCommand(),
 		newRunbookCommand(),
+		newDrillCommand(),
 		newVersionCommand(),
 	)
 	addCompletions(root)

@@ -182,6 +182,8 @@ sites:
 #               next one that is up
 #   prefixes    the service's addresses, announced over BGP by its active
 #               site (and, with a longer AS path, by the others)
+#   rto         how long moving the service may take (its recovery time
+#               objective): zdt drill measures against it
 {{- if .Postgres}}
 #   replication_group
 #               the replication group (below) the service's data lives in:
@@ -203,6 +205,7 @@ services:
   - name: {{.Name}}
     sites: {{flow .Sites}}
     prefixes: {{flow (strings .Prefixes)}}
+    rto: 30s
 {{- if and $.Postgres (eq .Name $.Postgres.Service)}}
     replication_group: {{$.Postgres.Group}}
 {{- end}}

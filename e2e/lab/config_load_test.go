@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zdt-project/zdt/failover"
 	"github.com/zdt-project/zdt/site"
@@ -171,8 +172,8 @@ func checkConfig(t *testing.T, l *Lab, top Topology, synchronous bool, c *config
 	}
 	for _, svc := range top.Services {
 		got, ok := c.Service(svc.Name)
-		if !ok || !slices.Equal(got.Sites, svc.Sites) || !slices.Equal(got.Prefixes, svc.Prefixes) {
-			t.Errorf("service %s: %+v; want sites %v, prefixes %v", svc.Name, got, svc.Sites, svc.Prefixes)
+		if !ok || !slices.Equal(got.Sites, svc.Sites) || !slices.Equal(got.Prefixes, svc.Prefixes) || got.RTO != 30*time.Second {
+			t.Errorf("service %s: %+v; want sites %v, prefixes %v, RTO 30s", svc.Name, got, svc.Sites, svc.Prefixes)
 		}
 		var want []config.Guest
 		for _, g := range svc.Guests {

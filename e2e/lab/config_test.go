@@ -88,6 +88,7 @@ services:
   - name: web
     sites: [a, b, c]
     prefixes: [203.0.113.0/26, "2001:db8:a::/48"]
+    rto: 30s
     guests:
       - {name: web-gold-a, tier: gold, zone: A, vcpus: 2, memory_mib: 1024, domain: domains/web-gold-a.xml}
       - {name: web-gold-b, tier: gold, zone: B, vcpus: 2, memory_mib: 1024, domain: domains/web-gold-b.xml}
@@ -96,6 +97,7 @@ services:
   - name: db
     sites: [b, c, a]
     prefixes: [203.0.113.64/26, "2001:db8:b::/48"]
+    rto: 30s
     guests:
       - {name: db-gold, tier: gold, vcpus: 2, memory_mib: 2048, domain: domains/db-gold.xml}
       - {name: db-bronze-1, tier: bronze, vcpus: 2, memory_mib: 1024, domain: domains/db-bronze-1.xml}

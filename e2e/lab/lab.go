@@ -175,8 +175,21 @@ func Create(dir string, opts Options) (*Lab, error) {
 		return nil, err
 	}
 	l.noPostgres = noPostgres
+	if l.HasPostgres() {
+		u, err := l.PostgresClientURL()
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(dir, PostgresClientURLFile), []byte(u+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("write the group's client URL: %w", err)
+		}
+	}
 	return l, nil
 }
+
+// PostgresClientURLFile, in the lab's directory, holds PostgresClientURL:
+// what a drill's probe is given.
+const PostgresClientURLFile = "pg-client-url"
 
 // previousLab returns the lab that dir holds, nil if dir is missing or
 // empty, and an error if dir holds something else.

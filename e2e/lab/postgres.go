@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -319,6 +321,27 @@ func (l *Lab) PostgresConnString(site string) (string, error) {
 	}
 	return fmt.Sprintf("host=%s port=%s user=%s password=%s dbname=postgres sslmode=disable connect_timeout=5",
 		m.host, m.port, pgAdminUser, pw), nil
+}
+
+// PostgresClientURL is how a client of the group reaches its primary,
+// wherever it is: every member's address, the first that takes writes
+// (target_session_attrs=read-write), as the superuser zdt, password
+// included; for drills' probes and people.
+func (l *Lab) PostgresClientURL() (string, error) {
+	if l.pg == nil {
+		return "", errors.New("the lab has no PostgreSQL group")
+	}
+	pw, err := readSecret(filepath.Join(l.dir, secretsDirName, pgPasswordName))
+	if err != nil {
+		return "", err
+	}
+	var hosts []string
+	for _, m := range l.pg.members {
+		hosts = append(hosts, net.JoinHostPort(m.host, m.port))
+	}
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(pgAdminUser, pw), Host: strings.Join(hosts, ","), Path: "/postgres",
+		RawQuery: "target_session_attrs=read-write&sslmode=disable&connect_timeout=2"}
+	return u.String(), nil
 }
 
 func (g *pgGroup) memberOK(site string) (pgMember, bool) {

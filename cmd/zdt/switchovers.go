@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/zdt-project/zdt/failover"
+	"github.com/zdt-project/zdt/site"
+	"github.com/zdt-project/zdt/site/config"
+	"github.com/zdt-project/zdt/site/ctxsleep"
+)
+
+// switchovers is how a command that moves services by several switchover
+// ops (zdt failback --switch-back, zdt drill switchover) reads the cluster
+// and asks for them: through a controller's API with a token, in etcd
+// otherwise.
+type switchovers struct {
+	// fenced says whether a site is fenced now.
+	fenced func(ctx context.Context, siteName string) (bool, error)
+	// assigned maps each assigned service to its site.
+	assigned func(ctx context.Context) (map[string]string, error)
+	// ask asks for the switchover once it may run, or until ctx ends
+	// (then the last blockers, and errNotNow), and follows it to its end,
+	// writing its steps to progress (nil: quietly).
+	ask func(ctx context.Context, req failover.SwitchoverRequest, progress io.Writer) (opRequest, error)
+}
+
+// openSwitchovers opens the cluster of cfg for switchovers; done releases
+// it.
+func openSwitchovers(cfg *config.Cluster) (src switchovers, done func(), err error) {
+	sess, err := openAPISession(cfg)
+	if err != nil {
+		return src, nil, err
+	}
+	if sess != nil {
+		src.fenced = func(ctx context.Context, siteName string) (bool, error) {
+			var sites []site.SiteStatus
+			if err := sess.call(ctx, http.MethodGet, "/sites", nil, &sites); err != nil {
+				return false, err
+			}
+			for _, st := range sites {
+				if st.Name == siteName {
+					return st.Fence != nil, nil
+				}
+			}
+			return false, fmt.Errorf("GET /sites: no site %s in the answer", siteName)
+		}
+		src.assigned = func(ctx context.Context) (map[string]string, error) {
+			var services []site.ServiceStatus
+			if err := sess.call(ctx, http.MethodGet, "/services", nil, &services); err != nil {
+				return nil, err
+			}
+			assigned := map[string]string{}
+			for _, svc := range services {
+				if svc.Active != "" {
+					assigned[svc.Name] = svc.Active
+				}
+			}
+			return assigned, nil
+		}
+		src.ask = func(ctx context.Context, req failover.SwitchoverRequest, progress io.Writer) (opRequest, error) {
+			body := map[string]any{"to": req.To}
+			if req.Service != "" {
+				body["service"] = req.Service
+			} else {
+				body["site"] = req.Site
+			}
+			if req.PromoteWithin > 0 {
+				body["promote_within"] = req.PromoteWithin.String()
+			}
+			for {
+				res, err := sess.requestOp(ctx, progress, opRequest{Site: req.Site, Service: req.Service}, true, "/switchover", body)
+				if !errors.Is(err, errNotNow) || ctxsleep.For(ctx, time.Second) != nil {
+					return res, err
+				}
+			}
+		}
+		return src, func() {}, nil
+	}
+	client, err := site.NewClient(cfg, nil, zap.NewNop())
+	if err != nil {
+		return src, nil, err
+	}
+	store := site.NewStore(client, cfg.Name)
+	src.fenced = func(ctx context.Context, siteName string) (bool, error) {
+		snap, err := store.Snapshot(ctx)
+		if err != nil {
+			return false, etcdError(cfg, err)
+		}
+		_, ok := snap.Fences[siteName]
+		return ok, nil
+	}
+	src.assigned = func(ctx context.Context) (map[string]string, error) {
+		snap, err := store.Snapshot(ctx)
+		if err != nil {
+			return nil, etcdError(cfg, err)
+		}
+		assigned := map[string]string{}
+		for svc, a := range snap.Assignments {
+			assigned[svc] = a.Site
+		}
+		return assigned, nil
+	}
+	who := operatorName()
+	src.ask = func(ctx context.Context, req failover.SwitchoverRequest, progress io.Writer) (opRequest, error) {
+		res := opRequest{Site: req.Site, Service: req.Service, Blockers: []string{}}
+		op, why, err := awaitRequest(ctx, store, func(snap *site.Snapshot) (*site.Op, []string) {
+			return failover.PlanSwitchover(cfg, snap, req, who, time.Now())
+		})
+		switch {
+		case err != nil:
+			return res, etcdError(cfg, err)
+		case len(why) > 0:
+			res.Blockers = why
+			return res, fmt.Errorf("%s: %w", strings.Join(why, "; "), errNotNow)
+		}
+		res.Op = op
+		if progress != nil {
+			fmt.Fprintf(progress, "op %s (%s) requested; waiting for the coordinator\n", op.ID, op.Kind)
+		}
+		if res.Op, err = followOp(ctx, store, op.ID, progress); err == nil && res.Op.Outcome != site.OpSucceeded {
+			err = fmt.Errorf("op %s %s: %s", op.ID, res.Op.Outcome, res.Op.Error)
+		}
+		return res, err
+	}
+	return src, func() { client.Close() }, nil
+}

@@ -1,0 +1,92 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/zdt-project/zdt/e2e/lab"
+	"github.com/zdt-project/zdt/failover/drill"
+	"github.com/zdt-project/zdt/site"
+)
+
+// TestLabDrillSwitchover runs `zdt drill switchover` of site b (db and its
+// group's primary) with a probe that writes to the group through a client
+// URL of every member (target_session_attrs=read-write), as an
+// application would. The drill must pass: db away to c and back by two
+// switchover ops that succeeded, back at b, the client served at the end,
+// every acknowledged write there afterwards; and it writes its report as
+// JSON, Markdown and HTML. Headless Chromium opens the HTML from the file
+// (no network): the timeline has a mark per milestone reached and a bar
+// per outage the client saw; a screenshot is kept as an artifact.
+func TestLabDrillSwitchover(t *testing.T) {
+	chromium := findChromium(t)
+	s, ctx := startSettledLab(t, "127.0.30.0", 240*time.Second, "a", "b", "c")
+	zdt, l := s.zdt, s.l
+	probeURL, err := os.ReadFile(filepath.Join(l.Dir(), lab.PostgresClientURLFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	stdout, stderr, code := runZDT(ctx, t, zdt, "drill", "switchover", "--site", "b", "--config", l.ConfigPath(),
+		"--probe", strings.TrimSpace(string(probeURL)), "--out", out, "--timeout", "3m")
+	if code != 0 {
+		t.Fatalf("zdt drill switchover: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if pw := strings.TrimSpace(readFile(filepath.Join(l.Dir(), "secrets", "pg.pass"))); pw == "" || strings.Contains(stdout+stderr, pw) {
+		t.Errorf("the drill's output shows the database password (or the lab has none):\n%s%s", stdout, stderr)
+	}
+	paths, _ := filepath.Glob(filepath.Join(out, "drill-b-*"))
+	if len(paths) != 3 {
+		t.Fatalf("the drill wrote %v; want its report as .json, .md and .html", paths)
+	}
+	base := strings.TrimSuffix(paths[0], filepath.Ext(paths[0]))
+	var r drill.Report
+	if err := json.Unmarshal([]byte(readFile(base+".json")), &r); err != nil {
+		t.Fatalf("the JSON report: %v", err)
+	}
+	if !r.Passed || r.Kind != "switchover" || r.Site != "b" || len(r.Phases) != 2 {
+		t.Fatalf("the report: passed %t, kind %s, site %s, %d phases; want a passed switchover drill of b, away and back\n%s", r.Passed, r.Kind, r.Site, len(r.Phases), readFile(base+".md"))
+	}
+	milestones := 0
+	for _, op := range r.Ops() {
+		if op.Kind != "switchover" || op.Outcome != site.OpSucceeded || len(op.Services) == 0 {
+			t.Errorf("op %s: %s %s with %d services; want a switchover that succeeded", op.ID, op.Kind, op.Outcome, len(op.Services))
+		}
+		for _, svc := range op.Services {
+			for _, m := range svc.Milestones {
+				if m.Reached {
+					milestones++
+				}
+			}
+		}
+	}
+	pr := r.Probe
+	if pr == nil || !pr.Writes || pr.Acknowledged == 0 || pr.Missing != 0 || pr.Sent < pr.Acknowledged {
+		t.Fatalf("the probe: %+v; want writes acknowledged, none missing", pr)
+	}
+	if a := assignmentOf(ctx, t, s.cli, s.keys, "db"); a.Site != "b" {
+		t.Errorf("after the drill db is at %s; want b", a.Site)
+	}
+	t.Logf("drill: away RTO %s, back RTO %s; the client: %d requests, %d failed, longest outage %s, %d writes acknowledged",
+		r.Phases[0].Ops[0].RTO(), r.Phases[1].Ops[0].RTO(), pr.Sent, pr.Failed, pr.LongestOutage(), pr.Acknowledged)
+
+	b := newBrowser(t, chromium)
+	page := "file://" + base + ".html"
+	b.do("open the HTML report", chromedp.Navigate(page))
+	marks := b.eval(`document.querySelectorAll('#timeline circle.mark').length`)
+	bars := b.eval(`document.querySelectorAll('#timeline rect.outage').length`)
+	if marks != strconv.Itoa(milestones) || bars != strconv.Itoa(len(pr.Outages)) {
+		t.Errorf("the timeline draws %s marks and %s outage bars; want %d and %d", marks, bars, milestones, len(pr.Outages))
+	}
+	if verdict := b.eval(`document.querySelector('h1 .verdict').textContent`); verdict != "PASSED" {
+		t.Errorf("the page says %q; want PASSED", verdict)
+	}
+	b.screenshot("drill-report")
+}
