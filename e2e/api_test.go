@@ -166,6 +166,24 @@ func TestLabAPIIdentities(t *testing.T) {
 		}
 	}
 
+	// The operator drills site a (web) through the API, probing site b's
+	// API port: a switchover over to b and back, recorded as a's last
+	// drill, by the operator.
+	sb, err := l.Site("b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = runAs(ctx, t, l, zdt, "operator", "drill", "switchover", "--site", "a", "--to", "b", "--probe", "tcp://"+sb.API,
+		"--out", t.TempDir(), "--timeout", "90s", "--config", cfgPath)
+	if code != 0 || !strings.Contains(out, "drill: switchover of site a PASSED") {
+		t.Fatalf("zdt drill switchover as the operator: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, st := range apiGet[[]site.SiteStatus](ctx, t, l, "viewer", "/api/v1/sites") {
+		if d := st.LastDrill; st.Name == "a" && (d == nil || !d.Passed || d.Who != "api:operator" || !d.Probed || d.LostWrites != -1) {
+			t.Errorf("site a's last drill through the API: %+v; want passed, by api:operator, probed without writes", d)
+		}
+	}
+
 	// The lab's client certificate is its admin.
 	client, err := l.APIClient(true)
 	if err != nil {

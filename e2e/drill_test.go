@@ -74,6 +74,22 @@ func TestLabDrillSwitchover(t *testing.T) {
 	if a := assignmentOf(ctx, t, s.cli, s.keys, "db"); a.Site != "b" {
 		t.Errorf("after the drill db is at %s; want b", a.Site)
 	}
+	// zdt status shows it as b's last drill.
+	var st struct {
+		Sites []site.SiteStatus `json:"sites"`
+	}
+	if err := json.Unmarshal([]byte(status(t, zdt, l).raw), &st); err != nil {
+		t.Fatal(err)
+	}
+	for _, si := range st.Sites {
+		if d := si.LastDrill; (si.Name == "b") != (d != nil) || (d != nil && (!d.Passed || d.LostWrites != 0 || !d.Started.Equal(r.Started))) {
+			t.Errorf("zdt status: site %s's last drill %+v; want b's alone, this one, passed, no write lost", si.Name, d)
+		}
+	}
+	table, _, code := runZDT(ctx, t, zdt, "status", "--config", l.ConfigPath()) // 3: degraded is an answer too
+	if (code != 0 && code != 3) || !strings.Contains(table, "LAST DRILL") || !strings.Contains(table, "switchover PASSED at ") {
+		t.Errorf("the status table (exit %d) does not show the drill:\n%s", code, table)
+	}
 	t.Logf("drill: away RTO %s, back RTO %s; the client: %d requests, %d failed, longest outage %s, %d writes acknowledged",
 		r.Phases[0].Ops[0].RTO(), r.Phases[1].Ops[0].RTO(), pr.Sent, pr.Failed, pr.LongestOutage(), pr.Acknowledged)
 

@@ -90,6 +90,12 @@ func (k Keys) UpstreamRoute(prefix string) string {
 // Ops is the prefix of the op journal.
 func (k Keys) Ops() string { return k.root + "ops/" }
 
+// Drills holds each site's last drill (DrillRecord), keyed by site.
+func (k Keys) Drills() string { return k.root + "drills/" }
+
+// Drill is the key of a site's last drill.
+func (k Keys) Drill(site string) string { return k.Drills() + site }
+
 // Op is the journal key of one op.
 func (k Keys) Op(id string) string { return k.Ops() + id }
 

@@ -184,6 +184,9 @@ type SiteStatus struct {
 	Fence            *Fence `json:"fence,omitempty"`
 	// Drain is set while the site is drained (zdt evacuate).
 	Drain *Drain `json:"drain,omitempty"`
+	// LastDrill is the site's last drill (zdt drill), nil if none was
+	// recorded.
+	LastDrill *DrillRecord `json:"last_drill,omitempty"`
 }
 
 // ServiceStatus is one service's line of the status.
@@ -268,6 +271,15 @@ func (s *Store) Status(ctx context.Context, cfg *config.Cluster) (Status, error)
 			return Status{}, err
 		}
 		st.SetObserver(beat, ok)
+	}
+	drills, err := s.LastDrills(ctx)
+	if err != nil {
+		return Status{}, err
+	}
+	for i := range st.Sites {
+		if d, ok := drills[st.Sites[i].Name]; ok {
+			st.Sites[i].LastDrill = &d
+		}
 	}
 	// etcd answers reads at its quota but refuses every write.
 	if alarms, err := s.c.AlarmList(ctx); err == nil {

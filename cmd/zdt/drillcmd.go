@@ -228,6 +228,10 @@ func runSwitchoverDrill(ctx context.Context, progress io.Writer, cfg *config.Clu
 	}
 	r.CheckRTO()
 	r.Finish(time.Now())
+	if err := sw.recordDrill(ctx, r.Record()); err != nil {
+		// The report is still written; zdt status just does not show it.
+		fmt.Fprintf(progress, "drill %s: could not record it as site %s's last drill: %v\n", id, f.siteName, err)
+	}
 	return r, nil
 }
 

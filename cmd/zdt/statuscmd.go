@@ -305,6 +305,7 @@ func writeStatusTable(w io.Writer, st site.Status) error {
 	}
 	writeRouting(tw, st)
 	writeReplication(tw, st)
+	writeDrills(tw, st)
 	fmt.Fprintln(tw)
 	if len(st.Ops) == 0 {
 		fmt.Fprintln(tw, "no unfinished ops")
@@ -315,6 +316,22 @@ func writeStatusTable(w io.Writer, st site.Status) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// writeDrills writes each site's last drill, when one was recorded.
+func writeDrills(tw io.Writer, st site.Status) {
+	header := false
+	for _, s := range st.Sites {
+		if s.LastDrill == nil {
+			continue
+		}
+		if !header {
+			fmt.Fprintln(tw)
+			fmt.Fprintln(tw, "SITE\tLAST DRILL")
+			header = true
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", s.Name, s.LastDrill)
+	}
 }
 
 // writeAlarms writes the alarms, the critical ones first, when there are

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -30,6 +31,8 @@ type switchovers struct {
 	// (then the last blockers, and errNotNow), and follows it to its end,
 	// writing its steps to progress (nil: quietly).
 	ask func(ctx context.Context, req failover.SwitchoverRequest, progress io.Writer) (opRequest, error)
+	// recordDrill keeps a site's last drill.
+	recordDrill func(ctx context.Context, d site.DrillRecord) error
 }
 
 // openSwitchovers opens the cluster of cfg for switchovers; done releases
@@ -82,6 +85,9 @@ func openSwitchovers(cfg *config.Cluster) (src switchovers, done func(), err err
 				}
 			}
 		}
+		src.recordDrill = func(ctx context.Context, d site.DrillRecord) error {
+			return sess.call(ctx, http.MethodPost, "/sites/"+url.PathEscape(d.Site)+"/drills", d, nil)
+		}
 		return src, func() {}, nil
 	}
 	client, err := site.NewClient(cfg, nil, zap.NewNop())
@@ -129,6 +135,12 @@ func openSwitchovers(cfg *config.Cluster) (src switchovers, done func(), err err
 			err = fmt.Errorf("op %s %s: %s", op.ID, res.Op.Outcome, res.Op.Error)
 		}
 		return res, err
+	}
+	src.recordDrill = func(ctx context.Context, d site.DrillRecord) error {
+		if err := store.RecordDrill(ctx, d); err != nil {
+			return etcdError(cfg, err)
+		}
+		return nil
 	}
 	return src, func() { client.Close() }, nil
 }

@@ -114,6 +114,31 @@ func (r *Report) Finish(ended time.Time) {
 	}
 }
 
+// Record is the report in brief, as etcd keeps a site's last drill.
+func (r *Report) Record() site.DrillRecord {
+	d := site.DrillRecord{Site: r.Site, Kind: r.Kind, Who: r.Who, Started: r.Started, Ended: r.Ended, Passed: r.Passed, LostWrites: -1}
+	for _, op := range r.Ops() {
+		d.RTOSeconds = max(d.RTOSeconds, op.RTO().Seconds())
+	}
+	if pr := r.Probe; pr != nil {
+		d.Probed, d.OutageSeconds = true, pr.LongestOutage().Seconds()
+		if pr.Writes {
+			d.LostWrites = pr.Missing
+		}
+	}
+	var failed []string
+	for _, c := range r.Failed() {
+		failed = append(failed, c.Name+": "+c.Detail)
+	}
+	for _, op := range r.Ops() {
+		if op.Outcome != site.OpSucceeded {
+			failed = append(failed, fmt.Sprintf("op %s %s", op.ID, op.Outcome))
+		}
+	}
+	d.Failed = strings.Join(failed, "; ")
+	return d
+}
+
 // Ops are every op of the drill, in order.
 func (r *Report) Ops() []OpResult {
 	var ops []OpResult

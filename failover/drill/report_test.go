@@ -68,6 +68,20 @@ func TestReportFigures(t *testing.T) {
 	}
 }
 
+func TestReportRecord(t *testing.T) {
+	r := sampleReport()
+	d := r.Record()
+	if d.Site != "a" || d.Kind != "switchover" || !d.Passed || d.RTOSeconds != 2.4 || !d.Probed || d.OutageSeconds != 0.7 || d.LostWrites != -1 || d.Failed != "" {
+		t.Errorf("record %+v; want a passed switchover of a, RTO 2.4s, outage 0.7s, no writes probed", d)
+	}
+	r.Probe.Writes, r.Probe.Missing = true, 2
+	r.Checks = append(r.Checks, Check{Name: "no acknowledged write lost", Detail: "40 acknowledged, 2 missing"})
+	r.Finish(at(8000))
+	if d := r.Record(); d.Passed || d.LostWrites != 2 || d.Failed != "no acknowledged write lost: 40 acknowledged, 2 missing" {
+		t.Errorf("record of a failed drill %+v", d)
+	}
+}
+
 func TestReportMarkdown(t *testing.T) {
 	md := sampleReport().Markdown()
 	for _, want := range []string{

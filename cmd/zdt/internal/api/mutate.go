@@ -459,3 +459,35 @@ func (s *Server) confirmFence(w http.ResponseWriter, r *http.Request, who apiaut
 	WriteJSON(w, http.StatusOK, res)
 	return nil
 }
+
+// recordDrill keeps a drill as its site's last (zdt drill through the
+// API), and answers the record as kept.
+func (s *Server) recordDrill(w http.ResponseWriter, r *http.Request, who apiauth.Identity) error {
+	var d site.DrillRecord
+	if err := decode(r, &d); err != nil {
+		return err
+	}
+	name := r.PathValue("site")
+	if err := s.checkNames(name, ""); err != nil {
+		return errorf(http.StatusNotFound, "%v", err)
+	}
+	switch {
+	case d.Site != "" && d.Site != name:
+		return errorf(http.StatusBadRequest, "site %q: the body says %q; they must agree", name, d.Site)
+	case d.Kind == "":
+		return errorf(http.StatusBadRequest, "kind: required (switchover)")
+	case d.Started.IsZero() || d.Ended.Before(d.Started):
+		return errorf(http.StatusBadRequest, "started, ended: want the drill's start, and an end no earlier")
+	}
+	d.Site = name
+	if d.Who == "" {
+		d.Who = who.String()
+	}
+	ctx, cancel := s.readCtx(r)
+	defer cancel()
+	if err := s.cfg.Store.RecordDrill(ctx, d); err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, d)
+	return nil
+}

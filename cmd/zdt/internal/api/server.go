@@ -127,6 +127,7 @@ func (s *Server) table() []route {
 		{"POST", Prefix + "/ops/{id}/approve", op, s.approve},
 		{"POST", Prefix + "/ops/{id}/abort", op, s.abort},
 		{"POST", Prefix + "/sites/{site}/confirm-fence", adm, s.confirmFence},
+		{"POST", Prefix + "/sites/{site}/drills", op, s.recordDrill},
 	}
 }
 

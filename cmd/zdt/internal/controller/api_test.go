@@ -270,6 +270,11 @@ func TestAPI(t *testing.T) {
 			{"admin", "POST", "/api/v1/sites/c/confirm-fence", map[string]any{"dry_run": true}, 409, "not fenced"},
 			{"admin", "POST", "/api/v1/sites/c/confirm-fence", map[string]any{"dry": true}, 400, `unknown field "dry"`},
 			{"admin", "POST", "/api/v1/sites/x/confirm-fence", nil, 404, `site "x": unknown site`},
+			{"viewer", "POST", "/api/v1/sites/b/drills", map[string]any{"kind": "switchover"}, 403, "needs the role operator"},
+			{"operator", "POST", "/api/v1/sites/x/drills", map[string]any{"kind": "switchover", "started": "2026-12-03T10:00:00Z", "ended": "2026-12-03T10:00:07Z"}, 404, `site "x": unknown site`},
+			{"operator", "POST", "/api/v1/sites/b/drills", map[string]any{"site": "c", "kind": "switchover", "started": "2026-12-03T10:00:00Z", "ended": "2026-12-03T10:00:07Z"}, 400, `site "b": the body says "c"`},
+			{"operator", "POST", "/api/v1/sites/b/drills", map[string]any{"started": "2026-12-03T10:00:00Z", "ended": "2026-12-03T10:00:07Z"}, 400, "kind: required"},
+			{"operator", "POST", "/api/v1/sites/b/drills", map[string]any{"kind": "switchover", "started": "2026-12-03T10:00:07Z", "ended": "2026-12-03T10:00:00Z"}, 400, "an end no earlier"},
 			{"viewer", "GET", "/api/v1/nope", nil, 404, "/api/v1/nope: no such endpoint"},
 			{"viewer", "DELETE", "/api/v1/status", nil, 405, "method not allowed (allowed: GET)"},
 		} {
@@ -383,6 +388,23 @@ func TestAPI(t *testing.T) {
 		h.expect(h.do("operator", "POST", "/api/v1/ops/"+req.Op.ID+"/abort", map[string]any{"dry_run": true}, true), 409,
 			"there is nothing to abort", "a dry-run abort of an ended op")
 		h.expect(h.do("operator", "POST", "/api/v1/ops/"+req.Op.ID+"/approve", map[string]string{}, true), 409, "op has ended", "approval of an ended op")
+
+		// A drill recorded through the API is the site's last, in /sites.
+		drill := map[string]any{"kind": "switchover", "started": "2026-12-03T10:00:00Z", "ended": "2026-12-03T10:00:07Z",
+			"passed": true, "rto_seconds": 2.5, "probed": true, "outage_seconds": 0.4, "lost_writes": 0}
+		var kept site.DrillRecord
+		a = h.do("operator", "POST", "/api/v1/sites/b/drills", drill, true)
+		a.decode(t, &kept)
+		if a.status != 200 || kept.Site != "b" || kept.Who != "api:operator-user" {
+			t.Errorf("record a drill: %d %s; want it kept for b, by api:operator-user", a.status, a.body)
+		}
+		var sites []site.SiteStatus
+		h.do("viewer", "GET", "/api/v1/sites", nil, true).decode(t, &sites)
+		for _, st := range sites {
+			if (st.Name == "b") != (st.LastDrill != nil) || (st.LastDrill != nil && !st.LastDrill.Passed) {
+				t.Errorf("site %s's last drill: %+v; want b's alone, passed", st.Name, st.LastDrill)
+			}
+		}
 
 		// An admin may plan a declared failover (a dry run here).
 		h.expect(h.do("cert", "POST", "/api/v1/failover", map[string]any{"site": "c", "reason": "test", "dry_run": true}, true), 200, `"kind": "failover"`, "a failover dry run")
