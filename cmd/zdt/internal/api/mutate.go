@@ -386,14 +386,33 @@ func adminRunbook(rb *runbooks.Runbook, params map[string]string) bool {
 	return false
 }
 
+// opOfRequest decodes the request's body into v and reads the op its path
+// names (by ID or unique prefix).
+func (s *Server) opOfRequest(r *http.Request, v any) (*site.Op, error) {
+	if err := decode(r, v); err != nil {
+		return nil, err
+	}
+	return s.opByID(r)
+}
+
+// siteOfRequest decodes the request's body into v and returns the site its
+// path names: 404 when the config has none of that name.
+func (s *Server) siteOfRequest(r *http.Request, v any) (string, error) {
+	if err := decode(r, v); err != nil {
+		return "", err
+	}
+	name := r.PathValue("site")
+	if err := s.checkNames(name, ""); err != nil {
+		return "", errorf(http.StatusNotFound, "%v", err)
+	}
+	return name, nil
+}
+
 // abort asks for a running op to be aborted, and answers what it did
 // (site.AbortResult): 409 when the op has ended.
 func (s *Server) abort(w http.ResponseWriter, r *http.Request, who apiauth.Identity) error {
 	var body AbortRequest
-	if err := decode(r, &body); err != nil {
-		return err
-	}
-	op, err := s.opByID(r)
+	op, err := s.opOfRequest(r, &body)
 	if err != nil {
 		return err
 	}
@@ -416,10 +435,7 @@ func (s *Server) abort(w http.ResponseWriter, r *http.Request, who apiauth.Ident
 // op: 409 when it has ended or waits for no approval.
 func (s *Server) approve(w http.ResponseWriter, r *http.Request, who apiauth.Identity) error {
 	var body Reason
-	if err := decode(r, &body); err != nil {
-		return err
-	}
-	op, err := s.opByID(r)
+	op, err := s.opOfRequest(r, &body)
 	if err != nil {
 		return err
 	}
@@ -440,12 +456,9 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, who apiauth.Ide
 // (site.FenceConfirmation): 409 when the site is not fenced.
 func (s *Server) confirmFence(w http.ResponseWriter, r *http.Request, who apiauth.Identity) error {
 	var body ConfirmFenceRequest
-	if err := decode(r, &body); err != nil {
+	name, err := s.siteOfRequest(r, &body)
+	if err != nil {
 		return err
-	}
-	name := r.PathValue("site")
-	if err := s.checkNames(name, ""); err != nil {
-		return errorf(http.StatusNotFound, "%v", err)
 	}
 	ctx, cancel := s.readCtx(r)
 	defer cancel()
@@ -464,12 +477,9 @@ func (s *Server) confirmFence(w http.ResponseWriter, r *http.Request, who apiaut
 // API), and answers the record as kept.
 func (s *Server) recordDrill(w http.ResponseWriter, r *http.Request, who apiauth.Identity) error {
 	var d site.DrillRecord
-	if err := decode(r, &d); err != nil {
+	name, err := s.siteOfRequest(r, &d)
+	if err != nil {
 		return err
-	}
-	name := r.PathValue("site")
-	if err := s.checkNames(name, ""); err != nil {
-		return errorf(http.StatusNotFound, "%v", err)
 	}
 	switch {
 	case d.Site != "" && d.Site != name:
