@@ -45,14 +45,16 @@ var errPrimaryUnreachable = errors.New("cannot reach the new primary")
 // control, Follow on a primary fails with ErrNoLocalControl and changes
 // nothing.
 func (m *Member) Follow(ctx context.Context, primary string) error {
-	err := m.follow(ctx, primary)
+	err := m.follow(ctx, primary, m.logSize())
 	if err != nil {
 		return fmt.Errorf("PostgreSQL member %s follow %s: %w", m.name, redact(primary), err)
 	}
 	return nil
 }
 
-func (m *Member) follow(ctx context.Context, primary string) error {
+// follow is Follow; what the server logs from offset logFrom of its log on
+// counts as a sign of divergence.
+func (m *Member) follow(ctx context.Context, primary string, logFrom int64) error {
 	want, err := parseConnInfo(primary)
 	if err != nil {
 		return err
@@ -89,11 +91,19 @@ func (m *Member) follow(ctx context.Context, primary string) error {
 		if err := m.configureStandby(want); err != nil {
 			return err
 		}
-		if err := m.start(ctx); err != nil {
+		from := m.logSize()
+		diverged, err := m.startStandby(ctx, from)
+		if diverged != "" {
+			// Its WAL is past where the new primary's history left the
+			// old one: the server stops at startup, or never becomes
+			// consistent, until it is rewound.
+			return m.rejoin(ctx, want, diverged)
+		}
+		if err != nil {
 			return fmt.Errorf("start the stopped standby: %w", err)
 		}
 		m.log.Info("stopped standby started", zap.String("op", "follow"), zap.String("peer", hostPort(want)))
-		return m.follow(ctx, primary)
+		return m.follow(ctx, primary, from)
 	}
 	if !recovery {
 		if m.dataDir == "" {
@@ -126,7 +136,7 @@ func (m *Member) follow(ctx context.Context, primary string) error {
 		m.log.Warn("cannot compare timelines with the new primary; waiting for streaming", zap.String("op", "follow"), zap.Error(err))
 	}
 	if diverged == "" {
-		diverged, err = m.waitStreaming(ctx, want, m.logSize())
+		diverged, err = m.waitStreaming(ctx, want, logFrom)
 		if err != nil {
 			// Not streaming, but no divergence established: rewinding
 			// would only take the standby down.
@@ -206,7 +216,9 @@ func (m *Member) waitStreaming(ctx context.Context, want connInfo, logFrom int64
 // file; nothing without local control) and says whether it reports that
 // the standby's WAL has left the primary's history: the primary refusing
 // the receiver's starting point, a new timeline that forked before the
-// replay position, or the startup process finding, again and again, a
+// replay position, the startup process refusing the new primary's history
+// (its checkpoint, or WAL it already replayed, lies on a timeline that
+// history left earlier), or the startup process finding, again and again, a
 // record that does not chain to the previous one (incorrect prev-link,
 // which is WAL of another history in the standby's pg_wal).
 func (m *Member) logDivergence(from int64) string {
@@ -226,6 +238,8 @@ func (m *Member) logDivergence(from int64) string {
 	for line := range strings.Lines(string(b)) {
 		switch {
 		case strings.Contains(line, "is not in this server's history"),
+			strings.Contains(line, "is not a child of this server's history"),
+			strings.Contains(line, "but previous recovered WAL file came from timeline"),
 			strings.Contains(line, "forked off current database system timeline"):
 			return "the server logged: " + strings.TrimSpace(line)
 		case strings.Contains(line, "incorrect prev-link"):

@@ -308,6 +308,34 @@ func (m *Member) start(ctx context.Context) error {
 	return nil
 }
 
+// startStandby starts a standby (pg_ctl start -w) and watches its log
+// from offset from meanwhile: when the log shows the standby diverged from
+// its primary (see logDivergence), it returns why at once, whether the
+// server stopped at startup or waits, never consistent, for WAL its
+// primary cannot send; the server may still run then. Otherwise it returns
+// start's error.
+func (m *Member) startStandby(ctx context.Context, from int64) (diverged string, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	started := make(chan error, 1)
+	go func() { started <- m.start(ctx) }()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-started:
+			return m.logDivergence(from), err
+		case <-tick.C:
+			if why := m.logDivergence(from); why != "" {
+				// Cancelling kills pg_ctl, not the server it started.
+				cancel()
+				<-started
+				return why, nil
+			}
+		}
+	}
+}
+
 // tail returns the last n bytes of a file, for errors.
 func tail(name string, n int64) string {
 	f, err := os.Open(name)

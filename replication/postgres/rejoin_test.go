@@ -3,6 +3,8 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -164,5 +166,115 @@ func TestFollowUnreachablePrimaryLeavesStandbyRunning(t *testing.T) {
 	}
 	if n := logs.FilterMessage("rewinding to follow the primary").Len(); n != 0 {
 		t.Errorf("b was rewound %d times", n)
+	}
+}
+
+// A standby that followed one new primary and received its writes, then
+// was stopped (its site went dark), must follow another standby promoted
+// in the meantime from an earlier point of the old history: its WAL is past
+// the fork, so its server stops at startup on the new primary's history.
+// Follow tells that from the server's log and rewinds it.
+func TestFollowStoppedStandbyPastTheFork(t *testing.T) {
+	g := pgtest.Start(t, 4, pgtest.Options{Names: []string{"x", "a", "b", "c"}})
+	x, a, b, c := g.Members[0], g.Members[1], g.Members[2], g.Members[3]
+	core, logs := observer.New(zap.InfoLevel)
+	ma, mb, mc := member(t, a, zap.New(core)), member(t, b, zap.New(core)), member(t, c, zap.New(core))
+	ctx := context.Background()
+	createLoad(t, x)
+
+	// c stops receiving; x writes on, then dies; b takes over on
+	// timeline 2 and a follows it.
+	c.Exec(ctx, `ALTER SYSTEM SET primary_conninfo = ''`, `SELECT pg_reload_conf()`)
+	x.Exec(ctx, `INSERT INTO load SELECT i, md5(i::text) FROM generate_series(1, 1000) AS i`)
+	g.WaitStreaming(x, a, b)
+	x.Kill(syscall.SIGKILL)
+	if err := mb.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := ma.Follow(ctx, b.ReplicationConnInfo); err != nil {
+		t.Fatal(err)
+	}
+	b.Exec(ctx, `INSERT INTO load SELECT 10000 + i, md5(i::text) FROM generate_series(1, 1000) AS i`)
+	g.WaitStreaming(b, a)
+	// A restartpoint puts a's checkpoint on timeline 2.
+	b.Exec(ctx, `CHECKPOINT`)
+	a.Eventually(30*time.Second, func(conn *pgx.Conn) (bool, string) {
+		var tli int64
+		if _, err := conn.Exec(ctx, `CHECKPOINT`); err != nil {
+			return false, err.Error()
+		}
+		if err := conn.QueryRow(ctx, `SELECT timeline_id FROM pg_control_checkpoint()`).Scan(&tli); err != nil {
+			return false, err.Error()
+		}
+		return tli == 2, fmt.Sprintf("a's checkpoint is on timeline %d", tli)
+	})
+	// a's site goes dark, then b's.
+	a.Kill(syscall.SIGKILL)
+	b.Kill(syscall.SIGKILL)
+
+	// c learnt of timeline 2 (a history file is all it takes) but never
+	// replayed it: promoted, it forks timeline 3 from timeline 1, before
+	// where b forked, and writes more than a has.
+	copyHistory(t, b, c, 2)
+	if err := mc.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.Exec(ctx, `INSERT INTO load SELECT 20000 + i, md5(i::text) FROM generate_series(1, 20000) AS i`)
+	var tli int64
+	if err := c.Connect(ctx).QueryRow(ctx, `SELECT timeline_id FROM pg_control_checkpoint()`).Scan(&tli); err != nil {
+		t.Fatal(err)
+	}
+	if tli != 3 {
+		t.Fatalf("c promoted on timeline %d, want 3", tli)
+	}
+	// An earlier attempt to follow c left c's history in a's pg_wal, as
+	// a WAL receiver does before the server stops on it: now a's server
+	// stops at startup, before it could stream or be asked anything.
+	copyHistory(t, c, a, 3)
+
+	began := time.Now()
+	err := ma.Follow(ctx, c.ReplicationConnInfo)
+	t.Logf("Follow a -> c: %s, %v", time.Since(began).Round(time.Millisecond), err)
+	for _, e := range logs.All() {
+		t.Logf("%s %v", e.Message, e.ContextMap())
+	}
+	if err != nil {
+		t.Fatalf("Follow: %v\n%s", err, a.Log())
+	}
+	var onA, onC int64
+	if err := c.Connect(ctx).QueryRow(ctx, `SELECT count(*) FROM load`).Scan(&onC); err != nil {
+		t.Fatal(err)
+	}
+	a.Eventually(30*time.Second, func(conn *pgx.Conn) (bool, string) {
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM load`).Scan(&onA); err != nil {
+			return false, err.Error()
+		}
+		return onA == onC, fmt.Sprintf("a has %d rows, c %d", onA, onC)
+	})
+	if n := logs.FilterMessage("rewinding to follow the primary").Len(); n != 1 {
+		t.Errorf("a was rewound %d times, want once", n)
+	}
+}
+
+// copyHistory copies the history file of timeline tli from one server's
+// pg_wal to another's, owned like the other's data directory.
+func copyHistory(t testing.TB, from, to *pgtest.Server, tli int) {
+	t.Helper()
+	name := fmt.Sprintf("%08X.history", tli)
+	data, err := os.ReadFile(filepath.Join(from.DataDir, "pg_wal", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(to.DataDir, "pg_wal", name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(to.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if err := os.Chown(path, int(st.Uid), int(st.Gid)); err != nil {
+		t.Fatal(err)
 	}
 }
