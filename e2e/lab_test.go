@@ -52,6 +52,13 @@ func startLab(t *testing.T, network string, flags ...string) (zdt string, l *lab
 // startLabSaying is startLab that also returns what zdt lab printed.
 func startLabSaying(t *testing.T, network string, flags ...string) (zdt string, l *lab.Lab, out string) {
 	t.Helper()
+	return startLabWithArgs(t, append([]string{"--net", network}, flags...))
+}
+
+// startLabWithArgs starts a detached lab with these arguments of zdt lab
+// (beside --detach, --dir and --timeout).
+func startLabWithArgs(t *testing.T, args []string) (zdt string, l *lab.Lab, out string) {
+	t.Helper()
 	if testing.Short() && os.Getenv("CI") != "true" {
 		t.Skip("-short: skips building zdt and running a three-site lab")
 	}
@@ -63,7 +70,7 @@ func startLabSaying(t *testing.T, network string, flags ...string) (zdt string, 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { stopLab(t, zdt, dir) }) // runs before dir is removed
-	out = run(t, zdt, append([]string{"lab", "--detach", "--dir", dir, "--timeout", "60s", "--net", network}, flags...)...)
+	out = run(t, zdt, append([]string{"lab", "--detach", "--dir", dir, "--timeout", "60s"}, args...)...)
 	l, err := lab.Open(dir, lab.Options{Binary: zdt})
 	if err != nil {
 		t.Fatal(err)
@@ -96,6 +103,12 @@ func startSettledLab(t *testing.T, network string, within time.Duration, etcdSit
 func startSettledLabWith(t *testing.T, network string, within time.Duration, flags []string, etcdSites ...string) (*settledLab, context.Context) {
 	t.Helper()
 	zdt, l := startLab(t, network, flags...)
+	return settle(t, zdt, l, within, etcdSites...)
+}
+
+// settle waits until a lab is settled (see settledLab).
+func settle(t *testing.T, zdt string, l *lab.Lab, within time.Duration, etcdSites ...string) (*settledLab, context.Context) {
+	t.Helper()
 	s := &settledLab{zdt: zdt, l: l, guests: followGuests(t, zdt, l), pg: followPostgres(t, zdt, l), keys: site.NewKeys(l.Cluster())}
 	if s.guests.cfg == nil || s.pg.group == "" {
 		t.Skip("needs libvirtd and PostgreSQL (installed by make test)")
@@ -353,6 +366,9 @@ func stopLab(t *testing.T, zdt, dir string) {
 		logTail(t, l.LogPath(name), 8<<10)
 		logTail(t, l.LibvirtdLogPath(name), 2<<10)
 		logTail(t, l.PostgresLogPath(name), 2<<10)
+		if l.InNetns() {
+			logTail(t, l.ResponderLogPath(name), 2<<10)
+		}
 	}
 	logTail(t, l.ObserverLogPath(), 4<<10)
 }

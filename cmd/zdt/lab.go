@@ -19,6 +19,9 @@ import (
 // the SIGKILL after it.
 const labStopTimeout = 30 * time.Second
 
+// defaultLabNet is --net's default.
+const defaultLabNet = "127.0.0.0"
+
 // labOptions are the flags of `zdt lab` and its subcommands.
 type labOptions struct {
 	dir     string
@@ -32,6 +35,8 @@ type labOptions struct {
 	requireConfirmation bool
 	// delay is the one-way delay of the etcd links between sites.
 	delay lab.SiteDelay
+	// netns runs the lab in network namespaces.
+	netns bool
 }
 
 func newLabCommand() *cobra.Command {
@@ -79,7 +84,8 @@ without the group; install it with:
   zdt lab --dir /tmp/lab --detach --synchronous
   zdt lab site a down --dir /tmp/lab
   zdt lab site a up --dir /tmp/lab
-  zdt lab stop --dir /tmp/lab`,
+  zdt lab stop --dir /tmp/lab
+  sudo zdt lab --netns --dir /tmp/netlab --detach`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runLab(cmd.Context(), cmd.OutOrStdout(), o)
@@ -90,10 +96,11 @@ without the group; install it with:
 	cmd.Flags().BoolVar(&o.detach, "detach", false, "return once the lab is healthy and leave it running")
 	cmd.Flags().BoolVar(&o.requireConfirmation, "require-confirmation", false, "fencing.require_confirmation: a failover that cannot fence a dark site's resources from outside waits for zdt fence confirm")
 	cmd.Flags().BoolVar(&o.synchronous, "synchronous", false, "replicate group pg synchronously: a commit is acknowledged once a standby holds it (default asynchronous)")
-	cmd.Flags().StringVar(&o.net, "net", "127.0.0.0", "the loopback /24 the lab's sites (.11-.13) and route observer (.10) listen on; another one runs a second lab beside the first")
+	cmd.Flags().StringVar(&o.net, "net", defaultLabNet, "the loopback /24 the lab's sites (.11-.13) and route observer (.10) listen on; another one runs a second lab beside the first")
 	cmd.Flags().DurationVar(&o.delay.Delay, "site-delay", 0, "one-way delay of the etcd links between sites, through userspace delay lines in this process (needs root; not with --detach)")
 	cmd.Flags().DurationVar(&o.delay.Jitter, "site-jitter", 0, "jitter of --site-delay: each chunk gets the delay ± up to this much, in order")
-	cmd.AddCommand(newLabSiteCommand(o), newLabStopCommand(o))
+	cmd.Flags().BoolVar(&o.netns, "netns", false, "run the sites in network namespaces, with FRR as their upstream router, a client namespace and a service responder per site (needs root and FRR; not with --net or --site-delay)")
+	cmd.AddCommand(newLabSiteCommand(o), newLabStopCommand(o), newLabResponderCommand())
 	return cmd
 }
 
@@ -143,6 +150,14 @@ func runLab(ctx context.Context, out io.Writer, o *labOptions) error {
 		return err
 	}
 	top.RequireConfirmation = o.requireConfirmation
+	if o.netns {
+		if o.net != defaultLabNet || o.delay != (lab.SiteDelay{}) {
+			return errors.New("--netns builds its own networks: leave out --net, --site-delay and --site-jitter")
+		}
+		if top, err = top.InNetns(); err != nil {
+			return err
+		}
+	}
 	if o.detach && o.delay != (lab.SiteDelay{}) {
 		return errors.New("--site-delay and --site-jitter need the lab in the foreground: its delay lines live in this process; leave out --detach")
 	}
@@ -361,7 +376,11 @@ before it takes them over. hang stops the whole site with SIGSTOP
 (controller, libvirtd, PostgreSQL): connections are accepted and nothing
 answers, as at a site that hangs or blackholes, and the outside fence gives
 up on each within fencing.timeout. thaw continues what freeze or hang
-stopped (SIGCONT); up starts a crashed controller again.`,
+stopped (SIGCONT); up starts a crashed controller again.
+
+In a lab in network namespaces (zdt lab --netns) down also cuts the site's
+links first, and up heals them; isolate cuts the site off from the other
+sites alone (its BGP sessions stay up), and heal sets its links up again.`,
 		Example: `  zdt lab site a down --dir /tmp/lab
   zdt lab site a up --dir /tmp/lab
   zdt lab site b crash --dir /tmp/lab
@@ -371,9 +390,9 @@ stopped (SIGCONT); up starts a crashed controller again.`,
 				return errors.New("give a site and an action (up, down, crash, freeze, hang or thaw), for example `zdt lab site a down --dir DIR`")
 			}
 			switch args[1] {
-			case "up", "down", "crash", "freeze", "hang", "thaw":
+			case "up", "down", "crash", "freeze", "hang", "thaw", "isolate", "heal":
 			default:
-				return fmt.Errorf("unknown action %q for site %s: use up, down, crash, freeze, hang or thaw", args[1], args[0])
+				return fmt.Errorf("unknown action %q for site %s: use up, down, crash, freeze, hang, thaw, isolate or heal", args[1], args[0])
 			}
 			return nil
 		},
@@ -392,6 +411,19 @@ stopped (SIGCONT); up starts a crashed controller again.`,
 				return labControllerFault(cmd.OutOrStdout(), l, args[0], args[1])
 			case "hang", "thaw":
 				return labSiteSignal(cmd.OutOrStdout(), l, args[0], args[1])
+			case "isolate":
+				if err := l.IsolateSite(args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "site %s is cut off from the other sites; its link to the upstream stays up. Heal it with `zdt lab site %s heal --dir %s`\n", args[0], args[0], l.Dir())
+				return nil
+			case "heal":
+				if err := l.HealSite(args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "site %s's links are up\n", args[0])
+				printFailbackHint(cmd.OutOrStdout(), l, args[0])
+				return nil
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 			defer cancel()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,10 +26,13 @@ import (
 // The names of the links. They exist only inside the Fabric's own
 // namespaces, so they need not be unique on the machine.
 const (
-	bridgeLink = "zdtbr"  // the bridge of Upstream and of Fabric
-	portPrefix = "zdts"   // + site index: a site's veth end on a bridge
-	upLink     = "zdtup"  // a site's veth to the upstream bridge
-	fabricLink = "zdtfab" // a site's veth to the fabric bridge
+	bridgeLink   = "zdtbr"  // the bridge of Upstream and of Fabric
+	portPrefix   = "zdts"   // + site index: a site's veth end on a bridge
+	upLink       = "zdtup"  // a site's (and the client's) veth to the upstream bridge
+	fabricLink   = "zdtfab" // a site's veth to the fabric bridge
+	clientPort   = "zdtc"   // the client's veth end on the upstream bridge
+	hostPort     = "zdth"   // the host's veth end on the fabric bridge
+	upstreamPort = "zdtu"   // the upstream namespace's veth end on the fabric bridge
 )
 
 // The addresses of the bed.
@@ -45,6 +49,9 @@ const maxSites = 200
 // namespace, a fabric that links the sites with each other and with the
 // test, and one namespace per site, linked to both.
 type Fabric struct {
+	// ID prefixes the names of the namespaces (and of the host's links).
+	ID string
+
 	// Upstream hosts the upstream router (FRR, see StartFRR) on a bridge
 	// with UpstreamAddr4 and UpstreamAddr6; every site has a veth on it.
 	Upstream      NS
@@ -59,7 +66,47 @@ type Fabric struct {
 	// Sites, in the order given to New.
 	Sites []*Site
 
+	// Client, with Options.Client, is a namespace on the upstream bridge
+	// (ClientAddr4, ClientAddr6) whose default routes lead through the
+	// upstream router: a consumer of the sites' services, whose packets
+	// follow the router's best paths.
+	Client      NS
+	ClientAddr4 netip.Addr // 192.0.2.3
+	ClientAddr6 netip.Addr // 2001:db8:1::3
+
+	// With Options.Host, this process's own namespace (the machine's, for
+	// a lab) has a link to the fabric, HostFabricLink with HostFabricAddr,
+	// from which it reaches the sites.
+	HostFabricAddr netip.Addr // 198.51.100.2
+	HostFabricLink string     // ID + "f", in the host's namespace
+
+	// With Options.UpstreamOnFabric, the upstream namespace has a link to
+	// the fabric too (UpstreamFabricAddr, on link FabricLink), and a
+	// second address on its bridge, ObserverAddr: for a route observer
+	// beside the upstream router, which the sites peer with and which
+	// reaches the sites' etcd.
+	UpstreamFabricAddr netip.Addr // 198.51.100.3
+	ObserverAddr       netip.Addr // 192.0.2.4
+
+	opts       Options
 	namespaces []NS // every namespace made, for cleanup
+}
+
+// Options add to a Fabric what a whole lab needs beyond the sites.
+type Options struct {
+	// Client adds the client's namespace; the upstream namespace then
+	// forwards packets (IPv4 and IPv6).
+	Client bool
+	// Host links the caller's namespace to the fabric. Only one Fabric
+	// with Host can exist at a time, and only where the host's own
+	// networks leave 198.51.100.0/24 alone: Build checks.
+	Host bool
+	// UpstreamOnFabric links the upstream namespace to the fabric.
+	UpstreamOnFabric bool
+	// ServiceLink, if set, names a link every site gets for its service
+	// addresses: a bridge without ports, up (this kernel may have no dummy
+	// interfaces).
+	ServiceLink string
 }
 
 // Site is one site's namespace and its two links.
@@ -77,28 +124,116 @@ type Site struct {
 // after killing every process still running in its namespaces. It skips
 // the test when it is not root or ip is missing, or fails it when CI=true.
 func New(t testing.TB, sites []string) *Fabric {
+	return NewWith(t, sites, Options{})
+}
+
+// NewWith is New with options.
+func NewWith(t testing.TB, sites []string, opts Options) *Fabric {
 	t.Helper()
 	need(t, checkNetwork())
-	if err := checkSiteNames(sites); err != nil {
-		t.Fatal(err)
-	}
-	id, err := newID()
+	id, err := NewID()
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &Fabric{
-		UpstreamAddr4: upstreamNet4.Addr().Next(),
-		UpstreamAddr6: upstreamNet6.Addr().Next(),
-		FabricAddr:    fabricNet.Addr().Next(),
-	}
-	t.Cleanup(func() { f.remove(t) })
-
 	start := time.Now()
-	if err := f.build(id, sites); err != nil {
+	f, err := Build(id, sites, opts)
+	if f != nil {
+		t.Cleanup(func() {
+			if err := f.Remove(); err != nil {
+				t.Errorf("fabric cleanup: %v", err)
+			}
+		})
+	}
+	if err != nil {
 		t.Fatalf("build fabric %s: %v", id, err)
 	}
 	t.Logf("fabric %s: %d sites in %v", id, len(sites), time.Since(start).Round(time.Millisecond))
 	return f
+}
+
+// CheckNetwork reports what is missing to build a Fabric: root (for
+// network namespaces) and the ip binary.
+func CheckNetwork() error { return checkNetwork() }
+
+// Describe is the Fabric that Build(id, sites, opts) makes, without
+// making or touching anything: its names and addresses. Remove on it
+// removes what such a Build made.
+func Describe(id string, sites []string, opts Options) (*Fabric, error) {
+	if err := checkSiteNames(sites); err != nil {
+		return nil, err
+	}
+	if !idRE.MatchString(id) {
+		return nil, fmt.Errorf("fabric id %q: want zdt and 1 to 8 of a-z and 0-9", id)
+	}
+	f := &Fabric{
+		ID:            id,
+		Upstream:      NS{Name: id + "-upstream"},
+		UpstreamAddr4: upstreamNet4.Addr().Next(),
+		UpstreamAddr6: upstreamNet6.Addr().Next(),
+		Fabric:        NS{Name: id + "-fabric"},
+		FabricAddr:    fabricNet.Addr().Next(),
+		opts:          opts,
+	}
+	f.namespaces = []NS{f.Upstream, f.Fabric}
+	for i, name := range sites {
+		s := &Site{
+			Name:          name,
+			NS:            NS{Name: id + "-" + name},
+			UpstreamAddr4: nth(upstreamNet4, 11+i),
+			UpstreamAddr6: decimalHost(upstreamNet6, 11+i),
+			FabricAddr:    nth(fabricNet, 11+i),
+			UpstreamLink:  upLink,
+			FabricLink:    fabricLink,
+		}
+		f.Sites = append(f.Sites, s)
+		f.namespaces = append(f.namespaces, s.NS)
+	}
+	if opts.Client {
+		f.Client = NS{Name: id + "-client"}
+		f.ClientAddr4 = nth(upstreamNet4, 3)
+		f.ClientAddr6 = decimalHost(upstreamNet6, 3)
+		f.namespaces = append(f.namespaces, f.Client)
+	}
+	if opts.Host {
+		f.HostFabricAddr = nth(fabricNet, 2)
+		f.HostFabricLink = id + "f"
+	}
+	if opts.UpstreamOnFabric {
+		f.UpstreamFabricAddr = nth(fabricNet, 3)
+		f.ObserverAddr = nth(upstreamNet4, 4)
+	}
+	return f, nil
+}
+
+// idRE is what NewID makes, short enough for the host's link names.
+var idRE = regexp.MustCompile(`^zdt[a-z0-9]{1,8}$`)
+
+// Build makes the namespaces and links of a Fabric for the named sites,
+// each namespace named id-NAME (id-upstream, id-fabric, id-a, ...). On an
+// error it returns the Fabric too, when it made anything: Remove it.
+// Building needs root and ip (CheckNetwork).
+func Build(id string, sites []string, opts Options) (*Fabric, error) {
+	if err := checkNetwork(); err != nil {
+		return nil, err
+	}
+	f, err := Describe(id, sites, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.build(); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+// Exists reports whether the Fabric's namespaces are there (all of them).
+func (f *Fabric) Exists() bool {
+	for _, ns := range f.namespaces {
+		if _, err := os.Stat(filepath.Join("/run/netns", ns.Name)); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // Site returns the named site, or nil.
@@ -143,8 +278,9 @@ func checkSiteNames(sites []string) error {
 	return nil
 }
 
-// newID is "zdt" and 6 random hex digits: the prefix of the namespaces.
-func newID() (string, error) {
+// NewID is "zdt" and 6 random hex digits: the prefix of a Fabric's
+// namespaces.
+func NewID() (string, error) {
 	var b [3]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", err
@@ -152,54 +288,163 @@ func newID() (string, error) {
 	return "zdt" + hex.EncodeToString(b[:]), nil
 }
 
-func (f *Fabric) build(id string, sites []string) error {
-	var err error
-	if f.Upstream, err = f.addNS(id + "-upstream"); err != nil {
+func (f *Fabric) build() error {
+	if err := f.addNS(f.Upstream); err != nil {
 		return err
 	}
 	if err := addBridge(f.Upstream, prefixOf(f.UpstreamAddr4, upstreamNet4), prefixOf(f.UpstreamAddr6, upstreamNet6)); err != nil {
 		return err
 	}
-	if f.Fabric, err = f.addNS(id + "-fabric"); err != nil {
+	if err := f.addNS(f.Fabric); err != nil {
 		return err
 	}
 	if err := addBridge(f.Fabric, prefixOf(f.FabricAddr, fabricNet)); err != nil {
 		return err
 	}
-	for i, name := range sites {
-		s := &Site{
-			Name:          name,
-			UpstreamAddr4: nth(upstreamNet4, 11+i),
-			UpstreamAddr6: decimalHost(upstreamNet6, 11+i),
-			FabricAddr:    nth(fabricNet, 11+i),
-			UpstreamLink:  upLink,
-			FabricLink:    fabricLink,
-		}
-		if s.NS, err = f.addNS(id + "-" + name); err != nil {
+	for i, s := range f.Sites {
+		if err := f.addNS(s.NS); err != nil {
 			return err
 		}
 		port := portPrefix + strconv.Itoa(i)
 		if err := addVeth(f.Upstream, port, s.NS, s.UpstreamLink,
 			prefixOf(s.UpstreamAddr4, upstreamNet4), prefixOf(s.UpstreamAddr6, upstreamNet6)); err != nil {
-			return fmt.Errorf("site %s: %w", name, err)
+			return fmt.Errorf("site %s: %w", s.Name, err)
 		}
 		if err := addVeth(f.Fabric, port, s.NS, s.FabricLink, prefixOf(s.FabricAddr, fabricNet)); err != nil {
-			return fmt.Errorf("site %s: %w", name, err)
+			return fmt.Errorf("site %s: %w", s.Name, err)
 		}
-		f.Sites = append(f.Sites, s)
+		if f.opts.ServiceLink != "" {
+			if err := addBridgeNamed(s.NS, f.opts.ServiceLink); err != nil {
+				return fmt.Errorf("site %s: %w", s.Name, err)
+			}
+		}
+	}
+	if f.opts.Client {
+		if err := f.buildClient(); err != nil {
+			return err
+		}
+	}
+	if f.opts.UpstreamOnFabric {
+		if err := addVeth(f.Fabric, upstreamPort, f.Upstream, fabricLink, prefixOf(f.UpstreamFabricAddr, fabricNet)); err != nil {
+			return fmt.Errorf("upstream: %w", err)
+		}
+		err := f.Upstream.withHandle(func(h *netlink.Handle) error {
+			return setUp(h, f.Upstream, bridgeLink, []netip.Prefix{prefixOf(f.ObserverAddr, upstreamNet4)})
+		})
+		if err != nil {
+			return fmt.Errorf("upstream: %w", err)
+		}
+	}
+	if f.opts.Host {
+		if err := f.buildHost(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// addNS makes a namespace with lo up, IPv6 duplicate address detection
-// off (addresses are usable at once) and IPv6 addresses kept while a link
-// is down (so that a healed link has them again).
-func (f *Fabric) addNS(name string) (NS, error) {
-	if out, err := exec.Command(ipBinary(), "netns", "add", name).CombinedOutput(); err != nil {
-		return NS{}, fmt.Errorf("ip netns add %s: %v: %s", name, err, bytesTrim(out))
+// buildClient adds the client's namespace, with default routes through
+// the upstream router, which forwards.
+func (f *Fabric) buildClient() error {
+	// The router shares its bridge with the client and the sites: it must
+	// not redirect the client to a site (ICMP redirect), or the client
+	// would keep sending to that site, the router's routes aside, for
+	// minutes after the site went dark.
+	err := f.Upstream.Do(func() error {
+		return writeSysctls(map[string]string{
+			"net/ipv4/ip_forward":                             "1",
+			"net/ipv6/conf/all/forwarding":                    "1",
+			"net/ipv4/conf/all/send_redirects":                "0",
+			"net/ipv4/conf/" + bridgeLink + "/send_redirects": "0",
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("forwarding in netns %s: %w", f.Upstream.Name, err)
 	}
-	ns := NS{Name: name}
-	f.namespaces = append(f.namespaces, ns)
+	if err := f.addNS(f.Client); err != nil {
+		return err
+	}
+	err = f.Client.Do(func() error {
+		return writeSysctls(map[string]string{
+			"net/ipv4/conf/all/accept_redirects":     "0",
+			"net/ipv4/conf/default/accept_redirects": "0",
+			"net/ipv6/conf/all/accept_redirects":     "0",
+			"net/ipv6/conf/default/accept_redirects": "0",
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("redirects in netns %s: %w", f.Client.Name, err)
+	}
+	if err := addVeth(f.Upstream, clientPort, f.Client, upLink,
+		prefixOf(f.ClientAddr4, upstreamNet4), prefixOf(f.ClientAddr6, upstreamNet6)); err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	return f.Client.withHandle(func(h *netlink.Handle) error {
+		l, err := h.LinkByName(upLink)
+		if err != nil {
+			return err
+		}
+		for _, gw := range []netip.Addr{f.UpstreamAddr4, f.UpstreamAddr6} {
+			r := &netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw.AsSlice()}
+			if err := h.RouteAdd(r); err != nil {
+				return fmt.Errorf("default route via %s in netns %s: %w", gw, f.Client.Name, err)
+			}
+		}
+		return nil
+	})
+}
+
+// writeSysctls sets sysctls (paths under /proc/sys) of the calling
+// thread's network namespace.
+func writeSysctls(kv map[string]string) error {
+	var errs []error
+	for k, v := range kv {
+		if err := os.WriteFile(filepath.Join("/proc/sys", k), []byte(v), 0o644); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// buildHost links the caller's namespace to the fabric, unless the host's
+// own routes already cover the fabric's network: the bed never takes over
+// addresses the machine uses.
+func (f *Fabric) buildHost() error {
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return fmt.Errorf("the host's routes: %w", err)
+	}
+	for _, r := range routes {
+		if r.Dst == nil {
+			continue
+		}
+		if ones, _ := r.Dst.Mask.Size(); ones > 0 && r.Dst.Contains(fabricNet.Addr().AsSlice()) {
+			l, _ := netlink.LinkByIndex(r.LinkIndex)
+			name := "?"
+			if l != nil {
+				name = l.Attrs().Name
+			}
+			return fmt.Errorf("the host already routes %s (to %s, on %s): a test-bed linked to the host would clash with it; remove that fabric first (ip netns list shows zdt... namespaces)", fabricNet, r.Dst, name)
+		}
+	}
+	host, err := netns.Get()
+	if err != nil {
+		return fmt.Errorf("this process's netns: %w", err)
+	}
+	defer host.Close()
+	if err := addVethTo(f.Fabric, hostPort, host, "host", f.HostFabricLink); err != nil {
+		return err
+	}
+	return setUp(&netlink.Handle{}, NS{Name: "host"}, f.HostFabricLink, []netip.Prefix{prefixOf(f.HostFabricAddr, fabricNet)})
+}
+
+// addNS makes ns with lo up, IPv6 duplicate address detection off
+// (addresses are usable at once) and IPv6 addresses kept while a link is
+// down (so that a healed link has them again).
+func (f *Fabric) addNS(ns NS) error {
+	if out, err := exec.Command(ipBinary(), "netns", "add", ns.Name).CombinedOutput(); err != nil {
+		return fmt.Errorf("ip netns add %s: %v: %s", ns.Name, err, bytesTrim(out))
+	}
 	err := ns.Do(func() error {
 		for _, conf := range []string{"all", "default"} {
 			for _, kv := range [][2]string{{"accept_dad", "0"}, {"keep_addr_on_down", "1"}} {
@@ -212,20 +457,24 @@ func (f *Fabric) addNS(name string) (NS, error) {
 		return nil
 	})
 	if err != nil {
-		return ns, fmt.Errorf("sysctl in netns %s: %w", name, err)
+		return fmt.Errorf("sysctl in netns %s: %w", ns.Name, err)
 	}
-	return ns, ns.setLink("lo", true)
+	return ns.setLink("lo", true)
 }
 
 // addBridge adds the bridge, with addrs, to ns and sets it up.
 func addBridge(ns NS, addrs ...netip.Prefix) error {
+	return addBridgeNamed(ns, bridgeLink, addrs...)
+}
+
+func addBridgeNamed(ns NS, name string, addrs ...netip.Prefix) error {
 	return ns.withHandle(func(h *netlink.Handle) error {
 		off := false
-		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: bridgeLink}, MulticastSnooping: &off}
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}, MulticastSnooping: &off}
 		if err := h.LinkAdd(br); err != nil {
-			return fmt.Errorf("add bridge in netns %s: %w", ns.Name, err)
+			return fmt.Errorf("add bridge %s in netns %s: %w", name, ns.Name, err)
 		}
-		return setUp(h, ns, bridgeLink, addrs)
+		return setUp(h, ns, name, addrs)
 	})
 }
 
@@ -237,7 +486,16 @@ func addVeth(brNS NS, port string, ns NS, link string, addrs ...netip.Prefix) er
 		return fmt.Errorf("open netns %s: %w", ns.Name, err)
 	}
 	defer fd.Close()
-	err = brNS.withHandle(func(h *netlink.Handle) error {
+	if err := addVethTo(brNS, port, fd, ns.Name, link); err != nil {
+		return err
+	}
+	return ns.withHandle(func(h *netlink.Handle) error { return setUp(h, ns, link, addrs) })
+}
+
+// addVethTo adds a veth pair: port, an up port of the bridge in brNS, and
+// link in the namespace target (named name, for errors), left down.
+func addVethTo(brNS NS, port string, target netns.NsHandle, name, link string) error {
+	return brNS.withHandle(func(h *netlink.Handle) error {
 		br, err := h.LinkByName(bridgeLink)
 		if err != nil {
 			return err
@@ -245,17 +503,13 @@ func addVeth(brNS NS, port string, ns NS, link string, addrs ...netip.Prefix) er
 		v := &netlink.Veth{
 			LinkAttrs:     netlink.LinkAttrs{Name: port, MasterIndex: br.Attrs().Index},
 			PeerName:      link,
-			PeerNamespace: netlink.NsFd(int(fd)),
+			PeerNamespace: netlink.NsFd(int(target)),
 		}
 		if err := h.LinkAdd(v); err != nil {
-			return fmt.Errorf("add veth %s (netns %s) - %s (netns %s): %w", port, brNS.Name, link, ns.Name, err)
+			return fmt.Errorf("add veth %s (netns %s) - %s (netns %s): %w", port, brNS.Name, link, name, err)
 		}
 		return setUp(h, brNS, port, nil)
 	})
-	if err != nil {
-		return err
-	}
-	return ns.withHandle(func(h *netlink.Handle) error { return setUp(h, ns, link, addrs) })
 }
 
 func setUp(h *netlink.Handle, ns NS, name string, addrs []netip.Prefix) error {
@@ -278,18 +532,22 @@ func setUp(h *netlink.Handle, ns NS, name string, addrs []netip.Prefix) error {
 	return nil
 }
 
-// remove kills what runs in the namespaces and deletes them.
-func (f *Fabric) remove(t testing.TB) {
+// Remove kills what runs in the Fabric's namespaces and deletes them (the
+// host's links go with them). Namespaces already gone are fine.
+func (f *Fabric) Remove() error {
+	var errs []error
 	for _, ns := range f.namespaces {
-		if err := killAll(ns); err != nil {
-			t.Errorf("fabric cleanup: %v", err)
-		}
+		errs = append(errs, killAll(ns))
 	}
 	for _, ns := range f.namespaces {
+		if _, err := os.Stat(filepath.Join("/run/netns", ns.Name)); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
 		if out, err := exec.Command(ipBinary(), "netns", "del", ns.Name).CombinedOutput(); err != nil {
-			t.Errorf("fabric cleanup: ip netns del %s: %v: %s", ns.Name, err, bytesTrim(out))
+			errs = append(errs, fmt.Errorf("ip netns del %s: %v: %s", ns.Name, err, bytesTrim(out)))
 		}
 	}
+	return errors.Join(errs...)
 }
 
 // killAll kills every process in ns (what `ip netns pids` lists) and waits,

@@ -72,11 +72,7 @@ func StartFRR(t testing.TB, ns NS, cfg FRRConfig) *FRR {
 	t.Helper()
 	need(t, errors.Join(checkNetwork(), checkFRR()))
 	dir := t.TempDir()
-	conf, err := cfg.bgpdConf(ns.Name, filepath.Join(dir, "bgpd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &FRR{NS: ns, Dir: dir, t: t, cfg: cfg, sockDir: dir}
+	sockDir := dir
 	// A unix socket path has at most 107 bytes; test names make long
 	// temporary directories.
 	if len(dir)+len("/zserv.api") > 100 {
@@ -85,40 +81,28 @@ func StartFRR(t testing.TB, ns NS, cfg FRRConfig) *FRR {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { os.RemoveAll(short) })
-		f.sockDir = short
+		sockDir = short
 	}
-	f.vty = &vtyClient{path: filepath.Join(f.sockDir, "bgpd.vty")}
-	zconf := fmt.Sprintf("! written by zdt e2e/fabric\nhostname %s\nlog file %s\nlog timestamp precision 3\n",
-		ns.Name, filepath.Join(dir, "zebra.log"))
-	for name, text := range map[string]string{"bgpd.conf": conf, "zebra.conf": zconf} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
+	setup, err := PrepareFRR(cfg, ns.Name, dir, sockDir)
+	if err != nil {
+		t.Fatal(err)
 	}
+	f := &FRR{NS: ns, Dir: dir, t: t, cfg: cfg, sockDir: sockDir}
+	f.vty = &vtyClient{path: setup.VTY}
 	t.Cleanup(f.cleanup)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	zserv := filepath.Join(f.sockDir, "zserv.api")
-	// -u root: the daemons can read and write the test's files. FRR wants
-	// the user to be in its vty group (frrvty); -g adds that group.
-	// -z, --vty_socket, -i, -f: nothing shared with another FRR.
-	common := []string{"-u", "root", "-g", vtyGroup(), "-z", zserv, "--vty_socket", f.sockDir}
-	f.zebra, err = startDaemon(ns, dir, "zebra", zebraPath, slices.Concat(common,
-		[]string{"-f", filepath.Join(dir, "zebra.conf"), "-i", filepath.Join(dir, "zebra.pid")})...)
+	f.zebra, err = startDaemon(ns, dir, "zebra", setup.Zebra[0], setup.Zebra[1:]...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// bgpd that finds no zebra retries only after a delay: start it once
 	// zebra listens.
-	if err := f.zebra.waitListening(ctx, zserv); err != nil {
+	if err := f.zebra.waitListening(ctx, setup.Zserv); err != nil {
 		t.Fatal(err)
 	}
-	args := slices.Concat(common, []string{"-f", filepath.Join(dir, "bgpd.conf"), "-i", filepath.Join(dir, "bgpd.pid")})
-	if cfg.NoKernel {
-		args = append(args, "-n")
-	}
-	if f.bgpd, err = startDaemon(ns, dir, "bgpd", bgpdPath, args...); err != nil {
+	if f.bgpd, err = startDaemon(ns, dir, "bgpd", setup.Bgpd[0], setup.Bgpd[1:]...); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.waitConfigured(ctx); err != nil {
@@ -126,6 +110,56 @@ func StartFRR(t testing.TB, ns NS, cfg FRRConfig) *FRR {
 	}
 	return f
 }
+
+// FRRSetup is how to run an FRR instance that PrepareFRR configured.
+type FRRSetup struct {
+	// Zebra and Bgpd are the daemons' command lines, to run in the
+	// namespace in that order: bgpd once zebra listens on Zserv.
+	Zebra, Bgpd []string
+	Zserv       string // zebra's socket
+	VTY         string // bgpd's vty socket
+}
+
+// PrepareFRR writes the configuration of an FRR instance, a zebra and a
+// bgpd, into dir (where they also log) and says how to run them, with
+// their sockets in sockDir (keep its path short: a unix socket path has
+// at most 107 bytes). StartFRR runs one for a test; a lab runs its own.
+func PrepareFRR(cfg FRRConfig, hostname, dir, sockDir string) (FRRSetup, error) {
+	if err := checkFRR(); err != nil {
+		return FRRSetup{}, err
+	}
+	conf, err := cfg.bgpdConf(hostname, filepath.Join(dir, "bgpd.log"))
+	if err != nil {
+		return FRRSetup{}, err
+	}
+	zconf := fmt.Sprintf("! written by zdt e2e/fabric\nhostname %s\nlog file %s\nlog timestamp precision 3\n",
+		hostname, filepath.Join(dir, "zebra.log"))
+	for name, text := range map[string]string{"bgpd.conf": conf, "zebra.conf": zconf} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			return FRRSetup{}, err
+		}
+	}
+	zserv := filepath.Join(sockDir, "zserv.api")
+	// -u root: the daemons can read and write the test's files. FRR wants
+	// the user to be in its vty group (frrvty); -g adds that group.
+	// -z, --vty_socket, -i, -f: nothing shared with another FRR.
+	common := []string{"-u", "root", "-g", vtyGroup(), "-z", zserv, "--vty_socket", sockDir}
+	setup := FRRSetup{
+		Zebra: slices.Concat([]string{zebraPath}, common,
+			[]string{"-f", filepath.Join(dir, "zebra.conf"), "-i", filepath.Join(dir, "zebra.pid")}),
+		Bgpd: slices.Concat([]string{bgpdPath}, common,
+			[]string{"-f", filepath.Join(dir, "bgpd.conf"), "-i", filepath.Join(dir, "bgpd.pid")}),
+		Zserv: zserv,
+		VTY:   filepath.Join(sockDir, "bgpd.vty"),
+	}
+	if cfg.NoKernel {
+		setup.Bgpd = append(setup.Bgpd, "-n")
+	}
+	return setup, nil
+}
+
+// CheckFRR reports whether FRR's daemons are installed.
+func CheckFRR() error { return checkFRR() }
 
 // Stop stops bgpd and zebra (SIGTERM: bgpd closes its sessions with a
 // NOTIFICATION) and waits until they have exited. Idempotent; also run in

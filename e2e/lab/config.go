@@ -24,9 +24,17 @@ const configTemplate = `# zdt.yaml: one file describes the whole zdt cluster. Ev
 #
 #     zdt controller --config zdt.yaml --site a
 #
+{{- if .Netns}}
+# This one was written by ` + "`zdt lab --netns`" + `: {{len .Sites}} sites in network namespaces
+# of one machine, each with an embedded etcd member, linked to each other
+# by one bridge (198.51.100.0/24) and to an upstream router (FRR) by
+# another (192.0.2.0/24, 2001:db8:1::/64). File names are relative to the
+# directory of this file.
+{{- else}}
 # This one was written by ` + "`zdt lab`" + `: {{len .Sites}} sites on loopback addresses of
 # one machine, each with an embedded etcd member. File names are relative
 # to the directory of this file.
+{{- end}}
 
 # The cluster's name. All of its state lives in etcd under /zdt/<cluster>/.
 cluster: {{.Cluster}}
@@ -163,16 +171,29 @@ sites:
     bgp:
       asn: {{.ASN}}
       router_id: {{.RouterID}}
+{{- if $.BGP.Interface}}
+      interface: {{$.BGP.Interface}}   # carries the addresses of the services the site is active for
+{{- end}}
       peers:
         - address: {{scalar $.BGP.ObserverListen.Addr.String}}
           port: {{$.BGP.ObserverListen.Port}}
           asn: {{$.BGP.ObserverASN}}
-          local_address: {{scalar .IP.String}}
+          local_address: {{scalar .BGPAddr.String}}
           hold_time: {{$.BGP.HoldTime}}
           keepalive: {{$.BGP.Keepalive}}
           connect_retry: {{$.BGP.ConnectRetry}}
           families: [ipv4, ipv6]   # the IPv6 prefixes too, over this IPv4 session
           description: the lab's route observer
+{{- $site := .}}
+{{- range $.BGP.Routers}}
+        - address: {{scalar .Address.String}}
+          asn: {{.ASN}}
+          local_address: {{scalar ($.RouterLocal $site .)}}
+          hold_time: {{$.BGP.HoldTime}}
+          keepalive: {{$.BGP.Keepalive}}
+          connect_retry: {{$.BGP.ConnectRetry}}
+          description: {{.Description}}
+{{- end}}
 {{- end}}
 {{- end}}
 
@@ -205,6 +226,9 @@ services:
   - name: {{.Name}}
     sites: {{flow .Sites}}
     prefixes: {{flow (strings .Prefixes)}}
+{{- if .Addresses}}
+    addresses: {{flow (addrs .Addresses)}}
+{{- end}}
     rto: 30s
 {{- if and $.Postgres (eq .Name $.Postgres.Service)}}
     replication_group: {{$.Postgres.Group}}
@@ -265,7 +289,7 @@ bgp:
     listen: {{scalar .BGP.ObserverListen.String}}
     peers:
 {{- range .Sites}}
-      - {address: {{scalar .IP.String}}, asn: {{.ASN}}, site: {{.Name}}}
+      - {address: {{scalar .BGPAddr.String}}, asn: {{.ASN}}, site: {{.Name}}}
 {{- end}}
 {{- end}}
 {{- if .Postgres}}
@@ -396,6 +420,15 @@ func (d configData) PGMembers() []pgMemberData {
 	return out
 }
 
+// RouterLocal is the address a site's session with an upstream router
+// leaves from: its address of the router's family.
+func (d configData) RouterLocal(s SiteSpec, r RouterSpec) string {
+	if r.Address.Is6() {
+		return s.BGPAddr6.String()
+	}
+	return s.BGPAddr().String()
+}
+
 // NotRoot says the guests were left out because the lab is not root's.
 func (d configData) NotRoot() bool { return errors.Is(d.NoLibvirtd, ErrLibvirtdNeedsRoot) }
 
@@ -413,6 +446,7 @@ func writeConfig(dir string, t Topology, x configExtras) error {
 		"flow":       flowList,
 		"scalar":     scalar,
 		"strings":    prefixStrings,
+		"addrs":      addrStrings,
 		"entry":      commentedEntry,
 	}).Parse(configTemplate)
 	if err != nil {
@@ -459,6 +493,14 @@ func flowList(items []string) string {
 // comments of neighbouring entries lined up.
 func commentedEntry(key string, value fmt.Stringer, comment string) string {
 	return fmt.Sprintf("  %-29s # %s", key+": "+value.String(), comment)
+}
+
+func addrStrings(addrs []netip.Addr) []string {
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.String()
+	}
+	return out
 }
 
 func prefixStrings(prefixes []netip.Prefix) []string {

@@ -360,3 +360,56 @@ func place(t *testing.T, c *config.Cluster, snap *site.Snapshot) {
 		snap.Placements[p.Guest] = p
 	}
 }
+
+// TestNetnsConfigLoads checks the zdt.yaml of a lab in network namespaces
+// (without building one, which needs root): it loads without a problem,
+// the sites listen on their fabric addresses, every site's speaker has its
+// sessions with the observer and with the upstream router over IPv4 and
+// IPv6 from its own upstream addresses, and every service has an address
+// in each of its prefixes, carried by zdt0.
+func TestNetnsConfigLoads(t *testing.T) {
+	t.Parallel()
+	top, err := DefaultTopology().WithoutGuests().WithoutPostgres().InNetns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := errors.Join(writePKI(dir, top, time.Now()), writeConfig(dir, top, configExtras{tokenSums: map[string]string{
+		"viewer": strings.Repeat("a", 64), "operator": strings.Repeat("b", 64), "admin": strings.Repeat("c", 64)}})); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(filepath.Join(dir, configName))
+	if err != nil {
+		t.Fatalf("the netns lab's zdt.yaml: %v", err)
+	}
+	if c.BGP.Observer == nil || c.BGP.Observer.Listen.String() != "192.0.2.4:1179" {
+		t.Errorf("observer %+v; want it on 192.0.2.4:1179", c.BGP.Observer)
+	}
+	for i, s := range c.Sites {
+		n := 11 + i
+		if want := fmt.Sprintf("198.51.100.%d:7480", n); s.API != want {
+			t.Errorf("site %s's api %q; want %q", s.Name, s.API, want)
+		}
+		if s.BGP == nil || s.BGP.Interface != "zdt0" || len(s.BGP.Peers) != 3 {
+			t.Errorf("site %s's bgp %+v; want interface zdt0 and three peers", s.Name, s.BGP)
+			continue
+		}
+		var got []string
+		for _, p := range s.BGP.Peers {
+			got = append(got, fmt.Sprintf("%s:%d from %s", p.Address, p.Port, p.LocalAddress))
+		}
+		want := []string{
+			fmt.Sprintf("192.0.2.4:1179 from 192.0.2.%d", n),
+			fmt.Sprintf("192.0.2.1:0 from 192.0.2.%d", n),
+			fmt.Sprintf("2001:db8:1::1:0 from 2001:db8:1::%d", n),
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("site %s's peers %v; want %v", s.Name, got, want)
+		}
+	}
+	for _, svc := range c.Services {
+		if len(svc.Addresses) != len(svc.Prefixes) {
+			t.Errorf("service %s: addresses %v for prefixes %v; want one in each", svc.Name, svc.Addresses, svc.Prefixes)
+		}
+	}
+}

@@ -61,6 +61,25 @@
 // hosts, services and guests of the sample live in one place,
 // DefaultTopology.
 //
+// A lab in network namespaces (Topology.InNetns, `zdt lab --netns`, root
+// and FRR needed) is the test bed of the drills: each site runs in a
+// namespace of its own (package e2e/fabric builds them; their names begin
+// with the id in DIR/netns), with a link to the other sites (the fabric,
+// 198.51.100.0/24) and a link to the upstream router, FRR in a namespace of
+// its own (192.0.2.1 and 2001:db8:1::1), which installs its best paths into
+// its kernel. The sites speak BGP to FRR over IPv4 and IPv6, and to the
+// route observer, which runs beside FRR (192.0.2.4) and reaches etcd over
+// its own link to the fabric; the machine's namespace has one too
+// (198.51.100.2), so the zdt commands reach the sites. Every service has an
+// address in each of its prefixes, which the active site's zdt0 carries (a
+// bridge without ports: the kernel may have no dummy interfaces), and every
+// site runs a service responder (package responder) on port 8080. A client
+// namespace on the upstream's bridge routes through FRR: its requests to a
+// service's address follow BGP to the active site. KillSite cuts the site's
+// links before it kills its processes; IsolateSite cuts it off from the
+// other sites alone; StartSite heals the links. Stop removes the
+// namespaces.
+//
 // The lab needs Linux: it reads /proc to tell its controllers from other
 // processes that happen to reuse their pids.
 package lab

@@ -54,7 +54,7 @@ func (l *Lab) FreezeController(site string) (pid int, err error) {
 // network blackholes: what the outside fence must give up on within its
 // limit. ThawSite continues them all.
 func (l *Lab) HangSite(site string) (pids []int, err error) {
-	return l.signalSite(site, syscall.SIGSTOP, controllerOf(site), libvirtdOf(site), postgresOf(site))
+	return l.signalSite(site, syscall.SIGSTOP, controllerOf(site), libvirtdOf(site), postgresOf(site), responderOf(site))
 }
 
 // ThawSite continues whatever of the site was stopped (HangSite,
@@ -62,7 +62,7 @@ func (l *Lab) HangSite(site string) (pids []int, err error) {
 // its fence and fences its members as soon as they answer again, then its
 // libvirtd and its PostgreSQL server.
 func (l *Lab) ThawSite(site string) (pids []int, err error) {
-	return l.signalSite(site, syscall.SIGCONT, controllerOf(site), libvirtdOf(site), postgresOf(site))
+	return l.signalSite(site, syscall.SIGCONT, controllerOf(site), libvirtdOf(site), postgresOf(site), responderOf(site))
 }
 
 func (l *Lab) signalController(site string, sig syscall.Signal) (int, error) {

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/zdt-project/zdt/e2e/fabric"
 )
 
 // ErrRunning is wrapped by the errors that refuse to act on a lab or a site
@@ -70,6 +73,13 @@ type Lab struct {
 	// noPostgres says why a lab Create made has none.
 	pg         *pgGroup
 	noPostgres error
+
+	// fab is the lab's network namespaces, nil for a loopback lab;
+	// siteASNs are the sites' AS numbers, in order, and serviceAddrs the
+	// services' addresses, which its upstream router and client need.
+	fab          *fabric.Fabric
+	siteASNs     []uint32
+	serviceAddrs map[string][]netip.Addr
 
 	mu       sync.Mutex
 	children map[proc]*child // the processes this Lab started
@@ -148,9 +158,26 @@ func Create(dir string, opts Options) (*Lab, error) {
 		if err := removePIDFile(filepath.Join(dir, observerDirName)); err != nil {
 			return nil, err
 		}
+		if err := old.removeFabric(); err != nil {
+			return nil, err
+		}
+		if err := os.Remove(filepath.Join(dir, netnsFileName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create the lab directory: %w", err)
+	}
+	if t.Netns != nil {
+		if err := fabric.CheckNetwork(); err != nil {
+			return nil, fmt.Errorf("a lab in network namespaces: %w", err)
+		}
+		if err := fabric.CheckFRR(); err != nil {
+			return nil, fmt.Errorf("a lab in network namespaces needs FRR as its upstream router: %w", err)
+		}
+		if err := newFabricID(dir); err != nil {
+			return nil, err
+		}
 	}
 	if err := writeSecrets(dir, t, pg); err != nil {
 		return nil, err
@@ -294,6 +321,22 @@ func Open(dir string, opts Options) (*Lab, error) {
 	if l.pg, err = f.pgGroup(dir); err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
+	if l.fab, err = openFabric(dir, l.SiteNames()); err != nil {
+		return nil, fmt.Errorf("the lab's network namespaces: %w", err)
+	}
+	l.serviceAddrs = map[string][]netip.Addr{}
+	for _, s := range f.Sites {
+		l.siteASNs = append(l.siteASNs, s.BGP.ASN)
+	}
+	for _, svc := range f.Services {
+		for _, raw := range svc.Addresses {
+			a, err := netip.ParseAddr(raw)
+			if err != nil {
+				return nil, fmt.Errorf("read %s: service %s: %w", path, svc.Name, err)
+			}
+			l.serviceAddrs[svc.Name] = append(l.serviceAddrs[svc.Name], a)
+		}
+	}
 	return l, nil
 }
 
@@ -332,11 +375,15 @@ type labFile struct {
 		Hosts []struct {
 			URI string `yaml:"uri"`
 		} `yaml:"hosts"`
+		BGP struct {
+			ASN uint32 `yaml:"asn"`
+		} `yaml:"bgp"`
 	} `yaml:"sites"`
 	Services []struct {
 		Name             string   `yaml:"name"`
 		Sites            []string `yaml:"sites"`
 		ReplicationGroup string   `yaml:"replication_group"`
+		Addresses        []string `yaml:"addresses"`
 	} `yaml:"services"`
 	BGP struct {
 		Observer *struct{} `yaml:"observer"`
@@ -364,6 +411,10 @@ func (l *Lab) ConfigPath() string { return filepath.Join(l.dir, configName) }
 
 // LogPath is the file a site's controller writes its output to.
 func (l *Lab) LogPath(site string) string { return filepath.Join(l.dir, site, "controller.log") }
+
+// ResponderLogPath is the log of the site's service responder (a lab in
+// network namespaces).
+func (l *Lab) ResponderLogPath(site string) string { return l.logPath(responderOf(site)) }
 
 // ObserverLogPath is the file the route observer writes its output to.
 func (l *Lab) ObserverLogPath() string {

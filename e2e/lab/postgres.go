@@ -78,9 +78,12 @@ var pgConf = []string{
 }
 
 // pgHBA lets zdt and zdt_repl in over loopback, with their passwords.
-const pgHBA = `# written by zdt lab: password authentication over loopback only
+const pgHBA = `# written by zdt lab: password authentication over loopback only, and
+# over the sites' fabric of a lab in network namespaces
 host replication ` + pgReplUser + ` 127.0.0.0/8 scram-sha-256
 host all all 127.0.0.0/8 scram-sha-256
+host replication ` + pgReplUser + ` 198.51.100.0/24 scram-sha-256
+host all all 198.51.100.0/24 scram-sha-256
 `
 
 // ErrNoPostgres is wrapped by the error of FindPostgres when the
@@ -624,7 +627,13 @@ func (l *Lab) pgCommand(site, name string, args ...string) error {
 	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
+	// In network namespaces the server is born in its site's, from a
+	// thread there.
+	err := l.inNS(postgresOf(site), cmd.Start)
+	if err == nil {
+		err = cmd.Wait()
+	}
+	if err != nil {
 		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(out.String()))
 	}
 	return nil

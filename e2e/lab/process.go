@@ -31,6 +31,9 @@ const (
 	libvirtdRole               // the libvirtd that serves the site's hypervisor
 	observerRole               // zdt observer, the lab's one route observer (no site)
 	postgresRole               // the postmaster of the site's PostgreSQL server
+	responderRole              // the site's service responder (in namespaces)
+	zebraRole                  // the upstream router's zebra (in namespaces; no site)
+	bgpdRole                   // the upstream router's bgpd
 )
 
 // proc is one process of the lab: a site's controller, libvirtd or
@@ -48,6 +51,12 @@ func (p proc) String() string {
 		return "the route observer"
 	case postgresRole:
 		return "site " + p.site + "'s PostgreSQL"
+	case responderRole:
+		return "site " + p.site + "'s service responder"
+	case zebraRole:
+		return "the upstream router's zebra"
+	case bgpdRole:
+		return "the upstream router's bgpd"
 	}
 	return "site " + p.site + "'s controller"
 }
@@ -55,8 +64,13 @@ func (p proc) String() string {
 func controllerOf(site string) proc { return proc{site, controllerRole} }
 func libvirtdOf(site string) proc   { return proc{site, libvirtdRole} }
 func postgresOf(site string) proc   { return proc{site, postgresRole} }
+func responderOf(site string) proc  { return proc{site, responderRole} }
 
-var observerProc = proc{role: observerRole}
+var (
+	observerProc = proc{role: observerRole}
+	zebraProc    = proc{role: zebraRole}
+	bgpdProc     = proc{role: bgpdRole}
+)
 
 // pidDir is the directory of the process's pid file: DIR/<site> for the
 // controller, DIR/<site>/libvirt for the libvirtd, DIR/observer for the
@@ -69,6 +83,12 @@ func (l *Lab) pidDir(p proc) string {
 		return libvirtDir(l.dir, p.site)
 	case observerRole:
 		return filepath.Join(l.dir, observerDirName)
+	case responderRole:
+		return filepath.Join(l.dir, p.site, "responder")
+	case zebraRole:
+		return filepath.Join(l.upstreamDir(), "zebra")
+	case bgpdRole:
+		return filepath.Join(l.upstreamDir(), "bgpd")
 	}
 	return filepath.Join(l.dir, p.site)
 }
@@ -82,6 +102,12 @@ func (l *Lab) logPath(p proc) string {
 		return l.ObserverLogPath()
 	case postgresRole:
 		return l.PostgresLogPath(p.site)
+	case responderRole:
+		return filepath.Join(l.dir, p.site, "responder.log")
+	case zebraRole:
+		return filepath.Join(l.upstreamDir(), "zebra.out")
+	case bgpdRole:
+		return filepath.Join(l.upstreamDir(), "bgpd.out")
 	}
 	return l.LogPath(p.site)
 }
@@ -96,6 +122,12 @@ func (l *Lab) is(p proc, pid int) bool {
 		return isObserver(pid, l.ConfigPath())
 	case postgresRole:
 		return isPostgres(pid, l.pgDataDir(p.site))
+	case responderRole:
+		return isResponder(pid, l.dir, p.site)
+	case zebraRole:
+		return isFRRDaemon(pid, filepath.Join(l.upstreamDir(), "zebra.conf"))
+	case bgpdRole:
+		return isFRRDaemon(pid, filepath.Join(l.upstreamDir(), "bgpd.conf"))
 	}
 	return isController(pid, l.ConfigPath(), p.site)
 }
@@ -110,9 +142,15 @@ func (l *Lab) procs() [][]proc {
 		if l.hasPostgres(s.Name) {
 			others = append(others, postgresOf(s.Name))
 		}
+		if l.fab != nil {
+			others = append(others, responderOf(s.Name))
+		}
 	}
 	if l.observer {
 		others = append(others, observerProc)
+	}
+	if l.fab != nil {
+		others = append(others, bgpdProc, zebraProc)
 	}
 	return [][]proc{controllers, others}
 }
@@ -210,6 +248,14 @@ func (l *Lab) child(p proc) *child {
 // StartAll starts what does not run yet: the route observer, the
 // PostgreSQL servers (made first, when the lab is new), then every site.
 func (l *Lab) StartAll() error {
+	if l.fab != nil {
+		if err := l.ensureFabric(); err != nil {
+			return err
+		}
+		if err := l.startFRR(); err != nil {
+			return err
+		}
+	}
 	if _, ok := l.ObserverRunning(); l.observer && !ok {
 		if err := l.startObserver(); err != nil {
 			return err
@@ -246,6 +292,11 @@ func (l *Lab) StartSite(site string) error {
 		return fmt.Errorf("site %s is %w as pid %d: take it down first with `zdt lab site %s down --dir %s`",
 			site, ErrRunning, pid, site, l.dir)
 	}
+	if l.fab != nil {
+		if err := l.HealSite(site); err != nil {
+			return fmt.Errorf("start site %s: %w", site, err)
+		}
+	}
 	if l.hasLibvirtd(site) {
 		if _, ok := l.LibvirtdRunning(site); !ok {
 			if err := l.startLibvirtd(site); err != nil {
@@ -256,6 +307,11 @@ func (l *Lab) StartSite(site string) error {
 	siteDir := filepath.Join(l.dir, site)
 	if err := os.MkdirAll(siteDir, 0o755); err != nil {
 		return fmt.Errorf("start site %s: %w", site, err)
+	}
+	if _, ok := l.running(responderOf(site)); l.fab != nil && !ok {
+		if err := l.startResponder(site); err != nil {
+			return err
+		}
 	}
 	args := []string{"controller", "--config", l.ConfigPath(), "--site", site, "--embed-etcd", filepath.Join(siteDir, "etcd")}
 	return l.start(controllerOf(site), l.binary, args, l.env)
@@ -294,7 +350,10 @@ func (l *Lab) start(p proc, bin string, args, env []string) error {
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	if err := os.MkdirAll(l.pidDir(p), 0o755); err != nil {
+		return fmt.Errorf("start %s: %w", p, err)
+	}
+	if err := l.inNS(p, cmd.Start); err != nil {
 		return fmt.Errorf("start %s with %s: %w", p, bin, err)
 	}
 	c := &child{pid: cmd.Process.Pid, done: make(chan struct{})}
@@ -315,15 +374,21 @@ func (l *Lab) start(p proc, bin string, args, env []string) error {
 }
 
 // KillSite makes a site go dark: SIGKILL to its controller's process
-// group, its libvirtd's and its PostgreSQL server's, without warning; the
-// site's guests die with its libvirtd. The route observer stays: it is the
-// sites' upstream. It fails with ErrNotRunning if none of them runs.
+// group, its libvirtd's and its PostgreSQL server's (and its responder's),
+// without warning; the site's guests die with its libvirtd. In network
+// namespaces its links are cut first. The route observer and the upstream
+// router stay. It fails with ErrNotRunning if none of them runs.
 func (l *Lab) KillSite(site string) error {
 	if _, err := l.Site(site); err != nil {
 		return err
 	}
+	if l.fab != nil {
+		if err := l.CutSite(site); err != nil {
+			return err
+		}
+	}
 	var victims []victim
-	for _, p := range []proc{controllerOf(site), libvirtdOf(site), postgresOf(site)} {
+	for _, p := range []proc{controllerOf(site), libvirtdOf(site), postgresOf(site), responderOf(site)} {
 		pid, ok := l.running(p)
 		if !ok {
 			if err := l.forget(p); err != nil {
@@ -397,7 +462,10 @@ func (l *Lab) Stop(ctx context.Context) error {
 			errs = append(errs, removeSocketDir(l.dir, l.sockDirs[s.Name]))
 		}
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return l.removeFabric()
 }
 
 // stop stops the processes that run: SIGTERM, a wait bounded by ctx and

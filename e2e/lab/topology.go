@@ -31,6 +31,15 @@ type Topology struct {
 	// cannot fence a resource of the dark site from outside waits for
 	// zdt fence confirm.
 	RequireConfirmation bool
+	// Netns runs the lab in network namespaces (InNetns); nil runs it on
+	// loopback addresses.
+	Netns *NetnsSpec
+}
+
+// NetnsSpec is what a lab in network namespaces adds: see InNetns.
+type NetnsSpec struct {
+	// ResponderPort is where every site's service responder listens.
+	ResponderPort uint16
 }
 
 // BGPSpec is how the lab's sites announce their services' prefixes: every
@@ -46,6 +55,19 @@ type BGPSpec struct {
 	MinChangeInterval time.Duration
 	// HoldTime, Keepalive and ConnectRetry are the sites' session timers.
 	HoldTime, Keepalive, ConnectRetry time.Duration
+	// Routers are upstream routers every site also has a session with,
+	// from its address of the router's family.
+	Routers []RouterSpec
+	// Interface is the sites' bgp.interface, which carries the addresses
+	// of the services a site is active for; "" for none.
+	Interface string
+}
+
+// RouterSpec is an upstream router the sites announce to.
+type RouterSpec struct {
+	Address     netip.Addr
+	ASN         uint32
+	Description string
 }
 
 // PostgresSpec is the lab's replication group: one PostgreSQL server per
@@ -92,6 +114,17 @@ type SiteSpec struct {
 	// set.
 	ASN      uint32
 	RouterID netip.Addr
+	// BGPAddr4 and BGPAddr6 are the addresses the speaker's sessions
+	// leave from; an invalid BGPAddr4 means IP.
+	BGPAddr4, BGPAddr6 netip.Addr
+}
+
+// BGPAddr is the address the site's IPv4 sessions leave from.
+func (s SiteSpec) BGPAddr() netip.Addr {
+	if s.BGPAddr4.IsValid() {
+		return s.BGPAddr4
+	}
+	return s.IP
 }
 
 // HostSpec is a hypervisor of a site. Its URI is the site's libvirtd, which
@@ -112,7 +145,10 @@ type ServiceSpec struct {
 	Name     string
 	Sites    []string
 	Prefixes []netip.Prefix
-	Guests   []GuestSpec
+	// Addresses are the service's host addresses, which its active site's
+	// interface carries (with BGPSpec.Interface).
+	Addresses []netip.Addr
+	Guests    []GuestSpec
 }
 
 // GuestSpec is a guest of a service. The lab writes its domain XML to

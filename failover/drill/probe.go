@@ -31,6 +31,25 @@ type ProbeResult struct {
 	Writes       bool `json:"writes"`
 	Acknowledged int  `json:"acknowledged"`
 	Missing      int  `json:"missing"`
+	// AnsweredBy are the runs of answers from one site, in order, for a
+	// probe whose service says who answered (http).
+	AnsweredBy []SiteRun `json:"answered_by,omitempty"`
+}
+
+// SiteRun is a run of requests in a row that one site answered.
+type SiteRun struct {
+	Site    string    `json:"site"`
+	First   time.Time `json:"first"` // the start of the first request
+	Last    time.Time `json:"last"`  // the end of the last
+	Answers int       `json:"answers"`
+}
+
+// Request is one request of a probe, as its history keeps it.
+type Request struct {
+	Seq        int
+	Start, End time.Time
+	Site       string // who answered; "" when the service does not say
+	Err        error  // nil: it succeeded (a write was acknowledged)
 }
 
 // Outage is a run of failed requests: from the start of the first to the
@@ -58,8 +77,9 @@ func (p *ProbeResult) LongestOutage() time.Duration {
 
 // Prober sends one request to the service.
 type Prober interface {
-	// Probe sends one request and says whether it succeeded.
-	Probe(ctx context.Context, seq int) error
+	// Probe sends one request and says whether it succeeded, and which
+	// site answered when the service says ("" otherwise).
+	Probe(ctx context.Context, seq int) (site string, err error)
 	// Verify says, after the drill, how many of the acknowledged writes
 	// (by sequence number) are missing; a probe that does not write
 	// returns 0.
@@ -75,10 +95,11 @@ type Probe struct {
 	interval time.Duration
 	writes   bool
 
-	mu     sync.Mutex
-	res    ProbeResult
-	acked  []int
-	outage *Outage
+	mu      sync.Mutex
+	res     ProbeResult
+	acked   []int
+	outage  *Outage
+	history []Request
 	// noted is closed, and replaced, after each request.
 	noted chan struct{}
 }
@@ -94,6 +115,29 @@ type Probe struct {
 //
 // timeout bounds one request.
 func NewProbe(ctx context.Context, rawURL, drillID string, interval, timeout time.Duration) (*Probe, error) {
+	return NewProbeWith(ctx, rawURL, drillID, interval, timeout, ProbeOptions{})
+}
+
+// ProbeOptions tune a probe beyond its URL.
+type ProbeOptions struct {
+	// Dial opens the connections of tcp and http probes (as
+	// net.Dialer.DialContext, which nil means): from another network
+	// namespace, say.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// VerifyURL is the database (postgres://...) where an http probe's
+	// acknowledged writes are checked afterwards; "" checks nothing.
+	VerifyURL string
+}
+
+// NewProbeWith is NewProbe with options, and one more kind of URL:
+//   - http://HOST:PORT is a service responder (zdt lab's): each request
+//     is a POST /write?client=DRILL&seq=N, which the responder writes
+//     into its database (table zdt_responder) before it answers with
+//     its site's name; a request succeeds on 200. Every request opens a
+//     connection of its own, so each follows the routes of its moment.
+//     With opts.VerifyURL the acknowledged writes are checked afterwards
+//     in that database, and removed.
+func NewProbeWith(ctx context.Context, rawURL, drillID string, interval, timeout time.Duration, opts ProbeOptions) (*Probe, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		var ue *url.Error
@@ -108,20 +152,29 @@ func NewProbe(ctx context.Context, rawURL, drillID string, interval, timeout tim
 		if _, _, err := net.SplitHostPort(u.Host); err != nil || u.Path != "" {
 			return nil, fmt.Errorf("--probe %s: want tcp://HOST:PORT", pr.target)
 		}
-		pr.p = &tcpProber{addr: u.Host, timeout: timeout}
+		pr.p = &tcpProber{addr: u.Host, timeout: timeout, dial: opts.dial(timeout)}
+	case "http":
+		if _, _, err := net.SplitHostPort(u.Host); err != nil || (u.Path != "" && u.Path != "/") {
+			return nil, fmt.Errorf("--probe %s: want http://HOST:PORT, a service responder", pr.target)
+		}
+		hp, err := newHTTPProber(ctx, u.Host, drillID, timeout, opts)
+		if err != nil {
+			return nil, fmt.Errorf("--probe %s: %w", pr.target, err)
+		}
+		pr.p, pr.writes = hp, opts.VerifyURL != ""
 	case "postgres", "postgresql":
 		cfg, err := pgx.ParseConfig(rawURL)
 		if err != nil {
 			return nil, fmt.Errorf("--probe %s: %w", pr.target, err)
 		}
 		cfg.ConnectTimeout = timeout
-		pp := &pgProber{cfg: cfg, drill: drillID, timeout: timeout}
+		pp := &pgProber{cfg: cfg, drill: drillID, timeout: timeout, table: probeTable, keyColumn: "drill"}
 		if err := pp.setUp(ctx); err != nil {
 			return nil, fmt.Errorf("--probe %s: %w", pr.target, err)
 		}
 		pr.p, pr.writes = pp, true
 	default:
-		return nil, fmt.Errorf("--probe %s: want tcp://HOST:PORT or postgres://...", pr.target)
+		return nil, fmt.Errorf("--probe %s: want tcp://HOST:PORT, http://HOST:PORT or postgres://...", pr.target)
 	}
 	return pr, nil
 }
@@ -136,11 +189,11 @@ func (pr *Probe) Run(ctx context.Context) {
 loop:
 	for seq := 1; ; seq++ {
 		start := time.Now()
-		err := pr.p.Probe(ctx, seq)
+		site, err := pr.p.Probe(ctx, seq)
 		if ctx.Err() != nil {
 			break // a request cut by the end counts for nothing
 		}
-		pr.note(seq, start, time.Now(), err)
+		pr.note(Request{Seq: seq, Start: start, End: time.Now(), Site: site, Err: err})
 		select {
 		case <-ctx.Done():
 			break loop
@@ -158,27 +211,44 @@ loop:
 }
 
 // note records one request.
-func (pr *Probe) note(seq int, start, end time.Time, err error) {
+func (pr *Probe) note(r Request) {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
 	close(pr.noted)
 	pr.noted = make(chan struct{})
+	pr.history = append(pr.history, r)
 	pr.res.Sent++
-	if err == nil {
-		pr.acked = append(pr.acked, seq)
+	if r.Err == nil {
+		pr.acked = append(pr.acked, r.Seq)
 		if pr.outage != nil {
-			pr.outage.End = end
+			pr.outage.End = r.End
 			pr.res.Outages = append(pr.res.Outages, *pr.outage)
 			pr.outage = nil
+		}
+		if r.Site != "" {
+			runs := pr.res.AnsweredBy
+			if n := len(runs); n > 0 && runs[n-1].Site == r.Site {
+				runs[n-1].Last = r.End
+				runs[n-1].Answers++
+			} else {
+				pr.res.AnsweredBy = append(runs, SiteRun{Site: r.Site, First: r.Start, Last: r.End, Answers: 1})
+			}
 		}
 		return
 	}
 	pr.res.Failed++
 	if pr.outage == nil {
-		pr.outage = &Outage{Start: start}
+		pr.outage = &Outage{Start: r.Start}
 	}
 	pr.outage.Failures++
-	pr.outage.LastError = err.Error()
+	pr.outage.LastError = r.Err.Error()
+}
+
+// History is every request so far, in order.
+func (pr *Probe) History() []Request {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	return slices.Clone(pr.history)
 }
 
 // Result is what the probe saw, with its writes verified (for a probe
@@ -205,26 +275,41 @@ func (pr *Probe) Close() { pr.p.Close() }
 type tcpProber struct {
 	addr    string
 	timeout time.Duration
+	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
-func (t *tcpProber) Probe(ctx context.Context, _ int) error {
-	d := net.Dialer{Timeout: t.timeout}
-	c, err := d.DialContext(ctx, "tcp", t.addr)
+func (t *tcpProber) Probe(ctx context.Context, _ int) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.timeout)
+	defer cancel()
+	c, err := t.dial(ctx, "tcp", t.addr)
 	if err != nil {
-		return err
+		return "", err
 	}
-	return c.Close()
+	return "", c.Close()
+}
+
+// dial is opts.Dial, or a plain dialer's.
+func (opts ProbeOptions) dial(timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if opts.Dial != nil {
+		return opts.Dial
+	}
+	d := &net.Dialer{Timeout: timeout}
+	return d.DialContext
 }
 
 func (t *tcpProber) Verify(context.Context, []int) (int, error) { return 0, nil }
 func (t *tcpProber) Close()                                     {}
 
-// pgProber writes a row per request.
+// pgProber writes a row per request. Its Verify reads the rows back,
+// from table (probeTable by default), whose column keyColumn ("drill" by
+// default) holds the drill and seq the sequence number.
 type pgProber struct {
-	cfg     *pgx.ConnConfig
-	drill   string
-	timeout time.Duration
-	conn    *pgx.Conn
+	cfg       *pgx.ConnConfig
+	drill     string
+	timeout   time.Duration
+	conn      *pgx.Conn
+	table     string
+	keyColumn string
 }
 
 const probeTable = "zdt_drill_probe"
@@ -241,13 +326,13 @@ func (p *pgProber) setUp(ctx context.Context) error {
 	return err
 }
 
-func (p *pgProber) Probe(ctx context.Context, seq int) error {
+func (p *pgProber) Probe(ctx context.Context, seq int) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	if p.conn == nil {
 		conn, err := pgx.ConnectConfig(ctx, p.cfg)
 		if err != nil {
-			return err
+			return "", err
 		}
 		p.conn = conn
 	}
@@ -255,7 +340,7 @@ func (p *pgProber) Probe(ctx context.Context, seq int) error {
 	if err != nil {
 		p.drop()
 	}
-	return err
+	return "", err
 }
 
 // drop closes the connection after a failure: the next request connects
@@ -297,7 +382,7 @@ func (p *pgProber) verify(ctx context.Context, acked []int) (int, error) {
 		}
 		p.conn = conn
 	}
-	rows, err := p.conn.Query(ctx, `SELECT seq FROM `+probeTable+` WHERE drill = $1`, p.drill)
+	rows, err := p.conn.Query(ctx, `SELECT seq FROM `+p.table+` WHERE `+p.keyColumn+` = $1`, p.drill)
 	if err != nil {
 		return 0, err
 	}
@@ -319,7 +404,7 @@ func (p *pgProber) verify(ctx context.Context, acked []int) (int, error) {
 			missing++
 		}
 	}
-	if _, err := p.conn.Exec(ctx, `DELETE FROM `+probeTable+` WHERE drill = $1`, p.drill); err != nil {
+	if _, err := p.conn.Exec(ctx, `DELETE FROM `+p.table+` WHERE `+p.keyColumn+` = $1`, p.drill); err != nil {
 		return missing, fmt.Errorf("remove the probe's rows of drill %s: %w", p.drill, err)
 	}
 	return missing, nil

@@ -206,7 +206,9 @@ func TestTCPProbeSeesAnOutage(t *testing.T) {
 
 func TestNewProbeRefusesBadURLs(t *testing.T) {
 	for _, tc := range []struct{ url, want string }{
-		{"http://203.0.113.10/", "want tcp://HOST:PORT or postgres://..."},
+		{"http://203.0.113.10/", "want http://HOST:PORT"},
+		{"http://203.0.113.10:80/x", "want http://HOST:PORT"},
+		{"ftp://203.0.113.10:21", "want tcp://HOST:PORT, http://HOST:PORT or postgres://..."},
 		{"tcp://203.0.113.10", "want tcp://HOST:PORT"},
 		{"tcp://203.0.113.10:80/x", "want tcp://HOST:PORT"},
 		{"postgres://zdt:secret@[::1", "--probe"},

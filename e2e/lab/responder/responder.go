@@ -1,0 +1,136 @@
+// Package responder is the lab's stand-in for the application a service's
+// guests would run: a small HTTP server that every site of a lab in
+// network namespaces runs, listening on every address of its site. Only
+// the active site's interface carries the service's addresses, so only the
+// active site is reached through them; it answers with its site's name and
+// writes each write request into the lab's replicated PostgreSQL group,
+// so that a client can tell which site served it and which of its writes
+// were acknowledged.
+//
+//	GET  /site                    200 "a\n"
+//	POST /write?client=C&seq=N    200 "a 42\n": the row id; 503 and why
+//	                              when the write was not acknowledged
+//
+// Writes go to the group's primary, wherever it is: the connection string
+// lists every member with target_session_attrs=read-write, as an
+// application would connect.
+package responder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/zap"
+)
+
+// Table is the table the responder writes to, made on first use.
+const Table = "zdt_responder"
+
+// writeTimeout bounds one write request: an unacknowledged write fails
+// fast, and the client tries the next.
+const writeTimeout = 2 * time.Second
+
+// Server answers for one site.
+type Server struct {
+	site string
+	pool *pgxpool.Pool // nil without a database
+	log  *zap.Logger
+}
+
+// New returns the responder of site, writing through a pool of
+// connections to databaseURL; "" answers /site only and refuses writes.
+func New(site, databaseURL string, log *zap.Logger) (*Server, error) {
+	s := &Server{site: site, log: log}
+	if databaseURL == "" {
+		return s, nil
+	}
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		// The URL holds a password: say what is wrong, not the URL.
+		return nil, errors.New("the database URL cannot be parsed")
+	}
+	// Connections are made ahead, in the background, so that a request
+	// rarely waits for one: the connection string lists every member, and
+	// trying a dark site's first costs a connect timeout each time.
+	cfg.MaxConns = 4
+	cfg.MinConns = 2
+	cfg.HealthCheckPeriod = 250 * time.Millisecond
+	cfg.ConnConfig.ConnectTimeout = 300 * time.Millisecond
+	if s.pool, err = pgxpool.NewWithConfig(context.Background(), cfg); err != nil {
+		return nil, fmt.Errorf("database pool: %w", err)
+	}
+	return s, nil
+}
+
+// Close closes the database pool.
+func (s *Server) Close() {
+	if s.pool != nil {
+		s.pool.Close()
+	}
+}
+
+// Serve answers on l until ctx ends.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /site", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, s.site)
+	})
+	mux.HandleFunc("POST /write", s.write)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	err := srv.Serve(l)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func (s *Server) write(w http.ResponseWriter, r *http.Request) {
+	client := r.URL.Query().Get("client")
+	seq, err := strconv.ParseInt(r.URL.Query().Get("seq"), 10, 64)
+	if client == "" || err != nil {
+		http.Error(w, "want ?client=NAME&seq=NUMBER", http.StatusBadRequest)
+		return
+	}
+	if s.pool == nil {
+		http.Error(w, s.site+": no database", http.StatusServiceUnavailable)
+		return
+	}
+	// A client that gives up does not cut the write short: a connection
+	// being made for it would be lost too, and the next request would
+	// start over.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
+	defer cancel()
+	var id int64
+	err = s.pool.QueryRow(ctx, `INSERT INTO `+Table+` (client, seq, site) VALUES ($1, $2, $3) RETURNING id`,
+		client, seq, s.site).Scan(&id)
+	if err != nil && isMissingTable(err) {
+		if _, err = s.pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+Table+` (
+			id bigserial PRIMARY KEY, client text NOT NULL, seq bigint NOT NULL,
+			site text NOT NULL, at timestamptz NOT NULL DEFAULT now())`); err == nil {
+			err = s.pool.QueryRow(ctx, `INSERT INTO `+Table+` (client, seq, site) VALUES ($1, $2, $3) RETURNING id`,
+				client, seq, s.site).Scan(&id)
+		}
+	}
+	if err != nil {
+		s.log.Warn("write not acknowledged", zap.String("client", client), zap.Int64("seq", seq), zap.Error(err))
+		http.Error(w, s.site+": "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintf(w, "%s %d\n", s.site, id)
+}
+
+// isMissingTable reports a PostgreSQL undefined_table error (42P01).
+func isMissingTable(err error) bool {
+	var pe interface{ SQLState() string }
+	return errors.As(err, &pe) && pe.SQLState() == "42P01"
+}

@@ -1,0 +1,331 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zdt-project/zdt/e2e/fabric"
+	"github.com/zdt-project/zdt/e2e/lab"
+	"github.com/zdt-project/zdt/failover/drill"
+	"github.com/zdt-project/zdt/site"
+)
+
+// The test bed: `zdt lab --netns`, a lab whose sites run in network
+// namespaces of their own, each linked to the other sites (the fabric) and
+// to FRR, the upstream router, which installs its best paths into its
+// namespace's kernel. A client in another namespace sends a write to web's
+// address every 10 ms; the site whose zdt0 carries the address answers
+// with its name, after writing the request into group pg (synchronous).
+// So the client's packets follow BGP, and what it records is what a
+// consumer of the service sees.
+
+// netnsClientInterval is how often the client sends a request.
+const netnsClientInterval = 10 * time.Millisecond
+
+// startNetnsLab starts a settled lab in network namespaces with a
+// synchronous group. Only one such lab runs at a time (the machine's link
+// to the fabric takes 198.51.100.2).
+func startNetnsLab(t *testing.T) (*settledLab, context.Context) {
+	t.Helper()
+	if os.Geteuid() != 0 || fabric.CheckFRR() != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true: a lab in network namespaces needs root and FRR (%v)", fabric.CheckFRR())
+		}
+		t.Skip("a lab in network namespaces needs root and FRR (" + fabric.InstallHint + ")")
+	}
+	zdt, l, _ := startLabWithArgs(t, []string{"--netns", "--synchronous", "--timeout", "90s"})
+	if !l.InNetns() {
+		t.Fatal("zdt lab --netns made a lab that does not run in network namespaces")
+	}
+	// The tests take a down: the test's etcd client talks to b and c.
+	return settle(t, zdt, l, 3*time.Minute, "b", "c")
+}
+
+// serviceAnswers asks web's responder, through the client's namespace,
+// which site serves it, over IPv4 and IPv6, until both say want.
+func serviceAnswers(ctx context.Context, t *testing.T, l *lab.Lab, service, want string) {
+	t.Helper()
+	client := &http.Client{
+		Timeout:   time.Second,
+		Transport: &http.Transport{DialContext: l.Fabric().Client.DialContext, DisableKeepAlives: true},
+	}
+	for _, family := range []int{4, 6} {
+		u, err := l.ServiceURL(service, family)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var last string
+		for {
+			resp, err := client.Get(u + "/site")
+			if err == nil {
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				last = strings.TrimSpace(string(body))
+				if last == want {
+					break
+				}
+			} else {
+				last = err.Error()
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("the client never reached %s's responder at %s (IPv%d) served by %s; last: %s", service, u, family, want, last)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// startClient starts the client: a probe of web's responder, from the
+// client's namespace, whose acknowledged writes are checked in group pg.
+func startClient(ctx context.Context, t *testing.T, l *lab.Lab) (probe *drill.Probe, stop func() *drill.ProbeResult) {
+	t.Helper()
+	u, err := l.ServiceURL("web", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg, err := l.PostgresClientURL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe, err = drill.NewProbeWith(ctx, u, "netns-"+t.Name(), netnsClientInterval, 250*time.Millisecond,
+		drill.ProbeOptions{Dial: l.Fabric().Client.DialContext, VerifyURL: pg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		probe.Run(runCtx)
+	}()
+	stopped := false
+	stop = func() *drill.ProbeResult {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		<-done
+		res, err := probe.Result(context.WithoutCancel(ctx))
+		probe.Close()
+		if err != nil {
+			t.Fatalf("the client's result: %v", err)
+		}
+		return res
+	}
+	t.Cleanup(func() { stop() })
+	return probe, stop
+}
+
+// waitServedBy waits until the client's last n requests all succeeded,
+// answered by a site other than dark, and returns that site.
+func waitServedBy(ctx context.Context, t *testing.T, probe *drill.Probe, dark string, n int) string {
+	t.Helper()
+	for {
+		h := probe.History()
+		if len(h) >= n {
+			last := h[len(h)-n:]
+			site := last[0].Site
+			ok := site != "" && site != dark
+			for _, r := range last {
+				ok = ok && r.Err == nil && r.Site == site
+			}
+			if ok {
+				return site
+			}
+		}
+		select {
+		case <-ctx.Done():
+			var tail []string
+			for _, r := range h[max(0, len(h)-5):] {
+				tail = append(tail, fmt.Sprintf("#%d %q %v", r.Seq, r.Site, r.Err))
+			}
+			t.Fatalf("the client was not served by a site other than %s for %d requests in a row; its last requests: %s", dark, n, strings.Join(tail, "; "))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// checkClientHistory is the checker of what the client recorded: it says
+// what is wrong. After faultAt no request that began then may be answered
+// by the dark site (a fenced site never answers); once a surviving site has
+// answered, only it answers (no split brain, no flapping); the history
+// ends served.
+func checkClientHistory(h []drill.Request, dark string, faultAt time.Time) []string {
+	var wrong []string
+	taker := ""
+	for _, r := range h {
+		if r.Err != nil {
+			continue
+		}
+		switch {
+		case r.Start.After(faultAt) && r.Site == dark:
+			wrong = append(wrong, fmt.Sprintf("request %d, sent %s after the fault, was answered by the dark site %s",
+				r.Seq, r.Start.Sub(faultAt).Round(time.Millisecond), dark))
+		case taker == "" && r.Site != dark:
+			taker = r.Site
+		case taker != "" && r.Site != taker:
+			wrong = append(wrong, fmt.Sprintf("request %d was answered by %s after %s had taken over", r.Seq, r.Site, taker))
+		}
+	}
+	if len(h) == 0 || h[len(h)-1].Err != nil {
+		wrong = append(wrong, "the client's last request failed: its outage did not end")
+	}
+	return wrong
+}
+
+// finalStateWrong says what is wrong with the cluster after a failover:
+// the upstream's best paths must lead to the active sites, group pg have
+// one writable primary (at db's active site), every guest run at most
+// once and every gold guest run, and Gold-Zone-A and -B guests be at
+// different sites.
+func finalStateWrong(s *settledLab, st labStatus) []string {
+	var wrong []string
+	wrong = append(wrong, upstreamAtActive(st)...)
+	active := map[string]string{}
+	for _, svc := range st.Services {
+		active[svc.Name] = svc.Active
+	}
+	for _, g := range st.Replication {
+		var primaries []string
+		for _, m := range g.Members {
+			if m.Role == "primary" || m.Writable {
+				primaries = append(primaries, m.Site)
+			}
+		}
+		if len(primaries) != 1 || primaries[0] != active["db"] {
+			wrong = append(wrong, fmt.Sprintf("group %s's primaries are %v; want one, at db's active site %s", g.Group, primaries, active["db"]))
+		}
+	}
+	zoneSite := map[string]string{}
+	for _, g := range st.Guests {
+		if len(g.RunningOn) > 1 {
+			wrong = append(wrong, fmt.Sprintf("guest %s runs on %v: more than once", g.Name, g.RunningOn))
+		}
+		spec, ok := s.guests.guest(g.Name)
+		if !ok || spec.Tier != "gold" {
+			continue
+		}
+		if len(g.RunningOn) != 1 {
+			wrong = append(wrong, fmt.Sprintf("gold guest %s runs on %v; want one host", g.Name, g.RunningOn))
+		}
+		if spec.Zone != "" {
+			if other, ok := zoneSite[g.Site]; ok && other != spec.Zone {
+				wrong = append(wrong, fmt.Sprintf("gold guests of zones %s and %s share site %s", other, spec.Zone, g.Site))
+			}
+			zoneSite[g.Site] = spec.Zone
+		}
+	}
+	return wrong
+}
+
+// netnsSiteLoss takes site a, web's active site, down with fault, while the
+// client writes through the upstream, and checks that the client's outage
+// ends by itself, served by a surviving site, that no acknowledged write is
+// lost, and that the checkers find nothing.
+func netnsSiteLoss(t *testing.T, fault func(l *lab.Lab) error) {
+	s, ctx := startNetnsLab(t)
+	serviceAnswers(ctx, t, s.l, "web", "a")
+	probe, stop := startClient(ctx, t, s.l)
+	waitServedBy(ctx, t, probe, "", 50)
+
+	faultAt := time.Now()
+	if err := fault(s.l); err != nil {
+		t.Fatal(err)
+	}
+	taker := waitServedBy(ctx, t, probe, "a", 200)
+	res := stop()
+	t.Logf("client: %d requests, %d failed, longest outage %s, %d writes acknowledged, %d missing; answered by %+v",
+		res.Sent, res.Failed, res.LongestOutage().Round(time.Millisecond), res.Acknowledged, res.Missing, res.AnsweredBy)
+
+	if wrong := checkClientHistory(probe.History(), "a", faultAt); len(wrong) > 0 {
+		t.Errorf("the client's history:\n  %s", strings.Join(wrong, "\n  "))
+	}
+	if res.Missing != 0 || res.Acknowledged == 0 {
+		t.Errorf("%d of %d acknowledged writes are missing; want none lost with a synchronous group", res.Missing, res.Acknowledged)
+	}
+	st := status(t, s.zdt, s.l)
+	if errs := st.activeAt("web", taker); len(errs) > 0 {
+		t.Errorf("the client is served by %s, but %s", taker, errs[0])
+	}
+	// Guests take a moment longer than the traffic.
+	waitStatus(ctx, t, s.cli, s.zdt, s.l, "the cluster settled after the failover", func(st labStatus) []string {
+		return finalStateWrong(s, st)
+	})
+}
+
+// Site a goes dark: its links are cut and its processes killed.
+func TestNetnsSiteLossLinksCut(t *testing.T) {
+	netnsSiteLoss(t, func(l *lab.Lab) error { return l.KillSite("a") })
+}
+
+// Site a freezes (SIGSTOP of all its processes, links up): its BGP
+// sessions stay up until the upstream's hold timer, and the surviving
+// sites' announcements must win before that.
+func TestNetnsSiteLossFrozen(t *testing.T) {
+	netnsSiteLoss(t, func(l *lab.Lab) error {
+		if _, err := l.HangSite("a"); err != nil {
+			return err
+		}
+		t.Cleanup(func() { _, _ = l.ThawSite("a") })
+		return nil
+	})
+}
+
+// Site a is cut off from the other sites, not from the upstream: it must
+// fence itself and withdraw before the others take its services over, so
+// the client never sees a answer once another site has (the history
+// checker), and its controller logged its self-fence before the others
+// recorded their fence of a.
+func TestNetnsSiteIsolated(t *testing.T) {
+	var l *lab.Lab
+	netnsSiteLoss(t, func(lb *lab.Lab) error {
+		l = lb
+		return l.IsolateSite("a")
+	})
+	if t.Failed() {
+		return
+	}
+	selfFenced := firstLogLine(t, l.LogPath("a"), "self-fenced")
+	cli := etcdClient(t, l, "b", "c")
+	resp, err := cli.Get(t.Context(), site.NewKeys(l.Cluster()).Fence("a"))
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("read a's fence: %v, %d keys", err, len(resp.Kvs))
+	}
+	var fence site.Fence
+	if err := json.Unmarshal(resp.Kvs[0].Value, &fence); err != nil {
+		t.Fatal(err)
+	}
+	if selfFenced.IsZero() || !selfFenced.Before(fence.At) {
+		t.Errorf("a fenced itself at %v, the others fenced it at %v: want a first", selfFenced, fence.At)
+	}
+	t.Logf("a fenced itself %s before the others fenced it", fence.At.Sub(selfFenced).Round(time.Millisecond))
+}
+
+// firstLogLine is the time of the first line of a controller's log (JSON
+// lines) whose message is msg; zero if there is none.
+func firstLogLine(t *testing.T, path, msg string) time.Time {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(data)) {
+		var entry struct {
+			Msg string    `json:"msg"`
+			TS  time.Time `json:"ts"`
+		}
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == msg {
+			return entry.TS
+		}
+	}
+	return time.Time{}
+}
