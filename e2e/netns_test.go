@@ -7,9 +7,13 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/zdt-project/zdt/e2e/fabric"
 	"github.com/zdt-project/zdt/e2e/lab"
@@ -154,34 +158,6 @@ func waitServedBy(ctx context.Context, t *testing.T, probe *drill.Probe, dark st
 	}
 }
 
-// checkClientHistory is the checker of what the client recorded: it says
-// what is wrong. After faultAt no request that began then may be answered
-// by the dark site (a fenced site never answers); once a surviving site has
-// answered, only it answers (no split brain, no flapping); the history
-// ends served.
-func checkClientHistory(h []drill.Request, dark string, faultAt time.Time) []string {
-	var wrong []string
-	taker := ""
-	for _, r := range h {
-		if r.Err != nil {
-			continue
-		}
-		switch {
-		case r.Start.After(faultAt) && r.Site == dark:
-			wrong = append(wrong, fmt.Sprintf("request %d, sent %s after the fault, was answered by the dark site %s",
-				r.Seq, r.Start.Sub(faultAt).Round(time.Millisecond), dark))
-		case taker == "" && r.Site != dark:
-			taker = r.Site
-		case taker != "" && r.Site != taker:
-			wrong = append(wrong, fmt.Sprintf("request %d was answered by %s after %s had taken over", r.Seq, r.Site, taker))
-		}
-	}
-	if len(h) == 0 || h[len(h)-1].Err != nil {
-		wrong = append(wrong, "the client's last request failed: its outage did not end")
-	}
-	return wrong
-}
-
 // finalStateWrong says what is wrong with the cluster after a failover:
 // the upstream's best paths must lead to the active sites, group pg have
 // one writable primary (at db's active site), every guest run at most
@@ -237,16 +213,18 @@ func netnsSiteLoss(t *testing.T, fault func(l *lab.Lab) error) {
 	probe, stop := startClient(ctx, t, s.l)
 	waitServedBy(ctx, t, probe, "", 50)
 
-	faultAt := time.Now()
 	if err := fault(s.l); err != nil {
 		t.Fatal(err)
 	}
+	// The fault is done: a request that began before (the site's processes
+	// are stopped one after the other) may still have been answered.
+	faultAt := time.Now()
 	taker := waitServedBy(ctx, t, probe, "a", 200)
 	res := stop()
 	t.Logf("client: %d requests, %d failed, longest outage %s, %d writes acknowledged, %d missing; answered by %+v",
 		res.Sent, res.Failed, res.LongestOutage().Round(time.Millisecond), res.Acknowledged, res.Missing, res.AnsweredBy)
 
-	if wrong := checkClientHistory(probe.History(), "a", faultAt); len(wrong) > 0 {
+	if wrong := drill.CheckTakeover(probe.History(), "a", faultAt, time.Time{}); len(wrong) > 0 {
 		t.Errorf("the client's history:\n  %s", strings.Join(wrong, "\n  "))
 	}
 	if res.Missing != 0 || res.Acknowledged == 0 {
@@ -328,4 +306,126 @@ func firstLogLine(t *testing.T, path, msg string) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+// TestNetnsDrillSiteLoss runs `zdt drill site-loss` in a lab in network
+// namespaces: site a goes dark (links cut, processes killed) under the
+// client, fails over, comes back, is failed back and its services switched
+// back. The drill must pass, write its three reports, and record itself as
+// a's last drill; headless Chromium opens the HTML (no network) and finds
+// the timeline drawn: a mark per milestone reached and a bar per outage
+// the client saw. A screenshot is kept as an artifact.
+func TestNetnsDrillSiteLoss(t *testing.T) {
+	chromium := findChromium(t)
+	s, ctx := startNetnsLab(t)
+	out := t.TempDir()
+	stdout, stderr, code := runZDT(ctx, t, s.zdt, "drill", "site-loss", "--site", "a", "--lab", s.l.Dir(), "--out", out, "--timeout", "4m")
+	t.Logf("zdt drill site-loss:\n%s%s", stdout, stderr)
+	if code != 0 {
+		t.Fatalf("zdt drill site-loss: exit %d", code)
+	}
+	paths, _ := filepath.Glob(filepath.Join(out, "drill-a-*"))
+	if len(paths) != 3 {
+		t.Fatalf("the drill wrote %v; want its report as .json, .md and .html", paths)
+	}
+	base := strings.TrimSuffix(paths[0], filepath.Ext(paths[0]))
+	var r drill.Report
+	if err := json.Unmarshal([]byte(readFile(base+".json")), &r); err != nil {
+		t.Fatalf("the JSON report: %v", err)
+	}
+	var phases []string
+	for _, p := range r.Phases {
+		phases = append(phases, p.Name)
+	}
+	if !r.Passed || r.Kind != "site-loss" || r.Fault == nil || r.Fault.Kind != "down" || r.Fault.Restored.IsZero() ||
+		strings.Join(phases, ",") != "failover,failback,back" {
+		t.Fatalf("the report: passed %t, kind %s, fault %+v, phases %v; want a passed site-loss drill: failover, failback, back\n%s",
+			r.Passed, r.Kind, r.Fault, phases, readFile(base+".md"))
+	}
+	milestones := 0
+	for _, op := range r.Ops() {
+		if op.Outcome != site.OpSucceeded {
+			t.Errorf("op %s (%s): %s", op.ID, op.Kind, op.Outcome)
+		}
+		for _, svc := range op.Services {
+			for _, m := range svc.Milestones {
+				if m.Reached {
+					milestones++
+				}
+			}
+		}
+	}
+	pr := r.Probe
+	if pr == nil || !pr.Writes || pr.Acknowledged == 0 || pr.Missing != 0 || len(pr.AnsweredBy) < 3 {
+		t.Fatalf("the client: %+v; want writes acknowledged, none missing, answered by a, another site, then a again", pr)
+	}
+	if first, last := pr.AnsweredBy[0].Site, pr.AnsweredBy[len(pr.AnsweredBy)-1].Site; first != "a" || last != "a" {
+		t.Errorf("the client was answered first by %s, last by %s; want a both times", first, last)
+	}
+	if a := assignmentOf(ctx, t, s.cli, s.keys, "web"); a.Site != "a" {
+		t.Errorf("after the drill web is at %s; want a", a.Site)
+	}
+	table, _, code := runZDT(ctx, t, s.zdt, "status", "--config", s.l.ConfigPath())
+	if (code != 0 && code != 3) || !strings.Contains(table, "site-loss PASSED at ") {
+		t.Errorf("the status table (exit %d) does not show the drill as a's last:\n%s", code, table)
+	}
+	t.Logf("site-loss drill: failover began %s after the fault, its RTO %s; the client's longest outage %s, %d writes acknowledged, %d missing",
+		r.Detection().Round(time.Millisecond), r.Phases[0].Ops[0].RTO().Round(time.Millisecond), pr.LongestOutage().Round(time.Millisecond), pr.Acknowledged, pr.Missing)
+
+	b := newBrowser(t, chromium)
+	b.do("open the HTML report", chromedp.Navigate("file://"+base+".html"))
+	marks := b.eval(`document.querySelectorAll('#timeline circle.mark').length`)
+	bars := b.eval(`document.querySelectorAll('#timeline rect.outage').length`)
+	if marks != strconv.Itoa(milestones) || bars != strconv.Itoa(len(pr.Outages)) {
+		t.Errorf("the timeline draws %s marks and %s outage bars; want %d and %d", marks, bars, milestones, len(pr.Outages))
+	}
+	if verdict := b.eval(`document.querySelector('h1 .verdict').textContent`); verdict != "PASSED" {
+		t.Errorf("the page says %q; want PASSED", verdict)
+	}
+	b.screenshot("site-loss-drill-report")
+}
+
+// A flapping site is not a lost site: a's links go down for 300 ms and up
+// again for 700 ms, ten times, under the client. Nothing failed for longer
+// than the lease allows, so there must be no failover and no self-fence:
+// web stays at a, every answer comes from a, the client is served at the
+// end, and no acknowledged write is lost.
+func TestNetnsSiteFlaps(t *testing.T) {
+	s, ctx := startNetnsLab(t)
+	serviceAnswers(ctx, t, s.l, "web", "a")
+	probe, stop := startClient(ctx, t, s.l)
+	waitServedBy(ctx, t, probe, "", 50)
+	began := time.Now()
+	for range 10 {
+		if err := s.l.CutSite("a"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond) // the fault itself: links down this long
+		if err := s.l.HealSite("a"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(700 * time.Millisecond)
+	}
+	waitServedBy(ctx, t, probe, "", 100)
+	res := stop()
+	t.Logf("client: %d requests, %d failed, longest outage %s, %d writes acknowledged, %d missing; answered by %+v",
+		res.Sent, res.Failed, res.LongestOutage().Round(time.Millisecond), res.Acknowledged, res.Missing, res.AnsweredBy)
+	for _, run := range res.AnsweredBy {
+		if run.Site != "a" {
+			t.Errorf("site %s answered %d requests from %s: web moved while nothing failed", run.Site, run.Answers, run.First.Format(time.TimeOnly))
+		}
+	}
+	if res.Missing != 0 || res.Acknowledged == 0 {
+		t.Errorf("%d of %d acknowledged writes are missing", res.Missing, res.Acknowledged)
+	}
+	if op := opSince(ctx, t, s.cli, s.keys, "failover", began); op != nil {
+		t.Errorf("failover %s while a only flapped", op.ID)
+	}
+	if ts := firstLogLine(t, s.l.LogPath("a"), "self-fenced"); !ts.IsZero() {
+		t.Errorf("a fenced itself at %s while its links only flapped", ts.Format(time.TimeOnly))
+	}
+	st := status(t, s.zdt, s.l)
+	if wrong := append(st.activeAt("web", "a"), upstreamAtActive(st)...); len(wrong) > 0 {
+		t.Errorf("after the flaps: %v", wrong)
+	}
 }

@@ -25,14 +25,14 @@ func newDrillCommand() *cobra.Command {
 		Short: "Rehearse leaving a site, measured, with a report",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usageErrorf("unknown command %q for \"zdt drill\": want switchover", args[0])
+				return usageErrorf("unknown command %q for \"zdt drill\": want switchover or site-loss", args[0])
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.SetFlagErrorFunc(flagUsageError)
-	cmd.AddCommand(newDrillSwitchoverCommand())
+	cmd.AddCommand(newDrillSwitchoverCommand(), newDrillSiteLossCommand())
 	return cmd
 }
 
@@ -352,7 +352,10 @@ func writeDrillSummary(w io.Writer, r *drill.Report, paths []string) {
 	if !r.Passed {
 		verdict = "FAILED"
 	}
-	fmt.Fprintf(w, "drill: switchover of site %s %s in %s\n", r.Site, verdict, r.Ended.Sub(r.Started).Round(10*time.Millisecond))
+	fmt.Fprintf(w, "drill: %s of site %s %s in %s\n", r.Kind, r.Site, verdict, r.Ended.Sub(r.Started).Round(10*time.Millisecond))
+	if f := r.Fault; f != nil {
+		fmt.Fprintf(w, "  fault %s at %s; failover began %s later\n", f.Kind, f.At.Format("15:04:05.000"), r.Detection().Round(time.Millisecond))
+	}
 	for _, p := range r.Phases {
 		for _, op := range p.Ops {
 			fmt.Fprintf(w, "  %-5s op %s %s, RTO %s\n", p.Name, op.ID, op.Outcome, op.RTO().Round(10*time.Millisecond))

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/zdt-project/zdt/failover"
+	"github.com/zdt-project/zdt/runbooks"
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
 	"github.com/zdt-project/zdt/site/ctxsleep"
@@ -33,6 +34,18 @@ type switchovers struct {
 	ask func(ctx context.Context, req failover.SwitchoverRequest, progress io.Writer) (opRequest, error)
 	// recordDrill keeps a site's last drill.
 	recordDrill func(ctx context.Context, d site.DrillRecord) error
+	// failback asks for the failback of a fenced site once it may run (or
+	// until ctx ends), and follows it to its end.
+	failback func(ctx context.Context, siteName string, progress io.Writer) (opRequest, error)
+	// failoverOf is the newest failover of a site created at since or
+	// later, as it is now; nil if there is none.
+	failoverOf func(ctx context.Context, siteName string, since time.Time) (*site.Op, error)
+}
+
+// isFailoverOf reports whether op is a failover of siteName created at
+// since or later.
+func isFailoverOf(op *site.Op, siteName string, since time.Time) bool {
+	return op.Kind == failover.KindFailover && op.Params["site"] == siteName && !op.Created.Before(since)
 }
 
 // openSwitchovers opens the cluster of cfg for switchovers; done releases
@@ -88,6 +101,35 @@ func openSwitchovers(cfg *config.Cluster) (src switchovers, done func(), err err
 		src.recordDrill = func(ctx context.Context, d site.DrillRecord) error {
 			return sess.call(ctx, http.MethodPost, "/sites/"+url.PathEscape(d.Site)+"/drills", d, nil)
 		}
+		src.failback = func(ctx context.Context, siteName string, progress io.Writer) (opRequest, error) {
+			for {
+				res, err := sess.requestOp(ctx, progress, opRequest{Site: siteName}, true, "/failback", map[string]any{"site": siteName})
+				if !errors.Is(err, errNotNow) || ctxsleep.For(ctx, time.Second) != nil {
+					return res, err
+				}
+			}
+		}
+		src.failoverOf = func(ctx context.Context, siteName string, since time.Time) (*site.Op, error) {
+			var list struct {
+				Ops []site.OpSummary `json:"ops"`
+			}
+			if err := sess.call(ctx, http.MethodGet, "/ops?kind="+failover.KindFailover+"&limit=10", nil, &list); err != nil {
+				return nil, err
+			}
+			var newest *site.Op
+			for _, sum := range list.Ops {
+				op := &site.Op{ID: sum.ID, Kind: sum.Kind, Params: sum.Params, Created: sum.Created}
+				if !isFailoverOf(op, siteName, since) || (newest != nil && !op.Created.After(newest.Created)) {
+					continue
+				}
+				var full site.Op
+				if err := sess.call(ctx, http.MethodGet, "/ops/"+url.PathEscape(sum.ID), nil, &full); err != nil {
+					return nil, err
+				}
+				newest = &full
+			}
+			return newest, nil
+		}
 		return src, func() {}, nil
 	}
 	client, err := site.NewClient(cfg, nil, zap.NewNop())
@@ -117,24 +159,9 @@ func openSwitchovers(cfg *config.Cluster) (src switchovers, done func(), err err
 	who := operatorName()
 	src.ask = func(ctx context.Context, req failover.SwitchoverRequest, progress io.Writer) (opRequest, error) {
 		res := opRequest{Site: req.Site, Service: req.Service, Blockers: []string{}}
-		op, why, err := awaitRequest(ctx, store, func(snap *site.Snapshot) (*site.Op, []string) {
+		return awaitAndFollow(ctx, cfg, store, res, progress, func(snap *site.Snapshot) (*site.Op, []string) {
 			return failover.PlanSwitchover(cfg, snap, req, who, time.Now())
 		})
-		switch {
-		case err != nil:
-			return res, etcdError(cfg, err)
-		case len(why) > 0:
-			res.Blockers = why
-			return res, fmt.Errorf("%s: %w", strings.Join(why, "; "), errNotNow)
-		}
-		res.Op = op
-		if progress != nil {
-			fmt.Fprintf(progress, "op %s (%s) requested; waiting for the coordinator\n", op.ID, op.Kind)
-		}
-		if res.Op, err = followOp(ctx, store, op.ID, progress); err == nil && res.Op.Outcome != site.OpSucceeded {
-			err = fmt.Errorf("op %s %s: %s", op.ID, res.Op.Outcome, res.Op.Error)
-		}
-		return res, err
 	}
 	src.recordDrill = func(ctx context.Context, d site.DrillRecord) error {
 		if err := store.RecordDrill(ctx, d); err != nil {
@@ -142,5 +169,45 @@ func openSwitchovers(cfg *config.Cluster) (src switchovers, done func(), err err
 		}
 		return nil
 	}
+	src.failback = func(ctx context.Context, siteName string, progress io.Writer) (opRequest, error) {
+		return awaitAndFollow(ctx, cfg, store, opRequest{Site: siteName, Blockers: []string{}}, progress, func(snap *site.Snapshot) (*site.Op, []string) {
+			return runbooks.PlanShipped(cfg, snap, failover.KindFailback, map[string]string{"site": siteName}, who)
+		})
+	}
+	src.failoverOf = func(ctx context.Context, siteName string, since time.Time) (*site.Op, error) {
+		journal, err := store.Ops(ctx)
+		if err != nil {
+			return nil, etcdError(cfg, err)
+		}
+		var newest *site.Op
+		for _, op := range journal {
+			if isFailoverOf(op, siteName, since) && (newest == nil || op.Created.After(newest.Created)) {
+				newest = op
+			}
+		}
+		return newest, nil
+	}
 	return src, func() { client.Close() }, nil
+}
+
+// awaitAndFollow journals the op that plan makes once it has no blockers
+// (or returns the last blockers when ctx ends, with errNotNow), and
+// follows it to its end.
+func awaitAndFollow(ctx context.Context, cfg *config.Cluster, store *site.Store, res opRequest, progress io.Writer, plan func(*site.Snapshot) (*site.Op, []string)) (opRequest, error) {
+	op, why, err := awaitRequest(ctx, store, plan)
+	switch {
+	case err != nil:
+		return res, etcdError(cfg, err)
+	case len(why) > 0:
+		res.Blockers = why
+		return res, fmt.Errorf("%s: %w", strings.Join(why, "; "), errNotNow)
+	}
+	res.Op = op
+	if progress != nil {
+		fmt.Fprintf(progress, "op %s (%s) requested; waiting for the coordinator\n", op.ID, op.Kind)
+	}
+	if res.Op, err = followOp(ctx, store, op.ID, progress); err == nil && res.Op.Outcome != site.OpSucceeded {
+		err = fmt.Errorf("op %s %s: %s", op.ID, res.Op.Outcome, res.Op.Error)
+	}
+	return res, err
 }

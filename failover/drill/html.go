@@ -28,6 +28,8 @@ type timeline struct {
 	Width, Height float64
 	Ticks         []tick
 	Rows          []row
+	// Events are moments across every row: the fault, the restore.
+	Events []tick
 }
 
 type tick struct {
@@ -112,7 +114,10 @@ func (r *Report) timeline() timeline {
 					}
 					mk := mark{X: x(m.At), Y: y, LabelY: y + 16 + 10*float64(len(rw.Marks)%2),
 						Title: fmt.Sprintf("%s: %s after the op's start (%s)", m.Name, round(seconds(m.AfterSeconds)), m.Status)}
-					if i > 0 && !strings.HasPrefix(m.Step, "check-") {
+					switch {
+					case i == 0 && r.Fault != nil && p.Name == "failover":
+						mk.Label = "detected" // the failover began
+					case i > 0 && !strings.HasPrefix(m.Step, "check-"):
 						mk.Label = m.Name
 					}
 					rw.Marks = append(rw.Marks, mk)
@@ -133,6 +138,12 @@ func (r *Report) timeline() timeline {
 		y += rowHeight
 	}
 	tl.Height = y + 10
+	if f := r.Fault; f != nil {
+		tl.Events = append(tl.Events, tick{X: x(f.At), Label: "fault: " + f.Kind})
+		if !f.Restored.IsZero() {
+			tl.Events = append(tl.Events, tick{X: x(f.Restored), Label: "restored"})
+		}
+	}
 	return tl
 }
 

@@ -1,7 +1,8 @@
 // Package drill measures drills, the rehearsals that prove a site can be
-// left: a planned switchover of a site's services and back, measured by
-// the ops' milestones and by a client that probes the service all along,
-// and checked against the services' targets. A Report is written as JSON,
+// left: a planned switchover of a site's services and back, or the loss of
+// a whole site (a fault) with its failover, failback and switch back,
+// measured by the ops' milestones and by a client that probes the service
+// all along, and checked against the services' targets. A Report is written as JSON,
 // as Markdown, and as one self-contained HTML page with a timeline.
 package drill
 
@@ -18,7 +19,7 @@ import (
 // Report is one drill: what was done, when each milestone came, what the
 // probe saw, and whether every check held.
 type Report struct {
-	// Kind is the drill's kind: switchover.
+	// Kind is the drill's kind: switchover or site-loss.
 	Kind    string    `json:"kind"`
 	Site    string    `json:"site"`
 	Cluster string    `json:"cluster"`
@@ -29,9 +30,29 @@ type Report struct {
 	Passed bool `json:"passed"`
 	// Phases are the drill's steps in order: away from the site, back.
 	Phases []Phase `json:"phases"`
+	// Fault is what a site-loss drill did to the site; nil for others.
+	Fault *Fault `json:"fault,omitempty"`
 	// Probe is what the client saw; nil without one.
 	Probe  *ProbeResult `json:"probe,omitempty"`
 	Checks []Check      `json:"checks"`
+}
+
+// Fault is the fault a drill caused: its kind (down: links cut and
+// processes killed; freeze: processes stopped; isolate: cut off from the
+// other sites), when, and when the site was restored.
+type Fault struct {
+	Kind     string    `json:"kind"`
+	At       time.Time `json:"at"`
+	Restored time.Time `json:"restored,omitzero"`
+}
+
+// Detection is how long after the fault the first op began (the failover
+// the fault caused): 0 without a fault or an op.
+func (r *Report) Detection() time.Duration {
+	if r.Fault == nil || len(r.Phases) == 0 || len(r.Phases[0].Ops) == 0 {
+		return 0
+	}
+	return r.Phases[0].Ops[0].Created.Sub(r.Fault.At)
 }
 
 // Phase is one step of a drill: the ops it asked for.
@@ -159,6 +180,16 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "| | |\n|---|---|\n")
 	fmt.Fprintf(&b, "| cluster | %s |\n| run by | %s |\n| started | %s |\n| ended | %s |\n| took | %s |\n\n",
 		mdCell(r.Cluster), mdCell(r.Who), stamp(r.Started), stamp(r.Ended), round(r.Ended.Sub(r.Started)))
+	if f := r.Fault; f != nil {
+		fmt.Fprintf(&b, "## Fault\n\nSite %s: %s at %s", mdCell(r.Site), mdCell(f.Kind), stamp(f.At))
+		if d := r.Detection(); d > 0 {
+			fmt.Fprintf(&b, "; the failover began %s later (detection)", round(d))
+		}
+		if !f.Restored.IsZero() {
+			fmt.Fprintf(&b, "; restored at %s", stamp(f.Restored))
+		}
+		b.WriteString(".\n\n")
+	}
 	b.WriteString("## Figures\n\n| phase | op | services | outcome | RTO | target |\n|---|---|---|---|---|---|\n")
 	for _, p := range r.Phases {
 		for _, op := range p.Ops {

@@ -75,8 +75,12 @@ func (s *Server) Close() {
 	}
 }
 
-// Serve answers on l until ctx ends.
+// Serve answers on l until ctx ends. Meanwhile it makes the table, once
+// the database takes writes, so that the first requests need not.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	if s.pool != nil {
+		go s.makeTable(ctx)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /site", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, s.site)
@@ -93,6 +97,28 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	}
 	return err
 }
+
+// makeTable makes the table, trying every half second until it is made
+// or ctx ends.
+func (s *Server) makeTable(ctx context.Context) {
+	for {
+		tctx, cancel := context.WithTimeout(ctx, writeTimeout)
+		_, err := s.pool.Exec(tctx, createTable)
+		cancel()
+		if err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+const createTable = `CREATE TABLE IF NOT EXISTS ` + Table + ` (
+	id bigserial PRIMARY KEY, client text NOT NULL, seq bigint NOT NULL,
+	site text NOT NULL, at timestamptz NOT NULL DEFAULT now())`
 
 func (s *Server) write(w http.ResponseWriter, r *http.Request) {
 	client := r.URL.Query().Get("client")
@@ -114,12 +140,11 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request) {
 	err = s.pool.QueryRow(ctx, `INSERT INTO `+Table+` (client, seq, site) VALUES ($1, $2, $3) RETURNING id`,
 		client, seq, s.site).Scan(&id)
 	if err != nil && isMissingTable(err) {
-		if _, err = s.pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+Table+` (
-			id bigserial PRIMARY KEY, client text NOT NULL, seq bigint NOT NULL,
-			site text NOT NULL, at timestamptz NOT NULL DEFAULT now())`); err == nil {
-			err = s.pool.QueryRow(ctx, `INSERT INTO `+Table+` (client, seq, site) VALUES ($1, $2, $3) RETURNING id`,
-				client, seq, s.site).Scan(&id)
-		}
+		// Two sessions making the table at once: one of them fails (a
+		// unique violation in the catalog), and the table is there.
+		_, _ = s.pool.Exec(ctx, createTable)
+		err = s.pool.QueryRow(ctx, `INSERT INTO `+Table+` (client, seq, site) VALUES ($1, $2, $3) RETURNING id`,
+			client, seq, s.site).Scan(&id)
 	}
 	if err != nil {
 		s.log.Warn("write not acknowledged", zap.String("client", client), zap.Int64("seq", seq), zap.Error(err))
