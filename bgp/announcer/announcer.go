@@ -392,7 +392,10 @@ func pathGone(svc config.Service, upstream map[string]site.UpstreamRoute, from s
 }
 
 // wantedAddresses returns the service addresses the site must carry: those
-// of the services it actively announces.
+// of the services it actively announces, and, during a planned move, at
+// the old site while it holds the best path (move-hold): the upstream
+// still sends it the traffic until the new site's path is in place, and
+// an address already gone there would drop it.
 func (a *Announcer) wantedAddresses(st site.ControllerState, ds []decided) []netip.Prefix {
 	if st != site.ControllerUp {
 		return nil
@@ -400,7 +403,7 @@ func (a *Announcer) wantedAddresses(st site.ControllerState, ds []decided) []net
 	active := map[string]bool{}
 	for _, d := range ds {
 		switch d.Cause {
-		case bgp.CauseActive, bgp.CauseTakeover, bgp.CauseMoveIn:
+		case bgp.CauseActive, bgp.CauseTakeover, bgp.CauseMoveIn, bgp.CauseMoveHold:
 			active[d.service] = true
 		}
 	}

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,6 +37,50 @@ type bed struct {
 	upstream *speaker.Speaker
 	ann      map[string]*announcer.Announcer
 	addr     map[string]netip.Addr // each site's source address
+	// carried records the service addresses each site's announcer last
+	// applied (without addressesOff).
+	carried map[string]*carriedAddrs
+}
+
+// carriedAddrs stands for a site's service-address interface: it keeps
+// what the announcer asked it to carry.
+type carriedAddrs struct {
+	mu   sync.Mutex
+	want []netip.Prefix
+}
+
+func (c *carriedAddrs) Apply(_ context.Context, want, _ []netip.Prefix) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.want = slices.Clone(want)
+	return nil
+}
+
+func (c *carriedAddrs) carries() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.want) > 0
+}
+
+// waitCarried waits until exactly the given sites carry web's address.
+func (b *bed) waitCarried(sites ...string) {
+	b.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var got []string
+		for _, name := range []string{"a", "b", "c"} {
+			if b.carried[name].carries() {
+				got = append(got, name)
+			}
+		}
+		if slices.Equal(got, sites) {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("web's address is carried at %v; want %v", got, sites)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func freePort(t *testing.T) uint16 {
@@ -60,7 +106,7 @@ func newBedSettling(t *testing.T, addressesOff error, settle time.Duration) *bed
 	cfg := cl.Config
 	cfg.BGP = config.BGP{Headroom: 2, PrependStep: 1, MaxPrepends: 10}
 	port := freePort(t)
-	b := &bed{t: t, cl: cl, cli: cl.Client(), ann: map[string]*announcer.Announcer{}, addr: map[string]netip.Addr{}}
+	b := &bed{t: t, cl: cl, cli: cl.Client(), ann: map[string]*announcer.Announcer{}, addr: map[string]netip.Addr{}, carried: map[string]*carriedAddrs{}}
 	b.store = site.NewStore(b.cli, cfg.Name)
 	log := zaptest.NewLogger(t)
 	up := speaker.Config{ASN: 64500, RouterID: netip.MustParseAddr("192.0.2.1"), ListenAddresses: []string{"127.0.0.1"}, ListenPort: int32(port), Log: log, AcceptRoutes: true}
@@ -101,8 +147,13 @@ func newBedSettling(t *testing.T, addressesOff error, settle time.Duration) *bed
 		}
 	}
 	for _, s := range cfg.Sites {
-		a, err := announcer.New(announcer.Config{Cluster: cfg, Site: s.Name, Store: b.store, Speaker: speakers[s.Name], Log: log,
-			AddressesOff: addressesOff, MoveSettle: settle})
+		acfg := announcer.Config{Cluster: cfg, Site: s.Name, Store: b.store, Speaker: speakers[s.Name], Log: log,
+			AddressesOff: addressesOff, MoveSettle: settle}
+		if addressesOff == nil {
+			b.carried[s.Name] = &carriedAddrs{}
+			acfg.Addresses = b.carried[s.Name]
+		}
+		a, err := announcer.New(acfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -271,10 +322,15 @@ func TestRecordedMove(t *testing.T) {
 	// Prepare: a keeps the headroom, c stays behind it at its standby rank
 	// (the anchor is a, so c is the second standby: 2+2*1).
 	b.waitPaths(web4, "a", map[string]int{"a": 3, "b": 4, "c": 5})
+	b.waitCarried("a")
 	move(site.MoveAnnounce, at.Add(time.Minute))
 	b.waitPaths(web4, "c", map[string]int{"c": 2, "a": 3, "b": 4})
+	// a keeps the address while it holds a path as good as the old best:
+	// an upstream still sending it the traffic must find it there.
+	b.waitCarried("a", "c")
 	move(site.MoveRelease, at.Add(time.Minute))
 	b.waitPaths(web4, "c", map[string]int{"c": 2, "a": 4, "b": 5})
+	b.waitCarried("c")
 	move(site.MoveDone, at.Add(time.Minute))
 	b.waitPaths(web4, "c", map[string]int{"c": 3, "a": 4, "b": 5})
 
