@@ -383,6 +383,20 @@ func TestNetnsDrillSiteLoss(t *testing.T) {
 		t.Errorf("the page says %q; want PASSED", verdict)
 	}
 	b.screenshot("site-loss-drill-report")
+
+	// The dashboard's drills panel shows it as a's last drill.
+	token, err := s.l.Token("viewer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.do("open the dashboard at site b and sign in",
+		chromedp.Navigate(s.l.APIURL("b")+"/"),
+		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), token),
+		chromedp.Click(chromedp.ID("signin-button")))
+	b.wait("the drills panel shows a's last drill, passed", 30*time.Second,
+		`(() => { const d = document.querySelector('#drills .last-drill[data-site="a"]');
+			return d !== null && d.dataset.passed === 'true' && d.textContent.includes('site-loss'); })()`)
 }
 
 // A flapping site is not a lost site: a's links go down for 300 ms and up

@@ -684,13 +684,25 @@
   }
 
   function renderDrills() {
-    put(panel('drills'), state.drills.length ? el('div', {}, state.drills.map((d) => {
+    // Each site's last drill (zdt drill), then the drill ops of the journal.
+    const last = (state.status ? state.status.sites : []).filter((s) => s.last_drill).map((s) => {
+      const d = s.last_drill;
+      const figures = [`RTO ${secs(d.rto_seconds)}`];
+      if (d.probed) figures.push(`longest client outage ${secs(d.outage_seconds)}`);
+      if (d.lost_writes >= 0) figures.push(`${d.lost_writes} acknowledged writes lost`);
+      return el('div', {class: 'drill last-drill', data: {site: s.name, passed: String(d.passed)}},
+        el('div', {class: 'card-head'}, el('span', {class: 'name', text: `site ${s.name}: ${d.kind} ${clock(d.started)}`}),
+          badge(d.passed ? 'passed' : 'failed', d.passed ? 'up' : 'failed')),
+        el('div', {class: 'small', text: `by ${d.who} · ${figures.join(' · ')}${d.failed ? ` · ${d.failed}` : ''}`}));
+    });
+    const ops = state.drills.map((d) => {
       const op = state.drillOps.get(d.id);
       return el('div', {class: 'drill', data: {op: d.id, outcome: d.outcome}},
         el('div', {class: 'card-head'}, el('span', {class: 'name', text: `${op && op.runbook ? op.runbook : d.kind} ${clock(d.created)}`}), badge(d.outcome)),
         el('div', {class: 'small', text: `${d.summary} · by ${d.who} · ${secs(d.duration_seconds)}`}),
         op ? timeline(op) : null);
-    })) : note('no drills in the journal'));
+    });
+    put(panel('drills'), last.length || ops.length ? el('div', {}, last, ops) : note('no drills yet'));
   }
 
   function renderEvents() {
