@@ -375,7 +375,7 @@ func stopLab(t *testing.T, zdt, dir string) {
 
 // keyLine matches the lines of a controller's log that say what its site
 // did: membership changes, self-fences, fail static, sweeps, op ends.
-var keyLine = regexp.MustCompile(`"msg":"(membership state|self-fenced|fail static[^"]*|FAIL STATIC[^"]*|etcd has failed[^"]*|etcd works again[^"]*|no beat from a site[^"]*|op ended|elected coordinator|lease renewed late)"`)
+var keyLine = regexp.MustCompile(`"msg":"(membership state|self-fenced|fail static[^"]*|FAIL STATIC[^"]*|etcd has failed[^"]*|etcd works again[^"]*|no beat from a site[^"]*|op ended|elected coordinator|lease renewed late|replication action)"`)
 
 // logKeyLines shows the key lines of a controller's log, at most the last
 // 80.

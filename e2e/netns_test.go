@@ -89,7 +89,7 @@ func serviceAnswers(ctx context.Context, t *testing.T, l *lab.Lab, service, want
 
 // startClient starts the client: a probe of web's responder, from the
 // client's namespace, whose acknowledged writes are checked in group pg.
-func startClient(ctx context.Context, t *testing.T, l *lab.Lab) (probe *drill.Probe, stop func() *drill.ProbeResult) {
+func startClient(ctx context.Context, t *testing.T, l *lab.Lab, name string) (probe *drill.Probe, stop func() *drill.ProbeResult) {
 	t.Helper()
 	u, err := l.ServiceURL("web", 4)
 	if err != nil {
@@ -99,7 +99,7 @@ func startClient(ctx context.Context, t *testing.T, l *lab.Lab) (probe *drill.Pr
 	if err != nil {
 		t.Fatal(err)
 	}
-	probe, err = drill.NewProbeWith(ctx, u, "netns-"+t.Name(), netnsClientInterval, 250*time.Millisecond,
+	probe, err = drill.NewProbeWith(ctx, u, name, netnsClientInterval, 250*time.Millisecond,
 		drill.ProbeOptions{Dial: l.Fabric().Client.DialContext, VerifyURL: pg})
 	if err != nil {
 		t.Fatal(err)
@@ -203,14 +203,17 @@ func finalStateWrong(s *settledLab, st labStatus) []string {
 	return wrong
 }
 
-// netnsSiteLoss takes site a, web's active site, down with fault, while the
-// client writes through the upstream, and checks that the client's outage
-// ends by itself, served by a surviving site, that no acknowledged write is
-// lost, and that the checkers find nothing.
+// netnsSiteLoss takes site a, web's active site, down with fault, while
+// two clients write through the upstream, and checks that the clients'
+// outage ends by itself, served by a surviving site, that no acknowledged
+// write is lost, and that the checkers find nothing: the takeover checker
+// over each client's history, porcupine over the ids the database gave
+// both clients' writes, and the final state.
 func netnsSiteLoss(t *testing.T, fault func(l *lab.Lab) error) {
 	s, ctx := startNetnsLab(t)
 	serviceAnswers(ctx, t, s.l, "web", "a")
-	probe, stop := startClient(ctx, t, s.l)
+	probe, stop := startClient(ctx, t, s.l, "netns-"+t.Name())
+	other, stopOther := startClient(ctx, t, s.l, "netns-"+t.Name()+"-2")
 	waitServedBy(ctx, t, probe, "", 50)
 
 	if err := fault(s.l); err != nil {
@@ -220,15 +223,23 @@ func netnsSiteLoss(t *testing.T, fault func(l *lab.Lab) error) {
 	// are stopped one after the other) may still have been answered.
 	faultAt := time.Now()
 	taker := waitServedBy(ctx, t, probe, "a", 200)
-	res := stop()
+	waitServedBy(ctx, t, other, "a", 20)
+	res, otherRes := stop(), stopOther()
 	t.Logf("client: %d requests, %d failed, longest outage %s, %d writes acknowledged, %d missing; answered by %+v",
 		res.Sent, res.Failed, res.LongestOutage().Round(time.Millisecond), res.Acknowledged, res.Missing, res.AnsweredBy)
 
-	if wrong := drill.CheckTakeover(probe.History(), "a", faultAt, time.Time{}); len(wrong) > 0 {
-		t.Errorf("the client's history:\n  %s", strings.Join(wrong, "\n  "))
+	for _, p := range []*drill.Probe{probe, other} {
+		if wrong := drill.CheckTakeover(p.History(), "a", faultAt, time.Time{}); len(wrong) > 0 {
+			t.Errorf("a client's history:\n  %s", strings.Join(wrong, "\n  "))
+		}
 	}
-	if res.Missing != 0 || res.Acknowledged == 0 {
-		t.Errorf("%d of %d acknowledged writes are missing; want none lost with a synchronous group", res.Missing, res.Acknowledged)
+	if wrong := drill.CheckSequence(probe.History(), other.History()); len(wrong) > 0 {
+		t.Errorf("the clients' writes: %s", strings.Join(wrong, "; "))
+	}
+	for _, r := range []*drill.ProbeResult{res, otherRes} {
+		if r.Missing != 0 || r.Acknowledged == 0 {
+			t.Errorf("%d of %d acknowledged writes of %s are missing; want none lost with a synchronous group", r.Missing, r.Acknowledged, r.Target)
+		}
 	}
 	st := status(t, s.zdt, s.l)
 	if errs := st.activeAt("web", taker); len(errs) > 0 {
@@ -247,9 +258,11 @@ func TestNetnsSiteLossLinksCut(t *testing.T) {
 
 // Site a freezes (SIGSTOP of all its processes, links up): its BGP
 // sessions stay up until the upstream's hold timer, and the surviving
-// sites' announcements must win before that.
+// sites' announcements must win before that. a's etcd member leads, so
+// the surviving sites lose etcd for an election too.
 func TestNetnsSiteLossFrozen(t *testing.T) {
 	netnsSiteLoss(t, func(l *lab.Lab) error {
+		moveEtcdLeader(t.Context(), t, l, "a")
 		if _, err := l.HangSite("a"); err != nil {
 			return err
 		}
@@ -407,7 +420,7 @@ func TestNetnsDrillSiteLoss(t *testing.T) {
 func TestNetnsSiteFlaps(t *testing.T) {
 	s, ctx := startNetnsLab(t)
 	serviceAnswers(ctx, t, s.l, "web", "a")
-	probe, stop := startClient(ctx, t, s.l)
+	probe, stop := startClient(ctx, t, s.l, "netns-"+t.Name())
 	waitServedBy(ctx, t, probe, "", 50)
 	began := time.Now()
 	for range 10 {

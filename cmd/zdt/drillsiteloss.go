@@ -282,6 +282,9 @@ func finishSiteLoss(ctx context.Context, progress io.Writer, r *drill.Report, sw
 		r.Checks = append(r.Checks, drill.Check{Name: "no answer from the dark site, one site answering", OK: len(wrong) == 0,
 			Detail: cmp.Or(strings.Join(wrong, "; "), "between the fault and the failback")})
 	}
+	wrong := drill.CheckSequence(probe.History())
+	r.Checks = append(r.Checks, drill.Check{Name: "the writes' ids only grow (one primary at a time)", OK: len(wrong) == 0,
+		Detail: cmp.Or(strings.Join(wrong, "; "), fmt.Sprintf("%d acknowledged writes, linearizable (porcupine)", res.Acknowledged))})
 	r.CheckRTO()
 	r.Finish(time.Now())
 	if err := sw.recordDrill(ctx, r.Record()); err != nil {

@@ -293,6 +293,9 @@ func (l *Lab) StartSite(site string) error {
 			site, ErrRunning, pid, site, l.dir)
 	}
 	if l.fab != nil {
+		if err := l.ensureFabric(); err != nil {
+			return fmt.Errorf("start site %s: %w", site, err)
+		}
 		if err := l.HealSite(site); err != nil {
 			return fmt.Errorf("start site %s: %w", site, err)
 		}
@@ -382,7 +385,7 @@ func (l *Lab) KillSite(site string) error {
 	if _, err := l.Site(site); err != nil {
 		return err
 	}
-	if l.fab != nil {
+	if l.fab != nil && l.fab.Exists() {
 		if err := l.CutSite(site); err != nil {
 			return err
 		}

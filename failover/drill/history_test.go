@@ -11,7 +11,7 @@ func TestCheckTakeover(t *testing.T) {
 	t0 := time.Now()
 	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Second) }
 	req := func(i int, site string, err error) Request {
-		return Request{Seq: i, Start: at(i), End: at(i).Add(time.Millisecond), Site: site, Err: err}
+		return Request{Seq: i, Start: at(i), End: at(i).Add(time.Millisecond), Answer: Answer{Site: site}, Err: err}
 	}
 	down := errors.New("refused")
 	for _, tc := range []struct {

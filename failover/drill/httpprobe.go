@@ -49,30 +49,32 @@ func newHTTPProber(ctx context.Context, hostPort, drillID string, timeout time.D
 	return h, nil
 }
 
-func (h *httpProber) Probe(ctx context.Context, seq int) (string, error) {
+func (h *httpProber) Probe(ctx context.Context, seq int) (Answer, error) {
 	u := h.base + "/write?client=" + url.QueryEscape(h.drill) + "&seq=" + strconv.Itoa(seq)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
 	if err != nil {
-		return "", err
+		return Answer{}, err
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {
-		return "", err
+		return Answer{}, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if err != nil {
-		return "", err
+		return Answer{}, err
 	}
-	answer := strings.TrimSpace(string(body))
+	text := strings.TrimSpace(string(body))
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("%s: %s", resp.Status, answer)
+		return Answer{}, fmt.Errorf("%s: %s", resp.Status, text)
 	}
-	site, _, _ := strings.Cut(answer, " ")
-	if site == "" {
-		return "", fmt.Errorf("an answer that names no site: %q", answer)
+	// "SITE ID": who answered, and the id the database gave the write.
+	site, rawID, _ := strings.Cut(text, " ")
+	id, err := strconv.ParseInt(rawID, 10, 64)
+	if site == "" || err != nil || id <= 0 {
+		return Answer{}, fmt.Errorf("an answer that is not SITE ID: %q", text)
 	}
-	return site, nil
+	return Answer{Site: site, ID: id}, nil
 }
 
 func (h *httpProber) Verify(ctx context.Context, acked []int) (int, error) {

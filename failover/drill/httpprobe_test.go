@@ -98,7 +98,7 @@ func TestAnsweredByRuns(t *testing.T) {
 	t0 := time.Now()
 	at := func(i int) time.Time { return t0.Add(time.Duration(i) * 10 * time.Millisecond) }
 	for i, site := range []string{"a", "a", "", "", "b", "b", "b", "a"} {
-		r := Request{Seq: i + 1, Start: at(i), End: at(i).Add(5 * time.Millisecond), Site: site}
+		r := Request{Seq: i + 1, Start: at(i), End: at(i).Add(5 * time.Millisecond), Answer: Answer{Site: site}}
 		if site == "" {
 			r.Err = context.DeadlineExceeded
 		}

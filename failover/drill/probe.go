@@ -48,8 +48,15 @@ type SiteRun struct {
 type Request struct {
 	Seq        int
 	Start, End time.Time
-	Site       string // who answered; "" when the service does not say
-	Err        error  // nil: it succeeded (a write was acknowledged)
+	Answer
+	Err error // nil: it succeeded (a write was acknowledged)
+}
+
+// Answer is what the service said of a request that succeeded, when it
+// says: who answered, and the id its database gave the write.
+type Answer struct {
+	Site string // "" when the service does not say
+	ID   int64  // 0 when it does not say
 }
 
 // Outage is a run of failed requests: from the start of the first to the
@@ -77,9 +84,9 @@ func (p *ProbeResult) LongestOutage() time.Duration {
 
 // Prober sends one request to the service.
 type Prober interface {
-	// Probe sends one request and says whether it succeeded, and which
-	// site answered when the service says ("" otherwise).
-	Probe(ctx context.Context, seq int) (site string, err error)
+	// Probe sends one request and says whether it succeeded, and what
+	// the service answered (who, the write's id) when it says.
+	Probe(ctx context.Context, seq int) (Answer, error)
 	// Verify says, after the drill, how many of the acknowledged writes
 	// (by sequence number) are missing; a probe that does not write
 	// returns 0.
@@ -189,11 +196,11 @@ func (pr *Probe) Run(ctx context.Context) {
 loop:
 	for seq := 1; ; seq++ {
 		start := time.Now()
-		site, err := pr.p.Probe(ctx, seq)
+		answer, err := pr.p.Probe(ctx, seq)
 		if ctx.Err() != nil {
 			break // a request cut by the end counts for nothing
 		}
-		pr.note(Request{Seq: seq, Start: start, End: time.Now(), Site: site, Err: err})
+		pr.note(Request{Seq: seq, Start: start, End: time.Now(), Answer: answer, Err: err})
 		select {
 		case <-ctx.Done():
 			break loop
@@ -278,14 +285,14 @@ type tcpProber struct {
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
-func (t *tcpProber) Probe(ctx context.Context, _ int) (string, error) {
+func (t *tcpProber) Probe(ctx context.Context, _ int) (Answer, error) {
 	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
 	c, err := t.dial(ctx, "tcp", t.addr)
 	if err != nil {
-		return "", err
+		return Answer{}, err
 	}
-	return "", c.Close()
+	return Answer{}, c.Close()
 }
 
 // dial is opts.Dial, or a plain dialer's.
@@ -326,13 +333,13 @@ func (p *pgProber) setUp(ctx context.Context) error {
 	return err
 }
 
-func (p *pgProber) Probe(ctx context.Context, seq int) (string, error) {
+func (p *pgProber) Probe(ctx context.Context, seq int) (Answer, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	if p.conn == nil {
 		conn, err := pgx.ConnectConfig(ctx, p.cfg)
 		if err != nil {
-			return "", err
+			return Answer{}, err
 		}
 		p.conn = conn
 	}
@@ -340,7 +347,7 @@ func (p *pgProber) Probe(ctx context.Context, seq int) (string, error) {
 	if err != nil {
 		p.drop()
 	}
-	return "", err
+	return Answer{}, err
 }
 
 // drop closes the connection after a failure: the next request connects
