@@ -148,19 +148,36 @@ func PlanFailback(cfg *config.Cluster, snap *site.Snapshot, name, who string, no
 }
 
 // checkFailbackStep checks the blockers again at the coordinator, from the
-// state as it is now: what was true when the person asked may not be.
+// state as it is now: what was true when the person asked may not be. A
+// site that is no longer fenced fails the step at once; anything else that
+// blocks is waited out, up to the await limit: a site's readiness can flip
+// between the plan and this check (a standby's stream restarting, a report
+// a pass behind), and a failback that fails on that would have to be asked
+// for again.
 func checkFailbackStep(ctx context.Context, r *run, st *site.Step) stepResult {
 	name := st.Params["site"]
 	snap, err := r.c.cfg.Store.Snapshot(ctx)
 	if err != nil {
 		return stepResult{kind: stepRetry, err: err}
 	}
-	// This op itself runs and names the site: it is no blocker.
-	snap.Ops = slices.DeleteFunc(slices.Clone(snap.Ops), func(op *site.Op) bool { return op.ID == r.op.ID })
-	if why := FailbackBlockers(r.c.cfg.Cluster, snap, name); len(why) > 0 {
-		return stepResult{kind: stepFailed, detail: fmt.Sprintf("site %s may not be failed back: %s", name, strings.Join(why, "; "))}
+	fail, pending := failbackCheck(r.c.cfg.Cluster, snap, name, r.op.ID)
+	if fail != "" {
+		return stepResult{kind: stepFailed, detail: fail}
 	}
-	return done("site %s is back clean: it reports itself fenced, its members follow the current primaries, it runs no guest", name)
+	return r.awaited(st, fmt.Sprintf("site %s to be back clean", name), pending,
+		fmt.Sprintf("site %s is back clean: it reports itself fenced, its members follow the current primaries, it runs no guest", name))
+}
+
+// failbackCheck is what the check-failback step of op opID finds: why it
+// fails at once (the site is no longer fenced), or what it waits for ("":
+// nothing, the site may be failed back).
+func failbackCheck(cfg *config.Cluster, snap *site.Snapshot, name, opID string) (fail, pending string) {
+	if _, fenced := snap.Fences[name]; !fenced {
+		return fmt.Sprintf("site %s is no longer fenced: there is nothing to fail back", name), ""
+	}
+	// This op itself runs and names the site: it is no blocker.
+	snap.Ops = slices.DeleteFunc(slices.Clone(snap.Ops), func(op *site.Op) bool { return op.ID == opID })
+	return "", strings.Join(FailbackBlockers(cfg, snap, name), "; ")
 }
 
 // unfenceStep lifts the site's fence, if it is still the fence the op was

@@ -155,3 +155,26 @@ func TestPlanFailback(t *testing.T) {
 		t.Errorf("PlanFailback of a dark site = %v, %q; want no op and one reason", op, why)
 	}
 }
+
+// The check-failback step fails at once only when the site is no longer
+// fenced; anything else it waits out (what it returns as pending), and the
+// op itself is no blocker.
+func TestFailbackCheck(t *testing.T) {
+	cfg, snap := failbackState()
+	op, _ := PlanFailback(cfg, snap, "a", "operator:test", t0)
+	snap.Ops = append(snap.Ops, op)
+	if fail, pending := failbackCheck(cfg, snap, "a", op.ID); fail != "" || pending != "" {
+		t.Errorf("a clean site: fail %q, pending %q; want neither (the op itself blocks nothing)", fail, pending)
+	}
+	// A report a pass behind: the step waits, it does not fail.
+	r := snap.Reports["a"]
+	r.State = site.ControllerUp
+	snap.Reports["a"] = r
+	if fail, pending := failbackCheck(cfg, snap, "a", op.ID); fail != "" || !strings.Contains(pending, "does not report itself fenced") {
+		t.Errorf("a site that does not report itself fenced yet: fail %q, pending %q; want a wait", fail, pending)
+	}
+	delete(snap.Fences, "a")
+	if fail, _ := failbackCheck(cfg, snap, "a", op.ID); !strings.Contains(fail, "no longer fenced") {
+		t.Errorf("an unfenced site: fail %q; want the step to fail at once", fail)
+	}
+}
