@@ -93,16 +93,23 @@ func TestLabDrillSwitchover(t *testing.T) {
 	t.Logf("drill: away RTO %s, back RTO %s; the client: %d requests, %d failed, longest outage %s, %d writes acknowledged",
 		r.Phases[0].Ops[0].RTO(), r.Phases[1].Ops[0].RTO(), pr.Sent, pr.Failed, pr.LongestOutage(), pr.Acknowledged)
 
-	b := newBrowser(t, chromium)
-	page := "file://" + base + ".html"
-	b.do("open the HTML report", chromedp.Navigate(page))
+	checkReportPage(t, newBrowser(t, chromium), base, milestones, len(pr.Outages), "drill-report")
+}
+
+// checkReportPage opens a drill's HTML report (base.html) from its file, no
+// network, and checks that its timeline draws a mark per milestone reached
+// and a bar per outage the client saw, and that it says PASSED; a
+// screenshot named name is kept as an artifact.
+func checkReportPage(t *testing.T, b *browser, base string, milestones, outages int, name string) {
+	t.Helper()
+	b.do("open the HTML report", chromedp.Navigate("file://"+base+".html"))
 	marks := b.eval(`document.querySelectorAll('#timeline circle.mark').length`)
 	bars := b.eval(`document.querySelectorAll('#timeline rect.outage').length`)
-	if marks != strconv.Itoa(milestones) || bars != strconv.Itoa(len(pr.Outages)) {
-		t.Errorf("the timeline draws %s marks and %s outage bars; want %d and %d", marks, bars, milestones, len(pr.Outages))
+	if marks != strconv.Itoa(milestones) || bars != strconv.Itoa(outages) {
+		t.Errorf("the timeline draws %s marks and %s outage bars; want %d and %d", marks, bars, milestones, outages)
 	}
 	if verdict := b.eval(`document.querySelector('h1 .verdict').textContent`); verdict != "PASSED" {
 		t.Errorf("the page says %q; want PASSED", verdict)
 	}
-	b.screenshot("drill-report")
+	b.screenshot(name)
 }
