@@ -42,29 +42,13 @@ func TestLabDrillSwitchover(t *testing.T) {
 	if pw := strings.TrimSpace(readFile(filepath.Join(l.Dir(), "secrets", "pg.pass"))); pw == "" || strings.Contains(stdout+stderr, pw) {
 		t.Errorf("the drill's output shows the database password (or the lab has none):\n%s%s", stdout, stderr)
 	}
-	paths, _ := filepath.Glob(filepath.Join(out, "drill-b-*"))
-	if len(paths) != 3 {
-		t.Fatalf("the drill wrote %v; want its report as .json, .md and .html", paths)
-	}
-	base := strings.TrimSuffix(paths[0], filepath.Ext(paths[0]))
-	var r drill.Report
-	if err := json.Unmarshal([]byte(readFile(base+".json")), &r); err != nil {
-		t.Fatalf("the JSON report: %v", err)
-	}
+	base, r := readDrillReport(t, out, "b")
 	if !r.Passed || r.Kind != "switchover" || r.Site != "b" || len(r.Phases) != 2 {
 		t.Fatalf("the report: passed %t, kind %s, site %s, %d phases; want a passed switchover drill of b, away and back\n%s", r.Passed, r.Kind, r.Site, len(r.Phases), readFile(base+".md"))
 	}
-	milestones := 0
 	for _, op := range r.Ops() {
 		if op.Kind != "switchover" || op.Outcome != site.OpSucceeded || len(op.Services) == 0 {
 			t.Errorf("op %s: %s %s with %d services; want a switchover that succeeded", op.ID, op.Kind, op.Outcome, len(op.Services))
-		}
-		for _, svc := range op.Services {
-			for _, m := range svc.Milestones {
-				if m.Reached {
-					milestones++
-				}
-			}
 		}
 	}
 	pr := r.Probe
@@ -93,15 +77,44 @@ func TestLabDrillSwitchover(t *testing.T) {
 	t.Logf("drill: away RTO %s, back RTO %s; the client: %d requests, %d failed, longest outage %s, %d writes acknowledged",
 		r.Phases[0].Ops[0].RTO(), r.Phases[1].Ops[0].RTO(), pr.Sent, pr.Failed, pr.LongestOutage(), pr.Acknowledged)
 
-	checkReportPage(t, newBrowser(t, chromium), base, milestones, len(pr.Outages), "drill-report")
+	checkReportPage(t, newBrowser(t, chromium), base, r, "drill-report")
+}
+
+// readDrillReport finds the report a drill of siteName wrote into dir, as
+// .json, .md and .html, and returns its path without the extension and
+// the report the JSON holds.
+func readDrillReport(t *testing.T, dir, siteName string) (base string, r drill.Report) {
+	t.Helper()
+	paths, _ := filepath.Glob(filepath.Join(dir, "drill-"+siteName+"-*"))
+	if len(paths) != 3 {
+		t.Fatalf("the drill wrote %v; want its report as .json, .md and .html", paths)
+	}
+	base = strings.TrimSuffix(paths[0], filepath.Ext(paths[0]))
+	if err := json.Unmarshal([]byte(readFile(base+".json")), &r); err != nil {
+		t.Fatalf("the JSON report: %v", err)
+	}
+	return base, r
 }
 
 // checkReportPage opens a drill's HTML report (base.html) from its file, no
-// network, and checks that its timeline draws a mark per milestone reached
-// and a bar per outage the client saw, and that it says PASSED; a
-// screenshot named name is kept as an artifact.
-func checkReportPage(t *testing.T, b *browser, base string, milestones, outages int, name string) {
+// network, and checks that its timeline draws a mark per milestone the
+// report's ops reached and a bar per outage its client saw, and that it
+// says PASSED; a screenshot named name is kept as an artifact.
+func checkReportPage(t *testing.T, b *browser, base string, r drill.Report, name string) {
 	t.Helper()
+	milestones, outages := 0, 0
+	for _, op := range r.Ops() {
+		for _, svc := range op.Services {
+			for _, m := range svc.Milestones {
+				if m.Reached {
+					milestones++
+				}
+			}
+		}
+	}
+	if r.Probe != nil {
+		outages = len(r.Probe.Outages)
+	}
 	b.do("open the HTML report", chromedp.Navigate("file://"+base+".html"))
 	marks := b.eval(`document.querySelectorAll('#timeline circle.mark').length`)
 	bars := b.eval(`document.querySelectorAll('#timeline rect.outage').length`)

@@ -207,11 +207,17 @@ func runSiteLossDrill(ctx context.Context, progress io.Writer, l *lab.Lab, cfg *
 	defer stopProbe()
 	probeDone := make(chan struct{})
 	go func() { probe.Run(pctx); close(probeDone) }()
+	// finish stops the client, checks what it saw between faultAt and
+	// failedBack, and records the drill; every way out of the drill ends so.
+	finish := func(faultAt, failedBack time.Time) (*drill.Report, error) {
+		stopClient := func() { stopProbe(); <-probeDone }
+		return finishSiteLoss(ctx, progress, r, sw, probe, stopClient, services, faultAt, failedBack)
+	}
 
 	fmt.Fprintf(progress, "drill %s: a client writes to %s every %s; waiting until it is served\n", id, probeURL, f.probeInterval)
 	if err := waitSteady(ctx, probe, 20, 30*time.Second); err != nil {
 		r.Checks = append(r.Checks, drill.Check{Name: "client served before the fault", OK: false, Detail: err.Error()})
-		return finishSiteLoss(ctx, progress, r, sw, probe, stopProbe, probeDone, services, time.Time{}, time.Time{})
+		return finish(time.Time{}, time.Time{})
 	}
 
 	r.Fault = &drill.Fault{Kind: f.fault, At: time.Now()}
@@ -238,7 +244,7 @@ func runSiteLossDrill(ctx context.Context, progress io.Writer, l *lab.Lab, cfg *
 	fmt.Fprintf(progress, "drill %s: restoring site %s\n", id, f.siteName)
 	if err := restoreSite(ctx, l, f.siteName, f.fault); err != nil {
 		r.Checks = append(r.Checks, drill.Check{Name: "site restored", OK: false, Detail: err.Error()})
-		return finishSiteLoss(ctx, progress, r, sw, probe, stopProbe, probeDone, services, dark, time.Time{})
+		return finish(dark, time.Time{})
 	}
 	r.Fault.Restored = time.Now()
 	fmt.Fprintf(progress, "drill %s: failing site %s back (it waits until the site is clean)\n", id, f.siteName)
@@ -247,7 +253,7 @@ func runSiteLossDrill(ctx context.Context, progress io.Writer, l *lab.Lab, cfg *
 	failedBack := time.Now()
 	if err != nil {
 		r.Checks = append(r.Checks, drill.Check{Name: "failed back", OK: false, Detail: err.Error()})
-		return finishSiteLoss(ctx, progress, r, sw, probe, stopProbe, probeDone, services, dark, failedBack)
+		return finish(dark, failedBack)
 	}
 	assigned, err := sw.assigned(ctx)
 	if err != nil {
@@ -263,16 +269,15 @@ func runSiteLossDrill(ctx context.Context, progress io.Writer, l *lab.Lab, cfg *
 			r.Checks = append(r.Checks, drill.Check{Name: "switched " + req.Service + " back", OK: false, Detail: err.Error()})
 		}
 	}
-	return finishSiteLoss(ctx, progress, r, sw, probe, stopProbe, probeDone, services, dark, failedBack)
+	return finish(dark, failedBack)
 }
 
 // finishSiteLoss stops the client, checks, and records the drill.
 func finishSiteLoss(ctx context.Context, progress io.Writer, r *drill.Report, sw switchovers, probe *drill.Probe,
-	stopProbe func(), probeDone <-chan struct{}, services []string, faultAt, failedBack time.Time) (*drill.Report, error) {
+	stopClient func(), services []string, faultAt, failedBack time.Time) (*drill.Report, error) {
 	// A last look: the client is served again.
 	_ = waitServed(ctx, probe, time.Now(), 10*time.Second)
-	stopProbe()
-	<-probeDone
+	stopClient()
 	r.Checks = append(r.Checks, checkBack(ctx, sw, services, r.Site)...)
 	res, err := probe.Result(ctx)
 	r.Probe = res
@@ -378,11 +383,27 @@ func waitFailoverOf(ctx context.Context, sw switchovers, siteName string, since 
 // waitServed waits, up to within, until a request the client began after
 // since succeeded.
 func waitServed(ctx context.Context, probe *drill.Probe, since time.Time, within time.Duration) error {
+	return waitClient(ctx, probe, within, "served", func(h []drill.Request) bool {
+		return slices.ContainsFunc(h, func(r drill.Request) bool { return r.Err == nil && r.Start.After(since) })
+	})
+}
+
+// waitSteady waits, up to within, until the client's last n requests all
+// succeeded.
+func waitSteady(ctx context.Context, probe *drill.Probe, n int, within time.Duration) error {
+	return waitClient(ctx, probe, within, fmt.Sprintf("served %d times in a row", n), func(h []drill.Request) bool {
+		return len(h) >= n && !slices.ContainsFunc(h[len(h)-n:], func(r drill.Request) bool { return r.Err != nil })
+	})
+}
+
+// waitClient waits, up to within, until served holds of the client's
+// history; otherwise it says the client was not what, with its last error.
+func waitClient(ctx context.Context, probe *drill.Probe, within time.Duration, what string, served func([]drill.Request) bool) error {
 	ctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
 	for {
 		h := probe.History()
-		if i := slices.IndexFunc(h, func(r drill.Request) bool { return r.Err == nil && r.Start.After(since) }); i >= 0 {
+		if served(h) {
 			return nil
 		}
 		if ctxsleep.For(ctx, 20*time.Millisecond) != nil {
@@ -390,27 +411,7 @@ func waitServed(ctx context.Context, probe *drill.Probe, since time.Time, within
 			if n := len(h); n > 0 && h[n-1].Err != nil {
 				last = h[n-1].Err.Error()
 			}
-			return fmt.Errorf("not served within %s (last: %s)", within, last)
-		}
-	}
-}
-
-// waitSteady waits, up to within, until the client's last n requests all
-// succeeded.
-func waitSteady(ctx context.Context, probe *drill.Probe, n int, within time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, within)
-	defer cancel()
-	for {
-		h := probe.History()
-		if len(h) >= n && !slices.ContainsFunc(h[len(h)-n:], func(r drill.Request) bool { return r.Err != nil }) {
-			return nil
-		}
-		if ctxsleep.For(ctx, 20*time.Millisecond) != nil {
-			last := "no request"
-			if k := len(h); k > 0 && h[k-1].Err != nil {
-				last = h[k-1].Err.Error()
-			}
-			return fmt.Errorf("not served %d times in a row within %s (last: %s)", n, within, last)
+			return fmt.Errorf("not %s within %s (last: %s)", what, within, last)
 		}
 	}
 }

@@ -91,23 +91,13 @@ func openSwitchovers(cfg *config.Cluster) (src switchovers, done func(), err err
 			if req.PromoteWithin > 0 {
 				body["promote_within"] = req.PromoteWithin.String()
 			}
-			for {
-				res, err := sess.requestOp(ctx, progress, opRequest{Site: req.Site, Service: req.Service}, true, "/switchover", body)
-				if !errors.Is(err, errNotNow) || ctxsleep.For(ctx, time.Second) != nil {
-					return res, err
-				}
-			}
+			return requestWhenPossible(ctx, sess, progress, opRequest{Site: req.Site, Service: req.Service}, "/switchover", body)
 		}
 		src.recordDrill = func(ctx context.Context, d site.DrillRecord) error {
 			return sess.call(ctx, http.MethodPost, "/sites/"+url.PathEscape(d.Site)+"/drills", d, nil)
 		}
 		src.failback = func(ctx context.Context, siteName string, progress io.Writer) (opRequest, error) {
-			for {
-				res, err := sess.requestOp(ctx, progress, opRequest{Site: siteName}, true, "/failback", map[string]any{"site": siteName})
-				if !errors.Is(err, errNotNow) || ctxsleep.For(ctx, time.Second) != nil {
-					return res, err
-				}
-			}
+			return requestWhenPossible(ctx, sess, progress, opRequest{Site: siteName}, "/failback", map[string]any{"site": siteName})
 		}
 		src.failoverOf = func(ctx context.Context, siteName string, since time.Time) (*site.Op, error) {
 			var list struct {
@@ -210,4 +200,15 @@ func awaitAndFollow(ctx context.Context, cfg *config.Cluster, store *site.Store,
 		err = fmt.Errorf("op %s %s: %s", op.ID, res.Op.Outcome, res.Op.Error)
 	}
 	return res, err
+}
+
+// requestWhenPossible asks the API for an op, again every second while it
+// is refused for now (errNotNow) until ctx ends, and follows it to its end.
+func requestWhenPossible(ctx context.Context, sess *apiSession, progress io.Writer, req opRequest, path string, body map[string]any) (opRequest, error) {
+	for {
+		res, err := sess.requestOp(ctx, progress, req, true, path, body)
+		if !errors.Is(err, errNotNow) || ctxsleep.For(ctx, time.Second) != nil {
+			return res, err
+		}
+	}
 }

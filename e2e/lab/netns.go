@@ -177,12 +177,8 @@ func (l *Lab) frrSockDir() string { return filepath.Join(os.TempDir(), l.fab.ID+
 func (l *Lab) frrConfig() fabric.FRRConfig {
 	cfg := fabric.FRRConfig{ASN: upstreamASN, RouterID: l.fab.UpstreamAddr4}
 	for i, s := range l.fab.Sites {
-		asn := uint32(64601 + i)
-		if i < len(l.siteASNs) {
-			asn = l.siteASNs[i]
-		}
 		for _, a := range []netip.Addr{s.UpstreamAddr4, s.UpstreamAddr6} {
-			cfg.Neighbors = append(cfg.Neighbors, fabric.FRRNeighbor{Address: a, ASN: asn,
+			cfg.Neighbors = append(cfg.Neighbors, fabric.FRRNeighbor{Address: a, ASN: l.siteASNs[i],
 				HoldTime: 9 * time.Second, Keepalive: 3 * time.Second, ConnectRetry: time.Second})
 		}
 	}

@@ -120,6 +120,8 @@ const createTable = `CREATE TABLE IF NOT EXISTS ` + Table + ` (
 	id bigserial PRIMARY KEY, client text NOT NULL, seq bigint NOT NULL,
 	site text NOT NULL, at timestamptz NOT NULL DEFAULT now())`
 
+const insertRow = `INSERT INTO ` + Table + ` (client, seq, site) VALUES ($1, $2, $3) RETURNING id`
+
 func (s *Server) write(w http.ResponseWriter, r *http.Request) {
 	client := r.URL.Query().Get("client")
 	seq, err := strconv.ParseInt(r.URL.Query().Get("seq"), 10, 64)
@@ -137,14 +139,12 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
 	defer cancel()
 	var id int64
-	err = s.pool.QueryRow(ctx, `INSERT INTO `+Table+` (client, seq, site) VALUES ($1, $2, $3) RETURNING id`,
-		client, seq, s.site).Scan(&id)
+	err = s.pool.QueryRow(ctx, insertRow, client, seq, s.site).Scan(&id)
 	if err != nil && isMissingTable(err) {
 		// Two sessions making the table at once: one of them fails (a
 		// unique violation in the catalog), and the table is there.
 		_, _ = s.pool.Exec(ctx, createTable)
-		err = s.pool.QueryRow(ctx, `INSERT INTO `+Table+` (client, seq, site) VALUES ($1, $2, $3) RETURNING id`,
-			client, seq, s.site).Scan(&id)
+		err = s.pool.QueryRow(ctx, insertRow, client, seq, s.site).Scan(&id)
 	}
 	if err != nil {
 		s.log.Warn("write not acknowledged", zap.String("client", client), zap.Int64("seq", seq), zap.Error(err))
