@@ -1,6 +1,7 @@
 package membership
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -679,27 +680,64 @@ func (m *Member) renew(ctx context.Context, lease clientv3.LeaseID, timeout time
 }
 
 // beatRetrying sends beats until one succeeds, the membership has ended
-// or ctx ends, each attempt within half a renew interval. A keep-alive
-// sent to a leader that died is forwarded to the next one, but a write is
-// not: it would wait for ctx while the new leader, elected within an
-// election timeout, could take it at once. The renewal still counts from
-// its own send time, before any attempt.
+// or ctx ends. A keep-alive sent to a leader that died is forwarded to the
+// next one, but a write is not: it would wait for ctx while the new
+// leader, elected within an election timeout, could take it at once. So a
+// new attempt goes out every half renew interval while the earlier ones
+// still wait, and the first to land counts; an attempt is not cut short,
+// because between sites 100ms apart a beat from a member that follows a
+// leader elsewhere takes four one-way trips (the forward, the append and
+// its answer, the commit), more than half a lab renew interval. (Cutting
+// attempts at half an interval, none landed there; cutting them later,
+// a beat sent just before a new leader was elected waited too long.) The
+// renewal still counts from its own send time, before any attempt. A beat
+// is idempotent: the attempts still under way when one lands do no harm,
+// and end with ctx.
 func (m *Member) beatRetrying(ctx context.Context, beat func(context.Context, string, string, clientv3.LeaseID) error, lease clientv3.LeaseID) error {
-	for {
-		actx, cancel := context.WithTimeout(ctx, max(m.cfg.RenewInterval/2, 50*time.Millisecond))
+	type result struct {
+		sent time.Time
+		err  error
+	}
+	results := make(chan result)
+	inFlight := 0
+	attempt := func() {
+		inFlight++
 		sent := time.Now()
-		err := beat(actx, m.cfg.Site, m.incarnation, lease)
-		cancel()
-		if err == nil {
-			m.beatCommitted(sent)
-		}
-		if err == nil || errors.Is(err, site.ErrNotMember) || errors.Is(err, rpctypes.ErrNoSpace) || ctx.Err() != nil {
-			return err // refused writes stay refused: the renewal as a whole retries
-		}
-		select { // an error at once (no connection) must not spin
+		go func() {
+			err := beat(ctx, m.cfg.Site, m.incarnation, lease)
+			select {
+			case results <- result{sent, err}:
+			case <-ctx.Done():
+			}
+		}()
+	}
+	attempt()
+	every := time.NewTicker(max(m.cfg.RenewInterval/2, 50*time.Millisecond))
+	defer every.Stop()
+	var again <-chan time.Time // after an error at once, with none under way
+	var err error
+	for {
+		select {
 		case <-ctx.Done():
-			return err
-		case <-time.After(retryMin):
+			return cmp.Or(err, ctx.Err())
+		case <-every.C:
+			attempt()
+		case <-again:
+			again = nil
+			attempt()
+		case r := <-results:
+			inFlight--
+			if r.err == nil {
+				m.beatCommitted(r.sent)
+				return nil
+			}
+			if errors.Is(r.err, site.ErrNotMember) || errors.Is(r.err, rpctypes.ErrNoSpace) {
+				return r.err // refused writes stay refused: the renewal as a whole retries
+			}
+			err = r.err
+			if inFlight == 0 && again == nil { // an error at once (no connection) must not spin
+				again = time.After(retryMin)
+			}
 		}
 	}
 }

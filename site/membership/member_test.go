@@ -305,6 +305,39 @@ func TestSlowRenewalsKeepSiteUp(t *testing.T) {
 	f.stayUp(ctx, renewed, 8)
 }
 
+// TestSlowBeatsKeepSiteUp: beats that take longer than half a renew
+// interval (four one-way trips between sites 100ms apart, for a member
+// that follows a leader elsewhere) still land: the attempts that go out
+// every half interval do not cut short the ones still under way. The
+// site joins and stays up.
+func TestSlowBeatsKeepSiteUp(t *testing.T) {
+	ctx := testCtx(t)
+	landed := make(chan time.Time, 64)
+	// The lab's timings: a new attempt every 250ms; beats take 400ms.
+	f := newFixture(t, 2*time.Second, 500*time.Millisecond, 500*time.Millisecond, false, func(m *Member) {
+		m.beat = func(ctx context.Context, siteName, incarnation string, lease clientv3.LeaseID) error {
+			sent := time.Now()
+			t := time.NewTimer(400 * time.Millisecond)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-t.C:
+			}
+			if err := m.cfg.Store.Beat(ctx, siteName, incarnation, lease); err != nil {
+				return err
+			}
+			select {
+			case landed <- sent:
+			default:
+			}
+			return nil
+		}
+	})
+	f.next(ctx, site.ControllerUp)
+	f.stayUp(ctx, landed, 8)
+}
+
 // TestFailedRenewalsRetriedAtOnce: a renewal that fails goes out again at
 // once, not at the next tick, so that failures in a row do not use up the
 // window: here three of every four fail, which at one renewal a tick would
