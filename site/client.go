@@ -1,12 +1,16 @@
 package site
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
+	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 
 	"github.com/zdt-project/zdt/site/config"
 )
@@ -26,7 +30,12 @@ func NewClient(cfg *config.Cluster, endpoints []string, log *zap.Logger) (*clien
 			return nil, fmt.Errorf("etcd client TLS (ca %s, cert %s): %w", t.CA, t.Cert, err)
 		}
 	}
+	var dial []grpc.DialOption
+	if len(endpoints) > 1 {
+		dial = append(dial, grpc.WithChainUnaryInterceptor(requireLeader))
+	}
 	c, err := clientv3.New(clientv3.Config{
+		DialOptions:          dial,
 		Endpoints:            endpoints,
 		DialTimeout:          cfg.Etcd.DialTimeout,
 		DialKeepAliveTime:    cfg.Timings.LeaseTTL,
@@ -39,3 +48,37 @@ func NewClient(cfg *config.Cluster, endpoints []string, log *zap.Logger) (*clien
 	}
 	return c, nil
 }
+
+// requireLeader makes every request of a client with several endpoints
+// one that a member without a leader refuses at once ("no leader"), and
+// sends a refused one again, to the next member, until one with a leader
+// takes it or ctx ends: a member cut off from the leader while the others
+// keep a quorum (one inter-site link down) would otherwise hold a person's
+// zdt status until it gave up. A member refuses such a request before it
+// does anything with it, so sending it again is safe for writes too;
+// during an election every member refuses, and the request goes out again
+// until there is a leader.
+func requireLeader(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	ctx = clientv3.WithRequireLeader(ctx)
+	wait := noLeaderRetryMin
+	for {
+		err := invoker(ctx, method, req, reply, cc, opts...)
+		if err == nil || rpctypes.ErrorDesc(err) != rpctypes.ErrNoLeader.Error() {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, noLeaderRetryMax)
+	}
+}
+
+// The pauses between requests that members refused for want of a leader.
+const (
+	noLeaderRetryMin = 10 * time.Millisecond
+	noLeaderRetryMax = 200 * time.Millisecond
+)
