@@ -15,6 +15,7 @@ import (
 
 	"github.com/zdt-project/zdt/e2e/fabric"
 	"github.com/zdt-project/zdt/e2e/lab"
+	"github.com/zdt-project/zdt/e2e/softswitch"
 	"github.com/zdt-project/zdt/failover/drill"
 	"github.com/zdt-project/zdt/site"
 )
@@ -34,7 +35,7 @@ const netnsClientInterval = 10 * time.Millisecond
 // startNetnsLab starts a settled lab in network namespaces with a
 // synchronous group. Only one such lab runs at a time (the machine's link
 // to the fabric takes 198.51.100.2).
-func startNetnsLab(t *testing.T) (*settledLab, context.Context) {
+func startNetnsLab(t *testing.T, flags ...string) (*settledLab, context.Context) {
 	t.Helper()
 	if os.Geteuid() != 0 || fabric.CheckFRR() != nil {
 		if os.Getenv("CI") == "true" {
@@ -42,7 +43,7 @@ func startNetnsLab(t *testing.T) (*settledLab, context.Context) {
 		}
 		t.Skip("a lab in network namespaces needs root and FRR (" + fabric.InstallHint + ")")
 	}
-	zdt, l, _ := startLabWithArgs(t, []string{"--netns", "--synchronous", "--timeout", "90s"})
+	zdt, l, _ := startLabWithArgs(t, append([]string{"--netns", "--synchronous", "--timeout", "90s"}, flags...))
 	if !l.InNetns() {
 		t.Fatal("zdt lab --netns made a lab that does not run in network namespaces")
 	}
@@ -89,6 +90,13 @@ func serviceAnswers(ctx context.Context, t *testing.T, l *lab.Lab, service, want
 // client's namespace, whose acknowledged writes are checked in group pg.
 func startClient(ctx context.Context, t *testing.T, l *lab.Lab, name string) (probe *drill.Probe, stop func() *drill.ProbeResult) {
 	t.Helper()
+	return startClientWith(ctx, t, l, name, 250*time.Millisecond)
+}
+
+// startClientWith is startClient with a timeout of its own for each
+// request.
+func startClientWith(ctx context.Context, t *testing.T, l *lab.Lab, name string, timeout time.Duration) (probe *drill.Probe, stop func() *drill.ProbeResult) {
+	t.Helper()
 	u, err := l.ServiceURL("web", 4)
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +105,7 @@ func startClient(ctx context.Context, t *testing.T, l *lab.Lab, name string) (pr
 	if err != nil {
 		t.Fatal(err)
 	}
-	probe, err = drill.NewProbeWith(ctx, u, name, netnsClientInterval, 250*time.Millisecond,
+	probe, err = drill.NewProbeWith(ctx, u, name, netnsClientInterval, timeout,
 		drill.ProbeOptions{Dial: l.Fabric().Client.DialContext, VerifyURL: pg})
 	if err != nil {
 		t.Fatal(err)
@@ -208,6 +216,13 @@ func finalStateWrong(s *settledLab, st labStatus) []string {
 // over each client's history, porcupine over the ids the database gave
 // both clients' writes, and the final state.
 func netnsSiteLoss(t *testing.T, fault func(l *lab.Lab) error) {
+	netnsSiteLossFrom(t, fault, nil)
+}
+
+// netnsSiteLossFrom is netnsSiteLoss for a fault that leaves site a
+// serving for a while: a may answer until darkSince (which the test learns
+// after the failover), not after. With nil, a is dark from the fault on.
+func netnsSiteLossFrom(t *testing.T, fault func(l *lab.Lab) error, darkSince func(l *lab.Lab) time.Time) {
 	s, ctx := startNetnsLab(t)
 	serviceAnswers(ctx, t, s.l, "web", "a")
 	probe, stop := startClient(ctx, t, s.l, "netns-"+t.Name())
@@ -226,8 +241,15 @@ func netnsSiteLoss(t *testing.T, fault func(l *lab.Lab) error) {
 	t.Logf("client: %d requests, %d failed, longest outage %s, %d writes acknowledged, %d missing; answered by %+v",
 		res.Sent, res.Failed, res.LongestOutage().Round(time.Millisecond), res.Acknowledged, res.Missing, res.AnsweredBy)
 
+	dark := faultAt
+	if darkSince != nil {
+		if dark = darkSince(s.l); dark.IsZero() {
+			t.Fatal("site a never went dark")
+		}
+		t.Logf("site a went dark %s after the fault", dark.Sub(faultAt).Round(time.Millisecond))
+	}
 	for _, p := range []*drill.Probe{probe, other} {
-		if wrong := drill.CheckTakeover(p.History(), "a", faultAt, time.Time{}); len(wrong) > 0 {
+		if wrong := drill.CheckTakeover(p.History(), "a", dark, time.Time{}); len(wrong) > 0 {
 			t.Errorf("a client's history:\n  %s", strings.Join(wrong, "\n  "))
 		}
 	}
@@ -252,6 +274,18 @@ func netnsSiteLoss(t *testing.T, fault func(l *lab.Lab) error) {
 // Site a goes dark: its links are cut and its processes killed.
 func TestNetnsSiteLossLinksCut(t *testing.T) {
 	netnsSiteLoss(t, func(l *lab.Lab) error { return l.KillSite("a") })
+}
+
+// The link between sites a and b is cut while b's etcd member leads: a
+// loses the leader but not the upstream or site c, so a must fence itself
+// and withdraw, and the others take its services over, b's and c's
+// keeping theirs. zdt status, run from the machine, which reaches all three
+// members, must still answer (a's member has no leader).
+func TestNetnsInterSiteLinkCut(t *testing.T) {
+	netnsSiteLoss(t, func(l *lab.Lab) error {
+		moveEtcdLeader(t.Context(), t, l, "b")
+		return l.SetLink(t.Context(), lab.SiteLink{A: "a", B: "b", Link: softswitch.Link{Cut: true}})
+	})
 }
 
 // Site a freezes (SIGSTOP of all its processes, links up): its BGP
@@ -280,23 +314,58 @@ func TestNetnsSiteIsolated(t *testing.T) {
 		l = lb
 		return l.IsolateSite("a")
 	})
+	if !t.Failed() {
+		checkSelfFencedFirst(t, l, "a")
+	}
+}
+
+// Site a's etcd member is cut off from the others (their peer port
+// blocked between a and each other site) while a's controller, PostgreSQL
+// and links live on. a's controller talks to its own member alone, which
+// has no leader: a serves until it fences itself, which it must do before
+// the others fence it (the other sites' controllers, which it still
+// reaches, tell it that they see a quorum, so it does not fail static);
+// from then on a never answers, its services move, and the checkers find
+// nothing. a's controller still runs.
+func TestNetnsEtcdMemberLost(t *testing.T) {
+	var l *lab.Lab
+	netnsSiteLossFrom(t, func(lb *lab.Lab) error {
+		l = lb
+		return l.LoseEtcdMember(t.Context(), "a")
+	}, func(l *lab.Lab) time.Time { return firstLogLine(t, l.LogPath("a"), "self-fenced") })
 	if t.Failed() {
 		return
 	}
-	selfFenced := firstLogLine(t, l.LogPath("a"), "self-fenced")
-	cli := etcdClient(t, l, "b", "c")
-	resp, err := cli.Get(t.Context(), site.NewKeys(l.Cluster()).Fence("a"))
+	checkSelfFencedFirst(t, l, "a")
+	if _, ok := l.Running("a"); !ok {
+		t.Error("a's controller does not run: the fault was meant to leave it alive")
+	}
+}
+
+// checkSelfFencedFirst checks that the site's controller logged its
+// self-fence before the other sites recorded their fence of it.
+func checkSelfFencedFirst(t *testing.T, l *lab.Lab, name string) {
+	t.Helper()
+	selfFenced := firstLogLine(t, l.LogPath(name), "self-fenced")
+	var others []string
+	for _, s := range l.SiteNames() {
+		if s != name {
+			others = append(others, s)
+		}
+	}
+	cli := etcdClient(t, l, others...)
+	resp, err := cli.Get(t.Context(), site.NewKeys(l.Cluster()).Fence(name))
 	if err != nil || len(resp.Kvs) != 1 {
-		t.Fatalf("read a's fence: %v, %d keys", err, len(resp.Kvs))
+		t.Fatalf("read %s's fence: %v, %d keys", name, err, len(resp.Kvs))
 	}
 	var fence site.Fence
 	if err := json.Unmarshal(resp.Kvs[0].Value, &fence); err != nil {
 		t.Fatal(err)
 	}
 	if selfFenced.IsZero() || !selfFenced.Before(fence.At) {
-		t.Errorf("a fenced itself at %v, the others fenced it at %v: want a first", selfFenced, fence.At)
+		t.Errorf("%s fenced itself at %v, the others fenced it at %v: want %s first", name, selfFenced, fence.At, name)
 	}
-	t.Logf("a fenced itself %s before the others fenced it", fence.At.Sub(selfFenced).Round(time.Millisecond))
+	t.Logf("%s fenced itself %s before the others fenced it", name, fence.At.Sub(selfFenced).Round(time.Millisecond))
 }
 
 // firstLogLine is the time of the first line of a controller's log (JSON

@@ -97,10 +97,10 @@ without the group; install it with:
 	cmd.Flags().BoolVar(&o.requireConfirmation, "require-confirmation", false, "fencing.require_confirmation: a failover that cannot fence a dark site's resources from outside waits for zdt fence confirm")
 	cmd.Flags().BoolVar(&o.synchronous, "synchronous", false, "replicate group pg synchronously: a commit is acknowledged once a standby holds it (default asynchronous)")
 	cmd.Flags().StringVar(&o.net, "net", defaultLabNet, "the loopback /24 the lab's sites (.11-.13) and route observer (.10) listen on; another one runs a second lab beside the first")
-	cmd.Flags().DurationVar(&o.delay.Delay, "site-delay", 0, "one-way delay of the etcd links between sites, through userspace delay lines in this process (needs root; not with --detach)")
+	cmd.Flags().DurationVar(&o.delay.Delay, "site-delay", 0, "one-way delay between sites: of the etcd links, through userspace delay lines in this process (needs root; not with --detach); with --netns, of every link between two sites, in the fabric's switch")
 	cmd.Flags().DurationVar(&o.delay.Jitter, "site-jitter", 0, "jitter of --site-delay: each chunk gets the delay ± up to this much, in order")
-	cmd.Flags().BoolVar(&o.netns, "netns", false, "run the sites in network namespaces, with FRR as their upstream router, a client namespace and a service responder per site (needs root and FRR; not with --net or --site-delay)")
-	cmd.AddCommand(newLabSiteCommand(o), newLabStopCommand(o), newLabResponderCommand())
+	cmd.Flags().BoolVar(&o.netns, "netns", false, "run the sites in network namespaces, with FRR as their upstream router, a client namespace and a service responder per site (needs root and FRR; not with --net)")
+	cmd.AddCommand(newLabSiteCommand(o), newLabStopCommand(o), newLabLinkCommand(o), newLabResponderCommand(), newLabSwitchCommand())
 	return cmd
 }
 
@@ -108,6 +108,13 @@ without the group; install it with:
 // --site-delay or --site-jitter asks for them, and returns what stops them.
 func startSiteDelay(out io.Writer, l *lab.Lab, o *labOptions) (stop func(), err error) {
 	if o.delay == (lab.SiteDelay{}) {
+		return func() {}, nil
+	}
+	if l.InNetns() {
+		if err := l.SetSiteDelays(o.delay); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(out, "every link between two sites is delayed %s one way, in the fabric's switch (zdt lab link shows and changes them)\n", o.delay)
 		return func() {}, nil
 	}
 	lines, err := l.StartDelayLines(o.delay)
@@ -151,14 +158,14 @@ func runLab(ctx context.Context, out io.Writer, o *labOptions) error {
 	}
 	top.RequireConfirmation = o.requireConfirmation
 	if o.netns {
-		if o.net != defaultLabNet || o.delay != (lab.SiteDelay{}) {
-			return errors.New("--netns builds its own networks: leave out --net, --site-delay and --site-jitter")
+		if o.net != defaultLabNet {
+			return errors.New("--netns builds its own networks: leave out --net")
 		}
 		if top, err = top.InNetns(); err != nil {
 			return err
 		}
 	}
-	if o.detach && o.delay != (lab.SiteDelay{}) {
+	if o.detach && !o.netns && o.delay != (lab.SiteDelay{}) {
 		return errors.New("--site-delay and --site-jitter need the lab in the foreground: its delay lines live in this process; leave out --detach")
 	}
 	fmt.Fprintf(out, "zdt lab in %s\n", dir)
@@ -279,6 +286,14 @@ The API as the operator: ZDT_TOKEN=$(cat %[3]s/tokens/operator) zdt status --con
   site %[3]s emptied for maintenance:               zdt evacuate --site %[3]s --config %[6]s --wait
   a drill, a client writing all along:            zdt drill switchover --site %[3]s --config %[6]s --probe "$(cat %[2]s/pg-client-url)"
 `, l.PostgresGroup(), l.Dir(), primary, host, port, l.ConfigPath())
+	}
+	if l.InNetns() {
+		fmt.Fprintf(out, `The sites run in network namespaces; the links between them cross the fabric's switch (%[1]s/fabric/switch.log):
+  site a cut off from the other sites:   zdt lab site a isolate --dir %[1]s   (heal: zdt lab site a heal --dir %[1]s)
+  one link between two sites cut:        zdt lab link a b --cut --dir %[1]s   (heal: zdt lab link a b --heal --dir %[1]s)
+  100 ± 20 ms between two sites:         zdt lab link a b --delay 100ms --jitter 20ms --dir %[1]s
+  a site-loss drill with a real client:  zdt drill site-loss --site a --lab %[1]s
+`, l.Dir())
 	}
 }
 

@@ -21,6 +21,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/zdt-project/zdt/e2e/softswitch"
 )
 
 // The names of the links. They exist only inside the Fabric's own
@@ -33,6 +35,9 @@ const (
 	clientPort   = "zdtc"   // the client's veth end on the upstream bridge
 	hostPort     = "zdth"   // the host's veth end on the fabric bridge
 	upstreamPort = "zdtu"   // the upstream namespace's veth end on the fabric bridge
+	// With Options.Switched, the fabric namespace's own address is on
+	// bridgeLink, one end of a veth pair whose other end is selfPort.
+	selfPort = "zdtself"
 )
 
 // The addresses of the bed.
@@ -88,6 +93,10 @@ type Fabric struct {
 	UpstreamFabricAddr netip.Addr // 198.51.100.3
 	ObserverAddr       netip.Addr // 192.0.2.4
 
+	// Switch, with Options.Switched, is the fabric's switch when NewWith
+	// made the fabric; nil otherwise.
+	Switch *softswitch.Switch
+
 	opts       Options
 	namespaces []NS // every namespace made, for cleanup
 }
@@ -107,6 +116,11 @@ type Options struct {
 	// addresses: a bridge without ports, up (this kernel may have no dummy
 	// interfaces).
 	ServiceLink string
+	// Switched leaves the fabric without a bridge: its ports are the ports
+	// of a softswitch.Switch, which delays or cuts the links between two
+	// sites (and without which nothing crosses the fabric). StartSwitch
+	// starts one in this process; NewWith does, for the test.
+	Switched bool
 }
 
 // Site is one site's namespace and its two links.
@@ -146,6 +160,14 @@ func NewWith(t testing.TB, sites []string, opts Options) *Fabric {
 	}
 	if err != nil {
 		t.Fatalf("build fabric %s: %v", id, err)
+	}
+	if opts.Switched {
+		sw, err := f.StartSwitch()
+		if err != nil {
+			t.Fatalf("fabric %s: %v", id, err)
+		}
+		f.Switch = sw
+		t.Cleanup(func() { sw.Close() }) // before Remove
 	}
 	t.Logf("fabric %s: %d sites in %v", id, len(sites), time.Since(start).Round(time.Millisecond))
 	return f
@@ -298,7 +320,7 @@ func (f *Fabric) build() error {
 	if err := f.addNS(f.Fabric); err != nil {
 		return err
 	}
-	if err := addBridge(f.Fabric, prefixOf(f.FabricAddr, fabricNet)); err != nil {
+	if err := f.addFabricSelf(); err != nil {
 		return err
 	}
 	for i, s := range f.Sites {
@@ -310,7 +332,7 @@ func (f *Fabric) build() error {
 			prefixOf(s.UpstreamAddr4, upstreamNet4), prefixOf(s.UpstreamAddr6, upstreamNet6)); err != nil {
 			return fmt.Errorf("site %s: %w", s.Name, err)
 		}
-		if err := addVeth(f.Fabric, port, s.NS, s.FabricLink, prefixOf(s.FabricAddr, fabricNet)); err != nil {
+		if err := addVeth(f.Fabric, f.fabricPort(i), s.NS, s.FabricLink, prefixOf(s.FabricAddr, fabricNet)); err != nil {
 			return fmt.Errorf("site %s: %w", s.Name, err)
 		}
 		if f.opts.ServiceLink != "" {
@@ -342,6 +364,26 @@ func (f *Fabric) build() error {
 	}
 	return nil
 }
+
+// addFabricSelf gives the fabric namespace its own address, FabricAddr,
+// on bridgeLink: a bridge, or with Options.Switched one end of a veth pair
+// whose other end is the switch's port selfPort.
+func (f *Fabric) addFabricSelf() error {
+	addr := prefixOf(f.FabricAddr, fabricNet)
+	if !f.opts.Switched {
+		return addBridge(f.Fabric, addr)
+	}
+	return f.Fabric.withHandle(func(h *netlink.Handle) error {
+		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: bridgeLink}, PeerName: selfPort}
+		if err := h.LinkAdd(v); err != nil {
+			return fmt.Errorf("add veth %s - %s in netns %s: %w", bridgeLink, selfPort, f.Fabric.Name, err)
+		}
+		return errors.Join(setUp(h, f.Fabric, selfPort, nil), setUp(h, f.Fabric, bridgeLink, []netip.Prefix{addr}))
+	})
+}
+
+// fabricPort is the name of site i's veth end in the fabric namespace.
+func (f *Fabric) fabricPort(i int) string { return portPrefix + strconv.Itoa(i) }
 
 // buildClient adds the client's namespace, with default routes through
 // the upstream router, which forwards.
@@ -492,16 +534,21 @@ func addVeth(brNS NS, port string, ns NS, link string, addrs ...netip.Prefix) er
 	return ns.withHandle(func(h *netlink.Handle) error { return setUp(h, ns, link, addrs) })
 }
 
-// addVethTo adds a veth pair: port, an up port of the bridge in brNS, and
-// link in the namespace target (named name, for errors), left down.
+// addVethTo adds a veth pair: port, up, in brNS, a port of its bridge if
+// it has one (a switched fabric has none), and link in the namespace
+// target (named name, for errors), left down.
 func addVethTo(brNS NS, port string, target netns.NsHandle, name, link string) error {
 	return brNS.withHandle(func(h *netlink.Handle) error {
 		br, err := h.LinkByName(bridgeLink)
 		if err != nil {
 			return err
 		}
+		master := 0
+		if _, ok := br.(*netlink.Bridge); ok {
+			master = br.Attrs().Index
+		}
 		v := &netlink.Veth{
-			LinkAttrs:     netlink.LinkAttrs{Name: port, MasterIndex: br.Attrs().Index},
+			LinkAttrs:     netlink.LinkAttrs{Name: port, MasterIndex: master},
 			PeerName:      link,
 			PeerNamespace: netlink.NsFd(int(target)),
 		}

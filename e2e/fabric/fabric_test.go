@@ -412,7 +412,16 @@ func equalPath(a, b Path) bool {
 	return slices.Equal(a.ASPath, b.ASPath) && a.Peer == b.Peer && a.NextHop == b.NextHop && a.Best == b.Best
 }
 
+// listen accepts connections in ns at addr and closes them, until the
+// test ends.
 func listen(t *testing.T, ns NS, addr string) net.Listener {
+	t.Helper()
+	return serve(t, ns, addr, func(net.Conn) {})
+}
+
+// serve runs handle on every connection it accepts in ns at addr, each on
+// a goroutine of its own and closed after, until the test ends.
+func serve(t *testing.T, ns NS, addr string, handle func(net.Conn)) net.Listener {
 	t.Helper()
 	l, err := ns.Listen("tcp", addr)
 	if err != nil {
@@ -425,7 +434,10 @@ func listen(t *testing.T, ns NS, addr string) net.Listener {
 			if err != nil {
 				return
 			}
-			c.Close()
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
 		}
 	}()
 	return l

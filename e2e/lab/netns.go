@@ -38,7 +38,7 @@ const (
 const upstreamASN = 64500
 
 // netnsOptions are the fabric options of a lab in namespaces.
-var netnsOptions = fabric.Options{Client: true, Host: true, UpstreamOnFabric: true, ServiceLink: serviceLink}
+var netnsOptions = fabric.Options{Client: true, Host: true, UpstreamOnFabric: true, ServiceLink: serviceLink, Switched: true}
 
 // InNetns moves the topology into network namespaces: every site's
 // listeners on its address on the fabric (198.51.100.11, .12, ...), its
@@ -154,6 +154,8 @@ func (l *Lab) nsOf(p proc) fabric.NS {
 		}
 	case zebraRole, bgpdRole, observerRole:
 		return l.fab.Upstream
+	case switchRole:
+		return l.fab.Fabric
 	}
 	return fabric.NS{}
 }

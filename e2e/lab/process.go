@@ -34,6 +34,7 @@ const (
 	responderRole              // the site's service responder (in namespaces)
 	zebraRole                  // the upstream router's zebra (in namespaces; no site)
 	bgpdRole                   // the upstream router's bgpd
+	switchRole                 // the fabric's switch (in namespaces; no site)
 )
 
 // proc is one process of the lab: a site's controller, libvirtd or
@@ -57,6 +58,8 @@ func (p proc) String() string {
 		return "the upstream router's zebra"
 	case bgpdRole:
 		return "the upstream router's bgpd"
+	case switchRole:
+		return "the fabric's switch"
 	}
 	return "site " + p.site + "'s controller"
 }
@@ -89,6 +92,8 @@ func (l *Lab) pidDir(p proc) string {
 		return filepath.Join(l.upstreamDir(), "zebra")
 	case bgpdRole:
 		return filepath.Join(l.upstreamDir(), "bgpd")
+	case switchRole:
+		return l.switchDir()
 	}
 	return filepath.Join(l.dir, p.site)
 }
@@ -108,6 +113,8 @@ func (l *Lab) logPath(p proc) string {
 		return filepath.Join(l.upstreamDir(), "zebra.out")
 	case bgpdRole:
 		return filepath.Join(l.upstreamDir(), "bgpd.out")
+	case switchRole:
+		return filepath.Join(l.switchDir(), switchLogName)
 	}
 	return l.LogPath(p.site)
 }
@@ -128,6 +135,8 @@ func (l *Lab) is(p proc, pid int) bool {
 		return isFRRDaemon(pid, filepath.Join(l.upstreamDir(), "zebra.conf"))
 	case bgpdRole:
 		return isFRRDaemon(pid, filepath.Join(l.upstreamDir(), "bgpd.conf"))
+	case switchRole:
+		return isSwitch(pid, l.dir)
 	}
 	return isController(pid, l.ConfigPath(), p.site)
 }
@@ -150,7 +159,7 @@ func (l *Lab) procs() [][]proc {
 		others = append(others, observerProc)
 	}
 	if l.fab != nil {
-		others = append(others, bgpdProc, zebraProc)
+		others = append(others, bgpdProc, zebraProc, switchProc)
 	}
 	return [][]proc{controllers, others}
 }
@@ -252,6 +261,9 @@ func (l *Lab) StartAll() error {
 		if err := l.ensureFabric(); err != nil {
 			return err
 		}
+		if err := l.startSwitch(); err != nil {
+			return err
+		}
 		if err := l.startFRR(); err != nil {
 			return err
 		}
@@ -294,6 +306,9 @@ func (l *Lab) StartSite(site string) error {
 	}
 	if l.fab != nil {
 		if err := l.ensureFabric(); err != nil {
+			return fmt.Errorf("start site %s: %w", site, err)
+		}
+		if err := l.startSwitch(); err != nil {
 			return fmt.Errorf("start site %s: %w", site, err)
 		}
 		if err := l.HealSite(site); err != nil {
