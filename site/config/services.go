@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -63,6 +64,7 @@ func buildServices(c *checker, fs []fileService, sites []Site, bgp BGP, groups [
 	for i, f := range fs {
 		services[i] = f.build(c, paths[i], &seen)
 	}
+	checkPrefixOverlaps(c, seen.prefixes)
 	checkGuestsFit(c, sites, services, seen.guests)
 	return services
 }
@@ -147,17 +149,52 @@ func (seen *serviceChecks) servicePrefixes(c *checker, field, service string, ra
 			continue
 		}
 		prefixes = append(prefixes, p)
-		for _, o := range seen.prefixes {
-			switch {
-			case o.prefix == p:
-				c.add(paths[i], "duplicate prefix %s (also in service %q, line %d)", p, o.service, c.line(o.field))
-			case o.prefix.Overlaps(p):
-				c.add(paths[i], "%s overlaps %s of service %q (line %d)", p, o.prefix, o.service, c.line(o.field))
-			}
-		}
 		seen.prefixes = append(seen.prefixes, seenPrefix{prefix: p, field: paths[i], service: service})
 	}
 	return prefixes
+}
+
+// checkPrefixOverlaps reports every prefix that is also, or overlaps, a
+// prefix listed before it (in any service), at the later one. Two prefixes
+// overlap when one contains the other, so in the order of their first
+// address (the shorter first where they start together) each prefix
+// overlaps exactly those before it whose range it starts inside: a sweep
+// that keeps the open ranges on a stack finds every pair in O(n log n)
+// plus the pairs, where comparing all pairs took O(n²) (10,000 prefixes:
+// 50 million comparisons, a second of CPU).
+func checkPrefixOverlaps(c *checker, seen []seenPrefix) {
+	order := make([]int, len(seen))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		pa, pb := seen[a].prefix, seen[b].prefix
+		return cmp.Or(pa.Addr().Compare(pb.Addr()), cmp.Compare(pa.Bits(), pb.Bits()), cmp.Compare(a, b))
+	})
+	earlier := make([][]int, len(seen)) // by prefix: the earlier-listed ones it overlaps
+	var open []int                      // prefixes containing the current one, outermost first
+	for _, j := range order {
+		p := seen[j].prefix
+		for len(open) > 0 && !seen[open[len(open)-1]].prefix.Contains(p.Addr()) {
+			open = open[:len(open)-1]
+		}
+		for _, i := range open { // each contains p
+			earlier[max(i, j)] = append(earlier[max(i, j)], min(i, j))
+		}
+		open = append(open, j)
+	}
+	for j, is := range earlier {
+		slices.Sort(is)
+		p := seen[j].prefix
+		for _, i := range is {
+			o := seen[i]
+			if o.prefix == p {
+				c.add(seen[j].field, "duplicate prefix %s (also in service %q, line %d)", p, o.service, c.line(o.field))
+			} else {
+				c.add(seen[j].field, "%s overlaps %s of service %q (line %d)", p, o.prefix, o.service, c.line(o.field))
+			}
+		}
+	}
 }
 
 // prefixErr drops the `netip.ParsePrefix("...")` that netip puts before
