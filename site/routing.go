@@ -112,13 +112,18 @@ func (s *Store) putReport(ctx context.Context, key string, v any, what string) e
 }
 
 // PutUpstream writes the observer's records that changed and deletes those
-// of prefixes that are gone, in transactions of at most maxTxnOps.
-func (s *Store) PutUpstream(ctx context.Context, changed []UpstreamRoute, gone []string) error {
+// of prefixes the upstream no longer has, in transactions of at most
+// maxTxnOps, the changed records first. It returns how many of the writes
+// and deletes, in that order, etcd committed: all of them, or on an error
+// those of the transactions before the one that failed (that one may have
+// been committed too, unknown to the caller), so that the next publish
+// goes on from there instead of writing everything again.
+func (s *Store) PutUpstream(ctx context.Context, changed []UpstreamRoute, gone []string) (committed int, err error) {
 	var ops []clientv3.Op
 	for _, r := range changed {
 		op, err := putJSON(s.keys.UpstreamRoute(r.Prefix), r)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		ops = append(ops, op)
 	}
@@ -128,10 +133,10 @@ func (s *Store) PutUpstream(ctx context.Context, changed []UpstreamRoute, gone [
 	for start := 0; start < len(ops); start += maxTxnOps {
 		batch := ops[start:min(start+maxTxnOps, len(ops))]
 		if _, err := s.c.Txn(ctx).Then(batch...).Commit(); err != nil {
-			return fmt.Errorf("write %d upstream records: %w", len(batch), err)
+			return start, fmt.Errorf("write %d upstream records (%d of %d written): %w", len(batch), start, len(ops), err)
 		}
 	}
-	return nil
+	return len(ops), nil
 }
 
 // Upstream reads the observer's records, by prefix.

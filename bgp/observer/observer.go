@@ -153,8 +153,12 @@ func (o *Observer) publish(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now()
-	routes := o.Routes(paths, now)
+	return o.write(ctx, o.Routes(paths, time.Now()))
+}
+
+// write writes the records of routes that differ from what it last wrote
+// (not in their time alone), and deletes those of prefixes that are gone.
+func (o *Observer) write(ctx context.Context, routes map[string]site.UpstreamRoute) error {
 	var changed []site.UpstreamRoute
 	for p, r := range routes {
 		if last, ok := o.last[p]; ok && sameRoute(last, r) {
@@ -182,16 +186,18 @@ func (o *Observer) publish(ctx context.Context) error {
 	}
 	wctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), timeout)
 	defer cancel()
-	if err := o.cfg.Store.PutUpstream(wctx, changed, gone); err != nil {
-		return err
-	}
-	for _, r := range changed {
+	// What was written is remembered even when the rest failed: a publish
+	// too large for one timeout (the first one, of every prefix) goes on
+	// from where it stopped, and no record is written again for its
+	// timestamp alone.
+	n, err := o.cfg.Store.PutUpstream(wctx, changed, gone)
+	for _, r := range changed[:min(n, len(changed))] {
 		o.last[r.Prefix] = r
 	}
-	for _, p := range gone {
+	for _, p := range gone[:max(0, n-len(changed))] {
 		delete(o.last, p)
 	}
-	return nil
+	return err
 }
 
 func sameRoute(a, b site.UpstreamRoute) bool {

@@ -255,6 +255,19 @@ func (p *Proxy) Heal() {
 	p.srv.UnpauseRx()
 }
 
+// Delay holds every chunk that passes the proxy, each way, for d (as
+// etcd's proxy does: one chunk after another, so a stream slows more than
+// d); 0 ends the delay.
+func (p *Proxy) Delay(d time.Duration) {
+	if d == 0 {
+		p.srv.UndelayTx()
+		p.srv.UndelayRx()
+		return
+	}
+	p.srv.DelayTx(d, 0)
+	p.srv.DelayRx(d, 0)
+}
+
 // freePort returns a loopback TCP port that was free a moment ago.
 func freePort(t testing.TB) string {
 	t.Helper()
