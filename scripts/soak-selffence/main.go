@@ -16,6 +16,14 @@
 // in the summary only when the controllers log them (the member logs each
 // at debug level).
 //
+// With -netns it runs the test bed instead (zdt lab --netns, group pg
+// synchronous): once the lab is healthy every link between two sites is
+// delayed in the fabric's switch (all traffic, not only etcd's), and a
+// client writes to web through the upstream router all along; a request
+// that failed or an acknowledged write missing from pg counts as spurious.
+//
+//	go run ./scripts/soak-selffence -netns -duration 1h -delay 100ms -jitter 20ms -burners 0
+//
 // It needs root (the lab's delay lines steer connections with cgroup BPF),
 // runs its lab on 127.0.78.0/24 unless told otherwise (-net), and stops
 // everything it started when it ends, also on Ctrl-C. It exits with status
@@ -49,6 +57,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/zdt-project/zdt/e2e/lab"
+	"github.com/zdt-project/zdt/e2e/softswitch"
+	"github.com/zdt-project/zdt/failover/drill"
 	"github.com/zdt-project/zdt/site"
 )
 
@@ -61,6 +71,7 @@ type options struct {
 	controllerNice   int
 	startTimeout     time.Duration
 	progressEvery    time.Duration
+	netns            bool
 }
 
 func main() {
@@ -77,6 +88,7 @@ func main() {
 	flag.IntVar(&o.controllerNice, "controller-nice", 0, "nice value of the controllers once they run (a site's controller given priority over the busy loops); 0 leaves them")
 	flag.DurationVar(&o.startTimeout, "start-timeout", 3*time.Minute, "how long to wait for the lab to be healthy")
 	flag.DurationVar(&o.progressEvery, "progress", time.Minute, "how often to print progress")
+	flag.BoolVar(&o.netns, "netns", false, "run the test bed (zdt lab --netns) instead: every link between two sites delayed in the fabric's switch once the lab is healthy, and a client writing to web through the upstream all along (needs FRR; -net does not apply)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -108,13 +120,18 @@ func run(ctx context.Context, out io.Writer, o options) (spurious bool, err erro
 	if err != nil {
 		return false, err
 	}
+	if o.netns {
+		if top, err = lab.DefaultTopology().InNetns(); err != nil {
+			return false, err
+		}
+	}
 	dir := o.dir
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "zdt-soak-"); err != nil {
 			return false, err
 		}
 	}
-	l, err := lab.Create(dir, lab.Options{Binary: zdt, Topology: &top})
+	l, err := lab.Create(dir, lab.Options{Binary: zdt, Topology: &top, Synchronous: o.netns})
 	if err != nil {
 		return false, err
 	}
@@ -123,7 +140,7 @@ func run(ctx context.Context, out io.Writer, o options) (spurious bool, err erro
 		top.Timings.EtcdHeartbeat, top.Timings.EtcdElectionTimeout)
 
 	var lines *lab.DelayLines
-	if o.delay != (lab.SiteDelay{}) {
+	if o.delay != (lab.SiteDelay{}) && !o.netns {
 		if lines, err = l.StartDelayLines(o.delay); err != nil {
 			return false, err
 		}
@@ -157,6 +174,12 @@ func run(ctx context.Context, out io.Writer, o options) (spurious bool, err erro
 			}
 		}
 	}
+	if o.netns && o.delay != (lab.SiteDelay{}) {
+		if err := delaySiteLinks(ctx, l, o.delay); err != nil {
+			return false, err
+		}
+		fmt.Fprintf(out, "soak: every link between two sites is delayed %s in the fabric's switch\n", o.delay)
+	}
 	fmt.Fprintf(out, "soak: the lab is healthy; settling for %s\n", o.settle)
 	if !sleep(ctx, o.settle) {
 		return false, ctx.Err()
@@ -181,6 +204,13 @@ func run(ctx context.Context, out io.Writer, o options) (spurious bool, err erro
 		if err := renice(os.Getpid(), o.networkNice); err != nil {
 			return false, err
 		}
+	}
+	var client *soakClient
+	if o.netns {
+		if client, err = startSoakClient(ctx, l); err != nil {
+			return false, err
+		}
+		defer func() { _, _ = client.stop() }()
 	}
 	start := time.Now()
 	fmt.Fprintf(out, "soak: %d busy loops on %d CPUs, %s between the sites; running for %s from %s\n",
@@ -209,6 +239,11 @@ func run(ctx context.Context, out io.Writer, o options) (spurious bool, err erro
 	r := report{
 		o: o, start: start, end: end, before: before, after: after, leaders: leaders,
 		logs: readLogs(l, start, end), cpu: burners.cpu(),
+	}
+	if client != nil {
+		if r.client, err = client.stop(); err != nil {
+			return false, fmt.Errorf("the client's result: %w", err)
+		}
 	}
 	if lines != nil {
 		r.lines = lines.Summary()
@@ -608,11 +643,13 @@ type report struct {
 	logs          logs
 	lines         string
 	cpu           float64
+	client        *drill.ProbeResult // with -netns
 }
 
 func (r report) spurious() bool {
 	d := r.after.minus(r.before)
-	return d.selfFences() > 0 || d.ops > 0 || len(r.logs.episodes) > 0
+	lost := r.client != nil && (r.client.Missing > 0 || r.client.Failed > 0)
+	return d.selfFences() > 0 || d.ops > 0 || len(r.logs.episodes) > 0 || lost
 }
 
 func (r report) write(out io.Writer) {
@@ -622,6 +659,10 @@ func (r report) write(out io.Writer) {
 	p("=== soak summary: %s with %s between the sites, %d busy loops (they got %.2f CPUs), lab timings; nice: controllers %d, delay lines %d",
 		r.end.Sub(r.start).Round(time.Second), cmp.Or(r.o.delay.String(), "no delay"), r.o.burners, r.cpu,
 		r.o.controllerNice, r.o.networkNice)
+	if c := r.client; c != nil {
+		p("client (web through the upstream): %d requests, %d failed, longest outage %s, %d writes acknowledged, %d missing",
+			c.Sent, c.Failed, c.LongestOutage().Round(time.Millisecond), c.Acknowledged, c.Missing)
+	}
 	p("self-fences:       %d (zdt_self_fences_total, all sites)", d.selfFences())
 	for _, name := range r.sites() {
 		p("  site %s:          %d", name, int(d.zdt[name].sum("zdt_self_fences_total")))
@@ -787,4 +828,70 @@ func top(counts map[string]int, n int) string {
 
 func seconds(s float64) time.Duration {
 	return time.Duration(s * float64(time.Second)).Round(time.Millisecond)
+}
+
+// delaySiteLinks delays every link between two sites of a lab in network
+// namespaces.
+func delaySiteLinks(ctx context.Context, l *lab.Lab, d lab.SiteDelay) error {
+	names := l.SiteNames()
+	for i, a := range names {
+		for _, b := range names[i+1:] {
+			link := softswitch.Link{Delay: d.Delay, Jitter: d.Jitter}
+			if err := l.SetLink(ctx, lab.SiteLink{A: a, B: b, Link: link}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// soakClient writes to web's responder every 10 ms from the lab's client
+// namespace, through the upstream router, each write checked in group pg.
+type soakClient struct {
+	probe  *drill.Probe
+	cancel context.CancelFunc
+	done   chan struct{}
+	res    *drill.ProbeResult
+	err    error
+}
+
+// soakClientTimeout bounds one request: a write crosses two delayed links
+// and waits for a synchronous commit across a third.
+const soakClientTimeout = 3 * time.Second
+
+func startSoakClient(ctx context.Context, l *lab.Lab) (*soakClient, error) {
+	u, err := l.ServiceURL("web", 4)
+	if err != nil {
+		return nil, err
+	}
+	pg, err := l.PostgresClientURL()
+	if err != nil {
+		return nil, err
+	}
+	probe, err := drill.NewProbeWith(ctx, u, "soak", 10*time.Millisecond, soakClientTimeout,
+		drill.ProbeOptions{Dial: l.Fabric().Client.DialContext, VerifyURL: pg})
+	if err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	c := &soakClient{probe: probe, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		probe.Run(runCtx)
+	}()
+	return c, nil
+}
+
+// stop ends the client (again: harmless) and returns what it saw.
+func (c *soakClient) stop() (*drill.ProbeResult, error) {
+	if c.res != nil || c.err != nil {
+		return c.res, c.err
+	}
+	c.cancel()
+	<-c.done
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c.res, c.err = c.probe.Result(ctx)
+	c.probe.Close()
+	return c.res, c.err
 }
