@@ -194,11 +194,22 @@ func (o *Observer) write(ctx context.Context, routes map[string]site.UpstreamRou
 	for _, r := range changed[:min(n, len(changed))] {
 		o.last[r.Prefix] = r
 	}
+	// The records after those may have landed too (the transaction that
+	// failed, cancelled after etcd took it): what etcd holds for them is
+	// unknown, so the next publish writes them whatever they are then (or
+	// deletes them, if the upstream no longer has them).
+	for _, r := range changed[min(n, len(changed)):] {
+		o.last[r.Prefix] = site.UpstreamRoute{Prefix: r.Prefix, BestSite: unknownSite}
+	}
 	for _, p := range gone[:max(0, n-len(changed))] {
 		delete(o.last, p)
 	}
 	return err
 }
+
+// unknownSite marks a record that may or may not have been written: no
+// route leads there, so it differs from every route.
+const unknownSite = "\x00unknown"
 
 func sameRoute(a, b site.UpstreamRoute) bool {
 	a.Observed, b.Observed = time.Time{}, time.Time{}

@@ -141,3 +141,38 @@ func TestWriteRecoversWithoutRewriting(t *testing.T) {
 		t.Errorf("%d records in etcd; want %d, the first ten leading to a", len(got), n)
 	}
 }
+
+// TestWriteAfterAFailedWrite: a publish that failed may have landed all the
+// same (cancelled after etcd took it). The next publish must write its
+// record even if it is the one written before the failure.
+func TestWriteAfterAFailedWrite(t *testing.T) {
+	cl := sitetest.New(t, sitetest.Options{})
+	store := site.NewStore(cl.Client(), cl.Config.Name)
+	o := &Observer{cfg: Config{Cluster: cl.Config, Store: store}, last: map[string]site.UpstreamRoute{}, log: zap.NewNop()}
+	ctx := t.Context()
+	const p = "2001:db8:a::/48"
+	to := func(s string) map[string]site.UpstreamRoute {
+		return map[string]site.UpstreamRoute{p: {Prefix: p, BestSite: s, ASPath: []uint32{64601}, Observed: time.Now()}}
+	}
+	if err := o.write(ctx, to("b")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.PutUpstream(ctx, []site.UpstreamRoute{to("a")[p]}, nil); err != nil {
+		t.Fatal(err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := o.write(cancelled, to("a")); err == nil {
+		t.Fatal("a publish with a cancelled context succeeded")
+	}
+	if err := o.write(ctx, to("b")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := store.Upstream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[p].BestSite != "b" {
+		t.Errorf("the record of %s in etcd leads to %q; want b", p, got[p].BestSite)
+	}
+}

@@ -414,6 +414,14 @@ func (r *Reconciler) publish(ctx context.Context, report site.HostsReport) error
 	ctx, cancel := context.WithTimeout(ctx, etcdTimeout)
 	defer cancel()
 	if err := r.cfg.Store.PutHostsReport(ctx, report); err != nil {
+		// A write that failed may have landed all the same (cancelled
+		// after etcd took it: a self-fence that ends at once cancels the
+		// pass that paused the guests): what etcd holds is unknown, so the
+		// next pass writes its report even if it is the one before.
+		// Otherwise etcd could keep "paused" for guests running again.
+		r.mu.Lock()
+		r.reports = nil
+		r.mu.Unlock()
 		return err
 	}
 	r.mu.Lock()

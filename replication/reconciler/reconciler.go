@@ -877,6 +877,10 @@ func (r *Reconciler) publish(ctx context.Context, members []site.MemberReport) e
 	defer cancel()
 	err := r.cfg.Store.PutReplicationReport(ctx, site.ReplicationReport{Site: r.cfg.Site, Updated: now.UTC(), Members: members})
 	if err != nil {
+		// It may have landed all the same (cancelled after etcd took it):
+		// what etcd holds is unknown, so the next pass writes its report
+		// even if it is the one before.
+		r.published = nil
 		return err
 	}
 	r.published = map[string]site.MemberReport{}
