@@ -346,12 +346,16 @@ func run(t *testing.T, zdt string, args ...string) string {
 	return string(out)
 }
 
-// stopLab stops whatever is left of the lab, and on failure shows the end
-// of every controller's log.
+// stopLab stops whatever is left of the lab, and on failure shows the
+// cluster's status as it was (each group member's role and what its
+// controller last did) and the end of every controller's log.
 func stopLab(t *testing.T, zdt, dir string) {
 	l, err := lab.Open(dir, lab.Options{Binary: zdt})
 	if err != nil {
 		return // the lab was never created
+	}
+	if t.Failed() {
+		logStatus(t, zdt, l)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -1216,6 +1220,15 @@ func (p *labPostgres) connect(ctx context.Context, t *testing.T, site string) *p
 
 // statusJSON runs zdt status -o json. Its exit status says the cluster's
 // health (3 degraded, 4 down): those are answers, not errors.
+// logStatus logs zdt status (the table, GROUP notes included) of a lab
+// that may be in trouble: whatever it says within 20s.
+func logStatus(t *testing.T, zdt string, l *lab.Lab) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, zdt, "status", "--config", l.ConfigPath()).CombinedOutput()
+	t.Logf("zdt status at the failure (%v):\n%s", err, out)
+}
+
 func statusJSON(t *testing.T, zdt string, l *lab.Lab) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)

@@ -303,15 +303,21 @@ func TestNetnsSiteLossFrozen(t *testing.T) {
 	})
 }
 
-// Site a is cut off from the other sites, not from the upstream: it must
-// fence itself and withdraw before the others take its services over, so
-// the client never sees a answer once another site has (the history
-// checker), and its controller logged its self-fence before the others
-// recorded their fence of a.
+// Site a, whose etcd member leads, is cut off from the other sites, not
+// from the upstream: it must fence itself and withdraw before the others
+// take its services over, so the client never sees a answer once another
+// site has (the history checker), and its controller logged its
+// self-fence before the others recorded their fence of a. b and c lose
+// etcd for an election too, and may fence themselves for a moment; b,
+// which holds db's primary and takes web over, must then serve again with
+// everything it runs reported (the final-state checker: a report whose
+// write failed once was taken for written, and b's guests stayed
+// "starting" in etcd while they ran).
 func TestNetnsSiteIsolated(t *testing.T) {
 	var l *lab.Lab
 	netnsSiteLoss(t, func(lb *lab.Lab) error {
 		l = lb
+		moveEtcdLeader(t.Context(), t, l, "a")
 		return l.IsolateSite("a")
 	})
 	if !t.Failed() {
