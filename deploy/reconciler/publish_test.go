@@ -21,23 +21,10 @@ func TestPublishAfterAFailedWrite(t *testing.T) {
 	ctx := t.Context()
 	running := site.HostsReport{Site: "a", Hosts: []site.HostReport{{Name: "a1", Running: []site.RunningGuest{{Name: "g"}}}}}
 	paused := site.HostsReport{Site: "a", Hosts: []site.HostReport{{Name: "a1"}}}
-
-	if err := r.publish(ctx, running); err != nil {
-		t.Fatal(err)
-	}
-	// The paused report lands, but its writer is told it failed.
-	if err := store.PutHostsReport(ctx, paused); err != nil {
-		t.Fatal(err)
-	}
-	cancelled, cancel := context.WithCancel(ctx)
-	cancel()
-	if err := r.publish(cancelled, paused); err == nil {
-		t.Fatal("a publish with a cancelled context succeeded")
-	}
-	// The guest runs again: the report is the one before the failure.
-	if err := r.publish(ctx, running); err != nil {
-		t.Fatal(err)
-	}
+	sitetest.FailedWriteLanded(t,
+		func(ctx context.Context) error { return r.publish(ctx, running) },
+		func(ctx context.Context) error { return store.PutHostsReport(ctx, paused) },
+		func(ctx context.Context) error { return r.publish(ctx, paused) })
 	resp, err := store.Client().Get(ctx, store.Keys().Hosts("a"))
 	if err != nil || len(resp.Kvs) != 1 {
 		t.Fatalf("read a's hosts report: %v", err)

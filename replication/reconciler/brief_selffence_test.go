@@ -29,14 +29,7 @@ func TestBriefSelfFenceLifted(t *testing.T) {
 				time.Sleep(tc.up) // the self-fence lasts this long
 			}
 			f.recs["a"].SetState(site.ControllerUp)
-			var err error
-			f.waitPasses("a", 15*time.Second, func() bool {
-				err = tryWrite(ctx, f.srv["a"], time.Now().UnixNano())
-				return err == nil
-			}, "a takes writes again")
-			if err != nil {
-				t.Errorf("a's primary after its site is up again: %v", err)
-			}
+			f.waitWritable("a", "after its site is up again")
 		})
 	}
 }
@@ -59,14 +52,22 @@ func TestLateFenceLifted(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			var err error
-			f.waitPasses("a", 15*time.Second, func() bool {
-				err = tryWrite(ctx, f.srv["a"], time.Now().UnixNano())
-				return err == nil
-			}, "a takes writes again")
-			if err != nil {
-				t.Errorf("a's primary, read-only with nobody fencing it: %v", err)
-			}
+			f.waitWritable("a", "read-only with nobody fencing it")
 		})
+	}
+}
+
+// waitWritable waits, for at most 15s of passes, until site s's member
+// takes writes.
+func (f *fixture) waitWritable(s, when string) {
+	f.t.Helper()
+	ctx := context.Background()
+	var err error
+	f.waitPasses(s, 15*time.Second, func() bool {
+		err = tryWrite(ctx, f.srv[s], time.Now().UnixNano())
+		return err == nil
+	}, "site "+s+" takes writes again")
+	if err != nil {
+		f.t.Errorf("site %s's primary, %s: %v", s, when, err)
 	}
 }

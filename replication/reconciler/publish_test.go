@@ -19,21 +19,12 @@ func TestPublishAfterAFailedWrite(t *testing.T) {
 	ctx := t.Context()
 	writable := []site.MemberReport{{Group: "pg", Role: "primary", Writable: true}}
 	fenced := []site.MemberReport{{Group: "pg", Role: "primary", Writable: false}}
-
-	if err := r.publish(ctx, writable); err != nil {
-		t.Fatal(err)
-	}
-	if err := store.PutReplicationReport(ctx, site.ReplicationReport{Site: "a", Members: fenced}); err != nil {
-		t.Fatal(err)
-	}
-	cancelled, cancel := context.WithCancel(ctx)
-	cancel()
-	if err := r.publish(cancelled, fenced); err == nil {
-		t.Fatal("a publish with a cancelled context succeeded")
-	}
-	if err := r.publish(ctx, writable); err != nil {
-		t.Fatal(err)
-	}
+	sitetest.FailedWriteLanded(t,
+		func(ctx context.Context) error { return r.publish(ctx, writable) },
+		func(ctx context.Context) error {
+			return store.PutReplicationReport(ctx, site.ReplicationReport{Site: "a", Members: fenced})
+		},
+		func(ctx context.Context) error { return r.publish(ctx, fenced) })
 	resp, err := store.Client().Get(ctx, store.Keys().SiteReplication("a"))
 	if err != nil || len(resp.Kvs) != 1 {
 		t.Fatalf("read a's replication report: %v", err)

@@ -394,3 +394,29 @@ func Blackhole(t testing.TB) string {
 	})
 	return ln.Addr().String()
 }
+
+// FailedWriteLanded plays a report write that failed but landed all the
+// same (cancelled after etcd took it) against a writer that remembers what
+// it wrote: writeFirst must succeed; land puts the second value into etcd
+// behind the writer's back; writeSecond, called with a cancelled context,
+// must fail; then writeFirst again must succeed. The caller checks that
+// etcd holds the first value: a writer that took the failed write for one
+// that did not land skips the last write, as equal to what it remembers.
+func FailedWriteLanded(t testing.TB, writeFirst, land, writeSecond func(context.Context) error) {
+	t.Helper()
+	ctx := context.Background()
+	if err := writeFirst(ctx); err != nil {
+		t.Fatalf("the first write: %v", err)
+	}
+	if err := land(ctx); err != nil {
+		t.Fatalf("the second value, put behind the writer's back: %v", err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := writeSecond(cancelled); err == nil {
+		t.Fatal("a write with a cancelled context succeeded")
+	}
+	if err := writeFirst(ctx); err != nil {
+		t.Fatalf("the first value again: %v", err)
+	}
+}
