@@ -135,8 +135,12 @@ func run(ctx context.Context, out io.Writer, o options) (spurious bool, err erro
 	if err != nil {
 		return false, err
 	}
-	fmt.Fprintf(out, "soak: lab in %s on %s, timings: lease_ttl %s, renew_interval %s, self_fence_margin %s, etcd heartbeat %s, election %s\n",
-		l.Dir(), o.net, top.Timings.LeaseTTL, top.Timings.RenewInterval, top.Timings.SelfFenceMargin,
+	where := "on " + o.net
+	if o.netns {
+		where = "in network namespaces"
+	}
+	fmt.Fprintf(out, "soak: lab in %s %s, timings: lease_ttl %s, renew_interval %s, self_fence_margin %s, etcd heartbeat %s, election %s\n",
+		l.Dir(), where, top.Timings.LeaseTTL, top.Timings.RenewInterval, top.Timings.SelfFenceMargin,
 		top.Timings.EtcdHeartbeat, top.Timings.EtcdElectionTimeout)
 
 	var lines *lab.DelayLines
