@@ -31,15 +31,10 @@ const netnsDelayRun = 60 * time.Second
 // new cluster can take a minute to elect a leader and let every site join.
 func TestNetnsSitesDelayed(t *testing.T) {
 	s, ctx := startNetnsLab(t)
-	delayed := softswitch.Link{Delay: 100 * time.Millisecond, Jitter: 20 * time.Millisecond}
-	names := s.l.SiteNames()
-	for i, a := range names {
-		for _, b := range names[i+1:] {
-			if err := s.l.SetLink(ctx, lab.SiteLink{A: a, B: b, Link: delayed}); err != nil {
-				t.Fatal(err)
-			}
-		}
+	if err := s.l.DelaySiteLinks(ctx, lab.SiteDelay{Delay: 100 * time.Millisecond, Jitter: 20 * time.Millisecond}); err != nil {
+		t.Fatal(err)
 	}
+	delayed := softswitch.Link{Delay: 100 * time.Millisecond, Jitter: 20 * time.Millisecond}
 	links, err := s.l.Links(ctx)
 	if err != nil || len(links) != 3 {
 		t.Fatalf("the lab's links: %v (%v); want the three between its sites delayed", links, err)

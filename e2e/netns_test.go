@@ -101,12 +101,11 @@ func startClientWith(ctx context.Context, t *testing.T, l *lab.Lab, name string,
 	if err != nil {
 		t.Fatal(err)
 	}
-	pg, err := l.PostgresClientURL()
+	opts, err := l.ClientProbeOptions()
 	if err != nil {
 		t.Fatal(err)
 	}
-	probe, err = drill.NewProbeWith(ctx, u, name, netnsClientInterval, timeout,
-		drill.ProbeOptions{Dial: l.Fabric().Client.DialContext, VerifyURL: pg})
+	probe, err = drill.NewProbeWith(ctx, u, name, netnsClientInterval, timeout, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/zdt-project/zdt/site/config"
+	"github.com/zdt-project/zdt/site/ctxsleep"
 )
 
 // NewClient connects to the cluster's etcd with its client TLS settings.
@@ -60,20 +61,15 @@ func NewClient(cfg *config.Cluster, endpoints []string, log *zap.Logger) (*clien
 // until there is a leader.
 func requireLeader(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	ctx = clientv3.WithRequireLeader(ctx)
-	wait := noLeaderRetryMin
+	backoff := ctxsleep.NewBackoff(noLeaderRetryMin, noLeaderRetryMax)
 	for {
 		err := invoker(ctx, method, req, reply, cc, opts...)
 		if err == nil || rpctypes.ErrorDesc(err) != rpctypes.ErrNoLeader.Error() {
 			return err
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if backoff.Wait(ctx) != nil {
 			return err
-		case <-t.C:
 		}
-		wait = min(2*wait, noLeaderRetryMax)
 	}
 }
 

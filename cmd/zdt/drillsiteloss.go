@@ -192,11 +192,9 @@ func runSiteLossDrill(ctx context.Context, progress io.Writer, l *lab.Lab, cfg *
 	started := time.Now()
 	id := fmt.Sprintf("drill-site-loss-%s-%s", f.siteName, started.UTC().Format("20060102T150405.000Z"))
 	r := &drill.Report{Kind: "site-loss", Site: f.siteName, Cluster: cfg.Name, Who: operatorName(), Started: started}
-	opts := drill.ProbeOptions{Dial: l.Fabric().Client.DialContext}
-	if l.HasPostgres() {
-		if opts.VerifyURL, err = l.PostgresClientURL(); err != nil {
-			return nil, err
-		}
+	opts, err := l.ClientProbeOptions()
+	if err != nil {
+		return nil, err
 	}
 	probe, err := drill.NewProbeWith(ctx, probeURL, id, f.probeInterval, f.probeTimeout, opts)
 	if err != nil {

@@ -69,10 +69,13 @@ peer port, cuts two members apart while the rest of the link works; with
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var set []string
-			for name, on := range map[string]bool{"--cut": cut, "--heal": heal,
-				"--delay or --block-port": cmd.Flags().Changed("delay") || cmd.Flags().Changed("jitter") || cmd.Flags().Changed("block-port")} {
-				if on {
-					set = append(set, name)
+			for _, a := range []struct {
+				name string
+				on   bool
+			}{{"--cut", cut}, {"--heal", heal},
+				{"--delay or --block-port", cmd.Flags().Changed("delay") || cmd.Flags().Changed("jitter") || cmd.Flags().Changed("block-port")}} {
+				if a.on {
+					set = append(set, a.name)
 				}
 			}
 			if len(args) == 0 && len(set) > 0 {

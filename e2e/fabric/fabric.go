@@ -327,12 +327,12 @@ func (f *Fabric) build() error {
 		if err := f.addNS(s.NS); err != nil {
 			return err
 		}
-		port := portPrefix + strconv.Itoa(i)
+		port := sitePort(i)
 		if err := addVeth(f.Upstream, port, s.NS, s.UpstreamLink,
 			prefixOf(s.UpstreamAddr4, upstreamNet4), prefixOf(s.UpstreamAddr6, upstreamNet6)); err != nil {
 			return fmt.Errorf("site %s: %w", s.Name, err)
 		}
-		if err := addVeth(f.Fabric, f.fabricPort(i), s.NS, s.FabricLink, prefixOf(s.FabricAddr, fabricNet)); err != nil {
+		if err := addVeth(f.Fabric, port, s.NS, s.FabricLink, prefixOf(s.FabricAddr, fabricNet)); err != nil {
 			return fmt.Errorf("site %s: %w", s.Name, err)
 		}
 		if f.opts.ServiceLink != "" {
@@ -382,8 +382,9 @@ func (f *Fabric) addFabricSelf() error {
 	})
 }
 
-// fabricPort is the name of site i's veth end in the fabric namespace.
-func (f *Fabric) fabricPort(i int) string { return portPrefix + strconv.Itoa(i) }
+// sitePort is the name of site i's veth ends in the upstream and the
+// fabric namespaces.
+func sitePort(i int) string { return portPrefix + strconv.Itoa(i) }
 
 // buildClient adds the client's namespace, with default routes through
 // the upstream router, which forwards.

@@ -20,7 +20,7 @@ const (
 func (f *Fabric) SwitchPorts() []softswitch.Port {
 	ports := []softswitch.Port{{Name: SelfPortName, Interface: selfPort}}
 	for i, s := range f.Sites {
-		ports = append(ports, softswitch.Port{Name: s.Name, Interface: f.fabricPort(i)})
+		ports = append(ports, softswitch.Port{Name: s.Name, Interface: sitePort(i)})
 	}
 	if f.opts.Host {
 		ports = append(ports, softswitch.Port{Name: HostPortName, Interface: hostPort})

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/zdt-project/zdt/e2e/fabric"
+	"github.com/zdt-project/zdt/failover/drill"
 )
 
 // A lab in network namespaces (Topology.InNetns, `zdt lab --netns`) runs
@@ -269,6 +270,24 @@ func (l *Lab) ServiceURL(service string, family int) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("service %q has no IPv%d address", service, family)
+}
+
+// ClientProbeOptions are the options of a drill probe that stands for the
+// lab's client: it dials from the client's namespace, through the upstream
+// router, and, where the lab has group pg, checks in it every write it got
+// acknowledged.
+func (l *Lab) ClientProbeOptions() (drill.ProbeOptions, error) {
+	if l.fab == nil {
+		return drill.ProbeOptions{}, errors.New("this lab runs on loopback addresses: only a lab in network namespaces (zdt lab --netns) has a client")
+	}
+	opts := drill.ProbeOptions{Dial: l.fab.Client.DialContext}
+	if l.HasPostgres() {
+		var err error
+		if opts.VerifyURL, err = l.PostgresClientURL(); err != nil {
+			return opts, err
+		}
+	}
+	return opts, nil
 }
 
 // CutSite sets both of the site's links down: it can reach neither the

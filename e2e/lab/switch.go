@@ -137,24 +137,42 @@ func (l *Lab) checkSiteLink(sl SiteLink) error {
 	return sl.Validate()
 }
 
-// SetSiteDelays records a delay on every link between two sites, for the
-// switch to apply when it starts: call it before StartAll.
-func (l *Lab) SetSiteDelays(d SiteDelay) error {
+// delayedLinks are the links between every two sites, each delayed d.
+func (l *Lab) delayedLinks(d SiteDelay) []SiteLink {
 	var links []SiteLink
 	names := l.SiteNames()
 	for i, a := range names {
 		for _, b := range names[i+1:] {
-			sl := SiteLink{A: a, B: b, Link: softswitch.Link{Delay: d.Delay, Jitter: d.Jitter}}
-			if err := l.checkSiteLink(sl); err != nil {
-				return err
-			}
-			links = append(links, sl)
+			links = append(links, SiteLink{A: a, B: b, Link: softswitch.Link{Delay: d.Delay, Jitter: d.Jitter}})
+		}
+	}
+	return links
+}
+
+// SetSiteDelays records a delay on every link between two sites, for the
+// switch to apply when it starts: call it before StartAll.
+func (l *Lab) SetSiteDelays(d SiteDelay) error {
+	links := l.delayedLinks(d)
+	for _, sl := range links {
+		if err := l.checkSiteLink(sl); err != nil {
+			return err
 		}
 	}
 	if err := os.MkdirAll(l.switchDir(), 0o755); err != nil {
 		return err
 	}
 	return writeLinks(l.switchDir(), links)
+}
+
+// DelaySiteLinks delays every link between two sites at once, through the
+// running switch.
+func (l *Lab) DelaySiteLinks(ctx context.Context, d SiteDelay) error {
+	for _, sl := range l.delayedLinks(d) {
+		if err := l.SetLink(ctx, sl); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // SetLink sets the link between two sites, at once, through the running

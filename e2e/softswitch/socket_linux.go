@@ -8,16 +8,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const (
-	// vnetHdrLen is the size of struct virtio_net_hdr, which every frame
-	// read from or written to a port's socket starts with.
-	vnetHdrLen = 10
-	ethHdrLen  = 14
-	// maxFrame holds the largest segment a veth passes whole (64 KiB of
-	// GSO, or BIG TCP's more), with its headers.
-	maxFrame = 256 << 10
-)
-
 // openPacketSocket opens a raw packet socket on the interface, in the
 // calling thread's network namespace: it reads every frame that arrives
 // on the interface (not those sent from it) and writes frames out of it,

@@ -7,12 +7,6 @@ import (
 	"os"
 )
 
-const (
-	vnetHdrLen = 10
-	ethHdrLen  = 14
-	maxFrame   = 256 << 10
-)
-
 func openPacketSocket(string) (*os.File, error) {
 	return nil, errors.New("a switch needs Linux packet sockets")
 }

@@ -71,6 +71,16 @@ func (l Link) Validate() error {
 	return nil
 }
 
+const (
+	// vnetHdrLen is the size of struct virtio_net_hdr, which every frame
+	// read from or written to a port's socket starts with.
+	vnetHdrLen = 10
+	ethHdrLen  = 14
+	// maxFrame holds the largest segment a veth passes whole (64 KiB of
+	// GSO, or BIG TCP's more), with its headers.
+	maxFrame = 256 << 10
+)
+
 // maxQueued is the most frames one direction between two ports holds
 // while delaying them; more are dropped, as a router's full queue does.
 const maxQueued = 4096
@@ -79,7 +89,7 @@ const maxQueued = 4096
 type Stats struct {
 	Frames     int64 // frames received
 	Sent       int64 // frames sent (a flooded frame counts once per port)
-	CutDrops   int64 // frames dropped by a cut
+	CutDrops   int64 // frames dropped by a cut or a blocked port
 	QueueDrops int64 // frames dropped because a delay's queue was full
 	SendErrors int64 // frames the kernel refused to send
 	ReadErrors int64 // errors reading a port, other than its close
@@ -311,7 +321,7 @@ func hasTCPPort(eth []byte, port uint16) bool {
 			return false
 		}
 		ihl := int(ip[0]&0x0f) * 4
-		if len(ip) < 20 || ip[9] != 6 || ihl < 20 || ihl > len(ip) {
+		if ip[9] != 6 || ihl < 20 || ihl > len(ip) {
 			return false
 		}
 		tcp = ip[ihl:]

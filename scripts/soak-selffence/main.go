@@ -57,7 +57,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/zdt-project/zdt/e2e/lab"
-	"github.com/zdt-project/zdt/e2e/softswitch"
 	"github.com/zdt-project/zdt/failover/drill"
 	"github.com/zdt-project/zdt/site"
 )
@@ -179,7 +178,7 @@ func run(ctx context.Context, out io.Writer, o options) (spurious bool, err erro
 		}
 	}
 	if o.netns && o.delay != (lab.SiteDelay{}) {
-		if err := delaySiteLinks(ctx, l, o.delay); err != nil {
+		if err := l.DelaySiteLinks(ctx, o.delay); err != nil {
 			return false, err
 		}
 		fmt.Fprintf(out, "soak: every link between two sites is delayed %s in the fabric's switch\n", o.delay)
@@ -834,21 +833,6 @@ func seconds(s float64) time.Duration {
 	return time.Duration(s * float64(time.Second)).Round(time.Millisecond)
 }
 
-// delaySiteLinks delays every link between two sites of a lab in network
-// namespaces.
-func delaySiteLinks(ctx context.Context, l *lab.Lab, d lab.SiteDelay) error {
-	names := l.SiteNames()
-	for i, a := range names {
-		for _, b := range names[i+1:] {
-			link := softswitch.Link{Delay: d.Delay, Jitter: d.Jitter}
-			if err := l.SetLink(ctx, lab.SiteLink{A: a, B: b, Link: link}); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // soakClient writes to web's responder every 10 ms from the lab's client
 // namespace, through the upstream router, each write checked in group pg.
 type soakClient struct {
@@ -868,12 +852,11 @@ func startSoakClient(ctx context.Context, l *lab.Lab) (*soakClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	pg, err := l.PostgresClientURL()
+	opts, err := l.ClientProbeOptions()
 	if err != nil {
 		return nil, err
 	}
-	probe, err := drill.NewProbeWith(ctx, u, "soak", 10*time.Millisecond, soakClientTimeout,
-		drill.ProbeOptions{Dial: l.Fabric().Client.DialContext, VerifyURL: pg})
+	probe, err := drill.NewProbeWith(ctx, u, "soak", 10*time.Millisecond, soakClientTimeout, opts)
 	if err != nil {
 		return nil, err
 	}
