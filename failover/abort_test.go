@@ -107,7 +107,7 @@ func TestAbortRequested(t *testing.T) {
 			}()
 
 			id := failoverID(t, ctx, store)
-			err := store.WatchOp(ctx, id, func(op *site.Op) (bool, error) {
+			err := store.WatchOp(ctx, id, 0, func(op *site.Op) (bool, error) {
 				if tt.whileWaiting && op.AbortRequested == nil && len(op.Steps) > 1 &&
 					op.Steps[1].Status == site.StepRunning && strings.Contains(op.Steps[1].Detail, "waiting for an operator") {
 					_, err := store.RequestAbort(ctx, op.ID, req)

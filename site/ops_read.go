@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/zdt-project/zdt/site/ctxsleep"
@@ -158,11 +159,17 @@ func (s *Store) request(ctx context.Context, id, what string, req Request, chang
 // it, until fn says it is done or fails, or ctx ends (then it returns
 // ctx.Err()). ErrNotFound when there is no such op.
 //
+// With from above 0 fn is first handed the versions written from revision
+// from on, as far as etcd's history still holds them (the op's CreateRev
+// replays every step it took, for a watcher that came late); where the
+// history is compacted, or from is past the op's latest version, the op as
+// it stands.
+//
 // The watch requires a leader. When it breaks (no leader, compacted
 // history, a lost connection) broken, when not nil, is told why; a moment
 // later the op is read again and watched from there. Versions written while
 // the watch was broken may be missed, the latest one never is.
-func (s *Store) WatchOp(ctx context.Context, id string, fn func(*Op) (done bool, err error), broken func(error)) error {
+func (s *Store) WatchOp(ctx context.Context, id string, from int64, fn func(*Op) (done bool, err error), broken func(error)) error {
 	key := s.keys.Op(id)
 	var seen int64 // the mod revision of the version fn saw last
 	for first := true; ; first = false {
@@ -181,6 +188,18 @@ func (s *Store) WatchOp(ctx context.Context, id string, fn func(*Op) (done bool,
 			return fmt.Errorf("read op %s: %w", id, ErrNotFound)
 		case len(resp.Kvs) == 0:
 			return fmt.Errorf("op %s was removed from the journal while it was watched", id)
+		}
+		if kv := resp.Kvs[0]; first && from > 0 && from <= kv.ModRevision {
+			stop, err := s.watchOpFrom(ctx, id, from, &seen, fn)
+			if stop {
+				return err
+			}
+			if !errors.Is(err, rpctypes.ErrCompacted) {
+				if err := pause(ctx, broken, err); err != nil {
+					return err
+				}
+			}
+			continue
 		}
 		if kv := resp.Kvs[0]; kv.ModRevision != seen {
 			seen = kv.ModRevision

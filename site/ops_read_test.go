@@ -3,6 +3,7 @@ package site_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -129,7 +130,7 @@ func TestWatchOp(t *testing.T) {
 	s, _, ctx := setup(t)
 	g, _ := elect(t, ctx, s, "a")
 
-	if err := s.WatchOp(ctx, "no-such-op", func(*site.Op) (bool, error) { return true, nil }, nil); !errors.Is(err, site.ErrNotFound) {
+	if err := s.WatchOp(ctx, "no-such-op", 0, func(*site.Op) (bool, error) { return true, nil }, nil); !errors.Is(err, site.ErrNotFound) {
 		t.Fatalf("watch an unknown op: %v, want ErrNotFound", err)
 	}
 
@@ -137,7 +138,7 @@ func TestWatchOp(t *testing.T) {
 	seen := make(chan *site.Op, 10)
 	done := make(chan error, 1)
 	go func() {
-		done <- s.WatchOp(ctx, op.ID, func(o *site.Op) (bool, error) {
+		done <- s.WatchOp(ctx, op.ID, 0, func(o *site.Op) (bool, error) {
 			seen <- o
 			return o.Finished(), nil
 		}, nil)
@@ -159,6 +160,7 @@ func TestWatchOp(t *testing.T) {
 	if err := s.UpdateOp(ctx, g, op); err != nil {
 		t.Fatal(err)
 	}
+	runningRev := op.Rev
 	if o := next(); o.Rev != op.Rev || o.Steps[0].Status != site.StepRunning {
 		t.Fatalf("second version at %d (%s); want the step running at %d", o.Rev, o.Steps[0].Status, op.Rev)
 	}
@@ -173,14 +175,39 @@ func TestWatchOp(t *testing.T) {
 		t.Fatalf("watch: %v", err)
 	}
 
+	// A watcher that comes late, from the op's creation: each of the
+	// three versions, in order; once history is compacted, the op as it
+	// stands.
+	replay := func() []string {
+		t.Helper()
+		var got []string
+		err := s.WatchOp(ctx, op.ID, op.CreateRev, func(o *site.Op) (bool, error) {
+			got = append(got, fmt.Sprintf("%s/%s@%d", o.Outcome, o.Steps[0].Status, o.Rev))
+			return o.Finished(), nil
+		}, func(err error) { t.Errorf("the replay broke: %v", err) })
+		if err != nil {
+			t.Fatalf("replay: %v", err)
+		}
+		return got
+	}
+	if got, want := replay(), fmt.Sprintf("[running/pending@%d running/running@%d succeeded/running@%d]", op.CreateRev, runningRev, op.Rev); fmt.Sprint(got) != want {
+		t.Errorf("replay from the op's creation: %v; want %s", got, want)
+	}
+	if _, err := s.Client().Compact(ctx, op.Rev); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := replay(), fmt.Sprintf("[succeeded/running@%d]", op.Rev); fmt.Sprint(got) != want {
+		t.Errorf("replay once history is compacted: %v; want %s", got, want)
+	}
+
 	errStop := errors.New("stop")
-	if err := s.WatchOp(ctx, op.ID, func(*site.Op) (bool, error) { return false, errStop }, nil); !errors.Is(err, errStop) {
+	if err := s.WatchOp(ctx, op.ID, 0, func(*site.Op) (bool, error) { return false, errStop }, nil); !errors.Is(err, errStop) {
 		t.Fatalf("watch with a failing fn: %v, want its error", err)
 	}
 
 	other := runningOp(t, ctx, s, g, time.Now().UTC().Add(time.Millisecond))
 	var once sync.Once
-	err := s.WatchOp(ctx, other.ID, func(*site.Op) (bool, error) {
+	err := s.WatchOp(ctx, other.ID, 0, func(*site.Op) (bool, error) {
 		once.Do(func() {
 			if _, err := s.Client().Delete(ctx, s.Keys().Op(other.ID)); err != nil {
 				t.Error(err)
@@ -221,7 +248,7 @@ func TestWatchesWithoutLeader(t *testing.T) {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		err := viaA.WatchOp(wctx, op.ID, func(o *site.Op) (bool, error) {
+		err := viaA.WatchOp(wctx, op.ID, 0, func(o *site.Op) (bool, error) {
 			ch <- seen{what: "op " + string(o.Outcome)}
 			return o.Finished(), nil
 		}, broken("op"))

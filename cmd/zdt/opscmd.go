@@ -521,7 +521,9 @@ Exit status:
 					return err
 				}
 				defer store.Client().Close()
-				watch = store.WatchOp
+				watch = func(ctx context.Context, id string, fn func(*site.Op) (bool, error), broken func(error)) error {
+					return store.WatchOp(ctx, id, 0, fn, broken)
+				}
 			}
 			return watchOp(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), watch, op.ID, f.output == "json")
 		},

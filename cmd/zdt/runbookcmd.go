@@ -437,7 +437,7 @@ func followRunbook(ctx context.Context, cfg *config.Cluster, id string, w io.Wri
 	defer closeStore()
 	shown, asked := map[string]bool{}, map[string]bool{}
 	var last *site.Op
-	err = store.WatchOp(ctx, id, func(op *site.Op) (bool, error) {
+	err = store.WatchOp(ctx, id, 0, func(op *site.Op) (bool, error) {
 		last = op
 		for i, st := range op.Steps {
 			key := fmt.Sprintf("%d %s %s", i, st.ID, st.Name)

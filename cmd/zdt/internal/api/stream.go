@@ -87,18 +87,37 @@ func (st *stream) comment(text string) error {
 }
 
 // streamOp streams an op: an "op" event with the op as it stands, one with
-// each new version, and "end" once it has an outcome.
+// each new version, and "end" once it has an outcome. With ?from=created
+// the stream starts with each version since the op was created, so that a
+// viewer who came late still sees each step the op took; a client that
+// reconnects with Last-Event-ID gets each version after that one (both as
+// far as etcd's history holds them, else the op as it stands).
 func (s *Server) streamOp(w http.ResponseWriter, r *http.Request, _ apiauth.Identity) error {
 	op, err := s.opByID(r) // 404 before the stream opens
 	if err != nil {
 		return err
+	}
+	var from int64 // as it stands
+	switch v := r.URL.Query().Get("from"); v {
+	case "":
+	case "created":
+		from = op.CreateRev
+	default:
+		return errorf(http.StatusBadRequest, "from %q: want created, or leave it out for the op as it stands", v)
+	}
+	if v := r.Header.Get("Last-Event-ID"); v != "" {
+		rev, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || rev < 0 {
+			return errorf(http.StatusBadRequest, "Last-Event-ID %q: want a revision, a whole number", v)
+		}
+		from = rev + 1
 	}
 	st, closeStream, err := s.openStream(r.Context(), w)
 	if err != nil {
 		return nil // the client is gone
 	}
 	defer closeStream()
-	err = s.cfg.Store.WatchOp(r.Context(), op.ID, func(op *site.Op) (bool, error) {
+	err = s.cfg.Store.WatchOp(r.Context(), op.ID, from, func(op *site.Op) (bool, error) {
 		if err := st.send("op", strconv.FormatInt(op.Rev, 10), op); err != nil {
 			return true, err
 		}

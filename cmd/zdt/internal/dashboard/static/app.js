@@ -339,7 +339,7 @@
     follow('/events/stream', (name, e) => {
       if (name === 'event' && e) {
         addEvent(e);
-        if (e.op && !state.ops.has(e.op)) watchOp(e.op);
+        if (e.op && !(state.ops.get(e.op) || {}).op) watchOp(e.op);
       } else if (name === 'broken' && e) {
         addEvent({at: new Date().toISOString(), site: '', kind: 'stream-broken', message: e.error});
       }
@@ -372,7 +372,9 @@
     }
   }
 
-  // watchOp follows an op's stream until it ends. The controller speaks
+  // watchOp follows an op's stream, from the op's first version (an op
+  // that ran its steps before the stream opened still shows each of them),
+  // until it ends. The controller speaks
   // HTTP/1.1, and a browser opens at most six connections to it: at most
   // MAX_OP_STREAMS op streams run at once, beside the event stream and the
   // polls; the next poll starts the stream of an op left waiting.
@@ -382,7 +384,7 @@
     if ([...state.ops.values()].filter((x) => x.streaming).length >= MAX_OP_STREAMS) return;
     o.streaming = true;
     state.ops.set(id, o);
-    follow(`/ops/${encodeURIComponent(id)}/stream`, (name, data) => {
+    follow(`/ops/${encodeURIComponent(id)}/stream?from=created`, (name, data) => {
       if (name === 'op' && data) o.op = data;
       if (name === 'end') o.streaming = false;
       renderOps();
