@@ -37,6 +37,8 @@ type labOptions struct {
 	delay lab.SiteDelay
 	// netns runs the lab in network namespaces.
 	netns bool
+	// scale grows the lab: generated services, guests and hosts.
+	scale lab.Scale
 }
 
 func newLabCommand() *cobra.Command {
@@ -78,14 +80,26 @@ acknowledges a commit only once one of the other servers holds it, and
 commits wait while none is connected. Without PostgreSQL the lab runs
 without the group; install it with:
 
-  ` + lab.InstallPostgres,
+  ` + lab.InstallPostgres + `
+
+A scale lab measures zdt with as many services, guests and hosts as a
+provider has: --services N adds services svc-0001 to svc-N (each with
+--prefixes-per-service IPv6 /48s of 2001:db8:1000::/36 onwards, their
+preferred sites taking turns), --guests M deals M guests to them (20% gold,
+30% silver, 50% bronze, zones A and B paired within a service) and --hosts
+H replaces the three hosts with H, spread over the sites and sized so that
+every guest runs while all sites are up and every gold guest still does with
+one dark. All of a site's hosts share its libvirtd, each a hypervisor of its
+own (the test driver on the host's node XML). 0 leaves each as in the
+default lab.`,
 		Example: `  zdt lab
   zdt lab --dir /tmp/lab --detach
   zdt lab --dir /tmp/lab --detach --synchronous
   zdt lab site a down --dir /tmp/lab
   zdt lab site a up --dir /tmp/lab
   zdt lab stop --dir /tmp/lab
-  sudo zdt lab --netns --dir /tmp/netlab --detach`,
+  sudo zdt lab --netns --dir /tmp/netlab --detach
+  sudo zdt lab --dir /tmp/scale --detach --services 200 --guests 2000 --hosts 60`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runLab(cmd.Context(), cmd.OutOrStdout(), o)
@@ -99,6 +113,10 @@ without the group; install it with:
 	cmd.Flags().StringVar(&o.net, "net", defaultLabNet, "the loopback /24 the lab's sites (.11-.13) and route observer (.10) listen on; another one runs a second lab beside the first")
 	cmd.Flags().DurationVar(&o.delay.Delay, "site-delay", 0, "one-way delay between sites: of the etcd links, through userspace delay lines in this process (needs root; not with --detach); with --netns, of every link between two sites, in the fabric's switch")
 	cmd.Flags().DurationVar(&o.delay.Jitter, "site-jitter", 0, "jitter of --site-delay: each chunk gets the delay ± up to this much, in order")
+	cmd.Flags().IntVar(&o.scale.Services, "services", 0, "a scale lab: add this many generated services, svc-0001 onwards (0: the default lab's two alone)")
+	cmd.Flags().IntVar(&o.scale.PrefixesPerService, "prefixes-per-service", lab.DefaultPrefixesPerService, "a scale lab: the IPv6 /48 prefixes of each generated service")
+	cmd.Flags().IntVar(&o.scale.Guests, "guests", 0, "a scale lab: add this many guests to the generated services (needs --services and --hosts)")
+	cmd.Flags().IntVar(&o.scale.Hosts, "hosts", 0, "a scale lab: this many hosts, spread over the sites, instead of the default lab's one per site")
 	cmd.Flags().BoolVar(&o.netns, "netns", false, "run the sites in network namespaces, with FRR as their upstream router, a client namespace and a service responder per site (needs root and FRR; not with --net)")
 	cmd.AddCommand(newLabSiteCommand(o), newLabStopCommand(o), newLabLinkCommand(o), newLabResponderCommand(), newLabSwitchCommand())
 	return cmd
@@ -157,6 +175,9 @@ func runLab(ctx context.Context, out io.Writer, o *labOptions) error {
 		return err
 	}
 	top.RequireConfirmation = o.requireConfirmation
+	if top, err = lab.ScaleTopology(top, o.scale); err != nil {
+		return err
+	}
 	if o.netns {
 		if o.net != defaultLabNet {
 			return errors.New("--netns builds its own networks: leave out --net")
@@ -173,6 +194,7 @@ func runLab(ctx context.Context, out io.Writer, o *labOptions) error {
 	if err != nil {
 		return err
 	}
+	printScale(out, o.scale, top)
 	var with []string
 	if l.HasHypervisors() {
 		with = append(with, "its libvirtd")
@@ -226,6 +248,19 @@ func runLab(ctx context.Context, out io.Writer, o *labOptions) error {
 	}
 	fmt.Fprintf(out, "the lab is stopped; its files stay in %s (start it afresh with `zdt lab --dir %s`)\n", l.Dir(), l.Dir())
 	return nil
+}
+
+// printScale says what a scale lab adds to the default one.
+func printScale(out io.Writer, s lab.Scale, top lab.Topology) {
+	if s.IsZero() {
+		return
+	}
+	hosts := 0
+	for _, site := range top.Sites {
+		hosts += len(site.Hosts)
+	}
+	fmt.Fprintf(out, "a scale lab: %d services (%d generated), %d guests on %d hosts\n",
+		len(top.Services), s.Services, len(top.Guests()), hosts)
 }
 
 // printGuestsOff says why the lab has no hypervisors and guests, and what

@@ -126,9 +126,18 @@ fail_static:
 #               (qemu+tcp://10.0.1.21/system, ...). vcpus and memory_mib are
 #               its capacity (left out: ask the hypervisor); cpu_overcommit
 #               and memory_overcommit multiply it (1, the default, is none).
+{{- if .OwnHypervisors}}
+#               The hosts of a site of the lab are served by the site's own
+#               libvirtd with the test driver, each a hypervisor of its own
+#               (name=test:///.../node-<host>.xml: the driver on the host's
+#               node XML, which states its size). The driver keeps its
+#               guests in memory, for the controller's connection alone:
+#               when the site goes dark, its guests are gone. The
+{{- else}}
 #               Each site of the lab has one host, served by the site's own
 #               libvirtd with the test driver, which keeps its guests in
 #               memory: when the site goes dark, its guests are gone. The
+{{- end}}
 #               hosts have room for every guest while all sites are up, but
 #               not once one is dark: then bronze guests make way for gold
 {{- end}}
@@ -432,12 +441,17 @@ func (d configData) RouterLocal(s SiteSpec, r RouterSpec) string {
 // NotRoot says the guests were left out because the lab is not root's.
 func (d configData) NotRoot() bool { return errors.Is(d.NoLibvirtd, ErrLibvirtdNeedsRoot) }
 
+// OwnHypervisors reports whether the hosts of some site are each a
+// hypervisor of its own.
+func (d configData) OwnHypervisors() bool { return slices.ContainsFunc(d.Sites, ownHypervisors) }
+
 // HostURI is the libvirt URI of the named host.
 func (d configData) HostURI(host string) string { return d.uris[host] }
 
 // writeConfig writes DIR/zdt.yaml for the topology, replacing any old one.
 // Every host is the libvirtd of its site, with its sockets in
-// x.sockDirs[site].
+// x.sockDirs[site]; the hosts of a site with OwnHypervisors are each the
+// test driver on its node XML (writeNodes).
 func writeConfig(dir string, t Topology, x configExtras) error {
 	tmpl, err := template.New(configName).Funcs(template.FuncMap{
 		"certPath":   func(name string) string { return filepath.ToSlash(certPath(name)) },
@@ -457,6 +471,9 @@ func writeConfig(dir string, t Topology, x configExtras) error {
 	for _, s := range t.Sites {
 		for _, h := range s.Hosts {
 			data.uris[h.Name] = hostURI(x.sockDirs[s.Name])
+			if ownHypervisors(s) {
+				data.uris[h.Name] = ownHostURI(x.sockDirs[s.Name], nodePath(dir, s.Name, h.Name))
+			}
 		}
 	}
 	var buf bytes.Buffer

@@ -11,7 +11,8 @@
 //	<site>/pid           the pid of the site's controller while it runs
 //	<site>/libvirt/      the site's libvirtd (with libvirtd): its libvirtd.conf,
 //	                     libvirtd.log, pid, and its sockets unless the lab's
-//	                     path is too long for a unix socket
+//	                     path is too long for a unix socket; in a scale
+//	                     lab, node-<host>.xml for each of the site's hosts
 //	<site>/postgres/     the site's PostgreSQL server (with PostgreSQL): data/,
 //	                     postgresql.log, startup.log
 //	observer/            the route observer's pid and observer.log
@@ -60,6 +61,26 @@
 // /healthz and for the libvirtds to answer. The sites, addresses, timings,
 // hosts, services and guests of the sample live in one place,
 // DefaultTopology.
+//
+// A scale lab (ScaleTopology, `zdt lab --services N --guests M --hosts H
+// [--prefixes-per-service P]`) grows the default one to measure zdt at a
+// provider's size: services svc-0001 onwards besides web and db (which
+// keep group pg), each with P IPv6 /48s of 2001:db8:1000::/36 onwards and
+// its sites in an order rotated by one per service, so that the preferred
+// sites take turns; M guests dealt to them in blocks, in a cycle of ten
+// (Gold-Zone-A, Gold-Zone-B, Silver-Zone-A, Silver-Zone-B, Silver, five
+// Bronze), the zone rules per service; and H hosts instead of one per
+// site, spread over the sites, all of one size: room for every guest with
+// 20% to spare while all sites are up, and for every gold guest with any
+// one site dark (bronze, then silver guests are preempted). The same
+// numbers give the same lab. All hosts of a site share its libvirtd, each
+// a hypervisor of its own (SiteSpec.OwnHypervisors): the test driver
+// opened on the host's node XML (the URI's name parameter,
+// test:///DIR/<site>/libvirt/node-<host>.xml), which states its size. The
+// driver keeps such a hypervisor for one connection, the controller's:
+// another connection, such as an outside fence, finds a new one without
+// guests, where every connection to the default lab's test:///default
+// sees the same guests.
 //
 // A lab in network namespaces (Topology.InNetns, `zdt lab --netns`, root
 // and FRR needed) is the test bed of the drills: each site runs in a

@@ -20,8 +20,13 @@ func domainXML(g GuestSpec) string {
 		g.Name, g.MemoryMiB, g.VCPUs)
 }
 
-// writeDomains replaces DIR/domains with the XML of the topology's guests.
+// writeDomains replaces the XML libvirt's test drivers read: DIR/domains
+// with the XML of the topology's guests, and the node XML of the hosts
+// that are hypervisors of their own (writeNodes).
 func writeDomains(dir string, t Topology) error {
+	if err := writeNodes(dir, t); err != nil {
+		return err
+	}
 	d := filepath.Join(dir, domainsDir)
 	if err := os.RemoveAll(d); err != nil {
 		return fmt.Errorf("remove the old domain XML: %w", err)

@@ -101,11 +101,85 @@ func socketDir(labDir, site string) (string, error) {
 }
 
 // hostURI is the libvirt URI of the test driver of the libvirtd with
-// sockets in sockDir.
+// sockets in sockDir: its shared hypervisor, test:///default, which every
+// connection to it sees (while one is open).
 func hostURI(sockDir string) string {
-	// Escaped as a query value, slashes aside: "+" would read as a space.
-	sock := strings.ReplaceAll(url.QueryEscape(filepath.Join(sockDir, socketName)), "%2F", "/")
-	return "test+unix:///default?socket=" + sock
+	return "test+unix:///default?socket=" + queryValue(filepath.Join(sockDir, socketName))
+}
+
+// ownHostURI is the URI of a hypervisor of its own on the libvirtd with
+// sockets in sockDir: the test driver on the node XML at path node (the
+// name parameter is the URI the daemon opens). The driver keeps such a
+// hypervisor for one connection: only the host's controller, which keeps
+// its connection, sees its guests; another connection gets a new one,
+// without guests.
+func ownHostURI(sockDir, node string) string {
+	name := url.URL{Scheme: "test", Path: filepath.ToSlash(node)}
+	return hostURI(sockDir) + "&name=" + queryValue(name.String())
+}
+
+// queryValue escapes a URI's query value, slashes and colons aside: "+"
+// would read as a space, "&" would end it.
+func queryValue(s string) string {
+	return strings.NewReplacer("%2F", "/", "%3A", ":").Replace(url.QueryEscape(s))
+}
+
+// nodeFilePrefix begins the name of a host's node XML in its site's
+// libvirt directory: DIR/<site>/libvirt/node-<host>.xml.
+const nodeFilePrefix = "node-"
+
+// nodePath is where the node XML of a host of the site is.
+func nodePath(labDir, site, host string) string {
+	return filepath.Join(libvirtDir(labDir, site), nodeFilePrefix+host+".xml")
+}
+
+// ownHypervisors reports whether the site's hosts are hypervisors of their
+// own, each the test driver on its node XML.
+func ownHypervisors(s SiteSpec) bool { return s.OwnHypervisors && len(s.Hosts) > 0 }
+
+// nodeXML describes a host to libvirt's test driver: one NUMA node and
+// socket with the host's vCPUs as cores, and its memory (in KiB). A size
+// the topology leaves out is the driver's default.
+func nodeXML(h HostSpec) string {
+	var b strings.Builder
+	b.WriteString("<node>\n")
+	if h.VCPUs > 0 {
+		fmt.Fprintf(&b, "  <cpu><nodes>1</nodes><sockets>1</sockets><cores>%d</cores><threads>1</threads><active>%d</active><mhz>2000</mhz><model>x86_64</model></cpu>\n",
+			h.VCPUs, h.VCPUs)
+	}
+	if h.MemoryMiB > 0 {
+		fmt.Fprintf(&b, "  <memory>%d</memory>\n", h.MemoryMiB*1024)
+	}
+	b.WriteString("</node>\n")
+	return b.String()
+}
+
+// writeNodes writes the node XML of every host of the sites whose hosts
+// are hypervisors of their own, and removes the old ones of every site.
+func writeNodes(dir string, t Topology) error {
+	for _, s := range t.Sites {
+		old, err := filepath.Glob(filepath.Join(libvirtDir(dir, s.Name), nodeFilePrefix+"*.xml"))
+		if err != nil {
+			return fmt.Errorf("site %s: find the old node XML: %w", s.Name, err)
+		}
+		for _, p := range old {
+			if err := os.Remove(p); err != nil {
+				return fmt.Errorf("site %s: remove the old node XML: %w", s.Name, err)
+			}
+		}
+		if !ownHypervisors(s) {
+			continue
+		}
+		if err := os.MkdirAll(libvirtDir(dir, s.Name), 0o700); err != nil {
+			return fmt.Errorf("site %s: %w", s.Name, err)
+		}
+		for _, h := range s.Hosts {
+			if err := writeFileAtomic(nodePath(dir, s.Name, h.Name), []byte(nodeXML(h)), 0o644); err != nil {
+				return fmt.Errorf("write the node XML of host %s: %w", h.Name, err)
+			}
+		}
+	}
+	return nil
 }
 
 // socketOf returns the socket of a host's unix URI.

@@ -107,9 +107,14 @@ type Timings struct {
 type SiteSpec struct {
 	Name string
 	IP   netip.Addr
-	// Hosts are the site's hypervisors. The lab serves each with the site's
-	// own libvirtd (the test driver), so a site has at most one.
+	// Hosts are the site's hypervisors, all served by the site's own
+	// libvirtd with the test driver: its shared test:///default, so at
+	// most one, unless OwnHypervisors.
 	Hosts []HostSpec
+	// OwnHypervisors makes each host a hypervisor of its own: the test
+	// driver opened on the host's node XML, which states its size (see
+	// ownHostURI). A site may then have any number of hosts.
+	OwnHypervisors bool
 	// ASN and RouterID are the site's BGP speaker's, when Topology.BGP is
 	// set.
 	ASN      uint32
@@ -346,8 +351,9 @@ func (t Topology) validate() error {
 		}
 	}
 	for _, s := range t.Sites {
-		if len(s.Hosts) > 1 {
-			errs = append(errs, fmt.Errorf("site %q: %d hosts; the lab runs one libvirtd per site, so at most one", s.Name, len(s.Hosts)))
+		if len(s.Hosts) > 1 && !s.OwnHypervisors {
+			errs = append(errs, fmt.Errorf("site %q: %d hosts would be one hypervisor, the site's test:///default, so at most one, unless each is a hypervisor of its own (OwnHypervisors)",
+				s.Name, len(s.Hosts)))
 		}
 		for _, h := range s.Hosts {
 			if !plainName(h.Name) {
