@@ -171,11 +171,17 @@ var errWatchBroken = errors.New("watch broken")
 
 // nextChange waits for the next tick or the next change of the cluster's
 // state that is not only beats (the sites' renewals, several a second,
-// change nothing the coordinator decides on). It returns nil for one, and
-// nil after a tick when the watch broke, so that leadWatching starts a new
-// one.
+// change nothing the coordinator decides on) or events (the log it writes
+// itself). It returns nil for one, and nil after a tick when the watch
+// broke, so that leadWatching starts a new one. What the watch holds
+// already is read too: the next pass reads the state anew, so one pass
+// answers every change before it, and nothing piles up unread.
 func (c *Coordinator) nextChange(ctx context.Context, watch clientv3.WatchChan, tick *time.Ticker) error {
-	beats := c.cfg.Store.Keys().Beats()
+	beats, events := c.cfg.Store.Keys().Beats(), c.cfg.Store.Keys().Events()
+	decides := func(e *clientv3.Event) bool {
+		k := string(e.Kv.Key)
+		return !strings.HasPrefix(k, beats) && !strings.HasPrefix(k, events)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -191,9 +197,25 @@ func (c *Coordinator) nextChange(ctx context.Context, watch clientv3.WatchChan, 
 					return errWatchBroken
 				}
 			}
-			if slices.ContainsFunc(resp.Events, func(e *clientv3.Event) bool { return !strings.HasPrefix(string(e.Kv.Key), beats) }) {
+			if slices.ContainsFunc(resp.Events, decides) {
+				drain(watch)
 				return nil
 			}
+		}
+	}
+}
+
+// drain reads what the watch holds already, without waiting. A watch that
+// broke meanwhile is seen by the next read.
+func drain(watch clientv3.WatchChan) {
+	for {
+		select {
+		case resp, ok := <-watch:
+			if !ok || resp.Err() != nil {
+				return
+			}
+		default:
+			return
 		}
 	}
 }
@@ -215,19 +237,22 @@ func (c *Coordinator) reconcile(ctx context.Context, g site.Guard, since time.Ti
 // errIdle: there is nothing to do.
 var errIdle = errors.New("nothing to do")
 
-// act takes the next action Decide names. Each action gets the lease TTL:
-// a request stuck on an unresponsive etcd member must not hold up the
-// coordinator; the next pass retries on another.
+// act takes the next action Decide names. An action may take as long as
+// its op needs, but no more than the lease TTL without progress (a write
+// of the op's journal that lands): a request stuck on an unresponsive etcd
+// member must not hold up the coordinator; the next pass retries on
+// another.
 //
 // An op that waits for the sites is added to waiting; the next action of
 // the pass passes it over.
 func (c *Coordinator) act(ctx context.Context, g site.Guard, since time.Time, waiting map[string]bool) error {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Cluster.Timings.LeaseTTL)
-	defer cancel()
+	ctx, dog, stop := withWatchdog(ctx, c.cfg.Cluster.Timings.LeaseTTL)
+	defer stop()
 	snap, err := c.cfg.Store.Snapshot(ctx)
 	if err != nil {
 		return err
 	}
+	dog.progress()
 	d, err := decide(c.cfg.Cluster, snap, c.cfg.Site, c.now(), since, waiting)
 	if err != nil {
 		return err
@@ -244,7 +269,8 @@ func (c *Coordinator) act(ctx context.Context, g site.Guard, since time.Time, wa
 	if op == nil {
 		return errIdle
 	}
-	err = c.execute(ctx, g, op)
+	dog.progress()
+	err = c.execute(ctx, g, op, dog)
 	if errors.Is(err, errWaiting) {
 		waiting[op.ID] = true
 	}

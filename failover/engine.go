@@ -16,10 +16,10 @@ import (
 // step before and after it runs. It returns an error when the op must be
 // resumed later (a passing failure, or the election was lost); the op then
 // stays running in the journal.
-func (c *Coordinator) execute(ctx context.Context, g site.Guard, op *site.Op) error {
+func (c *Coordinator) execute(ctx context.Context, g site.Guard, op *site.Op, dog *watchdog) error {
 	c.running.Store(op.ID)
 	defer c.running.Store("")
-	r := &run{c: c, g: g, op: op}
+	r := &run{c: c, g: g, op: op, dog: dog}
 	log := c.log.With(zap.String("op", op.ID), zap.String("kind", op.Kind))
 	if n := len(op.Coordinators); n == 0 || op.Coordinators[n-1] != c.cfg.Site {
 		if n > 0 {
@@ -27,7 +27,7 @@ func (c *Coordinator) execute(ctx context.Context, g site.Guard, op *site.Op) er
 			c.event(ctx, "op-resumed", op.ID, "", fmt.Sprintf("op %s resumed by %s after coordinator %s", op.ID, c.cfg.Site, op.Coordinators[n-1]))
 		}
 		op.Coordinators = append(op.Coordinators, c.cfg.Site)
-		if err := c.cfg.Store.UpdateOp(ctx, g, op); err != nil {
+		if err := r.journal(ctx); err != nil {
 			return err
 		}
 	}
@@ -52,9 +52,19 @@ func (c *Coordinator) execute(ctx context.Context, g site.Guard, op *site.Op) er
 			if !run {
 				st.Status, st.Detail = site.StepSkipped, res.detail
 				log.Info("step skipped", zap.String("step", stepLabel(st)), zap.String("detail", res.detail))
-				if err := c.cfg.Store.UpdateOp(ctx, g, op); err != nil {
+				if err := r.journal(ctx); err != nil {
 					return err
 				}
+				continue
+			}
+		}
+		if row := assignRow(op, i); len(row) > 1 {
+			n, err := c.executeAssigns(ctx, r, row, log)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				i-- // the steps it ended are passed over
 				continue
 			}
 		}
@@ -62,7 +72,7 @@ func (c *Coordinator) execute(ctx context.Context, g site.Guard, op *site.Op) er
 			// A step this coordinator already runs (a retry, a wait) keeps
 			// its start; one it takes over is journaled as started anew.
 			st.Status, st.By, st.Started, st.Ended, st.Detail = site.StepRunning, c.cfg.Site, c.now(), time.Time{}, ""
-			if err := c.cfg.Store.UpdateOp(ctx, g, op); err != nil {
+			if err := r.journal(ctx); err != nil {
 				return err
 			}
 		}
@@ -88,11 +98,11 @@ func (c *Coordinator) execute(ctx context.Context, g site.Guard, op *site.Op) er
 			log.Warn("step will be retried", zap.String("step", st.Name), zap.Error(res.err))
 			return fmt.Errorf("op %s step %d (%s): %w", op.ID, i, st.Name, res.err)
 		case stepWait:
-			return c.journalWait(ctx, g, op, st, res)
+			return r.journalWait(ctx, st, res)
 		case stepExpanded:
 			// op.Steps[i] is now the first step of the macro's op.
 			log.Info("macro step planned", zap.String("step", stepLabel(&op.Steps[i])))
-			if err := c.cfg.Store.UpdateOp(ctx, g, op); err != nil {
+			if err := r.journal(ctx); err != nil {
 				return err
 			}
 			i--
@@ -120,7 +130,7 @@ func (c *Coordinator) execute(ctx context.Context, g site.Guard, op *site.Op) er
 		if op.Finished() {
 			break
 		}
-		if err := c.cfg.Store.UpdateOp(ctx, g, op); err != nil {
+		if err := r.journal(ctx); err != nil {
 			return err
 		}
 		c.event(ctx, "step", op.ID, st.Params["service"]+st.Params["site"], res.detail)
@@ -129,7 +139,7 @@ func (c *Coordinator) execute(ctx context.Context, g site.Guard, op *site.Op) er
 		succeed(op)
 	}
 	op.Ended = c.now()
-	if err := c.cfg.Store.UpdateOp(ctx, g, op); err != nil {
+	if err := r.journal(ctx); err != nil {
 		return err
 	}
 	msg := fmt.Sprintf("op %s (%s) %s", op.ID, op.Kind, op.Outcome)
@@ -241,15 +251,25 @@ var errWaiting = errors.New("op waits")
 
 // journalWait records why a step waits, once per change of reason, with an
 // event for the people who must act, and ends the pass.
-func (c *Coordinator) journalWait(ctx context.Context, g site.Guard, op *site.Op, st *site.Step, res stepResult) error {
+func (r *run) journalWait(ctx context.Context, st *site.Step, res stepResult) error {
 	if st.Detail == res.detail {
 		return errWaiting
 	}
 	st.Detail, st.Resources = res.detail, res.resources
-	if err := c.cfg.Store.UpdateOp(ctx, g, op); err != nil {
+	if err := r.journal(ctx); err != nil {
 		return err
 	}
-	c.log.Warn("op waits", zap.String("op", op.ID), zap.String("step", st.Name), zap.String("detail", res.detail))
-	c.event(ctx, "op-waiting", op.ID, st.Params["service"]+st.Params["site"], res.detail)
+	r.c.log.Warn("op waits", zap.String("op", r.op.ID), zap.String("step", st.Name), zap.String("detail", res.detail))
+	r.c.event(ctx, "op-waiting", r.op.ID, st.Params["service"]+st.Params["site"], res.detail)
 	return errWaiting
+}
+
+// journal writes the op as it stands, guarded by the coordinator's
+// election; a write that lands is progress.
+func (r *run) journal(ctx context.Context) error {
+	if err := r.c.cfg.Store.UpdateOp(ctx, r.g, r.op); err != nil {
+		return err
+	}
+	r.dog.progress()
+	return nil
 }

@@ -107,6 +107,8 @@ type run struct {
 	c  *Coordinator
 	g  site.Guard
 	op *site.Op
+	// dog hears of the run's progress (nil: none listens).
+	dog *watchdog
 }
 
 // fenceStep fences the dark site, but only while it holds no lease: a site
@@ -135,64 +137,25 @@ func fenceStep(ctx context.Context, r *run, st *site.Step) stepResult {
 // assignStep moves a service from one site to another: to the step's "to"
 // when that site is up, otherwise to the first site in the service's order
 // that is up. If the service no longer sits where the step expects, someone
-// moved it meanwhile and the step is skipped.
+// moved it meanwhile and the step is skipped. The engine runs a row of
+// assign steps together (executeAssigns); this is one on its own.
 func assignStep(ctx context.Context, r *run, st *site.Step) stepResult {
-	name, from, to := st.Params["service"], st.Params["from"], st.Params["to"]
-	svc, ok := r.c.cfg.Cluster.Service(name)
-	if !ok {
-		return stepResult{kind: stepFailed, detail: fmt.Sprintf("service %s is not in the config", name)}
-	}
 	const attempts = 3
 	for range attempts {
-		cur, err := r.c.cfg.Store.Assignment(ctx, name)
-		if err != nil && !errors.Is(err, site.ErrNotFound) {
-			return stepResult{kind: stepRetry, err: err}
-		}
-		switch {
-		case cur.Op == r.op.ID && cur.Epoch != 0 && cur.Site != from:
-			// This step assigned it already (it runs again after a
-			// coordinator loss). A runbook's op may move a service twice:
-			// its earlier move left it at from, and this one moves it on.
-			return done("service %s assigned to site %s (epoch %d)", name, cur.Site, cur.Epoch)
-		case cur.Site != from:
-			return stepResult{kind: stepSkipped, detail: fmt.Sprintf("service %s moved meanwhile to site %q by op %s", name, cur.Site, cur.Op)}
-		}
 		snap, err := r.c.cfg.Store.Snapshot(ctx)
 		if err != nil {
 			return stepResult{kind: stepRetry, err: err}
 		}
-		target, why := to, ""
-		switch {
-		case target != "" && snap.Up(target):
-		case from == "": // a first assignment: there is no primary to lose
-			target, why = ChooseSite(svc, snap, from)
-		default:
-			target, why = ChooseTarget(r.c.cfg.Cluster, svc, snap, from)
+		p := planAssign(ctx, r, st, snap)
+		if p.write == nil {
+			return p.res
 		}
-		if target == "" {
-			if from == "" {
-				return stepResult{kind: stepFailed, detail: why}
-			}
-			// The service stays where it is; it is planned again (a
-			// reassign op) when a site can take it.
-			r.c.event(ctx, "service-stranded", r.op.ID, name, fmt.Sprintf("service %s stays at site %s: %s", name, from, why))
-			return stepResult{kind: stepSkipped, detail: fmt.Sprintf("service %s stays at site %s for now: %s", name, from, why)}
-		}
-		kind := stepKind(r.op, st)
-		if kind == KindReassign {
-			kind = KindFailover // a takeover from a fenced site, as far as the sites are concerned
-		}
-		force := st.Params["force"] == "true"
-		if force && !snap.Up(from) {
-			kind = KindFailover // a takeover from a site that is not up
-		}
-		next := site.Assignment{Service: name, Site: target, Op: r.op.ID, At: r.c.now(), From: from, Kind: kind, Force: force}
-		if rollsBack(r.op, st) {
-			// A planned move: its prefixes move make-before-break, in
-			// phases the op's move-prefixes step advances.
-			next, err = r.c.cfg.Store.AssignMoving(ctx, r.g, cur, next, next.At.Add(3*r.opLimit()))
+		w := p.write
+		var next site.Assignment
+		if w.Until.IsZero() {
+			next, err = r.c.cfg.Store.Assign(ctx, r.g, w.Prev, w.Next)
 		} else {
-			next, err = r.c.cfg.Store.Assign(ctx, r.g, cur, next)
+			next, err = r.c.cfg.Store.AssignMoving(ctx, r.g, w.Prev, w.Next, w.Until)
 		}
 		switch {
 		case errors.Is(err, site.ErrConflict):
@@ -200,15 +163,79 @@ func assignStep(ctx context.Context, r *run, st *site.Step) stepResult {
 		case err != nil:
 			return stepResult{kind: stepRetry, err: err}
 		}
-		if from == "" {
-			return done("service %s assigned to site %s (epoch %d)", name, next.Site, next.Epoch)
-		}
-		if why != "" {
-			return done("service %s moved from site %s to site %s (epoch %d): %s", name, from, next.Site, next.Epoch, why)
-		}
-		return done("service %s moved from site %s to site %s (epoch %d)", name, from, next.Site, next.Epoch)
+		return done("%s (epoch %d)%s", p.what, next.Epoch, p.why)
 	}
-	return stepResult{kind: stepRetry, err: fmt.Errorf("assign service %s: %w %d times", name, site.ErrConflict, attempts)}
+	return stepResult{kind: stepRetry, err: fmt.Errorf("assign service %s: %w %d times", st.Params["service"], site.ErrConflict, attempts)}
+}
+
+// plannedAssign is what an assign step is to do, planned from one
+// snapshot: write, or, when write is nil, end with res.
+type plannedAssign struct {
+	res   stepResult
+	write *site.AssignWrite
+	// what says what the write does ("service web moved from site a to
+	// site b"); why, when not empty, why there (": ..."), from
+	// ChooseTarget.
+	what, why string
+}
+
+// planAssign plans an assign step on snap. A service no site can take is
+// left where it is, with an event saying so (it is planned again, by a
+// reassign op, when a site can take it).
+func planAssign(ctx context.Context, r *run, st *site.Step, snap *site.Snapshot) plannedAssign {
+	name, from, to := st.Params["service"], st.Params["from"], st.Params["to"]
+	svc, ok := r.c.cfg.Cluster.Service(name)
+	if !ok {
+		return plannedAssign{res: stepResult{kind: stepFailed, detail: fmt.Sprintf("service %s is not in the config", name)}}
+	}
+	cur := snap.Assignments[name] // zero, epoch 0, when it has none
+	switch {
+	case cur.Op == r.op.ID && cur.Epoch != 0 && cur.Site != from:
+		// This step assigned it already (it runs again after a
+		// coordinator loss). A runbook's op may move a service twice:
+		// its earlier move left it at from, and this one moves it on.
+		return plannedAssign{res: done("service %s assigned to site %s (epoch %d)", name, cur.Site, cur.Epoch)}
+	case cur.Site != from:
+		return plannedAssign{res: stepResult{kind: stepSkipped, detail: fmt.Sprintf("service %s moved meanwhile to site %q by op %s", name, cur.Site, cur.Op)}}
+	}
+	target, why := to, ""
+	switch {
+	case target != "" && snap.Up(target):
+	case from == "": // a first assignment: there is no primary to lose
+		target, why = ChooseSite(svc, snap, from)
+	default:
+		target, why = ChooseTarget(r.c.cfg.Cluster, svc, snap, from)
+	}
+	if target == "" {
+		if from == "" {
+			return plannedAssign{res: stepResult{kind: stepFailed, detail: why}}
+		}
+		r.c.event(ctx, "service-stranded", r.op.ID, name, fmt.Sprintf("service %s stays at site %s: %s", name, from, why))
+		return plannedAssign{res: stepResult{kind: stepSkipped, detail: fmt.Sprintf("service %s stays at site %s for now: %s", name, from, why)}}
+	}
+	kind := stepKind(r.op, st)
+	if kind == KindReassign {
+		kind = KindFailover // a takeover from a fenced site, as far as the sites are concerned
+	}
+	force := st.Params["force"] == "true"
+	if force && !snap.Up(from) {
+		kind = KindFailover // a takeover from a site that is not up
+	}
+	now := r.c.now()
+	w := &site.AssignWrite{Prev: cur, Next: site.Assignment{Service: name, Site: target, Op: r.op.ID, At: now, From: from, Kind: kind, Force: force}}
+	if rollsBack(r.op, st) {
+		// A planned move: its prefixes move make-before-break, in
+		// phases the op's move-prefixes step advances.
+		w.Until = now.Add(3 * r.opLimit())
+	}
+	p := plannedAssign{write: w, what: fmt.Sprintf("service %s assigned to site %s", name, target)}
+	if from != "" {
+		p.what = fmt.Sprintf("service %s moved from site %s to site %s", name, from, target)
+		if why != "" {
+			p.why = ": " + why
+		}
+	}
+	return p
 }
 
 // placeStep solves the guests' placement from the state as it is now and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -153,4 +154,63 @@ func (s *Store) Ops(ctx context.Context) ([]*Op, error) {
 		ops = append(ops, &op)
 	}
 	return ops, nil
+}
+
+// AssignWrite is one assignment of an AssignAll: Next replaces Prev (read at
+// Prev.Epoch; 0 for a service without one), with Event appended to the
+// event log beside it when its Kind is set. With Until set it is a planned
+// move, written with its move record as AssignMoving writes it.
+type AssignWrite struct {
+	Prev, Next Assignment
+	Until      time.Time
+	Event      Event
+}
+
+// MaxAssignWrites is how many assignments one AssignAll carries: each
+// takes up to three of the writes etcd allows a transaction (maxTxnOps).
+const MaxAssignWrites = maxTxnOps / 3
+
+// AssignAll writes the assignments, their move records and events in one
+// transaction guarded by g: all of them or none. ErrConflict when any
+// assignment changed since its Prev was read. It returns the assignments
+// written, each with its new Epoch (the transaction's revision).
+func (s *Store) AssignAll(ctx context.Context, g Guard, writes []AssignWrite) ([]Assignment, error) {
+	if len(writes) > MaxAssignWrites {
+		return nil, fmt.Errorf("assign %d services in one transaction: at most %d", len(writes), MaxAssignWrites)
+	}
+	var conds []clientv3.Cmp
+	var ops []clientv3.Op
+	for _, w := range writes {
+		key := s.keys.Assignment(w.Next.Service)
+		put, err := putJSON(key, w.Next)
+		if err != nil {
+			return nil, err
+		}
+		conds = append(conds, clientv3.Compare(clientv3.ModRevision(key), "=", w.Prev.Epoch))
+		ops = append(ops, put)
+		if !w.Until.IsZero() {
+			put, err := putJSON(s.keys.Move(w.Next.Service), moveOf(w.Next, w.Until))
+			if err != nil {
+				return nil, err
+			}
+			ops = append(ops, put)
+		}
+		if w.Event.Kind != "" {
+			put, err := s.eventPut(w.Event)
+			if err != nil {
+				return nil, err
+			}
+			ops = append(ops, put)
+		}
+	}
+	resp, err := s.commit(ctx, &g, conds, ops)
+	if err != nil {
+		return nil, fmt.Errorf("assign %d services: %w", len(writes), err)
+	}
+	out := make([]Assignment, len(writes))
+	for i, w := range writes {
+		out[i] = w.Next
+		out[i].Epoch = resp.Header.Revision
+	}
+	return out, nil
 }

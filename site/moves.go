@@ -59,12 +59,17 @@ func (m Move) Of(a Assignment) bool {
 // same transaction, it writes the move record of the service in phase
 // MovePrepare, bounded by until.
 func (s *Store) AssignMoving(ctx context.Context, g Guard, prev, next Assignment, until time.Time) (Assignment, error) {
-	mv := Move{Service: next.Service, Op: next.Op, From: next.From, To: next.Site, Phase: MovePrepare, At: next.At, Until: until}
-	putMove, err := putJSON(s.keys.Move(next.Service), mv)
+	putMove, err := putJSON(s.keys.Move(next.Service), moveOf(next, until))
 	if err != nil {
 		return Assignment{}, err
 	}
 	return s.assign(ctx, g, prev, next, putMove)
+}
+
+// moveOf is the record of a planned move that assignment next starts,
+// in its first phase, to be done by until.
+func moveOf(next Assignment, until time.Time) Move {
+	return Move{Service: next.Service, Op: next.Op, From: next.From, To: next.Site, Phase: MovePrepare, At: next.At, Until: until}
 }
 
 // SetMovePhase writes the move's next phase, guarded by g, if the record has

@@ -117,7 +117,7 @@ func (s *Store) Watch(ctx context.Context, rev int64) clientv3.WatchChan {
 // WatchKey watches one key, or every key under a prefix, from revision rev on
 // (0: from now), requiring a leader.
 func (s *Store) WatchKey(ctx context.Context, key string, prefix bool, rev int64) clientv3.WatchChan {
-	opts := []clientv3.OpOption{clientv3.WithPrevKV()}
+	var opts []clientv3.OpOption
 	if prefix {
 		opts = append(opts, clientv3.WithPrefix())
 	}
