@@ -17,7 +17,8 @@ const (
 	HealthHealthy HealthState = "healthy"
 	// HealthDegraded: every service is served, but something is wrong: a
 	// site is not up, an alarm, a group without exactly one writable
-	// primary, a Gold guest not running, etcd failing.
+	// primary, a Gold guest not running, etcd failing or an etcd member's
+	// database near its quota (EtcdQuotaDegraded).
 	HealthDegraded HealthState = "degraded"
 	// HealthDown: a service is served nowhere.
 	HealthDown HealthState = "down"
@@ -80,6 +81,7 @@ func (st Status) Judge() Health {
 	if len(st.EtcdAlarms) > 0 {
 		degraded = append(degraded, "etcd alarm "+strings.Join(st.EtcdAlarms, ", "))
 	}
+	degraded = append(degraded, st.etcdMemberReasons()...)
 	if len(st.FailStatic) > 0 {
 		degraded = append(degraded, "failing static at "+strings.Join(st.FailStatic, ", "))
 	}

@@ -105,6 +105,11 @@ func (k Keys) Events() string { return k.root + "events/" }
 // Election is the prefix the coordinator election campaigns under.
 func (k Keys) Election() string { return k.root + "election/" }
 
+// DefragLock is the prefix of the lock a controller holds while it
+// defragments its site's etcd member (package etcdmaint), so that one
+// member of the cluster at a time stops serving for it.
+func (k Keys) DefragLock() string { return k.root + "locks/defrag" }
+
 // siteKey splits a key under Sites() into the site and the rest
 // ("a", "alive"); ok is false for any other key.
 func (k Keys) siteKey(key string) (site, leaf string, ok bool) {

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/zdt-project/zdt/site/config"
 )
@@ -73,6 +76,9 @@ type Status struct {
 	// from the cluster's state.
 	EtcdAlarms []string `json:"etcd_alarms,omitempty"`
 	FailStatic []string `json:"fail_static,omitempty"`
+	// EtcdMembers lists each etcd member's database as the member reports
+	// it (see EtcdMembers).
+	EtcdMembers []EtcdMember `json:"etcd_members,omitempty"`
 	// Insecure lists what runs without TLS because the config sets
 	// insecure_plaintext (config.Cluster.Plaintext).
 	Insecure []string `json:"insecure,omitempty"`
@@ -287,8 +293,146 @@ func (s *Store) Status(ctx context.Context, cfg *config.Cluster) (Status, error)
 			st.EtcdAlarms = append(st.EtcdAlarms, fmt.Sprintf("%s (member %x)", a.Alarm, a.MemberID))
 		}
 	}
+	st.EtcdMembers = s.EtcdMembers(ctx)
 	st.Health = st.Judge()
 	return st, nil
+}
+
+// EtcdMember is one etcd member's database as the member reports it.
+type EtcdMember struct {
+	Name     string `json:"name"`
+	Endpoint string `json:"endpoint"`
+	// DBSize is the database file, what the quota is measured on; InUse
+	// the part of it in use (a defragmentation shrinks the file to about
+	// that); Quota the member's quota, <= 0 for none.
+	DBSize int64 `json:"db_size_bytes"`
+	InUse  int64 `json:"db_size_in_use_bytes"`
+	Quota  int64 `json:"quota_bytes"`
+	Leader bool  `json:"leader"`
+	// Error says why the member's status could not be read; the sizes are
+	// 0 then.
+	Error string `json:"error,omitempty"`
+}
+
+// The shares of its quota at which a member's database is shown with a
+// warning (zdt status), and makes the cluster degraded (Judge): at the
+// quota, etcd refuses every write.
+const (
+	EtcdQuotaWarn     = 0.8
+	EtcdQuotaDegraded = 0.9
+)
+
+// etcdMemberTimeout bounds the read of each member's status: a member
+// that does not answer is shown with its error, and does not hold up the
+// status.
+const etcdMemberTimeout = time.Second
+
+// QuotaShare is the database's size as a share of the quota, 0 without
+// one.
+func (m EtcdMember) QuotaShare() float64 {
+	if m.Quota <= 0 {
+		return 0
+	}
+	return float64(m.DBSize) / float64(m.Quota)
+}
+
+// Sizes says the database's size, the part in use and the quota, for
+// people: "db 1.9 GiB (120.0 MiB in use), 93% of the 2.0 GiB quota".
+func (m EtcdMember) Sizes() string {
+	s := fmt.Sprintf("db %s (%s in use)", formatBytes(m.DBSize), formatBytes(m.InUse))
+	if m.Quota <= 0 {
+		return s + ", no quota"
+	}
+	return fmt.Sprintf("%s, %.0f%% of the %s quota", s, 100*m.QuotaShare(), formatBytes(m.Quota))
+}
+
+// formatBytes writes n in B, KiB, MiB or GiB.
+func formatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	f, suffix := float64(n)/unit, "KiB"
+	for _, next := range []string{"MiB", "GiB"} {
+		if f < unit {
+			break
+		}
+		f, suffix = f/unit, next
+	}
+	return fmt.Sprintf("%.1f %s", f, suffix)
+}
+
+// EtcdMembers reads each etcd member's status, all at once, each within
+// etcdMemberTimeout: the members etcd lists, or the client's endpoints if
+// it cannot list them.
+func (s *Store) EtcdMembers(ctx context.Context) []EtcdMember {
+	lctx, cancel := context.WithTimeout(ctx, etcdMemberTimeout)
+	defer cancel()
+	var members []EtcdMember
+	if list, err := s.c.MemberList(lctx); err == nil {
+		for _, m := range list.Members {
+			em := EtcdMember{Name: m.Name}
+			if len(m.ClientURLs) > 0 {
+				em.Endpoint = m.ClientURLs[0]
+			}
+			members = append(members, em)
+		}
+	} else {
+		for _, ep := range s.c.Endpoints() {
+			members = append(members, EtcdMember{Endpoint: ep})
+		}
+	}
+	return readEtcdMembers(ctx, s.c, members)
+}
+
+// readEtcdMembers fills in the members' sizes (or errors) from their
+// statuses, read in parallel through c.
+func readEtcdMembers(ctx context.Context, c *clientv3.Client, members []EtcdMember) []EtcdMember {
+	var wg sync.WaitGroup
+	for i := range members {
+		m := &members[i]
+		if m.Endpoint == "" {
+			m.Error = "not started: it has no client URL yet"
+			continue
+		}
+		wg.Go(func() {
+			sctx, cancel := context.WithTimeout(ctx, etcdMemberTimeout)
+			defer cancel()
+			st, err := c.Status(sctx, m.Endpoint)
+			switch {
+			case err != nil && sctx.Err() != nil && ctx.Err() == nil:
+				m.Error = fmt.Sprintf("no answer in %s: %v", etcdMemberTimeout, err)
+				return
+			case err != nil:
+				m.Error = err.Error()
+				return
+			}
+			m.DBSize, m.InUse, m.Quota = st.DbSize, st.DbSizeInUse, st.DbSizeQuota
+			m.Leader = st.Leader != 0 && st.Leader == st.Header.GetMemberId()
+		})
+	}
+	wg.Wait()
+	return members
+}
+
+// etcdMemberReasons are the reasons the cluster is degraded for its etcd
+// members' databases: one near its quota.
+func (st Status) etcdMemberReasons() []string {
+	var out []string
+	for _, m := range st.EtcdMembers {
+		if m.QuotaShare() > EtcdQuotaDegraded {
+			out = append(out, fmt.Sprintf("etcd member %s's %s: at the quota etcd refuses every write", orEndpoint(m), m.Sizes()))
+		}
+	}
+	return out
+}
+
+// orEndpoint names a member by its name, or its endpoint if it has none.
+func orEndpoint(m EtcdMember) string {
+	if m.Name != "" {
+		return m.Name
+	}
+	return m.Endpoint
 }
 
 // BuildStatus derives the status from a snapshot; leases holds the time left

@@ -13,6 +13,7 @@ import (
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
 	"github.com/zdt-project/zdt/site/embedetcd"
+	"github.com/zdt-project/zdt/site/etcdmaint"
 	"github.com/zdt-project/zdt/site/failstatic"
 )
 
@@ -78,6 +79,17 @@ coordinator fails its services over. Use a switchover for planned moves.`,
 				return err
 			}
 			defer client.Close()
+			// The controller looks after its own member: its database's
+			// size, defragmentation, the NOSPACE alarm (package etcdmaint).
+			var maint *etcdmaint.Config
+			if embedDir != "" {
+				cluster, err := site.NewClient(cfg, nil, log)
+				if err != nil {
+					return err
+				}
+				defer cluster.Close()
+				maint = &etcdmaint.Config{Member: client, Cluster: cluster}
+			}
 			ctrl, err := controller.New(controller.Config{
 				Cluster:      cfg,
 				Site:         siteName,
@@ -85,6 +97,7 @@ coordinator fails its services over. Use a switchover for planned moves.`,
 				Log:          log,
 				RevokeOnStop: true,
 				EtcdMember:   memberStatus,
+				EtcdMaint:    maint,
 			})
 			if err != nil {
 				return err

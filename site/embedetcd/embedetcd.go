@@ -21,13 +21,17 @@ import (
 	"github.com/zdt-project/zdt/site/failstatic"
 )
 
+// Option changes the member's etcd config before it starts (tests: a
+// small database quota).
+type Option func(*embed.Config)
+
 // Start starts the named site's etcd member with its data in dir. A dir that
 // already holds the member's data rejoins the existing cluster; an empty one
 // bootstraps the cluster from every site's peer URL. It returns once the
 // member listens; the member may still be waiting
 // for a quorum (see WaitReady).
-func Start(cfg *config.Cluster, siteName, dir string, log *zap.Logger) (*embed.Etcd, error) {
-	ec, err := memberConfig(cfg, siteName, dir, log)
+func Start(cfg *config.Cluster, siteName, dir string, log *zap.Logger, opts ...Option) (*embed.Etcd, error) {
+	ec, err := memberConfig(cfg, siteName, dir, log, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +57,7 @@ func WaitReady(ctx context.Context, e *embed.Etcd) error {
 	}
 }
 
-func memberConfig(cfg *config.Cluster, siteName, dir string, log *zap.Logger) (*embed.Config, error) {
+func memberConfig(cfg *config.Cluster, siteName, dir string, log *zap.Logger, opts ...Option) (*embed.Config, error) {
 	me, ok := cfg.Site(siteName)
 	if !ok {
 		return nil, fmt.Errorf("site %q is not in the cluster config (sites: %s)", siteName, strings.Join(cfg.SiteNames(), ", "))
@@ -98,6 +102,9 @@ func memberConfig(cfg *config.Cluster, siteName, dir string, log *zap.Logger) (*
 			tls.ClientCertAuth = true
 		}
 		ec.ClientTLSInfo, ec.PeerTLSInfo = tls, tls
+	}
+	for _, o := range opts {
+		o(ec)
 	}
 	if err := ec.Validate(); err != nil {
 		return nil, fmt.Errorf("etcd member %s: %w", siteName, err)

@@ -37,6 +37,8 @@ type Cluster struct {
 	dir string
 	log *zap.Logger
 
+	quota int64 // Options.QuotaBackendBytes
+
 	mu      sync.Mutex
 	members map[string]*embed.Etcd
 	ids     map[string]uint64 // member IDs by site, kept when killed
@@ -55,6 +57,9 @@ type Options struct {
 	FailStatic bool
 	// Log receives the members' logs; default a test logger at warn level.
 	Log *zap.Logger
+	// QuotaBackendBytes is every member's database quota; 0: etcd's
+	// default (2 GiB).
+	QuotaBackendBytes int64
 }
 
 // New starts a cluster and waits until every member is ready. Everything is
@@ -119,7 +124,7 @@ func New(t testing.TB, opts Options) *Cluster {
 	if log == nil {
 		log = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	}
-	c := &Cluster{Config: cfg, t: t, dir: t.TempDir(), log: log, members: map[string]*embed.Etcd{}}
+	c := &Cluster{Config: cfg, t: t, dir: t.TempDir(), log: log, members: map[string]*embed.Etcd{}, quota: opts.QuotaBackendBytes}
 	t.Cleanup(c.Close)
 	for _, name := range opts.Sites {
 		c.StartMember(name)
@@ -145,7 +150,8 @@ func (c *Cluster) member(site string) *embed.Etcd {
 func (c *Cluster) StartMember(site string) {
 	c.t.Helper()
 	c.closing.Wait()
-	e, err := embedetcd.Start(c.Config, site, filepath.Join(c.dir, site), c.log)
+	e, err := embedetcd.Start(c.Config, site, filepath.Join(c.dir, site), c.log,
+		func(ec *embed.Config) { ec.QuotaBackendBytes = c.quota })
 	if err != nil {
 		c.t.Fatalf("start etcd member %s: %v", site, err)
 	}

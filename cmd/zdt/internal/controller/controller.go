@@ -33,6 +33,7 @@ import (
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/apiauth"
 	"github.com/zdt-project/zdt/site/config"
+	"github.com/zdt-project/zdt/site/etcdmaint"
 	"github.com/zdt-project/zdt/site/failstatic"
 	"github.com/zdt-project/zdt/site/membership"
 )
@@ -62,6 +63,12 @@ type Config struct {
 	// PeerAddrs overrides where this controller reaches the other sites'
 	// peer_api, by site (tests put a proxy in between).
 	PeerAddrs map[string]string
+	// EtcdMaint, when set, runs the maintenance of the site's embedded
+	// etcd member (package etcdmaint) for as long as the controller runs.
+	// Its Member and Cluster clients are the caller's; the lock, the
+	// registry, the log, the site label and, unless set, MaxBlock are the
+	// controller's (see etcdMaxBlock).
+	EtcdMaint *etcdmaint.Config
 }
 
 // Controller is one site's controller.
@@ -92,6 +99,9 @@ type Controller struct {
 	// has no API certificate (insecure_plaintext).
 	api    *api.Server
 	apiTLS *tls.Config
+	// etcdMaint maintains the site's embedded etcd member; nil without
+	// Config.EtcdMaint.
+	etcdMaint *etcdmaint.Maintainer
 }
 
 // New checks the config and builds the controller.
@@ -167,7 +177,40 @@ func New(cfg Config) (*Controller, error) {
 	if err := cfg.Registry.Register(c.metrics); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
+	if err := c.buildEtcdMaint(); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// buildEtcdMaint builds the maintenance of the site's etcd member, if the
+// config asks for it.
+func (c *Controller) buildEtcdMaint() error {
+	if c.cfg.EtcdMaint == nil {
+		return nil
+	}
+	mc := *c.cfg.EtcdMaint
+	mc.LockKey = c.store.Keys().DefragLock()
+	mc.Registry = c.cfg.Registry
+	mc.ConstLabels = prometheus.Labels{"site": c.site.Name}
+	mc.Log = c.cfg.Log.Named("etcdmaint").With(zap.String("site", c.site.Name))
+	mc.MaxBlock = cmp.Or(mc.MaxBlock, etcdMaxBlock(c.cfg.Cluster.Timings))
+	m, err := etcdmaint.New(mc)
+	if err != nil {
+		return fmt.Errorf("site %s: %w", c.site.Name, err)
+	}
+	c.etcdMaint = m
+	return nil
+}
+
+// etcdMaxBlock is how long a routine defragmentation may stop the site's
+// etcd member. The controller renews its lease through that member alone,
+// and a renewal may take lease TTL - self-fence margin - renew interval
+// before the site fences itself (package membership); the defragmentation
+// takes at most half of that, leaving the rest to an etcd election and
+// the round trips. Never 0, which would set no limit.
+func etcdMaxBlock(t config.Timings) time.Duration {
+	return max((t.LeaseTTL-t.SelfFenceMargin-t.RenewInterval)/2, time.Nanosecond)
 }
 
 // serving tells whether the site may serve at this instant: it is up and
@@ -294,6 +337,9 @@ func (c *Controller) Run(ctx context.Context) error {
 		}))
 	}
 	g.Go(func() error { return c.sweeper.Run(gctx) })
+	if c.etcdMaint != nil {
+		g.Go(func() error { return c.etcdMaint.Run(gctx) })
+	}
 	if peers != nil {
 		serve(gctx, g, &http.Server{Handler: failstatic.Handler(c.answerPeer), ReadHeaderTimeout: 5 * time.Second},
 			peers, "site "+c.site.Name+" peer_api")

@@ -14,6 +14,7 @@ import (
 	"github.com/zdt-project/zdt/monitoring"
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
+	"github.com/zdt-project/zdt/site/etcdmaint"
 	"github.com/zdt-project/zdt/site/sitetest"
 )
 
@@ -80,9 +81,10 @@ func registered(t *testing.T, reg *prometheus.Registry, name string) bool {
 	return true
 }
 
-// fullRegistry builds site a's controller, with a PostgreSQL member and a
-// BGP speaker, against a real etcd, starts its speaker (the announcer
-// registers then), and returns its registry.
+// fullRegistry builds site a's controller, with a PostgreSQL member, a
+// BGP speaker and the maintenance of its etcd member, against a real
+// etcd, starts its speaker (the announcer registers then), and returns its
+// registry.
 func fullRegistry(t *testing.T) *prometheus.Registry {
 	t.Helper()
 	services := testServices()
@@ -111,7 +113,8 @@ func fullRegistry(t *testing.T) *prometheus.Registry {
 	}
 	t.Cleanup(func() { _ = client.Close() })
 	reg := prometheus.NewRegistry()
-	c, err := New(Config{Cluster: &cfg, Site: "a", Client: client, Registry: reg})
+	maint := &etcdmaint.Config{Member: etcd.Client(etcd.Endpoint("a")), Cluster: client}
+	c, err := New(Config{Cluster: &cfg, Site: "a", Client: client, Registry: reg, EtcdMaint: maint})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,4 @@
+package site
+
+// ReadEtcdMembers lets the tests read the members they name.
+var ReadEtcdMembers = readEtcdMembers
