@@ -520,14 +520,19 @@ func siteNote(s site.SiteStatus) string {
 	return note
 }
 
+// problemColumn is a table's header, with a PROBLEM column last when the
+// table says what is wrong with each line.
+func problemColumn(head string, withProblems bool) string {
+	if withProblems {
+		return head + "\tPROBLEM"
+	}
+	return head
+}
+
 // writeServices writes one line per service; withProblems adds what is
 // wrong with each.
 func writeServices(tw io.Writer, services []site.ServiceStatus, ix *statusIndex, withProblems bool) {
-	head := "SERVICE\tACTIVE\tEPOCH\tSITES\tPREFIXES"
-	if withProblems {
-		head += "\tPROBLEM"
-	}
-	fmt.Fprintln(tw, head)
+	fmt.Fprintln(tw, problemColumn("SERVICE\tACTIVE\tEPOCH\tSITES\tPREFIXES", withProblems))
 	for _, s := range services {
 		line := fmt.Sprintf("%s\t%s\t%d\t%s\t%s", s.Name, orDash(s.Active), s.Epoch, strings.Join(s.Sites, ","), strings.Join(s.Prefixes, " "))
 		if withProblems {
@@ -566,10 +571,7 @@ func writePrefixes(tw io.Writer, rows []prefixRow, ix *statusIndex, withProblems
 	if observed {
 		head.WriteString("\tUPSTREAM BEST\tAS PATH")
 	}
-	if withProblems {
-		head.WriteString("\tPROBLEM")
-	}
-	fmt.Fprintln(tw, head.String())
+	fmt.Fprintln(tw, problemColumn(head.String(), withProblems))
 	var line strings.Builder
 	for _, r := range rows {
 		line.Reset()
@@ -651,11 +653,7 @@ func memberCount(groups []site.GroupStatus) int {
 // writeReplication writes one line per replication member; withProblems
 // adds why its group has no healthy writable primary.
 func writeReplication(tw io.Writer, groups []site.GroupStatus, ix *statusIndex, withProblems bool) {
-	head := "GROUP\tSITE\tROLE\tHEALTHY\tLAG\tSYNC\tNOTE"
-	if withProblems {
-		head += "\tPROBLEM"
-	}
-	fmt.Fprintln(tw, head)
+	fmt.Fprintln(tw, problemColumn("GROUP\tSITE\tROLE\tHEALTHY\tLAG\tSYNC\tNOTE", withProblems))
 	for _, g := range groups {
 		for _, m := range g.Members {
 			lag := "-"
