@@ -1,7 +1,9 @@
 package site_test
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/zdt-project/zdt/site"
@@ -45,5 +47,31 @@ func TestJudge(t *testing.T) {
 				t.Errorf("Judge() = %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestJudgeGroupsManyReasons: beyond five things with one reason (a dark
+// site of a large cluster), the health gives one reason for them all with
+// a few of their names; five or fewer are still named one by one.
+func TestJudgeGroupsManyReasons(t *testing.T) {
+	st := site.Status{Sites: []site.SiteStatus{{Name: "a", State: site.SiteUp}, {Name: "c", State: site.SiteFenced}}}
+	for i := range 8 {
+		name := fmt.Sprintf("svc-%d", i)
+		st.Services = append(st.Services, site.ServiceStatus{Name: name, Active: "c"})
+		st.Replication = append(st.Replication, site.GroupStatus{Group: "pg-" + name, Members: []site.MemberStatus{{Site: "a"}}})
+		st.Guests = append(st.Guests, site.GuestStatus{Name: name + "-gold", Tier: "gold", State: "unknown"})
+	}
+	st.Services = append(st.Services, site.ServiceStatus{Name: "lone"})
+	st.Guests = append(st.Guests, site.GuestStatus{Name: "g-unplaced", Tier: "gold", State: "unplaced"})
+	want := []string{
+		"8 services are served nowhere: their site c is fenced (svc-0, svc-1, svc-2 and 5 more)",
+		"service lone is served nowhere: it is assigned to no site",
+		"site c is fenced",
+		"8 groups have no writable primary (pg-svc-0, pg-svc-1, pg-svc-2 and 5 more)",
+		"8 gold guests are unknown (svc-0-gold, svc-1-gold, svc-2-gold and 5 more)",
+		"gold guest g-unplaced is unplaced",
+	}
+	if got := st.Judge(); got.State != site.HealthDown || !slices.Equal(got.Reasons, want) {
+		t.Errorf("health %s:\n  %s\nwant down:\n  %s", got.State, strings.Join(got.Reasons, "\n  "), strings.Join(want, "\n  "))
 	}
 }

@@ -52,7 +52,9 @@ dark, confirm its fence (zdt fence confirm), which makes the alarm a warning.
 The first line after the cluster's says its health: HEALTHY; DEGRADED when
 a site is not up, an alarm is raised, a group has no writable primary or
 two, a Gold guest does not run, or etcd fails; DOWN when a service is served
-nowhere; each with every reason ("health" in -o json).
+nowhere; each with every reason ("health" in -o json): more than five
+services, groups or Gold guests with the same reason make one reason, with
+the count and a few names.
 
 A large cluster is summarised. A section of more than 20 lines (services,
 prefixes, guests, replication members, BGP sessions) shows counts instead of
