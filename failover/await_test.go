@@ -1,10 +1,12 @@
 package failover
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
@@ -290,5 +292,38 @@ func TestDecidePassesWaitingOpsOver(t *testing.T) {
 				t.Errorf("decide = %+v; want %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestGuestsLimit: an await-guests step waits its limit and 10 ms more per
+// guest, unless its "within" sets the limit for all of them.
+func TestGuestsLimit(t *testing.T) {
+	for _, tt := range []struct {
+		within bool
+		n      int
+		want   time.Duration
+	}{
+		{false, 0, 30 * time.Second},
+		{false, 3200, 62 * time.Second},
+		{true, 3200, 30 * time.Second},
+	} {
+		if got := guestsLimit(30*time.Second, tt.within, tt.n); got != tt.want {
+			t.Errorf("guestsLimit(30s, within %t, %d guests) = %s; want %s", tt.within, tt.n, got, tt.want)
+		}
+	}
+}
+
+// TestSomeOf: a wait's detail names ten of what is pending and counts the
+// rest.
+func TestSomeOf(t *testing.T) {
+	var pending []string
+	for i := range 12 {
+		pending = append(pending, fmt.Sprintf("g%d", i))
+	}
+	if got, want := someOf(pending[:10]), "g0; g1; g2; g3; g4; g5; g6; g7; g8; g9"; got != want {
+		t.Errorf("someOf(10) = %q; want %q", got, want)
+	}
+	if got, want := someOf(pending), "g0; g1; g2; g3; g4; g5; g6; g7; g8; g9; and 2 more"; got != want {
+		t.Errorf("someOf(12) = %q; want %q", got, want)
 	}
 }

@@ -73,7 +73,7 @@ func movePrefixesStep(ctx context.Context, r *run, st *site.Step) stepResult {
 	if n == 0 {
 		return stepResult{kind: stepSkipped, detail: "no prefix moved by this op"}
 	}
-	return r.awaited(st, "the prefixes to move make-before-break", strings.Join(pending, "; "),
+	return r.awaited(st, "the prefixes to move make-before-break", someOf(pending),
 		fmt.Sprintf("the prefixes of %s moved make-before-break", st.Params["services"]))
 }
 

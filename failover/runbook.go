@@ -249,7 +249,7 @@ func Holds(cfg *config.Cluster, snap *site.Snapshot, c site.Condition) (bool, st
 		if len(pending) == 0 {
 			return true, fmt.Sprintf("group %s is in sync", c.GroupInSync)
 		}
-		return false, fmt.Sprintf("group %s is not in sync: %s", c.GroupInSync, strings.Join(pending, "; "))
+		return false, fmt.Sprintf("group %s is not in sync: %s", c.GroupInSync, someOf(pending))
 	case c.ServiceAt != nil:
 		a, ok := snap.Assignments[c.ServiceAt.Service]
 		if ok && a.Site == c.ServiceAt.Site {
@@ -366,7 +366,7 @@ func awaitSyncStep(ctx context.Context, r *run, st *site.Step) stepResult {
 	if st.Timeout > 0 && st.Params["within"] == "" {
 		st.Params["within"] = st.Timeout.String()
 	}
-	return r.awaited(st, "group "+g+" to be in sync", strings.Join(groupOutOfSync(r.c.cfg.Cluster, snap, g), "; "), "group "+g+" in sync")
+	return r.awaited(st, "group "+g+" to be in sync", someOf(groupOutOfSync(r.c.cfg.Cluster, snap, g)), "group "+g+" in sync")
 }
 
 // checkSiteStep checks that a site is healthy: up, not fenced, its

@@ -248,7 +248,9 @@ func placeStep(ctx context.Context, r *run, _ *site.Step) stepResult {
 		if err != nil {
 			return stepResult{kind: stepRetry, err: err}
 		}
+		resume := r.dog.computing()
 		changes, err := PlanPlacement(r.c.cfg.Cluster, snap)
+		resume()
 		if err != nil {
 			return stepResult{kind: stepFailed, detail: err.Error()}
 		}
@@ -259,7 +261,7 @@ func placeStep(ctx context.Context, r *run, _ *site.Step) stepResult {
 			read[changes[i].Guest] = snap.Placements[changes[i].Guest].Epoch
 			counts[changes[i].State]++
 		}
-		err = r.c.cfg.Store.PutPlacements(ctx, r.g, changes, read)
+		err = r.c.cfg.Store.PutPlacements(ctx, r.g, changes, read, r.dog.progress)
 		switch {
 		case errors.Is(err, site.ErrConflict):
 			continue

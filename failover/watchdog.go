@@ -41,3 +41,14 @@ func (w *watchdog) progress() {
 		w.timer.Reset(w.limit)
 	}
 }
+
+// computing stops the clock while the coordinator computes (solving the
+// guests' placement may take seconds at scale, and waits on no one);
+// resume starts the limit afresh. A nil watchdog ignores it.
+func (w *watchdog) computing() (resume func()) {
+	if w == nil {
+		return func() {}
+	}
+	w.timer.Stop()
+	return w.progress
+}

@@ -68,10 +68,11 @@ const maxTxnOps = 100
 
 // PutPlacements writes placements, guarded by g, each only if the guest's
 // placement is still at the epoch in read (0: the guest had none). Large
-// sets are written in several transactions; a conflict stops at the
-// transaction it hits and reports ErrConflict: read again and solve again
-// (writing the same placements twice is harmless).
-func (s *Store) PutPlacements(ctx context.Context, g Guard, ps []Placement, read map[string]int64) error {
+// sets are written in several transactions, each followed by a call of
+// landed (when not nil); a conflict stops at the transaction it hits and
+// reports ErrConflict: read again and solve again (writing the same
+// placements twice is harmless).
+func (s *Store) PutPlacements(ctx context.Context, g Guard, ps []Placement, read map[string]int64, landed func()) error {
 	for start := 0; start < len(ps); start += maxTxnOps {
 		batch := ps[start:min(start+maxTxnOps, len(ps))]
 		var conds []clientv3.Cmp
@@ -87,6 +88,9 @@ func (s *Store) PutPlacements(ctx context.Context, g Guard, ps []Placement, read
 		}
 		if _, err := s.commit(ctx, &g, conds, ops); err != nil {
 			return fmt.Errorf("write %d placements: %w", len(batch), err)
+		}
+		if landed != nil {
+			landed()
 		}
 	}
 	return nil

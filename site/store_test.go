@@ -214,8 +214,12 @@ func TestPutPlacementsInBatches(t *testing.T) {
 	for i := range 250 { // three transactions
 		ps = append(ps, site.Placement{Guest: fmt.Sprintf("g%03d", i), Site: "a", Host: "a1", State: site.GuestRunning})
 	}
-	if err := s.PutPlacements(ctx, g, ps, nil); err != nil {
+	landed := 0
+	if err := s.PutPlacements(ctx, g, ps, nil, func() { landed++ }); err != nil {
 		t.Fatal(err)
+	}
+	if landed != 3 {
+		t.Errorf("%d transactions said they landed; want 3", landed)
 	}
 	snap, err := s.Snapshot(ctx)
 	if err != nil {
@@ -226,10 +230,10 @@ func TestPutPlacementsInBatches(t *testing.T) {
 	}
 	// A write from a stale read is refused.
 	moved := []site.Placement{{Guest: "g000", Site: "b", Host: "b1", State: site.GuestRunning}}
-	if err := s.PutPlacements(ctx, g, moved, map[string]int64{"g000": snap.Placements["g000"].Epoch - 1}); !errors.Is(err, site.ErrConflict) {
+	if err := s.PutPlacements(ctx, g, moved, map[string]int64{"g000": snap.Placements["g000"].Epoch - 1}, nil); !errors.Is(err, site.ErrConflict) {
 		t.Fatalf("stale placement write: %v, want ErrConflict", err)
 	}
-	if err := s.PutPlacements(ctx, g, moved, map[string]int64{"g000": snap.Placements["g000"].Epoch}); err != nil {
+	if err := s.PutPlacements(ctx, g, moved, map[string]int64{"g000": snap.Placements["g000"].Epoch}, nil); err != nil {
 		t.Fatal(err)
 	}
 }
