@@ -284,7 +284,7 @@ func TestDecidePassesWaitingOpsOver(t *testing.T) {
 			for _, id := range tt.waiting {
 				waiting[id] = true
 			}
-			d, err := decide(testConfig(), tt.state.snapshot(), "c", t0, t0, waiting)
+			d, err := decide(testConfig(), tt.state.snapshot(), "c", t0, t0, waiting, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -56,6 +56,9 @@ type Coordinator struct {
 	running atomic.Value
 
 	pruned time.Time // when the journal and the event log were last pruned
+	// placements is the last solve of the guests' placement of a pass
+	// that started no op.
+	placements placementMemo
 }
 
 // pruneEvery is how often the coordinator prunes the op journal and the
@@ -253,7 +256,7 @@ func (c *Coordinator) act(ctx context.Context, g site.Guard, since time.Time, wa
 		return err
 	}
 	dog.progress()
-	d, err := decide(c.cfg.Cluster, snap, c.cfg.Site, c.now(), since, waiting)
+	d, err := decide(c.cfg.Cluster, snap, c.cfg.Site, c.now(), since, waiting, &c.placements)
 	if err != nil {
 		return err
 	}

@@ -41,7 +41,7 @@ type Decision struct {
 // made impossible. The planned op's later steps check again what they act
 // on and give way to what the failover moved.
 func Decide(cfg *config.Cluster, snap *site.Snapshot, self string, now, leadingSince time.Time) (Decision, error) {
-	return decide(cfg, snap, self, now, leadingSince, nil)
+	return decide(cfg, snap, self, now, leadingSince, nil, nil)
 }
 
 // decide is Decide for a coordinator that found the ops named in waiting
@@ -49,7 +49,10 @@ func Decide(cfg *config.Cluster, snap *site.Snapshot, self string, now, leadingS
 // waiting for a promotion, guests or prefixes holds up neither the other
 // unfinished ops nor the failover of a site that went dark meanwhile. While
 // any op is unfinished, no op but a failover starts.
-func decide(cfg *config.Cluster, snap *site.Snapshot, self string, now, leadingSince time.Time, waiting map[string]bool) (Decision, error) {
+//
+// memo, when not nil, spares the solve of the guests' placement while
+// nothing it reads changed.
+func decide(cfg *config.Cluster, snap *site.Snapshot, self string, now, leadingSince time.Time, waiting map[string]bool, memo *placementMemo) (Decision, error) {
 	if all := snap.UnfinishedOps(); len(all) > 0 {
 		var open []*site.Op
 		for _, op := range all {
@@ -89,7 +92,7 @@ func decide(cfg *config.Cluster, snap *site.Snapshot, self string, now, leadingS
 	if !grace && !allUp(cfg, snap) {
 		return Decision{}, nil
 	}
-	changes, err := PlanPlacement(cfg, snap)
+	changes, err := memo.plan(cfg, snap)
 	if err != nil || len(changes) == 0 {
 		return Decision{}, err
 	}
