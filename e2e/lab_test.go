@@ -747,13 +747,17 @@ func (g *labGuests) waitGoldElsewhere(ctx context.Context, t *testing.T, cli *cl
 		}
 		return wrong, nil
 	})
-	// Gold-Zone-A and Gold-Zone-B guests never share a site.
-	zones := map[string]map[string][]string{} // site -> zone -> gold guests
+	// Gold-Zone-A and Gold-Zone-B guests never share a site: of the whole
+	// cluster, or, with zone_scope: service (the scale lab), of a service.
+	zones := map[string]map[string][]string{} // site (and service) -> zone -> gold guests
 	for _, guest := range g.cfg.Guests() {
 		if guest.Tier != config.TierGold || guest.Zone == "" {
 			continue
 		}
 		s := placements[guest.Name].Site
+		if g.cfg.Placement.ZoneScope == config.ZoneScopeService {
+			s += " for service " + guest.Service
+		}
 		if zones[s] == nil {
 			zones[s] = map[string][]string{}
 		}
