@@ -20,6 +20,7 @@ import (
 func newControllerCommand() *cobra.Command {
 	var (
 		configPath, siteName, embedDir, logLevel string
+		profiles                                 bool
 	)
 	cmd := &cobra.Command{
 		Use:   "controller --config FILE --site NAME [--embed-etcd DIR]",
@@ -98,6 +99,7 @@ coordinator fails its services over. Use a switchover for planned moves.`,
 				RevokeOnStop: true,
 				EtcdMember:   memberStatus,
 				EtcdMaint:    maint,
+				Profiles:     profiles,
 			})
 			if err != nil {
 				return err
@@ -110,6 +112,7 @@ coordinator fails its services over. Use a switchover for planned moves.`,
 	cmd.Flags().StringVar(&siteName, "site", "", "the site this controller runs at (required)")
 	cmd.Flags().StringVar(&embedDir, "embed-etcd", "", "run the site's etcd member in-process with its data in `DIR`")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	cmd.Flags().BoolVar(&profiles, "enable-pprof", false, "serve Go's runtime profiles at /debug/pprof/ on the API address, to admin identities")
 	_ = cmd.MarkFlagRequired("site")
 	return cmd
 }

@@ -37,6 +37,8 @@ type labOptions struct {
 	delay lab.SiteDelay
 	// netns runs the lab in network namespaces.
 	netns bool
+	// pprof runs the controllers with --enable-pprof.
+	pprof bool
 	// scale grows the lab: generated services, guests and hosts.
 	scale lab.Scale
 }
@@ -117,6 +119,7 @@ default lab.`,
 	cmd.Flags().IntVar(&o.scale.PrefixesPerService, "prefixes-per-service", lab.DefaultPrefixesPerService, "a scale lab: the IPv6 /48 prefixes of each generated service")
 	cmd.Flags().IntVar(&o.scale.Guests, "guests", 0, "a scale lab: add this many guests to the generated services (needs --services and --hosts)")
 	cmd.Flags().IntVar(&o.scale.Hosts, "hosts", 0, "a scale lab: this many hosts, spread over the sites, instead of the default lab's one per site")
+	cmd.Flags().BoolVar(&o.pprof, "enable-pprof", false, "run the controllers with --enable-pprof: Go's profiles at /debug/pprof/ on each API address, for the lab's admin certificate")
 	cmd.Flags().BoolVar(&o.netns, "netns", false, "run the sites in network namespaces, with FRR as their upstream router, a client namespace and a service responder per site (needs root and FRR; not with --net)")
 	cmd.AddCommand(newLabSiteCommand(o), newLabStopCommand(o), newLabLinkCommand(o), newLabResponderCommand(), newLabSwitchCommand())
 	return cmd
@@ -190,7 +193,11 @@ func runLab(ctx context.Context, out io.Writer, o *labOptions) error {
 		return errors.New("--site-delay and --site-jitter need the lab in the foreground: its delay lines live in this process; leave out --detach")
 	}
 	fmt.Fprintf(out, "zdt lab in %s\n", dir)
-	l, err := lab.Create(dir, lab.Options{Topology: &top, Synchronous: o.synchronous})
+	opts := lab.Options{Topology: &top, Synchronous: o.synchronous}
+	if o.pprof {
+		opts.ControllerArgs = []string{"--enable-pprof"}
+	}
+	l, err := lab.Create(dir, opts)
 	if err != nil {
 		return err
 	}

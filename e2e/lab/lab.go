@@ -32,6 +32,9 @@ type Options struct {
 	Binary string
 	// Env is added to the controllers' environment (KEY=value).
 	Env []string
+	// ControllerArgs are added to the controllers' command lines (zdt
+	// lab --enable-pprof gives --enable-pprof).
+	ControllerArgs []string
 	// Topology is the lab that Create writes; nil means DefaultTopology.
 	// Open reads the lab's own zdt.yaml instead.
 	Topology *Topology
@@ -62,6 +65,7 @@ type Lab struct {
 	tls     tlsFiles
 	binary  string
 	env     []string
+	ctlArgs []string
 	// sockDirs holds the socket directory of the libvirtd of every site
 	// with hypervisors: the sites whose libvirtd the lab runs.
 	sockDirs map[string]string
@@ -348,6 +352,7 @@ func newLab(dir, cluster string, sites []SiteAddrs, files tlsFiles, opts Options
 		tls:      files,
 		binary:   opts.Binary,
 		env:      opts.Env,
+		ctlArgs:  opts.ControllerArgs,
 		sockDirs: map[string]string{},
 		children: make(map[proc]*child),
 

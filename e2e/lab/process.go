@@ -332,6 +332,7 @@ func (l *Lab) StartSite(site string) error {
 		}
 	}
 	args := []string{"controller", "--config", l.ConfigPath(), "--site", site, "--embed-etcd", filepath.Join(siteDir, "etcd")}
+	args = append(args, l.ctlArgs...)
 	return l.start(controllerOf(site), l.binary, args, l.env)
 }
 

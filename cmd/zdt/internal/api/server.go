@@ -148,6 +148,23 @@ func (s *Server) Routes() []string {
 	return out
 }
 
+// Guard serves h to the identities whose role allows need; what names it
+// in a refusal. The controller uses it for what it serves beside the API
+// (the Go profiles).
+func (s *Server) Guard(need config.Role, what string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := s.cfg.Auth.Authenticate(r)
+		if err == nil {
+			err = apiauth.Authorize(id, need, what)
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // wrap authenticates and authorizes a request, then runs the route; an
 // error it returns is written as JSON with its status.
 func (s *Server) wrap(rt route) http.Handler {

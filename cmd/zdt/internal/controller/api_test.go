@@ -82,7 +82,7 @@ func newAPIHarness(t *testing.T) *apiHarness {
 	t.Cleanup(h.plain.CloseIdleConnections)
 	t.Cleanup(h.cert.CloseIdleConnections)
 	for _, name := range []string{"a", "b", "c"} {
-		tc.start(name, startOptions{})
+		tc.start(name, startOptions{profiles: name == "a"})
 	}
 	return h
 }
@@ -293,6 +293,20 @@ func TestAPI(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		h.expect(answer{status: resp.StatusCode, body: body}, 415, "want application/json", "a form body")
+	})
+
+	t.Run("profiles", func(t *testing.T) {
+		h := h.in(t)
+		h.expect(h.do("", "GET", "/debug/pprof/heap", nil, false), 401, "who are you?", "the heap profile to no one")
+		h.expect(h.do("operator", "GET", "/debug/pprof/heap", nil, false), 403, "the Go profiles needs the role admin", "the heap profile to an operator")
+		heap := h.do("admin", "GET", "/debug/pprof/heap?debug=1", nil, false)
+		h.expect(heap, 200, "heap profile:", "the heap profile to an admin")
+		cmdline := h.do("cert", "GET", "/debug/pprof/cmdline", nil, false)
+		h.expect(cmdline, 200, "", "the command line to the admin's certificate")
+		if len(cmdline.body) == 0 {
+			t.Error("/debug/pprof/cmdline: empty")
+		}
+		h.expect(h.do("admin", "GET", "/debug/pprof/", nil, false), 200, "goroutine", "the index")
 	})
 
 	t.Run("switchover", func(t *testing.T) {

@@ -69,6 +69,9 @@ type Config struct {
 	// registry, the log, the site label and, unless set, MaxBlock are the
 	// controller's (see etcdMaxBlock).
 	EtcdMaint *etcdmaint.Config
+	// Profiles serves Go's runtime profiles (net/http/pprof) at
+	// /debug/pprof/ on the API address, to admin identities only.
+	Profiles bool
 }
 
 // Controller is one site's controller.

@@ -74,6 +74,8 @@ type startOptions struct {
 	// peerAddrs overrides where the controller reaches the other sites'
 	// peer_api (fail static).
 	peerAddrs map[string]string
+	// profiles serves the Go profiles on the API (Config.Profiles).
+	profiles bool
 }
 
 // start runs a site's controller.
@@ -99,6 +101,7 @@ func (tc *testCluster) start(name string, opts startOptions) *runningController 
 		BeforeStep: opts.beforeStep,
 		EtcdMember: func() failstatic.MemberStatus { return tc.etcd.MemberStatus(name) },
 		PeerAddrs:  opts.peerAddrs,
+		Profiles:   opts.profiles,
 	})
 	if err != nil {
 		tc.t.Fatal(err)

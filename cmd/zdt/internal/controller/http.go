@@ -3,6 +3,8 @@ package controller
 import (
 	"context"
 	"net/http"
+	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -11,6 +13,7 @@ import (
 	"github.com/zdt-project/zdt/cmd/zdt/internal/api"
 	"github.com/zdt-project/zdt/cmd/zdt/internal/dashboard"
 	"github.com/zdt-project/zdt/site"
+	"github.com/zdt-project/zdt/site/config"
 )
 
 // Health is the body of /healthz.
@@ -40,7 +43,29 @@ func (c *Controller) handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(c.cfg.Registry, promhttp.HandlerOpts{}))
 	c.api.Register(mux)
 	dashboard.Register(mux)
+	if c.cfg.Profiles {
+		mux.Handle("GET /debug/pprof/", c.api.Guard(config.RoleAdmin, "the Go profiles", profiles()))
+	}
 	return mux
+}
+
+// profiles serves net/http/pprof's handlers under /debug/pprof/: the
+// index and the named profiles (heap, goroutine, ...), and the CPU
+// profile, the trace, the command line and the symbols.
+func profiles() http.Handler {
+	special := map[string]http.HandlerFunc{
+		"cmdline": pprof.Cmdline,
+		"profile": pprof.Profile,
+		"symbol":  pprof.Symbol,
+		"trace":   pprof.Trace,
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, ok := special[strings.TrimPrefix(r.URL.Path, "/debug/pprof/")]; ok {
+			h(w, r)
+			return
+		}
+		pprof.Index(w, r)
+	})
 }
 
 // serveHealth answers 200 while the site is up (holds its lease, not
