@@ -31,9 +31,9 @@ func assignRow(op *site.Op, i int) []int {
 
 // executeAssigns runs a row of assign steps (assignRow) from one read of
 // the cluster's state, writing up to site.MaxAssignWrites assignments, with
-// their events, per transaction and journaling the op once per
-// transaction: a failover of a thousand services commits in a few dozen
-// writes, not thousands. It returns how many of the steps it ended.
+// their events, per transaction and journaling the op at most every
+// assignJournalEvery and when the row ends: a failover of a thousand
+// services commits in a few dozen writes, not thousands. It returns how many of the steps it ended.
 //
 // What it cannot do in a row it leaves to the engine's step by step path,
 // which ends steps one at a time with all their cases: a step that fails
@@ -60,7 +60,7 @@ func (c *Coordinator) executeAssigns(ctx context.Context, r *run, row []int, log
 			}
 		}
 	}
-	snap, err := c.cfg.Store.Snapshot(ctx)
+	snap, err := c.snapshot(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("op %s: assign %d services: %w", op.ID, len(row), err)
 	}
@@ -74,15 +74,33 @@ func (c *Coordinator) executeAssigns(ctx context.Context, r *run, row []int, log
 		plans = append(plans, p)
 	}
 	ended := 0
+	journaled := c.now()
 	for ended < len(plans) {
 		n, err := c.writeAssigns(ctx, r, row[ended:len(plans)], plans[ended:], log)
 		ended += n
-		if err != nil || n == 0 {
+		if err != nil {
 			return ended, err
+		}
+		// The journal is written when the row ends and otherwise at most
+		// every assignJournalEvery: each write is the whole op. The
+		// assignments are the record of what was done; a coordinator
+		// that dies before the journal says so finds them (planAssign).
+		if n == 0 || ended == len(plans) || c.now().Sub(journaled) >= assignJournalEvery {
+			if err := r.journal(ctx); err != nil {
+				return ended, err
+			}
+			journaled = c.now()
+		}
+		if n == 0 {
+			break
 		}
 	}
 	return ended, nil
 }
+
+// assignJournalEvery is how often a row of assign steps journals the op
+// while it writes: often enough for a person to see it go.
+const assignJournalEvery = 250 * time.Millisecond
 
 // writeAssigns ends the steps of row as planned, in order, until one
 // transaction's worth of assignments is written: the steps before and
@@ -132,8 +150,5 @@ func (c *Coordinator) writeAssigns(ctx context.Context, r *run, row []int, plans
 		}
 	}
 	log.Info("assign steps ended", zap.Int("steps", n), zap.Int("assignments", len(writes)))
-	if err := r.journal(ctx); err != nil {
-		return n, err
-	}
 	return n, nil
 }

@@ -181,7 +181,7 @@ func opMoves(cfg *config.Cluster, snap *site.Snapshot, op string, services []str
 // retry when etcd could not be read, skipped (nothing, then why) when the
 // op moved none of them.
 func (r *run) groupMove(ctx context.Context, st *site.Step, nothing string) (snap *site.Snapshot, to string, epoch int64, end *stepResult) {
-	snap, err := r.c.cfg.Store.Snapshot(ctx)
+	snap, err := r.c.snapshot(ctx)
 	if err != nil {
 		return nil, "", 0, &stepResult{kind: stepRetry, err: err}
 	}
@@ -291,7 +291,7 @@ func notStreaming(g config.ReplicationGroup, snap *site.Snapshot, s, to string) 
 // awaitGuestsStep waits until every guest this op placed to run (and that
 // no later op placed anew) runs on its host, by its site's report.
 func awaitGuestsStep(ctx context.Context, r *run, st *site.Step) stepResult {
-	snap, err := r.c.cfg.Store.Snapshot(ctx)
+	snap, err := r.c.snapshot(ctx)
 	if err != nil {
 		return stepResult{kind: stepRetry, err: err}
 	}
@@ -349,7 +349,7 @@ func guestNotRunning(snap *site.Snapshot, p site.Placement) string {
 // lead to the service's new site (see StepAwaitPrefixes). A site without a BGP speaker
 // announces nothing; there is nothing to wait for.
 func awaitPrefixesStep(ctx context.Context, r *run, st *site.Step) stepResult {
-	snap, err := r.c.cfg.Store.Snapshot(ctx)
+	snap, err := r.c.snapshot(ctx)
 	if err != nil {
 		return stepResult{kind: stepRetry, err: err}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -59,6 +58,9 @@ type Coordinator struct {
 	// placements is the last solve of the guests' placement of a pass
 	// that started no op.
 	placements placementMemo
+	// view is the state the coordinator works from while it leads, nil
+	// otherwise. Only the goroutine of Run uses it.
+	view *site.View
 }
 
 // pruneEvery is how often the coordinator prunes the op journal and the
@@ -131,26 +133,27 @@ func (c *Coordinator) setLeading(on bool) {
 }
 
 // lead reconciles on every change of the cluster's state and on a timer,
-// until ctx ends or the election is lost.
+// until ctx ends or the election is lost. It works from a view of the state
+// that a watch keeps (site.View): each action reads it for the cost of one
+// small read, not by reading and decoding every record.
 func (c *Coordinator) lead(ctx context.Context, g site.Guard) error {
 	ctx = clientv3.WithRequireLeader(ctx) // fail fast, not hang, without a quorum
+	view := site.NewView(c.cfg.Store)
+	vctx, stop := context.WithCancel(ctx)
+	viewDone := make(chan struct{})
+	go func() {
+		defer close(viewDone)
+		_ = view.Run(vctx) // it returns when vctx ends
+	}()
+	c.view = view
+	defer func() {
+		c.view = nil
+		stop()
+		<-viewDone
+	}()
 	since := c.now()
 	tick := time.NewTicker(c.cfg.Cluster.Timings.RenewInterval)
 	defer tick.Stop()
-	for {
-		if err := c.leadWatching(ctx, g, since, tick); err != nil {
-			return err
-		}
-	}
-}
-
-// leadWatching reconciles on every event of one watch and on every tick; it
-// returns nil when the watch breaks (to be started again), an error when ctx
-// ends or the election is lost.
-func (c *Coordinator) leadWatching(ctx context.Context, g site.Guard, since time.Time, tick *time.Ticker) error {
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	watch := c.cfg.Store.Watch(wctx, 0)
 	for {
 		if err := c.reconcile(ctx, g, since); errors.Is(err, site.ErrNotCoordinator) {
 			return err
@@ -160,67 +163,24 @@ func (c *Coordinator) leadWatching(ctx context.Context, g site.Guard, since time
 		if c.now().Sub(c.pruned) >= pruneEvery {
 			c.prune(ctx, g)
 		}
-		switch err := c.nextChange(ctx, watch, tick); {
-		case errors.Is(err, errWatchBroken):
-			return nil
-		case err != nil:
-			return err
-		}
-	}
-}
-
-// errWatchBroken: the watch of the cluster's state broke; it is made again.
-var errWatchBroken = errors.New("watch broken")
-
-// nextChange waits for the next tick or the next change of the cluster's
-// state that is not only beats (the sites' renewals, several a second,
-// change nothing the coordinator decides on) or events (the log it writes
-// itself). It returns nil for one, and nil after a tick when the watch
-// broke, so that leadWatching starts a new one. What the watch holds
-// already is read too: the next pass reads the state anew, so one pass
-// answers every change before it, and nothing piles up unread.
-func (c *Coordinator) nextChange(ctx context.Context, watch clientv3.WatchChan, tick *time.Ticker) error {
-	beats, events := c.cfg.Store.Keys().Beats(), c.cfg.Store.Keys().Events()
-	decides := func(e *clientv3.Event) bool {
-		k := string(e.Kv.Key)
-		return !strings.HasPrefix(k, beats) && !strings.HasPrefix(k, events)
-	}
-	for {
+		// The next pass reads the state anew: one pass answers every
+		// change before it.
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
-			return nil
-		case resp, ok := <-watch:
-			if !ok || resp.Err() != nil {
-				select { // a broken watch: wait a little before the next
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-tick.C:
-					return errWatchBroken
-				}
-			}
-			if slices.ContainsFunc(resp.Events, decides) {
-				drain(watch)
-				return nil
-			}
+		case <-view.Changed():
 		}
 	}
 }
 
-// drain reads what the watch holds already, without waiting. A watch that
-// broke meanwhile is seen by the next read.
-func drain(watch clientv3.WatchChan) {
-	for {
-		select {
-		case resp, ok := <-watch:
-			if !ok || resp.Err() != nil {
-				return
-			}
-		default:
-			return
-		}
+// snapshot reads the cluster's state: from the view while leading, from
+// etcd otherwise.
+func (c *Coordinator) snapshot(ctx context.Context) (*site.Snapshot, error) {
+	if c.view != nil {
+		return c.view.Snapshot(ctx)
 	}
+	return c.cfg.Store.Snapshot(ctx)
 }
 
 // reconcile does what Decide says until there is nothing left to do.
@@ -251,7 +211,7 @@ var errIdle = errors.New("nothing to do")
 func (c *Coordinator) act(ctx context.Context, g site.Guard, since time.Time, waiting map[string]bool) error {
 	ctx, dog, stop := withWatchdog(ctx, c.cfg.Cluster.Timings.LeaseTTL)
 	defer stop()
-	snap, err := c.cfg.Store.Snapshot(ctx)
+	snap, err := c.snapshot(ctx)
 	if err != nil {
 		return err
 	}

@@ -87,7 +87,7 @@ func declareStep(ctx context.Context, r *run, st *site.Step) stepResult {
 // answer is fenced from outside by the next step.
 func awaitSelfFenceStep(ctx context.Context, r *run, st *site.Step) stepResult {
 	name := st.Params["site"]
-	snap, err := r.c.cfg.Store.Snapshot(ctx)
+	snap, err := r.c.snapshot(ctx)
 	if err != nil {
 		return stepResult{kind: stepRetry, err: err}
 	}

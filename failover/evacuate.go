@@ -147,7 +147,7 @@ func PlanUndrain(cfg *config.Cluster, snap *site.Snapshot, name, who string, now
 // drainStep marks the site drained.
 func drainStep(ctx context.Context, r *run, st *site.Step) stepResult {
 	name := st.Params["site"]
-	snap, err := r.c.cfg.Store.Snapshot(ctx)
+	snap, err := r.c.snapshot(ctx)
 	if err != nil {
 		return stepResult{kind: stepRetry, err: err}
 	}

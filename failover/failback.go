@@ -156,7 +156,7 @@ func PlanFailback(cfg *config.Cluster, snap *site.Snapshot, name, who string, no
 // for again.
 func checkFailbackStep(ctx context.Context, r *run, st *site.Step) stepResult {
 	name := st.Params["site"]
-	snap, err := r.c.cfg.Store.Snapshot(ctx)
+	snap, err := r.c.snapshot(ctx)
 	if err != nil {
 		return stepResult{kind: stepRetry, err: err}
 	}

@@ -24,7 +24,7 @@ const StepMovePrefixes = "move-prefixes"
 // movePrefixesStep advances the move of each service this op moved, a phase
 // at a time, as the upstream shows the last one in place.
 func movePrefixesStep(ctx context.Context, r *run, st *site.Step) stepResult {
-	snap, err := r.c.cfg.Store.Snapshot(ctx)
+	snap, err := r.c.snapshot(ctx)
 	if err != nil {
 		return stepResult{kind: stepRetry, err: err}
 	}

@@ -19,6 +19,10 @@ type placementMemo struct {
 	key    [sha256.Size]byte
 	solved bool
 	out    []site.Placement
+	// changed is the Snapshot.Changed of the snapshot last planned from
+	// (0: unknown): a snapshot with the same one holds the same records,
+	// and is not even digested.
+	changed int64
 }
 
 // plan is PlanPlacement, solved again only when its input changed. A nil
@@ -27,15 +31,19 @@ func (m *placementMemo) plan(cfg *config.Cluster, snap *site.Snapshot) ([]site.P
 	if m == nil {
 		return PlanPlacement(cfg, snap)
 	}
+	if m.solved && snap.Changed != 0 && snap.Changed == m.changed {
+		return m.out, nil
+	}
 	key := placementInput(snap)
 	if m.solved && key == m.key {
+		m.changed = snap.Changed
 		return m.out, nil
 	}
 	out, err := PlanPlacement(cfg, snap)
 	if err != nil {
 		return nil, err
 	}
-	m.key, m.out, m.solved = key, out, true
+	m.key, m.out, m.solved, m.changed = key, out, true, snap.Changed
 	return out, nil
 }
 

@@ -1,6 +1,8 @@
 package failover
 
 import (
+	"slices"
+
 	"testing"
 
 	"github.com/zdt-project/zdt/site"
@@ -85,5 +87,45 @@ func TestPlacementMemo(t *testing.T) {
 		if p.Site == "a" && p.State == site.GuestRunning {
 			t.Errorf("with site a dark the memo still runs guest %s at a: the solve was not done again", p.Guest)
 		}
+	}
+}
+
+// TestPlacementMemoByRevision: a view's snapshots say the revision of
+// their last change (Snapshot.Changed); one with the revision of the last
+// solve is answered without even a digest, and one with another revision
+// is digested and, changed, solved again.
+func TestPlacementMemoByRevision(t *testing.T) {
+	cfg := guestConfig(guest("ga", "gold", "A", 2), guest("gb", "gold", "B", 2), guest("s", "silver", "", 2), guest("br", "bronze", "", 2))
+	var memo placementMemo
+	up := state{up: []string{"a", "b", "c"}}.snapshot()
+	up.Changed = 40
+	first, err := memo.plan(cfg, up)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same revision stands for the same records: the memo does not
+	// look at them (here they differ, which a view never does).
+	stale := state{up: []string{"b", "c"}}.snapshot()
+	stale.Changed = 40
+	if got, _ := memo.plan(cfg, stale); len(got) != len(first) || !slices.Equal(got, first) {
+		t.Errorf("the same revision: %v; want the last solve %v", got, first)
+	}
+	dark := state{up: []string{"b", "c"}}.snapshot()
+	dark.Changed = 41
+	got, err := memo.plan(cfg, dark)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range got {
+		if p.Site == "a" && p.State == site.GuestRunning {
+			t.Errorf("a new revision with site a dark: guest %s still runs at a; the solve was not done again", p.Guest)
+		}
+	}
+	// A new revision with the same records (a report that the solve does
+	// not read) is digested, found the same, and not solved again.
+	same := state{up: []string{"b", "c"}}.snapshot()
+	same.Changed = 42
+	if again, _ := memo.plan(cfg, same); !slices.Equal(again, got) || memo.changed != 42 {
+		t.Errorf("a new revision, the same records: %v (memo at revision %d); want the last solve, at 42", again, memo.changed)
 	}
 }

@@ -163,7 +163,7 @@ func without(snap *site.Snapshot, self string) *site.Snapshot {
 // snapshot reads the cluster's state as the op's own steps see it: without
 // the op itself.
 func (r *run) snapshot(ctx context.Context) (*site.Snapshot, error) {
-	snap, err := r.c.cfg.Store.Snapshot(ctx)
+	snap, err := r.c.snapshot(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +180,7 @@ func stepKind(op *site.Op, st *site.Step) string {
 // the state as it is now; the step fails when that op may not run.
 func expandStep(ctx context.Context, r *run, i int) stepResult {
 	st := r.op.Steps[i]
-	snap, err := r.c.cfg.Store.Snapshot(ctx)
+	snap, err := r.c.snapshot(ctx)
 	if err != nil {
 		return stepResult{kind: stepRetry, err: err}
 	}

@@ -142,7 +142,7 @@ func fenceStep(ctx context.Context, r *run, st *site.Step) stepResult {
 func assignStep(ctx context.Context, r *run, st *site.Step) stepResult {
 	const attempts = 3
 	for range attempts {
-		snap, err := r.c.cfg.Store.Snapshot(ctx)
+		snap, err := r.c.snapshot(ctx)
 		if err != nil {
 			return stepResult{kind: stepRetry, err: err}
 		}
@@ -244,7 +244,7 @@ func planAssign(ctx context.Context, r *run, st *site.Step, snap *site.Snapshot)
 func placeStep(ctx context.Context, r *run, _ *site.Step) stepResult {
 	const attempts = 3
 	for range attempts {
-		snap, err := r.c.cfg.Store.Snapshot(ctx)
+		snap, err := r.c.snapshot(ctx)
 		if err != nil {
 			return stepResult{kind: stepRetry, err: err}
 		}

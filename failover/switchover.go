@@ -293,7 +293,7 @@ func groupsOf(svcs []config.Service) []string {
 // checkSwitchoverStep checks the blockers again at the coordinator, from
 // the state as it is now.
 func checkSwitchoverStep(ctx context.Context, r *run, st *site.Step) stepResult {
-	snap, err := r.c.cfg.Store.Snapshot(ctx)
+	snap, err := r.c.snapshot(ctx)
 	if err != nil {
 		return stepResult{kind: stepRetry, err: err}
 	}
@@ -333,7 +333,7 @@ func awaitPrimaryStep(ctx context.Context, r *run, st *site.Step) stepResult {
 		return awaitTakeoverPrimary(ctx, r, st)
 	}
 	group, from, to := st.Params["group"], st.Params["from"], st.Params["to"]
-	snap, err := r.c.cfg.Store.Snapshot(ctx)
+	snap, err := r.c.snapshot(ctx)
 	if err != nil {
 		return stepResult{kind: stepRetry, err: err}
 	}

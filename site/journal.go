@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -165,6 +167,34 @@ type Request struct {
 	By     string    `json:"by"`
 	At     time.Time `json:"at"`
 	Reason string    `json:"reason,omitempty"`
+}
+
+// Clone returns a copy of the op that shares nothing a coordinator changes
+// with it: only the steps' conditions (When, Until), which nothing
+// changes once the op is made, are shared.
+func (op *Op) Clone() *Op {
+	c := *op
+	c.Params = maps.Clone(op.Params)
+	c.Coordinators = slices.Clone(op.Coordinators)
+	c.AbortRequested = clonePtr(op.AbortRequested)
+	c.Steps = slices.Clone(op.Steps)
+	for i := range c.Steps {
+		st := &c.Steps[i]
+		st.Params = maps.Clone(st.Params)
+		st.Resources = slices.Clone(st.Resources)
+		st.OnFailure = slices.Clone(st.OnFailure)
+		st.Approved = clonePtr(st.Approved)
+	}
+	return &c
+}
+
+// clonePtr returns a pointer to a copy of *p, nil for nil.
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	return &c
 }
 
 // Finished reports whether the op has an outcome.

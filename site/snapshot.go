@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -34,6 +35,11 @@ type Snapshot struct {
 	// Coordinator is the site whose controller holds the election, "" when
 	// none does.
 	Coordinator string
+	// Changed, when not 0, is the revision of the last change to any of
+	// the records above: two snapshots with the same Changed hold the
+	// same records. A View's snapshots say it; Store.Snapshot leaves it 0
+	// (unknown).
+	Changed int64
 }
 
 // Up reports whether a site holds its lease and is not fenced.
@@ -57,20 +63,81 @@ func (s *Snapshot) UnfinishedOps() []*Op {
 // Snapshot reads the cluster's state (all but the event log) at one
 // revision.
 func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
+	resp, err := s.c.Txn(ctx).Then(s.snapshotReads()...).Commit()
+	if err != nil {
+		return nil, fmt.Errorf("read cluster state: %w", err)
+	}
+	return s.keys.snapshotOf(resp)
+}
+
+// snapshotReads are the reads of a Snapshot, in one transaction: the
+// sites, the fences, the services, the ops (oldest first), the
+// coordinator's election key and the guests.
+func (s *Store) snapshotReads() []clientv3.Op {
 	k := s.keys
-	resp, err := s.c.Txn(ctx).Then(
+	return []clientv3.Op{
 		clientv3.OpGet(k.Sites(), clientv3.WithPrefix()),
 		clientv3.OpGet(k.Fences(), clientv3.WithPrefix()),
 		clientv3.OpGet(k.Services(), clientv3.WithPrefix()),
 		clientv3.OpGet(k.Ops(), clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend)),
 		clientv3.OpGet(k.Election(), clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend), clientv3.WithLimit(1)),
 		clientv3.OpGet(k.Guests(), clientv3.WithPrefix()),
-	).Commit()
-	if err != nil {
-		return nil, fmt.Errorf("read cluster state: %w", err)
 	}
-	snap := &Snapshot{
-		Rev:         resp.Header.Revision,
+}
+
+// inSnapshot reports whether key is one a Snapshot reads (snapshotReads).
+func (k Keys) inSnapshot(key string) bool {
+	for _, prefix := range []string{k.Sites(), k.Fences(), k.Services(), k.Ops(), k.Election(), k.Guests()} {
+		if strings.HasPrefix(key, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// snapshotOf builds the Snapshot of the answer to snapshotReads.
+func (k Keys) snapshotOf(resp *clientv3.TxnResponse) (*Snapshot, error) {
+	var ops []*Op
+	coordinator := ""
+	snap, err := k.decodeSnapshot(resp, func(op *Op) { ops = append(ops, op) },
+		func(kv *mvccpb.KeyValue) { coordinator = string(kv.Value) })
+	if err != nil {
+		return nil, err
+	}
+	snap.Ops, snap.Coordinator = ops, coordinator
+	return snap, nil
+}
+
+// decodeSnapshot decodes the answer to snapshotReads: the records into a
+// new Snapshot, and each op and each candidate's election key, in the
+// order read, to op and candidate.
+func (k Keys) decodeSnapshot(resp *clientv3.TxnResponse, op func(*Op), candidate func(*mvccpb.KeyValue)) (*Snapshot, error) {
+	snap := newSnapshot(resp.Header.Revision)
+	for i, r := range resp.Responses {
+		for _, kv := range r.GetResponseRange().Kvs {
+			switch i {
+			case 3:
+				o, err := decodeOp(kv)
+				if err != nil {
+					return nil, err
+				}
+				op(o)
+			case 4:
+				candidate(kv)
+			default:
+				if err := k.putRecord(snap, kv); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return snap, nil
+}
+
+// newSnapshot returns an empty snapshot at rev.
+func newSnapshot(rev int64) *Snapshot {
+	return &Snapshot{
+		Rev:         rev,
 		Alive:       map[string]Alive{},
 		Registered:  map[string]Registration{},
 		Reports:     map[string]Report{},
@@ -84,93 +151,129 @@ func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
 		BGP:         map[string]BGPReport{},
 		Replication: map[string]ReplicationReport{},
 	}
-	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
-		site, leaf, ok := k.siteKey(string(kv.Key))
-		if !ok {
-			continue
-		}
-		switch leaf {
-		case "alive":
-			a, err := decode[Alive](kv)
-			if err != nil {
-				return nil, err
-			}
-			a.Lease = clientv3.LeaseID(kv.Lease)
-			snap.Alive[site] = a
-		case "registered":
-			r, err := decode[Registration](kv)
-			if err != nil {
-				return nil, err
-			}
-			snap.Registered[site] = r
-		case "report":
-			r, err := decode[Report](kv)
-			if err != nil {
-				return nil, err
-			}
-			snap.Reports[site] = r
-		case "hosts":
-			r, err := decode[HostsReport](kv)
-			if err != nil {
-				return nil, err
-			}
-			snap.Hosts[site] = r
-		case "bgp":
-			r, err := decode[BGPReport](kv)
-			if err != nil {
-				return nil, err
-			}
-			snap.BGP[site] = r
-		case "replication":
-			r, err := decode[ReplicationReport](kv)
-			if err != nil {
-				return nil, err
-			}
-			snap.Replication[site] = r
-		case "drain":
-			d, err := decode[Drain](kv)
-			if err != nil {
-				return nil, err
-			}
-			snap.Drains[site] = d
-		default:
-			if host, ok := strings.CutPrefix(leaf, hostDrainLeaf); ok && host != "" {
-				d, err := decode[HostDrain](kv)
-				if err != nil {
-					return nil, err
-				}
-				snap.HostDrains[host] = d
-			}
-		}
-	}
-	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
-		f, err := decode[Fence](kv)
-		if err != nil {
-			return nil, err
-		}
-		snap.Fences[f.Site] = f
-	}
-	if err := readServices(k, resp.Responses[2].GetResponseRange().Kvs, snap.Assignments, snap.Moves); err != nil {
+}
+
+// decodeOp decodes an op record.
+func decodeOp(kv *mvccpb.KeyValue) (*Op, error) {
+	op, err := decode[Op](kv)
+	if err != nil {
 		return nil, err
 	}
-	for _, kv := range resp.Responses[3].GetResponseRange().Kvs {
-		op, err := decode[Op](kv)
+	op.Rev, op.CreateRev = kv.ModRevision, kv.CreateRevision
+	return &op, nil
+}
+
+// putRecord decodes a record of a site, a fence, a service or a guest into
+// snap. Other keys (the ops, the election, the beats, the events, ...)
+// are not its to read: it ignores them.
+func (k Keys) putRecord(snap *Snapshot, kv *mvccpb.KeyValue) error {
+	key := string(kv.Key)
+	if site, leaf, ok := k.siteKey(key); ok {
+		return putSiteRecord(snap, site, leaf, kv)
+	}
+	if _, ok := strings.CutPrefix(key, k.Fences()); ok {
+		f, err := decode[Fence](kv)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		op.Rev, op.CreateRev = kv.ModRevision, kv.CreateRevision
-		snap.Ops = append(snap.Ops, &op)
+		snap.Fences[f.Site] = f
+		return nil
 	}
-	if kvs := resp.Responses[4].GetResponseRange().Kvs; len(kvs) > 0 {
-		snap.Coordinator = string(kvs[0].Value)
+	if _, _, ok := k.serviceKey(key); ok {
+		return readServices(k, []*mvccpb.KeyValue{kv}, snap.Assignments, snap.Moves)
 	}
-	for _, kv := range resp.Responses[5].GetResponseRange().Kvs {
+	if _, ok := strings.CutPrefix(key, k.Guests()); ok {
 		p, err := decode[Placement](kv)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		p.Epoch = kv.ModRevision
 		snap.Placements[p.Guest] = p
 	}
-	return snap, nil
+	return nil
+}
+
+// putSiteRecord decodes one of a site's records into snap.
+func putSiteRecord(snap *Snapshot, site, leaf string, kv *mvccpb.KeyValue) error {
+	var err error
+	switch leaf {
+	case "alive":
+		var a Alive
+		if a, err = decode[Alive](kv); err == nil {
+			a.Lease = clientv3.LeaseID(kv.Lease)
+			snap.Alive[site] = a
+		}
+	case "registered":
+		err = putDecoded(snap.Registered, site, kv)
+	case "report":
+		err = putDecoded(snap.Reports, site, kv)
+	case "hosts":
+		err = putDecoded(snap.Hosts, site, kv)
+	case "bgp":
+		err = putDecoded(snap.BGP, site, kv)
+	case "replication":
+		err = putDecoded(snap.Replication, site, kv)
+	case "drain":
+		err = putDecoded(snap.Drains, site, kv)
+	default:
+		if host, ok := strings.CutPrefix(leaf, hostDrainLeaf); ok && host != "" {
+			err = putDecoded(snap.HostDrains, host, kv)
+		}
+	}
+	return err
+}
+
+// putDecoded decodes kv into m[key].
+func putDecoded[T any](m map[string]T, key string, kv *mvccpb.KeyValue) error {
+	v, err := decode[T](kv)
+	if err != nil {
+		return err
+	}
+	m[key] = v
+	return nil
+}
+
+// deleteRecord removes from snap the record that key held: the inverse of
+// putRecord, for a deleted key.
+func (k Keys) deleteRecord(snap *Snapshot, key string) {
+	if site, leaf, ok := k.siteKey(key); ok {
+		switch leaf {
+		case "alive":
+			delete(snap.Alive, site)
+		case "registered":
+			delete(snap.Registered, site)
+		case "report":
+			delete(snap.Reports, site)
+		case "hosts":
+			delete(snap.Hosts, site)
+		case "bgp":
+			delete(snap.BGP, site)
+		case "replication":
+			delete(snap.Replication, site)
+		case "drain":
+			delete(snap.Drains, site)
+		default:
+			if host, ok := strings.CutPrefix(leaf, hostDrainLeaf); ok {
+				delete(snap.HostDrains, host)
+			}
+		}
+		return
+	}
+	if site, ok := strings.CutPrefix(key, k.Fences()); ok {
+		delete(snap.Fences, site)
+		return
+	}
+	if service, leaf, ok := k.serviceKey(key); ok {
+		switch leaf {
+		case "assignment":
+			delete(snap.Assignments, service)
+		case "move":
+			delete(snap.Moves, service)
+		}
+		return
+	}
+	if rest, ok := strings.CutPrefix(key, k.Guests()); ok {
+		guest, _, _ := strings.Cut(rest, "/")
+		delete(snap.Placements, guest)
+	}
 }

@@ -1,0 +1,315 @@
+package site
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/zdt-project/zdt/site/ctxsleep"
+)
+
+// View is the cluster's state that Snapshot reads, kept up to date by a
+// watch: it is read once, then each change is decoded as it arrives. A
+// reader that asks for the state many times a second (the coordinator,
+// before each action) gets it for the cost of one small read, instead of
+// reading and decoding every record each time.
+//
+// Its Snapshot is as fresh as Store.Snapshot's: it holds every change
+// committed before the call. Run keeps it; a watch that breaks (a lost
+// leader, a compacted revision) is made again from a fresh read.
+type View struct {
+	store *Store
+
+	mu sync.Mutex
+	// state holds every record but the ops and the election, which ops
+	// and election hold; rev is the revision up to which every change has
+	// been applied (0 before the first read).
+	state    *Snapshot
+	ops      map[string]*Op
+	election map[string]electionKey
+	rev      int64
+	// changedAt is the revision of the last change to the state (its
+	// Snapshot.Changed).
+	changedAt int64
+	// advanced is closed, and replaced, whenever rev advances.
+	advanced chan struct{}
+	// wctx is the context of the watch that runs, for asking it for
+	// progress; nil while there is none.
+	wctx context.Context
+	// changed holds a token when a record the state holds, or the route
+	// observer's, changed since the last receive (not only beats or
+	// events).
+	changed chan struct{}
+}
+
+// electionKey is one candidate's key in the coordinator's election.
+type electionKey struct {
+	createRev int64
+	site      string
+}
+
+// NewView returns a view of the cluster's state; Run keeps it.
+func NewView(s *Store) *View {
+	return &View{store: s, advanced: make(chan struct{}), changed: make(chan struct{}, 1)}
+}
+
+// viewRetryMin and viewRetryMax bound the wait before the view reads the
+// state again after its read or its watch failed.
+const (
+	viewRetryMin = 50 * time.Millisecond
+	viewRetryMax = 2 * time.Second
+)
+
+// Run reads the state and follows its changes until ctx ends, then
+// returns nil. A failed read or a broken watch is retried with a backoff.
+func (v *View) Run(ctx context.Context) error {
+	retry := ctxsleep.NewBackoff(viewRetryMin, viewRetryMax)
+	for {
+		err := v.follow(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, errViewWatched) {
+			retry.Reset() // it worked for a while
+		}
+		if retry.Wait(ctx) != nil {
+			return nil
+		}
+	}
+}
+
+// errViewWatched: the watch applied changes before it broke.
+var errViewWatched = errors.New("the watch broke")
+
+// follow reads the state, then applies the watch's changes until it
+// breaks.
+func (v *View) follow(ctx context.Context) error {
+	// A stream of its own: a request for progress reaches this watch
+	// alone (etcd sends it to every watch of the stream).
+	ctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(clientv3.WithRequireLeader(ctx), "zdt-stream", "view"))
+	defer cancel()
+	reads := v.store.snapshotReads()
+	// Every candidate, not the first alone: the watch then says which
+	// come and go.
+	reads[4] = clientv3.OpGet(v.store.keys.Election(), clientv3.WithPrefix())
+	resp, err := v.store.c.Txn(ctx).Then(reads...).Commit()
+	if err != nil {
+		return fmt.Errorf("read cluster state: %w", err)
+	}
+	if err := v.load(resp); err != nil {
+		return err
+	}
+	watch := v.store.c.Watch(ctx, v.store.keys.Root(), clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
+	v.mu.Lock()
+	v.wctx = ctx
+	v.mu.Unlock()
+	defer func() {
+		v.mu.Lock()
+		v.wctx = nil
+		v.mu.Unlock()
+	}()
+	applied := false
+	for w := range watch {
+		if err := w.Err(); err != nil {
+			return fmt.Errorf("watch cluster state: %w", err)
+		}
+		if w.IsProgressNotify() {
+			v.advance(w.Header.Revision, false)
+			continue
+		}
+		if err := v.apply(w.Events); err != nil {
+			return err
+		}
+		applied = true
+	}
+	if applied {
+		return errViewWatched
+	}
+	return errors.New("watch cluster state: closed")
+}
+
+// load replaces the state with a fresh read (the answer to snapshotReads).
+func (v *View) load(resp *clientv3.TxnResponse) error {
+	ops := map[string]*Op{}
+	election := map[string]electionKey{}
+	state, err := v.store.keys.decodeSnapshot(resp, func(op *Op) { ops[op.ID] = op },
+		func(kv *mvccpb.KeyValue) { election[string(kv.Key)] = electionKey{kv.CreateRevision, string(kv.Value)} })
+	if err != nil {
+		return err
+	}
+	v.mu.Lock()
+	v.state, v.ops, v.election = state, ops, election
+	v.changedAt = resp.Header.Revision
+	v.mu.Unlock()
+	v.advance(resp.Header.Revision, true)
+	return nil
+}
+
+// apply applies one watch response's events, all of one or more whole
+// revisions.
+func (v *View) apply(events []*clientv3.Event) error {
+	k := v.store.keys
+	v.mu.Lock()
+	changed := false
+	var last int64
+	var err error
+	for _, e := range events {
+		key := string(e.Kv.Key)
+		last = e.Kv.ModRevision
+		if strings.HasPrefix(key, k.Beats()) || strings.HasPrefix(key, k.Events()) {
+			continue
+		}
+		changed = true
+		put := e.Type == mvccpb.PUT
+		if k.inSnapshot(key) {
+			v.changedAt = e.Kv.ModRevision
+		}
+		switch {
+		case strings.HasPrefix(key, k.Ops()):
+			if !put {
+				delete(v.ops, strings.TrimPrefix(key, k.Ops()))
+				continue
+			}
+			var op *Op
+			if op, err = decodeOp(e.Kv); err == nil {
+				v.ops[op.ID] = op
+			}
+		case strings.HasPrefix(key, k.Election()):
+			if put {
+				v.election[key] = electionKey{e.Kv.CreateRevision, string(e.Kv.Value)}
+			} else {
+				delete(v.election, key)
+			}
+		case put:
+			err = k.putRecord(v.state, e.Kv)
+		default:
+			k.deleteRecord(v.state, key)
+		}
+		if err != nil {
+			break
+		}
+	}
+	v.mu.Unlock()
+	if err != nil {
+		return err // the state is read afresh
+	}
+	v.advance(last, changed)
+	return nil
+}
+
+// advance records that every change up to rev is applied, and wakes who
+// waits for it and, if changed, for a change.
+func (v *View) advance(rev int64, changed bool) {
+	v.mu.Lock()
+	if rev > v.rev {
+		v.rev = rev
+		close(v.advanced)
+		v.advanced = make(chan struct{})
+	}
+	v.mu.Unlock()
+	if changed {
+		select {
+		case v.changed <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Changed receives when the state changed since the last receive: any
+// record but the beats and the events.
+func (v *View) Changed() <-chan struct{} { return v.changed }
+
+// progressEvery is how often a Snapshot that waits for the view asks its
+// watch for progress: etcd answers only once the watch has caught up.
+const progressEvery = 100 * time.Millisecond
+
+// Snapshot returns the state with every change committed before the call
+// (a linearizable read of the current revision, then a wait for the watch
+// to apply it), as Store.Snapshot would read it. It is the caller's: the
+// maps and the unfinished ops are copies; the finished ops are shared and
+// must not be changed.
+func (v *View) Snapshot(ctx context.Context) (*Snapshot, error) {
+	resp, err := v.store.c.Get(ctx, v.store.keys.Election(), clientv3.WithCountOnly())
+	if err != nil {
+		return nil, fmt.Errorf("read cluster state: %w", err)
+	}
+	want := resp.Header.Revision
+	var ask <-chan time.Time // nil until the first wait: most calls wait for nothing
+	for {
+		v.mu.Lock()
+		if v.rev >= want {
+			snap := v.copyLocked()
+			v.mu.Unlock()
+			return snap, nil
+		}
+		advanced, wctx := v.advanced, v.wctx
+		v.mu.Unlock()
+		if ask == nil {
+			t := time.NewTicker(progressEvery)
+			defer t.Stop()
+			ask = t.C
+			v.requestProgress(wctx)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("read cluster state: waiting for revision %d: %w", want, ctx.Err())
+		case <-advanced:
+		case <-ask:
+			v.requestProgress(wctx)
+		}
+	}
+}
+
+// requestProgress asks the watch to say how far it has come, which it
+// does once it has sent every change up to the current revision: the
+// changes of other keys than the cluster's advance the revision too.
+func (v *View) requestProgress(wctx context.Context) {
+	if wctx != nil {
+		_ = v.store.c.RequestProgress(wctx) // best effort: the next tick asks again
+	}
+}
+
+// copyLocked copies the state into a new Snapshot; v.mu is held.
+func (v *View) copyLocked() *Snapshot {
+	s := v.state
+	snap := &Snapshot{
+		Rev:         v.rev,
+		Changed:     v.changedAt,
+		Alive:       maps.Clone(s.Alive),
+		Registered:  maps.Clone(s.Registered),
+		Reports:     maps.Clone(s.Reports),
+		Fences:      maps.Clone(s.Fences),
+		Drains:      maps.Clone(s.Drains),
+		HostDrains:  maps.Clone(s.HostDrains),
+		Assignments: maps.Clone(s.Assignments),
+		Moves:       maps.Clone(s.Moves),
+		Placements:  maps.Clone(s.Placements),
+		Hosts:       maps.Clone(s.Hosts),
+		BGP:         maps.Clone(s.BGP),
+		Replication: maps.Clone(s.Replication),
+	}
+	for _, op := range v.ops {
+		if !op.Finished() {
+			op = op.Clone()
+		}
+		snap.Ops = append(snap.Ops, op)
+	}
+	slices.SortFunc(snap.Ops, func(a, b *Op) int { return cmp.Compare(a.CreateRev, b.CreateRev) })
+	first := int64(0)
+	for _, e := range v.election {
+		if first == 0 || e.createRev < first {
+			first, snap.Coordinator = e.createRev, e.site
+		}
+	}
+	return snap
+}
