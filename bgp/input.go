@@ -199,8 +199,10 @@ func (in Input) check() error {
 			return fmt.Errorf("prefix %s is listed twice", p)
 		}
 	}
-	for p, a := range in.Current {
-		if a.Prepends < 0 {
+	// Current may hold every prefix of the site (the announcer passes
+	// its whole table); only this service's are read.
+	for _, p := range in.Prefixes {
+		if a, ok := in.Current[p]; ok && a.Prepends < 0 {
 			return fmt.Errorf("current announcement of %s has %d prepends", p, a.Prepends)
 		}
 	}

@@ -221,6 +221,21 @@ func TestPrefixFamilies(t *testing.T) {
 	}
 }
 
+// TestCurrentOfOtherServices: the announcer passes the site's whole table
+// as Current; only the service's own prefixes in it are read and checked.
+func TestCurrentOfOtherServices(t *testing.T) {
+	in := service(three, "b")
+	in.Site = "a"
+	other := netip.MustParsePrefix("198.51.100.0/24")
+	if slices.Contains(in.Prefixes, other) {
+		t.Fatalf("the service has %s; the test needs a prefix of another", other)
+	}
+	in.Current = map[netip.Prefix]Applied{other: {Announcement: Announcement{Announce: true, Prepends: -1}}}
+	if _, err := Decide(hs(1, 1), in); err != nil {
+		t.Errorf("a bad entry for another service's prefix: %v; want it ignored", err)
+	}
+}
+
 func TestBadInput(t *testing.T) {
 	ok := func() Input {
 		in := service(three, "b")

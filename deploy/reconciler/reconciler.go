@@ -226,16 +226,13 @@ func (r *Reconciler) converge(ctx context.Context) error {
 		}
 	}
 	if st == site.ControllerUp {
+		placed := r.placedHere(placements)
 		for _, v := range views {
 			if v.hv == nil || v.domains == nil {
 				continue
 			}
-			for _, name := range sortedKeys(placements) {
-				p := placements[name]
-				g, ours := r.guests[name]
-				if !ours || p.State != site.GuestRunning || p.Host != v.host.Name {
-					continue
-				}
+			for _, name := range placed[v.host.Name] {
+				g := r.guests[name]
 				if others := slices.DeleteFunc(slices.Clone(holders[name]), func(h string) bool { return h == v.host.Name }); len(others) > 0 {
 					errs = append(errs, fmt.Errorf("guest %s not started on %s: a copy still runs on %v", name, v.host.Name, others))
 					continue
@@ -430,13 +427,19 @@ func (r *Reconciler) publish(ctx context.Context, report site.HostsReport) error
 	return nil
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// placedHere lists, by host, the guests of the site's inventory placed
+// there to run, in name order.
+func (r *Reconciler) placedHere(placements map[string]site.Placement) map[string][]string {
+	placed := map[string][]string{}
+	for name, p := range placements {
+		if _, ours := r.guests[name]; ours && p.State == site.GuestRunning {
+			placed[p.Host] = append(placed[p.Host], name)
+		}
 	}
-	slices.Sort(keys)
-	return keys
+	for _, names := range placed {
+		slices.Sort(names)
+	}
+	return placed
 }
 
 // readPlacements reads, at one revision, every guest's placement and, for

@@ -434,3 +434,25 @@ func survivorsShort(c *config.Cluster, dark string) bool {
 	}
 	return room < need
 }
+
+// BenchmarkLoadScaleConfig loads the zdt.yaml of the scale lab:
+// 1,000 services with 10,000 prefixes, 10,000 guests, 300 hosts.
+func BenchmarkLoadScaleConfig(b *testing.B) {
+	top, err := ScaleTopology(DefaultTopology(), Scale{Services: 1000, Guests: 10_000, Hosts: 300})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, err := Create(b.TempDir(), Options{Topology: &top, Libvirtd: "/bin/true", Postgres: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		c, err := config.Load(l.ConfigPath())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(c.Guests()) < 10_000 {
+			b.Fatalf("%d guests; want 10,000", len(c.Guests()))
+		}
+	}
+}

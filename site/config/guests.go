@@ -3,8 +3,9 @@ package config
 import (
 	"encoding/xml"
 	"fmt"
-	"os"
+	"runtime"
 	"strings"
+	"sync"
 )
 
 // The SLA tiers of guests, highest first.
@@ -105,18 +106,54 @@ func (f fileGuest) build(c *checker, field, service string, seen map[string]stri
 	if f.Domain == "" {
 		c.add(field+".domain", "required: the path of the guest's libvirt domain XML, on storage every site can read")
 	} else {
-		g.Domain = c.checkFile(field+".domain", f.Domain)
-		c.checkDomainXML(field+".domain", g.Domain, f.Name)
+		g.Domain = c.absPath(f.Domain)
+		c.domains = append(c.domains, domainFile{field: field + ".domain", path: g.Domain, guest: f.Name})
 	}
 	return g
 }
 
-// checkDomainXML reports a domain XML that is not a libvirt domain, or whose
-// <name> is not the guest's: the sites find and stop a guest by that name.
-func (c *checker) checkDomainXML(field, path, guest string) {
-	data, err := os.ReadFile(path)
+// domainFile is a guest's domain XML, to check once the file is read.
+type domainFile struct {
+	field, path, guest string
+}
+
+// checkDomains checks every guest's domain XML (checkDomainXML), several
+// at a time: a provider's inventory has thousands of them, and most of the
+// time goes to reading the files.
+func (c *checker) checkDomains() {
+	msgs := make([]string, len(c.domains))
+	workers := min(len(c.domains), 4*runtime.GOMAXPROCS(0))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				d := c.domains[i]
+				msgs[i] = checkDomainXML(d.path, d.guest)
+			}
+		})
+	}
+	for i := range c.domains {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, msg := range msgs {
+		if msg != "" {
+			c.add(c.domains[i].field, "%s", msg)
+		}
+	}
+	c.domains = nil
+}
+
+// checkDomainXML says what is wrong with a guest's domain XML, "" when
+// nothing is: a file that cannot be read, or is not a libvirt domain, or
+// whose <name> is not the guest's (the sites find and stop a guest by that
+// name).
+func checkDomainXML(path, guest string) string {
+	data, err := readFile(path)
 	if err != nil {
-		return // checkFile said so
+		return fmt.Sprintf("cannot read %s: %v", path, err)
 	}
 	var d struct {
 		XMLName xml.Name
@@ -124,12 +161,13 @@ func (c *checker) checkDomainXML(field, path, guest string) {
 	}
 	switch err := xml.Unmarshal(data, &d); {
 	case err != nil:
-		c.add(field, "%s is not valid XML: %v", path, err)
+		return fmt.Sprintf("%s is not valid XML: %v", path, err)
 	case d.XMLName.Local != "domain":
-		c.add(field, "%s is not a libvirt domain: its root element is <%s>, not <domain>", path, d.XMLName.Local)
+		return fmt.Sprintf("%s is not a libvirt domain: its root element is <%s>, not <domain>", path, d.XMLName.Local)
 	case d.Name != guest:
-		c.add(field, "%s names the domain %q; it must be the guest's name, %q", path, d.Name, guest)
+		return fmt.Sprintf("%s names the domain %q; it must be the guest's name, %q", path, d.Name, guest)
 	}
+	return ""
 }
 
 // checkGuestsFit reports guests bigger than every host, when every host's

@@ -37,6 +37,7 @@ func Parse(path string, data []byte) (*Cluster, error) {
 	if f := decode(c, data); f != nil {
 		cl = f.build(c)
 		cl.Path = path
+		c.checkDomains()
 	}
 	if len(c.problems) > 0 {
 		sortProblems(c.problems)

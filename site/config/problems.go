@@ -67,6 +67,9 @@ type checker struct {
 	broken   map[string]bool // field paths whose value could not be decoded
 	problems Problems
 	reported map[Problem]bool
+	// domains are the guests' domain XML files, checked together at the
+	// end (checkDomains).
+	domains []domainFile
 }
 
 // add reports a problem with field at the field's line (or the line of its

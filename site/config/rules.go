@@ -123,7 +123,21 @@ func (c *checker) checkFile(field, p string) string {
 	return abs
 }
 
-func readable(p string) error {
+// readFile reads a regular file, with the errors readable gives.
+func readFile(p string) ([]byte, error) {
+	if err := regular(p); err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, pathErr(err)
+	}
+	return data, nil
+}
+
+// regular says why p is not a regular file, nil if it is. It does not open
+// it: opening a FIFO would wait for a writer.
+func regular(p string) error {
 	fi, err := os.Stat(p)
 	if err != nil {
 		return pathErr(err)
@@ -133,6 +147,13 @@ func readable(p string) error {
 		return errors.New("is a directory")
 	case !fi.Mode().IsRegular():
 		return errors.New("not a regular file")
+	}
+	return nil
+}
+
+func readable(p string) error {
+	if err := regular(p); err != nil {
+		return err
 	}
 	f, err := os.Open(p)
 	if err != nil {
