@@ -30,10 +30,11 @@ func assignRow(op *site.Op, i int) []int {
 }
 
 // executeAssigns runs a row of assign steps (assignRow) from one read of
-// the cluster's state, writing up to site.MaxAssignWrites assignments, with
-// their events, per transaction and journaling the op at most every
-// assignJournalEvery and when the row ends: a failover of a thousand
-// services commits in a few dozen writes, not thousands. It returns how many of the steps it ended.
+// the cluster's state, writing the assignments with their events (and move
+// records) up to site.MaxAssignWrites etcd writes per transaction, and
+// journaling the op at most every assignJournalEvery and when the row
+// ends: a failover of a thousand services commits in a few dozen writes,
+// not thousands. It returns how many of the steps it ended.
 //
 // What it cannot do in a row it leaves to the engine's step by step path,
 // which ends steps one at a time with all their cases: a step that fails
@@ -111,9 +112,14 @@ func (c *Coordinator) writeAssigns(ctx context.Context, r *run, row []int, plans
 	var writes []site.AssignWrite
 	var wrote []int // the indexes in plans of the writes
 	n := 0
-	for ; n < len(plans) && len(writes) < site.MaxAssignWrites; n++ {
+	used := 0 // etcd writes
+	for ; n < len(plans); n++ {
 		if w := plans[n].write; w != nil {
 			w.Event = site.Event{At: w.Next.At, Site: c.cfg.Site, Kind: "step", Op: r.op.ID, Subject: w.Next.Service, Message: plans[n].what + plans[n].why}
+			if used+w.Writes() > site.MaxAssignWrites {
+				break
+			}
+			used += w.Writes()
 			writes = append(writes, *w)
 			wrote = append(wrote, n)
 		}

@@ -166,17 +166,35 @@ type AssignWrite struct {
 	Event      Event
 }
 
-// MaxAssignWrites is how many assignments one AssignAll carries: each
-// takes up to three of the writes etcd allows a transaction (maxTxnOps).
-const MaxAssignWrites = maxTxnOps / 3
+// MaxAssignWrites is how many etcd writes one AssignAll carries
+// (maxTxnOps, under etcd's limit per transaction); an AssignWrite takes
+// Writes of them.
+const MaxAssignWrites = maxTxnOps
+
+// Writes is how many etcd writes the assignment takes: itself, its move
+// record when it has one, its event when it has one.
+func (w AssignWrite) Writes() int {
+	n := 1
+	if !w.Until.IsZero() {
+		n++
+	}
+	if w.Event.Kind != "" {
+		n++
+	}
+	return n
+}
 
 // AssignAll writes the assignments, their move records and events in one
 // transaction guarded by g: all of them or none. ErrConflict when any
 // assignment changed since its Prev was read. It returns the assignments
 // written, each with its new Epoch (the transaction's revision).
 func (s *Store) AssignAll(ctx context.Context, g Guard, writes []AssignWrite) ([]Assignment, error) {
-	if len(writes) > MaxAssignWrites {
-		return nil, fmt.Errorf("assign %d services in one transaction: at most %d", len(writes), MaxAssignWrites)
+	total := 0
+	for _, w := range writes {
+		total += w.Writes()
+	}
+	if total > MaxAssignWrites {
+		return nil, fmt.Errorf("assign %d services in one transaction: %d writes, at most %d", len(writes), total, MaxAssignWrites)
 	}
 	var conds []clientv3.Cmp
 	var ops []clientv3.Op

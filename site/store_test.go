@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -235,5 +236,44 @@ func TestPutPlacementsInBatches(t *testing.T) {
 	}
 	if err := s.PutPlacements(ctx, g, moved, map[string]int64{"g000": snap.Placements["g000"].Epoch}, nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAssignAllCountsWrites: one AssignAll carries at most
+// site.MaxAssignWrites etcd writes, each assignment counting itself, its
+// event and its move record; more is refused whole, before anything is
+// written.
+func TestAssignAllCountsWrites(t *testing.T) {
+	s, _, ctx := setup(t)
+	g, _ := elect(t, ctx, s, "b")
+	writes := func(n int, until time.Time) []site.AssignWrite {
+		var ws []site.AssignWrite
+		for i := range n {
+			svc := fmt.Sprintf("svc-%d", i)
+			ws = append(ws, site.AssignWrite{Next: site.Assignment{Service: svc, Site: "a"}, Until: until,
+				Event: site.Event{At: time.Now(), Site: "b", Kind: "step", Subject: svc, Message: "assigned"}})
+		}
+		return ws
+	}
+	tooMany := writes(site.MaxAssignWrites/2+1, time.Time{})
+	if w := tooMany[0].Writes(); w != 2 {
+		t.Fatalf("an assignment with an event takes %d writes; want 2", w)
+	}
+	if _, err := s.AssignAll(ctx, g, tooMany); err == nil || !strings.Contains(err.Error(), "at most") {
+		t.Errorf("%d assignments with events: %v; want refused", len(tooMany), err)
+	}
+	moving := writes(site.MaxAssignWrites/3+1, time.Now().Add(time.Minute))
+	if _, err := s.AssignAll(ctx, g, moving); err == nil {
+		t.Errorf("%d planned moves (3 writes each): no error; want refused", len(moving))
+	}
+	if snap, err := s.Snapshot(ctx); err != nil || len(snap.Assignments) != 0 {
+		t.Fatalf("after refusals: %d assignments, %v; want none", len(snap.Assignments), err)
+	}
+	fit := writes(site.MaxAssignWrites/2, time.Time{})
+	if _, err := s.AssignAll(ctx, g, fit); err != nil {
+		t.Fatalf("%d assignments with events: %v", len(fit), err)
+	}
+	if snap, err := s.Snapshot(ctx); err != nil || len(snap.Assignments) != len(fit) {
+		t.Errorf("%d assignments written, %v; want %d", len(snap.Assignments), err, len(fit))
 	}
 }
