@@ -11,8 +11,9 @@
 // config's observer peers name their site), or else to the site whose ASN
 // originated it (the last AS of the path).
 //
-// It announces nothing. It polls its RIB (Interval) and writes only the
-// records that changed; beside them it holds its beat (site.ObserverBeat),
+// It announces nothing. It reads its RIB when GoBGP says something in it
+// changed (at most every Interval, and every Resync regardless) and writes
+// only the records that changed; beside them it holds its beat (site.ObserverBeat),
 // a small record under a lease, which says that it is alive: without it
 // the records are its last view, stale (zdt status, zdt_upstream_observer_up).
 package observer
@@ -34,8 +35,12 @@ import (
 	"github.com/zdt-project/zdt/site/config"
 )
 
-// DefaultInterval is how often the observer reads its RIB.
-const DefaultInterval = 250 * time.Millisecond
+// DefaultInterval is how often, at most, the observer reads its RIB;
+// DefaultResync how often it reads it with no change announced.
+const (
+	DefaultInterval = 250 * time.Millisecond
+	DefaultResync   = 10 * time.Second
+)
 
 // Config configures an Observer.
 type Config struct {
@@ -43,6 +48,9 @@ type Config struct {
 	Store    *site.Store
 	Log      *zap.Logger
 	Interval time.Duration
+	// Resync is how often the RIB is read when no change was announced;
+	// 0 means DefaultResync.
+	Resync time.Duration
 	// BeatTTL is the lease of the observer's beat; 0 means
 	// site.ObserverBeatTTL.
 	BeatTTL time.Duration
@@ -71,6 +79,9 @@ func Start(ctx context.Context, cfg Config) (*Observer, error) {
 	}
 	if cfg.Interval == 0 {
 		cfg.Interval = DefaultInterval
+	}
+	if cfg.Resync == 0 {
+		cfg.Resync = DefaultResync
 	}
 	if cfg.BeatTTL == 0 {
 		cfg.BeatTTL = site.ObserverBeatTTL
@@ -133,11 +144,34 @@ func (o *Observer) Run(ctx context.Context) error {
 		defer close(beating)
 		_ = o.cfg.Store.HoldObserverBeat(ctx, beat, o.cfg.BeatTTL)
 	}()
+	// Reading the whole RIB costs in proportion to the prefixes (most of
+	// a core every 250 ms at 10,000): it is read when GoBGP says something
+	// changed, and every Resync in case a change went unsaid.
+	changed := make(chan struct{}, 1)
+	if err := o.sp.WatchRIB(ctx, func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}); err != nil {
+		return fmt.Errorf("observer: %w", err)
+	}
 	t := time.NewTicker(o.cfg.Interval)
 	defer t.Stop()
+	due, last := true, time.Time{}
 	for {
-		if err := o.publish(ctx); err != nil && ctx.Err() == nil {
-			o.log.Warn("cannot publish the upstream's view", zap.Error(err))
+		select {
+		case <-changed:
+			due = true
+		default:
+		}
+		if due || time.Since(last) >= o.cfg.Resync {
+			last = time.Now()
+			err := o.publish(ctx)
+			if err != nil && ctx.Err() == nil {
+				o.log.Warn("cannot publish the upstream's view", zap.Error(err))
+			}
+			due = err != nil // a failed publish is tried again at once
 		}
 		select {
 		case <-ctx.Done():

@@ -346,6 +346,27 @@ type ReceivedPath struct {
 	Best    bool     // GoBGP's best path for the prefix
 }
 
+// WatchRIB calls changed after every change of what the speaker holds from
+// its peers: an update received, a best path that moved, a session that
+// came up or went down. changed runs on GoBGP's goroutine and must not
+// block. The watch ends with ctx.
+func (s *Speaker) WatchRIB(ctx context.Context, changed func()) error {
+	if s.isClosed() {
+		return ErrClosed
+	}
+	req := &api.WatchEventRequest{
+		Peer: &api.WatchEventRequest_Peer{},
+		Table: &api.WatchEventRequest_Table{Filters: []*api.WatchEventRequest_Table_Filter{
+			{Type: api.WatchEventRequest_Table_Filter_ADJIN},
+			{Type: api.WatchEventRequest_Table_Filter_BEST},
+		}},
+	}
+	if err := s.bgp.WatchEvent(ctx, req, func(*api.WatchEventResponse) { changed() }); err != nil {
+		return fmt.Errorf("gobgp WatchEvent: %w", err)
+	}
+	return nil
+}
+
 // Received lists every path learned from peers in the global RIB, both
 // families, sorted by prefix then peer: what a speaker playing the upstream
 // sees. Paths this speaker originates are left out.

@@ -546,3 +546,71 @@ func TestAnnouncerKeepsNothing(t *testing.T) {
 		t.Errorf("the site kept what its peers sent: %s", ribString(rib))
 	}
 }
+
+// TestWatchRIB: WatchRIB says when what the speaker received changes (an
+// update, a best path that moves, a session lost), and is quiet while
+// nothing changes: the route observer reads its RIB only then.
+func TestWatchRIB(t *testing.T) {
+	up := newNode(t, "upstream", "127.0.0.1", 65000, true)
+	s1 := newNode(t, "s1", "127.0.0.2", 65001, false)
+	s2 := newNode(t, "s2", "127.0.0.3", 65002, false)
+	upSp := up.start(t, up.peerOf(s1, true), up.peerOf(s2, true))
+	s1Sp := s1.start(t, s1.peerOf(up, false))
+	s2Sp := s2.start(t, s2.peerOf(up, false))
+	waitEstablished(t, upSp, s1.addr, s2.addr)
+	changed := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	if err := upSp.WatchRIB(ctx, func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// expect waits for a change that makes cond true, reading the RIB
+	// only when told of one.
+	expect := func(what string, cond func(map[netip.Prefix][]ReceivedPath) bool) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case <-changed:
+				if rib := received(t, upSp); cond(rib) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("%s: no change told within 10s; the RIB: %s", what, ribString(received(t, upSp)))
+			}
+		}
+	}
+	best := func(rib map[netip.Prefix][]ReceivedPath) netip.Addr {
+		for _, p := range rib[pfxA] {
+			if p.Best {
+				return p.Peer
+			}
+		}
+		return netip.Addr{}
+	}
+	apply(t, s1Sp, Route{pfxA, 3})
+	expect("s1's path", func(rib map[netip.Prefix][]ReceivedPath) bool { return best(rib) == s1.addr })
+	apply(t, s2Sp, Route{pfxA, 1})
+	expect("s2's shorter path best", func(rib map[netip.Prefix][]ReceivedPath) bool { return best(rib) == s2.addr })
+
+	// Quiet while nothing changes (keepalives are not changes).
+	select {
+	case <-changed: // one may be pending from the last updates
+	default:
+	}
+	select {
+	case <-changed:
+		t.Error("a change told while nothing changed")
+	case <-time.After(time.Second):
+	}
+
+	if err := s2Sp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	expect("s2's session lost", func(rib map[netip.Prefix][]ReceivedPath) bool { return best(rib) == s1.addr })
+}
