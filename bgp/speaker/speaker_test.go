@@ -191,14 +191,29 @@ func TestEstablishedAfterRestart(t *testing.T) {
 
 // TestReceivedBestPath: with two senders of one prefix, the upstream's best
 // path is the one with the shorter AS path.
-func TestReceivedBestPath(t *testing.T) {
+// upstreamOfTwo is an upstream speaker with two sites' speakers, s1 and s2,
+// peered with it, the sessions established.
+type upstreamOfTwo struct {
+	s1, s2           *node
+	upSp, s1Sp, s2Sp *Speaker
+}
+
+func newUpstreamOfTwo(t *testing.T) upstreamOfTwo {
+	t.Helper()
 	up := newNode(t, "upstream", "127.0.0.1", 65000, true)
 	s1 := newNode(t, "s1", "127.0.0.2", 65001, false)
 	s2 := newNode(t, "s2", "127.0.0.3", 65002, false)
-	upSp := up.start(t, up.peerOf(s1, true), up.peerOf(s2, true))
-	s1Sp := s1.start(t, s1.peerOf(up, false))
-	s2Sp := s2.start(t, s2.peerOf(up, false))
-	waitEstablished(t, upSp, s1.addr, s2.addr)
+	u := upstreamOfTwo{s1: s1, s2: s2}
+	u.upSp = up.start(t, up.peerOf(s1, true), up.peerOf(s2, true))
+	u.s1Sp = s1.start(t, s1.peerOf(up, false))
+	u.s2Sp = s2.start(t, s2.peerOf(up, false))
+	waitEstablished(t, u.upSp, s1.addr, s2.addr)
+	return u
+}
+
+func TestReceivedBestPath(t *testing.T) {
+	u := newUpstreamOfTwo(t)
+	s1, s2, upSp, s1Sp, s2Sp := u.s1, u.s2, u.upSp, u.s1Sp, u.s2Sp
 	w := watchRIB(t, upSp)
 
 	apply(t, s1Sp, Route{pfxA, 3})
@@ -551,13 +566,8 @@ func TestAnnouncerKeepsNothing(t *testing.T) {
 // update, a best path that moves, a session lost), and is quiet while
 // nothing changes: the route observer reads its RIB only then.
 func TestWatchRIB(t *testing.T) {
-	up := newNode(t, "upstream", "127.0.0.1", 65000, true)
-	s1 := newNode(t, "s1", "127.0.0.2", 65001, false)
-	s2 := newNode(t, "s2", "127.0.0.3", 65002, false)
-	upSp := up.start(t, up.peerOf(s1, true), up.peerOf(s2, true))
-	s1Sp := s1.start(t, s1.peerOf(up, false))
-	s2Sp := s2.start(t, s2.peerOf(up, false))
-	waitEstablished(t, upSp, s1.addr, s2.addr)
+	u := newUpstreamOfTwo(t)
+	s1, s2, upSp, s1Sp, s2Sp := u.s1, u.s2, u.upSp, u.s1Sp, u.s2Sp
 	changed := make(chan struct{}, 1)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -598,15 +608,23 @@ func TestWatchRIB(t *testing.T) {
 	apply(t, s2Sp, Route{pfxA, 1})
 	expect("s2's shorter path best", func(rib map[netip.Prefix][]ReceivedPath) bool { return best(rib) == s2.addr })
 
-	// Quiet while nothing changes (keepalives are not changes).
-	select {
-	case <-changed: // one may be pending from the last updates
-	default:
+	// Quiet while nothing changes, sessions up and idle. The
+	// last updates may still be told for a moment (an adj-in event, then
+	// a best path's): wait until 500 ms pass without one, at most 10 s.
+	settled := time.After(10 * time.Second)
+	for quiet := false; !quiet; {
+		select {
+		case <-changed:
+		case <-time.After(500 * time.Millisecond):
+			quiet = true
+		case <-settled:
+			t.Fatal("changes still told 10s after the last update")
+		}
 	}
 	select {
 	case <-changed:
 		t.Error("a change told while nothing changed")
-	case <-time.After(time.Second):
+	case <-time.After(2 * time.Second):
 	}
 
 	if err := s2Sp.Close(); err != nil {

@@ -97,8 +97,8 @@ func TestUnreadableConfig(t *testing.T) {
 }
 
 func TestStatusFlags(t *testing.T) {
-	if _, err := runZDT(t, "status", "--config", "x.yaml", "-o", "yaml"); err == nil || !strings.Contains(err.Error(), `-o "yaml": want table or json`) {
-		t.Errorf("status -o yaml: %v", err)
+	if _, err := runZDT(t, "status", "--config", "x.yaml", "-o", "yaml"); err == nil || !strings.Contains(err.Error(), `-o "yaml": want table or json`) || exitCode(err) != 2 {
+		t.Errorf("status -o yaml: %v; want exit status 2, a usage error", err)
 	}
 	if _, err := runZDT(t, "controller", "--config", "x.yaml"); err == nil || !strings.Contains(err.Error(), `"site" not set`) {
 		t.Errorf("controller without --site: %v", err)

@@ -40,7 +40,7 @@ coordinator fails its services over. Use a switchover for planned moves.`,
 				return err
 			}
 			if _, ok := cfg.Site(siteName); !ok {
-				return fmt.Errorf("--site %q: not a site of cluster %s (sites: %v)", siteName, cfg.Name, cfg.SiteNames())
+				return usageErrorf("--site %q: not a site of cluster %s (sites: %v)", siteName, cfg.Name, cfg.SiteNames())
 			}
 			if err := refusePlaintext(cfg); err != nil {
 				return err

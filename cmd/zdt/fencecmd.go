@@ -55,14 +55,14 @@ fence by itself.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "table" && output != "json" {
-				return fmt.Errorf("-o %q: want table or json", output)
+				return usageErrorf("-o %q: want table or json", output)
 			}
 			cfg, err := loadConfig(configPath)
 			if err != nil {
 				return err
 			}
 			if _, ok := cfg.Site(siteName); !ok {
-				return fmt.Errorf("--site %q: unknown site (sites are %s)", siteName, strings.Join(cfg.SiteNames(), ", "))
+				return usageErrorf("--site %q: unknown site (sites are %s)", siteName, strings.Join(cfg.SiteNames(), ", "))
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()

@@ -81,8 +81,11 @@ func TestFenceConfirm(t *testing.T) {
 	if !errors.Is(err, site.ErrNotFenced) || !strings.Contains(err.Error(), "confirm applies only to a site a failover has fenced") {
 		t.Errorf("confirm a site that is not fenced: %v, want ErrNotFenced saying when confirm applies", err)
 	}
-	if _, err := runZDT(t, "fence", "confirm", "--config", path, "--site", "c", "-o", "yaml"); err == nil || !strings.Contains(err.Error(), `-o "yaml": want table or json`) {
-		t.Errorf("confirm -o yaml: %v", err)
+	if _, err := runZDT(t, "fence", "confirm", "--config", path, "--site", "c", "-o", "yaml"); err == nil || !strings.Contains(err.Error(), `-o "yaml": want table or json`) || exitCode(err) != 2 {
+		t.Errorf("confirm -o yaml: %v; want exit status 2, a usage error", err)
+	}
+	if _, err := runZDT(t, "fence", "confirm", "--config", path, "--site", "x"); err == nil || !strings.Contains(err.Error(), `--site "x": unknown site`) || exitCode(err) != 2 {
+		t.Errorf("confirm --site x: %v; want exit status 2, a usage error", err)
 	}
 
 	out, err := runZDT(t, "fence", "confirm", "--config", path, "--site", "c", "--dry-run")

@@ -101,7 +101,7 @@ asked instead); 2 for a usage or config error, an unknown --service or
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "table" && output != "json" {
-				return fmt.Errorf("-o %q: want table or json", output)
+				return usageErrorf("-o %q: want table or json", output)
 			}
 			if watch && interval <= 0 {
 				return usageErrorf("--interval %s: want a positive duration (2s)", interval)
