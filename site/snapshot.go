@@ -71,8 +71,14 @@ func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
 }
 
 // snapshotReads are the reads of a Snapshot, in one transaction: the
-// sites, the fences, the services, the ops (oldest first), the
-// coordinator's election key and the guests.
+// sites, the fences, the services, the ops (oldest first, at readOps), the
+// coordinator's election key (at readElection) and the guests.
+// The places in snapshotReads of the reads that are not records.
+const (
+	readOps      = 3
+	readElection = 4
+)
+
 func (s *Store) snapshotReads() []clientv3.Op {
 	k := s.keys
 	return []clientv3.Op{
@@ -116,13 +122,13 @@ func (k Keys) decodeSnapshot(resp *clientv3.TxnResponse, op func(*Op), candidate
 	for i, r := range resp.Responses {
 		for _, kv := range r.GetResponseRange().Kvs {
 			switch i {
-			case 3:
+			case readOps:
 				o, err := decodeOp(kv)
 				if err != nil {
 					return nil, err
 				}
 				op(o)
-			case 4:
+			case readElection:
 				candidate(kv)
 			default:
 				if err := k.putRecord(snap, kv); err != nil {

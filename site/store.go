@@ -107,13 +107,6 @@ func get[T any](ctx context.Context, s *Store, key string) (T, *mvccpb.KeyValue,
 	return v, resp.Kvs[0], err
 }
 
-// Watch watches everything under the cluster's root from revision rev on
-// (0: from now). It requires a leader, so a controller cut off from the
-// majority learns it within an election timeout instead of waiting silently.
-func (s *Store) Watch(ctx context.Context, rev int64) clientv3.WatchChan {
-	return s.WatchKey(ctx, s.keys.Root(), true, rev)
-}
-
 // WatchKey watches one key, or every key under a prefix, from revision rev on
 // (0: from now), requiring a leader.
 func (s *Store) WatchKey(ctx context.Context, key string, prefix bool, rev int64) clientv3.WatchChan {

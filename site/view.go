@@ -101,7 +101,7 @@ func (v *View) follow(ctx context.Context) error {
 	reads := v.store.snapshotReads()
 	// Every candidate, not the first alone: the watch then says which
 	// come and go.
-	reads[4] = clientv3.OpGet(v.store.keys.Election(), clientv3.WithPrefix())
+	reads[readElection] = clientv3.OpGet(v.store.keys.Election(), clientv3.WithPrefix())
 	resp, err := v.store.c.Txn(ctx).Then(reads...).Commit()
 	if err != nil {
 		return fmt.Errorf("read cluster state: %w", err)
