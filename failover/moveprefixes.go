@@ -90,7 +90,7 @@ func nextMovePhase(cfg *config.Cluster, snap *site.Snapshot, upstream map[string
 	case site.MoveAnnounce:
 		var why []string
 		for _, p := range svc.Prefixes {
-			if w := prefixNotThere(snap, upstream, cfg.BGP.Headroom, svc.Name, p.String(), mv.To); w != "" {
+			if w := newPathNotThere(snap, upstream, cfg.BGP.Headroom, svc.Name, p.String(), mv.From, mv.To); w != "" {
 				why = append(why, w)
 			}
 		}
@@ -111,6 +111,48 @@ func nextMovePhase(cfg *config.Cluster, snap *site.Snapshot, upstream map[string
 		return mv.Phase, "waiting for the old site to step back: " + strings.Join(why, "; ")
 	}
 	return mv.Phase, ""
+}
+
+// newPathNotThere says why the new site's move-in path for the prefix is
+// not in place at the upstream yet, "" when it is. With an observer
+// record, the best path must lead to the new site and be shorter than the
+// old site's: the new site announces a rung below the headroom the old one
+// holds. A path of the new site that only ties with the old one is not its
+// move-in announcement but a stale one: after a failover from the new site
+// and its quick return, the upstream may still hold the path it announced
+// at the headroom before it went dark, on a session whose hold time has not
+// run out yet. Releasing the old site on that path would leave the traffic
+// with no site to serve it once the stale session ends. Without a record,
+// the new site's report decides (prefixNotThere).
+func newPathNotThere(snap *site.Snapshot, upstream map[string]site.UpstreamRoute, headroom int, service, prefix, from, to string) string {
+	if w := prefixNotThere(snap, upstream, headroom, service, prefix, to); w != "" {
+		return w
+	}
+	rec, ok := upstream[prefix]
+	if !ok {
+		return ""
+	}
+	old, ok := shortestPath(rec, from)
+	if !ok {
+		return ""
+	}
+	if mine, ok := shortestPath(rec, to); ok && mine >= old {
+		return fmt.Sprintf("%s: the observer's path from site %s (%d AS hops) is not shorter than site %s's (%d): not yet the one announced for the move",
+			prefix, to, mine, from, old)
+	}
+	return ""
+}
+
+// shortestPath is the length of the shortest AS path the observer holds
+// from the site for the record's prefix (false: none).
+func shortestPath(rec site.UpstreamRoute, from string) (int, bool) {
+	n, ok := 0, false
+	for _, p := range rec.Paths {
+		if p.Site == from && (!ok || len(p.ASPath) < n) {
+			n, ok = len(p.ASPath), true
+		}
+	}
+	return n, ok
 }
 
 // notRaised says why the old site's path for the prefix is not yet seen
