@@ -7,7 +7,9 @@
 // Each resource is tried once, all in parallel, each bounded by the
 // configured limit: a site that is truly dark does not answer and must not
 // stall the failover. The outcome per resource says "fenced", "nothing to
-// fence", or "unreachable, presumed dark".
+// fence", or "unreachable, presumed dark". A site whose beats stopped is
+// probed before its failover (Suspect, probe.go), so that a resource
+// already silent for the limit is known unreachable when the fence comes.
 //
 // What it does to each kind of resource:
 //   - a PostgreSQL member, through its own administrative connection: if it
@@ -47,6 +49,13 @@ type Fencer struct {
 	log     *zap.Logger
 	// timeout bounds each resource's attempt.
 	timeout time.Duration
+	// leaseTTL times how long a suspected site is probed (probe.go).
+	leaseTTL time.Duration
+
+	mu     sync.Mutex
+	probes map[string]*siteProbe // by site
+	closed bool
+	wg     sync.WaitGroup // the probes' goroutines
 }
 
 // New returns a Fencer for the cluster; each attempt is bounded by the
@@ -59,16 +68,27 @@ func New(cl *config.Cluster, log *zap.Logger) *Fencer {
 	if timeout <= 0 { // a config built in code, not loaded
 		timeout = defaultTimeout
 	}
-	return &Fencer{cluster: cl, log: log, timeout: timeout}
+	ttl := cl.Timings.LeaseTTL
+	if ttl <= 0 {
+		ttl = defaultLeaseTTL
+	}
+	return &Fencer{cluster: cl, log: log, timeout: timeout, leaseTTL: ttl, probes: map[string]*siteProbe{}}
 }
 
-// defaultTimeout is the config's default fencing.timeout.
-const defaultTimeout = 2 * time.Second
+// The config's defaults of fencing.timeout and timings.lease_ttl, for a
+// config built in code.
+const (
+	defaultTimeout  = 2 * time.Second
+	defaultLeaseTTL = 6 * time.Second
+)
 
 // attempt is one resource to fence.
 type attempt struct {
-	resource string
-	fence    func(ctx context.Context) (outcome, detail string, err error)
+	site, resource string
+	fence          func(ctx context.Context) (outcome, detail string, err error)
+	// probe, when set, tells whether the resource answers, changing
+	// nothing (probe.go).
+	probe func(ctx context.Context) error
 }
 
 // Fence fences every resource of the named site that it can reach, in
@@ -91,6 +111,12 @@ func (f *Fencer) Fence(ctx context.Context, siteName string) []site.ResourceOutc
 }
 
 func (f *Fencer) run(ctx context.Context, a attempt) site.ResourceOutcome {
+	if ps := f.probeOf(a.site, a.resource); ps != nil {
+		if since, silent := ps.silentFor(ctx, f.timeout); silent {
+			f.log.Debug("outside fence: resource silent since its site's beats stopped", zap.String("resource", a.resource), zap.Time("since", since))
+			return site.ResourceOutcome{Resource: a.resource, Outcome: site.FenceUnreachable, Detail: silentVerdict(since, f.timeout)}
+		}
+	}
 	actx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	start := time.Now()
@@ -120,11 +146,14 @@ func (f *Fencer) attempts(siteName string) []attempt {
 		name := fmt.Sprintf("member %s at %s", g.Name, siteName)
 		switch g.Driver {
 		case config.DriverPostgres:
-			as = append(as, attempt{resource: name, fence: func(ctx context.Context) (string, string, error) {
+			as = append(as, attempt{site: siteName, resource: name, fence: func(ctx context.Context) (string, string, error) {
 				return f.fencePostgres(ctx, siteName, m)
+			}, probe: func(ctx context.Context) error {
+				_, err := f.observePostgres(ctx, siteName, m)
+				return err
 			}})
 		default:
-			as = append(as, attempt{resource: name, fence: func(context.Context) (string, string, error) {
+			as = append(as, attempt{site: siteName, resource: name, fence: func(context.Context) (string, string, error) {
 				return site.FenceUnsupported, fmt.Sprintf("a %s member is reached only through its own site's tools; its own fencing policy must cover it", g.Driver), nil
 			}})
 		}
@@ -135,8 +164,14 @@ func (f *Fencer) attempts(siteName string) []attempt {
 	}
 	s, _ := f.cluster.Site(siteName)
 	for _, h := range s.Hosts {
-		as = append(as, attempt{resource: "host " + h.Name, fence: func(ctx context.Context) (string, string, error) {
+		as = append(as, attempt{site: siteName, resource: "host " + h.Name, fence: func(ctx context.Context) (string, string, error) {
 			return f.fenceHost(ctx, h, guests)
+		}, probe: func(ctx context.Context) error {
+			host, err := f.dialHost(ctx, h)
+			if err == nil {
+				err = host.Close()
+			}
+			return err
 		}})
 	}
 	return as
@@ -145,12 +180,7 @@ func (f *Fencer) attempts(siteName string) []attempt {
 // fencePostgres makes the member read-only and cuts its sessions if it is
 // a primary.
 func (f *Fencer) fencePostgres(ctx context.Context, siteName string, m config.ReplicationMember) (string, string, error) {
-	pm, err := postgres.New(postgres.Config{
-		Name:         siteName,
-		ConnString:   replrec.WithPassword(m.Conn, m.Password),
-		QueryTimeout: f.timeout,
-		Log:          f.log,
-	})
+	pm, err := f.openPostgres(siteName, m)
 	if err != nil {
 		return "", "", err
 	}
@@ -172,16 +202,47 @@ func (f *Fencer) fencePostgres(ctx context.Context, siteName string, m config.Re
 	return site.FenceDone, fmt.Sprintf("primary (%s) made read-only, its client sessions cut", was), nil
 }
 
+// openPostgres is a driver of the member, through its own administrative
+// connection.
+func (f *Fencer) openPostgres(siteName string, m config.ReplicationMember) (*postgres.Member, error) {
+	return postgres.New(postgres.Config{
+		Name:         siteName,
+		ConnString:   replrec.WithPassword(m.Conn, m.Password),
+		QueryTimeout: f.timeout,
+		Log:          f.log,
+	})
+}
+
+// observePostgres observes the member, changing nothing.
+func (f *Fencer) observePostgres(ctx context.Context, siteName string, m config.ReplicationMember) (replication.Status, error) {
+	pm, err := f.openPostgres(siteName, m)
+	if err != nil {
+		return replication.Status{}, err
+	}
+	defer pm.Close()
+	return pm.Observe(ctx)
+}
+
+// dialHost connects to the host's hypervisor.
+func (f *Fencer) dialHost(ctx context.Context, h config.Host) (*hypervisor.Host, error) {
+	host, err := hypervisor.Dial(ctx, h.URI, hypervisor.Options{Name: h.Name, FailAfter: 2 * f.timeout, Log: f.log})
+	if err != nil {
+		return nil, err
+	}
+	if hl := host.Health(); !hl.Connected {
+		_ = host.Close()
+		return nil, cmpErr(hl.Err, ctx.Err(), "no connection")
+	}
+	return host, nil
+}
+
 // fenceHost destroys every guest of ours that is active at the host.
 func (f *Fencer) fenceHost(ctx context.Context, h config.Host, guests map[string]bool) (string, string, error) {
-	host, err := hypervisor.Dial(ctx, h.URI, hypervisor.Options{Name: h.Name, FailAfter: 2 * f.timeout, Log: f.log})
+	host, err := f.dialHost(ctx, h)
 	if err != nil {
 		return "", "", err
 	}
 	defer func() { _ = host.Close() }()
-	if hl := host.Health(); !hl.Connected {
-		return "", "", cmpErr(hl.Err, ctx.Err(), "no connection")
-	}
 	doms, err := host.List(ctx)
 	if err != nil {
 		return "", "", err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,21 +152,28 @@ func TestFenceReachableSite(t *testing.T) {
 	}
 }
 
+// darkCluster is a cluster whose site b's resources accept connections
+// but never answer: its PostgreSQL member and one host are a blackholed
+// address, its other host a frozen libvirtd (thawed when the test ends).
+func darkCluster(t *testing.T, limit time.Duration) *config.Cluster {
+	t.Helper()
+	hole := sitetest.Blackhole(t)
+	host, port, _ := net.SplitHostPort(hole)
+	frozen := libvirtdtest.Start(t, libvirtdtest.Options{})
+	frozen.Pause()
+	t.Cleanup(frozen.Resume)
+	return cluster(limit, fmt.Sprintf("host=%s port=%s user=zdt dbname=postgres sslmode=disable", host, port),
+		frozen.URI(), "test+tcp://"+hole+"/default")
+}
+
 // TestFenceDarkSite: resources that accept connections but never answer
 // (a frozen PostgreSQL, a frozen libvirtd, a blackholed address) are
 // recorded as unreachable within the limit, not waited for.
 func TestFenceDarkSite(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	hole := sitetest.Blackhole(t)
-	host, port, _ := net.SplitHostPort(hole)
-	frozen := libvirtdtest.Start(t, libvirtdtest.Options{})
-	frozen.Pause()
-	defer frozen.Resume()
-
 	const limit = 500 * time.Millisecond
-	cl := cluster(limit, fmt.Sprintf("host=%s port=%s user=zdt dbname=postgres sslmode=disable", host, port),
-		frozen.URI(), "test+tcp://"+hole+"/default")
+	cl := darkCluster(t, limit)
 	start := time.Now()
 	outs := outside.New(cl, zaptest.NewLogger(t)).Fence(ctx, "b")
 	took := time.Since(start)
@@ -181,5 +189,69 @@ func TestFenceDarkSite(t *testing.T) {
 	// fence is bounded too (generously, for a loaded machine).
 	if bound := 4 * limit; took > bound {
 		t.Errorf("fencing a dark site took %s, more than %s (limit %s per resource)", took, bound, limit)
+	}
+}
+
+// TestFenceSuspectedDarkSite: a site whose beats stopped is probed from
+// then on (Suspect); when its failover's fence comes a fencing.timeout
+// later, every resource that answered no probe is unreachable at once,
+// without a new attempt that would wait the limit again.
+func TestFenceSuspectedDarkSite(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const limit = 500 * time.Millisecond
+	cl := darkCluster(t, limit)
+	f := outside.New(cl, zaptest.NewLogger(t))
+	defer f.Close()
+	f.Suspect("b")
+	// The lease expires and the failover begins after the beats stopped.
+	<-time.After(2 * limit)
+	start := time.Now()
+	outs := f.Fence(ctx, "b")
+	took := time.Since(start)
+	if len(outs) != 3 {
+		t.Fatalf("outcomes: %+v, want 3", outs)
+	}
+	for _, o := range outs {
+		if o.Outcome != site.FenceUnreachable || !strings.HasPrefix(o.Detail, "no answer to any attempt since ") {
+			t.Errorf("%s: %+v, want %q from the probe", o.Resource, o, site.FenceUnreachable)
+		}
+	}
+	if took >= limit {
+		t.Errorf("fencing a site silent since it was suspected took %s, as long as a new attempt (limit %s)", took, limit)
+	}
+	// Once cleared (the site beats again), a fence makes its own attempts.
+	f.Clear("b")
+	for _, o := range f.Fence(ctx, "b") {
+		if o.Outcome != site.FenceUnreachable || !strings.HasPrefix(o.Detail, "no answer within ") {
+			t.Errorf("%s after Clear: %+v, want %q from a new attempt", o.Resource, o, site.FenceUnreachable)
+		}
+	}
+}
+
+// TestFenceSuspectedLiveSite: a site suspected for its late beats but whose
+// resources answer is fenced for real: a probe's answer never stands in
+// for a fence.
+func TestFenceSuspectedLiveSite(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	grp := pgtest.Start(t, 1, pgtest.Options{Names: []string{"b"}})
+	primary := grp.Members[0]
+	d := libvirtdtest.Start(t, libvirtdtest.Options{})
+	h := startGuests(t, ctx, d.URI(), "web-1")
+
+	const limit = 2 * time.Second
+	f := outside.New(cluster(limit, primary.ConnString, d.URI()), zaptest.NewLogger(t))
+	defer f.Close()
+	f.Suspect("b")
+	got := byResource(f.Fence(ctx, "b"))
+	if o := got["member pg at b"]; o.Outcome != site.FenceDone {
+		t.Errorf("member pg at b: %+v, want %q", o, site.FenceDone)
+	}
+	if o := got["host b1"]; o.Outcome != site.FenceDone || o.Detail != "destroyed web-1" {
+		t.Errorf("host b1: %+v, want %q with detail %q", o, site.FenceDone, "destroyed web-1")
+	}
+	if run := running(t, ctx, h); run["web-1"] {
+		t.Error("web-1 runs after the fence")
 	}
 }

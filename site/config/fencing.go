@@ -24,7 +24,9 @@ type fileFencing struct {
 }
 
 // The outside fence runs before every promotion of a failover, so a site
-// that does not answer adds fencing.timeout to the RTO. By default it takes
+// that does not answer adds up to fencing.timeout to the RTO (less when
+// its resources were probed since its beats stopped: package outside). By
+// default it takes
 // a third of lease_ttl (2s with the default lease_ttl), at most half.
 const (
 	fenceTimeoutPerTTL    = 3 // the default fencing.timeout is lease_ttl/3

@@ -24,6 +24,15 @@ type SweeperConfig struct {
 	// OnSwept, when set, is called after the sweeper ended a site's
 	// membership.
 	OnSwept func(site string)
+	// OnLate, when set, is told when another site's beat becomes late (no
+	// new one for LateAfter: late true), and when a late site beats again
+	// (false). Nothing is swept for it; the coordinator's outside fencer
+	// starts probing the late site's resources, so that a failover that
+	// follows need not wait on them (package outside).
+	OnLate func(site string, late bool)
+	// LateAfter is how long a site may send no beat before it is late
+	// (default: half of LeaseTTL).
+	LateAfter time.Duration
 	// OwnBeat, when set, returns the send time of the newest beat of this
 	// controller's own site that etcd committed (Member.LastBeat). The
 	// sweeper then starts paused, and after every Pause it sweeps nobody
@@ -64,6 +73,10 @@ type Sweeper struct {
 
 	mu       sync.Mutex
 	pausedAt time.Time // zero: not paused
+
+	// late are the sites OnLate was told are late, until they beat again
+	// (Run's goroutine only; kept when the watch is made again).
+	late map[string]bool
 }
 
 // NewSweeper returns a sweeper; Run it. With OwnBeat set it starts
@@ -72,7 +85,10 @@ func NewSweeper(cfg SweeperConfig) *Sweeper {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
-	s := &Sweeper{cfg: cfg}
+	if cfg.LateAfter <= 0 {
+		cfg.LateAfter = cfg.LeaseTTL / 2
+	}
+	s := &Sweeper{cfg: cfg, late: map[string]bool{}}
 	if cfg.OwnBeat != nil {
 		s.pausedAt = time.Now()
 	}
@@ -186,10 +202,15 @@ func (s *Sweeper) follow(ctx context.Context, backoff *ctxsleep.Backoff) error {
 				case ev.Type == clientv3.EventTypeDelete:
 					delete(seen, name)
 				default:
+					if s.late[name] {
+						delete(s.late, name)
+						s.cfg.OnLate(name, false)
+					}
 					seen[name] = &seenBeat{rev: ev.Kv.ModRevision, at: at, next: at.Add(s.cfg.LeaseTTL)}
 				}
 			}
 		case <-timer.C:
+			s.tellLate(seen)
 			paused, resumed := s.paused()
 			if resumed {
 				now := time.Now()
@@ -212,13 +233,33 @@ func (s *Sweeper) pausedNow() bool {
 	return !s.pausedAt.IsZero()
 }
 
-// nextSweep is how long until the earliest sweep attempt falls due.
+// nextSweep is how long until the earliest sweep attempt, or the earliest
+// beat to become late, falls due.
 func (s *Sweeper) nextSweep(seen map[string]*seenBeat) time.Duration {
 	wait := time.Hour
-	for _, b := range seen {
+	for name, b := range seen {
 		wait = min(wait, time.Until(b.next))
+		if s.cfg.OnLate != nil && !s.late[name] {
+			wait = min(wait, time.Until(b.at.Add(s.cfg.LateAfter)))
+		}
 	}
 	return max(wait, 0)
+}
+
+// tellLate tells OnLate of every site whose beat has just become late. A
+// paused sweeper tells too: what it starts changes nothing. A site stays
+// late, also once swept, until a beat of it comes.
+func (s *Sweeper) tellLate(seen map[string]*seenBeat) {
+	if s.cfg.OnLate == nil {
+		return
+	}
+	now := time.Now()
+	for name, b := range seen {
+		if !s.late[name] && !now.Before(b.at.Add(s.cfg.LateAfter)) {
+			s.late[name] = true
+			s.cfg.OnLate(name, true)
+		}
+	}
 }
 
 // sweep ends the membership of every site whose beat is a TTL old.

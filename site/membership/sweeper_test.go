@@ -17,7 +17,9 @@ import (
 // its beats stop. It fences itself by its deadline; site b's sweeper ends
 // its membership a lease TTL after the last beat it saw, after the self-
 // fence and while the lease itself is still alive; a then learns that its
-// membership ended and joins again under a new lease.
+// membership ended and joins again under a new lease. The sweeper tells
+// that a is late before it sweeps it, and that it is late no longer once
+// it beats again.
 func TestSweeperEndsASilentMembership(t *testing.T) {
 	ctx := testCtx(t)
 	var silent atomic.Bool
@@ -33,10 +35,20 @@ func TestSweeperEndsASilentMembership(t *testing.T) {
 	lease := f.alive(ctx)
 
 	swept := make(chan time.Time, 1)
+	type lateness struct {
+		late bool
+		at   time.Time
+	}
+	lates := make(chan lateness, 10)
 	sw := NewSweeper(SweeperConfig{Site: "b", Store: f.obs, Log: zaptest.NewLogger(t), LeaseTTL: 2 * time.Second,
 		OnSwept: func(name string) {
 			if name == "a" {
 				swept <- time.Now()
+			}
+		},
+		OnLate: func(name string, late bool) {
+			if name == "a" {
+				lates <- lateness{late, time.Now()}
 			}
 		}})
 	sctx, stopSweeper := context.WithCancel(ctx)
@@ -61,6 +73,14 @@ func TestSweeperEndsASilentMembership(t *testing.T) {
 		t.Errorf("a fenced itself at %s, after its membership ended at %s", fenced.At, at)
 	}
 	t.Logf("self-fenced %s before the sweep", at.Sub(fenced.At))
+	select {
+	case l := <-lates:
+		if !l.late || !l.at.Before(at) {
+			t.Errorf("told late=%v at %s; want late before the sweep at %s", l.late, l.at, at)
+		}
+	default:
+		t.Error("the sweeper swept a without telling first that it was late")
+	}
 	ttl, err := f.obs.Client().TimeToLive(ctx, lease)
 	if err != nil {
 		t.Fatal(err)
@@ -76,6 +96,14 @@ func TestSweeperEndsASilentMembership(t *testing.T) {
 	up := f.next(ctx, site.ControllerUp)
 	if got := f.alive(ctx); got == 0 || got == lease {
 		t.Errorf("a up again (%s) with alive key on lease %x; want a new lease, not %x", up.Reason, got, lease)
+	}
+	select {
+	case l := <-lates:
+		if l.late {
+			t.Error("told a was late again, not that it beats again")
+		}
+	case <-ctx.Done():
+		t.Error("never told that a beats again")
 	}
 }
 

@@ -82,6 +82,9 @@ type Controller struct {
 	member  *membership.Member
 	sweeper *membership.Sweeper
 	coord   *failover.Coordinator
+	// fencer fences dark sites from outside for the coordinator, and
+	// probes a site whose beats stopped.
+	fencer *outside.Fencer
 	// outside runs the notify and shell steps of runbooks while this
 	// controller coordinates.
 	outside *runbooks.Outside
@@ -156,12 +159,14 @@ func New(cfg Config) (*Controller, error) {
 		return nil, err
 	}
 	c.member = membership.New(mcfg)
+	c.fencer = outside.New(cfg.Cluster, cfg.Log)
 	c.sweeper = membership.NewSweeper(membership.SweeperConfig{
 		Site:     me.Name,
 		Store:    c.store,
 		Log:      cfg.Log,
 		LeaseTTL: t.LeaseTTL,
 		OwnBeat:  c.member.LastBeat,
+		OnLate:   c.onLate,
 	})
 	c.outside = runbooks.NewOutside(runbooks.OutsideConfig{AllowShell: cfg.Cluster.Runbooks.AllowShell, Log: cfg.Log})
 	c.coord = failover.New(failover.Config{
@@ -170,7 +175,7 @@ func New(cfg Config) (*Controller, error) {
 		Store:      c.store,
 		Log:        cfg.Log,
 		BeforeStep: cfg.BeforeStep,
-		Fencer:     outside.New(cfg.Cluster, cfg.Log),
+		Fencer:     c.fencer,
 		Outside:    c.outside,
 		OnLeading: func(on bool) {
 			c.leading.Store(on)
@@ -231,6 +236,20 @@ func (c *Controller) serving() bool {
 func (c *Controller) deciding() bool {
 	i := c.member.Info()
 	return i.State == site.ControllerUp && i.FailStatic == ""
+}
+
+// onLate is the sweeper's hook: a site whose beats stopped has its
+// resources probed, so that the outside fence of a failover that follows
+// need not wait on them (package outside). Every controller probes, not
+// only the coordinator: the late site may be the coordinator's, and the
+// next one is elected only once its lease is gone, when the failover
+// begins.
+func (c *Controller) onLate(name string, late bool) {
+	if late {
+		c.fencer.Suspect(name)
+	} else {
+		c.fencer.Clear(name)
+	}
 }
 
 // Member is the site's membership.
@@ -303,6 +322,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	defer c.outside.Close()
+	defer c.fencer.Close()
 	memberDone := make(chan struct{})
 	// Like the guests, the announcements outlive the membership by a
 	// moment: a stopping controller withdraws them after it said so.
