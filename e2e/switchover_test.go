@@ -92,6 +92,12 @@ func TestLabPlannedOps(t *testing.T) {
 		!strings.Contains(string(out), "site b is drained for maintenance: undrain it first") {
 		t.Errorf("a switchover to a drained site: %v, want it refused as drained\n%s", err, out)
 	}
+	// A drill cannot switch over to a drained site until someone undrains
+	// it: it says so at once, not after its --timeout.
+	if stdout, stderr, code := runZDT(ctx, t, zdt, "drill", "switchover", "--site", "c", "--to", "b", "--config", l.ConfigPath(), "--timeout", "3m"); code != 1 ||
+		!strings.Contains(stderr, "site b is drained for maintenance: undrain it first (zdt undrain --site b)") {
+		t.Errorf("a switchover drill to a drained site: exit %d, want 1 and that it is drained\n%s%s", code, stdout, stderr)
+	}
 	run(t, zdt, "undrain", "--site", "b", "--config", l.ConfigPath(), "--wait", "--timeout", "30s")
 	st = status(t, zdt, l)
 	if d := st.site("b").Drain; d != nil {

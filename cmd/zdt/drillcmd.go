@@ -161,9 +161,17 @@ func runSwitchoverDrill(ctx context.Context, progress io.Writer, cfg *config.Clu
 	if len(services) == 0 {
 		return nil, usageErrorf("site %s serves no service now: there is nothing to switch over (zdt status shows where they are)", f.siteName)
 	}
-	to := cmp.Or(f.to, nextSite(cfg, services, f.siteName))
+	to := f.to
+	if to == "" {
+		if to, err = eligibleNextSite(ctx, cfg, sw, services, f.siteName); err != nil {
+			return nil, err
+		}
+	}
 	if to == "" {
 		return nil, usageErrorf("the services of site %s list no other site: give --to", f.siteName)
+	}
+	if err := lastingRefusal(ctx, cfg, sw, services, to); err != nil {
+		return nil, err
 	}
 	started := time.Now()
 	r := &drill.Report{Kind: "switchover", Site: f.siteName, Cluster: cfg.Name, Who: operatorName(), Started: started}
@@ -235,14 +243,64 @@ func runSwitchoverDrill(ctx context.Context, progress io.Writer, cfg *config.Clu
 	return r, nil
 }
 
-// nextSite is the site, other than from, that most of the services list
-// first after it in their orders (ties: the config's order).
-func nextSite(cfg *config.Cluster, services []string, from string) string {
+// eligibleNextSite is nextSite among the sites that are neither fenced nor
+// drained now; when none is, nextSite among all, which lastingRefusal
+// then refuses with why.
+func eligibleNextSite(ctx context.Context, cfg *config.Cluster, sw switchovers, services []string, from string) (string, error) {
+	skip := map[string]bool{}
+	for _, s := range cfg.SiteNames() {
+		if s == from {
+			continue
+		}
+		fenced, err := sw.fenced(ctx, s)
+		if err != nil {
+			return "", err
+		}
+		drained, err := sw.drained(ctx, s)
+		if err != nil {
+			return "", err
+		}
+		skip[s] = fenced || drained
+	}
+	return cmp.Or(nextSite(cfg, services, from, skip), nextSite(cfg, services, from, nil)), nil
+}
+
+// lastingRefusal says why moving the services to site to would be refused
+// until someone acts, not just for now: the drill waits while a
+// switchover is refused for now (another op runs, a standby catches up),
+// and would wait its whole --timeout on these.
+func lastingRefusal(ctx context.Context, cfg *config.Cluster, sw switchovers, services []string, to string) error {
+	for _, name := range services {
+		if svc, ok := cfg.Service(name); ok && !slices.Contains(svc.Sites, to) {
+			return usageErrorf("service %s may not run at site %s (its sites: %s): give --to one of them", name, to, strings.Join(svc.Sites, ", "))
+		}
+	}
+	fenced, err := sw.fenced(ctx, to)
+	if err != nil {
+		return err
+	}
+	if fenced {
+		return fmt.Errorf("site %s is fenced: no switchover moves services to it until it is failed back (zdt failback --site %s); give --to another site", to, to)
+	}
+	drained, err := sw.drained(ctx, to)
+	if err != nil {
+		return err
+	}
+	if drained {
+		return fmt.Errorf("site %s is drained for maintenance: undrain it first (zdt undrain --site %s), or give --to another site", to, to)
+	}
+	return nil
+}
+
+// nextSite is the site, other than from and those in skip, that most of
+// the services list first after it in their orders (ties: the config's
+// order).
+func nextSite(cfg *config.Cluster, services []string, from string, skip map[string]bool) string {
 	votes := map[string]int{}
 	for _, name := range services {
 		svc, _ := cfg.Service(name)
 		for _, s := range svc.Sites {
-			if s != from {
+			if s != from && !skip[s] {
 				votes[s]++
 				break
 			}

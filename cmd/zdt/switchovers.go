@@ -26,6 +26,8 @@ import (
 type switchovers struct {
 	// fenced says whether a site is fenced now.
 	fenced func(ctx context.Context, siteName string) (bool, error)
+	// drained says whether a site is drained for maintenance now.
+	drained func(ctx context.Context, siteName string) (bool, error)
 	// assigned maps each assigned service to its site.
 	assigned func(ctx context.Context) (map[string]string, error)
 	// ask asks for the switchover once it may run, or until ctx ends
@@ -56,17 +58,25 @@ func openSwitchovers(cfg *config.Cluster) (src switchovers, done func(), err err
 		return src, nil, err
 	}
 	if sess != nil {
-		src.fenced = func(ctx context.Context, siteName string) (bool, error) {
+		siteStatus := func(ctx context.Context, siteName string) (site.SiteStatus, error) {
 			var sites []site.SiteStatus
 			if err := sess.call(ctx, http.MethodGet, "/sites", nil, &sites); err != nil {
-				return false, err
+				return site.SiteStatus{}, err
 			}
 			for _, st := range sites {
 				if st.Name == siteName {
-					return st.Fence != nil, nil
+					return st, nil
 				}
 			}
-			return false, fmt.Errorf("GET /sites: no site %s in the answer", siteName)
+			return site.SiteStatus{}, fmt.Errorf("GET /sites: no site %s in the answer", siteName)
+		}
+		src.fenced = func(ctx context.Context, siteName string) (bool, error) {
+			st, err := siteStatus(ctx, siteName)
+			return st.Fence != nil, err
+		}
+		src.drained = func(ctx context.Context, siteName string) (bool, error) {
+			st, err := siteStatus(ctx, siteName)
+			return st.Drain != nil, err
 		}
 		src.assigned = func(ctx context.Context) (map[string]string, error) {
 			var services []site.ServiceStatus
@@ -134,6 +144,13 @@ func openSwitchovers(cfg *config.Cluster) (src switchovers, done func(), err err
 		}
 		_, ok := snap.Fences[siteName]
 		return ok, nil
+	}
+	src.drained = func(ctx context.Context, siteName string) (bool, error) {
+		snap, err := store.Snapshot(ctx)
+		if err != nil {
+			return false, etcdError(cfg, err)
+		}
+		return snap.Drained(siteName), nil
 	}
 	src.assigned = func(ctx context.Context) (map[string]string, error) {
 		snap, err := store.Snapshot(ctx)
