@@ -32,6 +32,20 @@ import (
 // Table is the table the responder writes to, made on first use.
 const Table = "zdt_responder"
 
+// A connection to one member is bounded twice. Its TCP handshake, which a
+// dark site's member (links cut) never answers, takes dialTimeout at most,
+// so that the next member in the connection string is tried soon. The
+// whole of it (handshake, start-up, authentication and the read-write
+// check: four round trips or so) takes connectTimeout at most, enough for a
+// member a site away over links of 100 ms and more each way. One bound of
+// 300 ms for both made every new connection to a remote primary fail at
+// 100 ms between the sites: the soak's client lost its writes for good once
+// the pool renewed its connections (pgxpool's MaxConnLifetime, an hour).
+const (
+	dialTimeout    = 400 * time.Millisecond
+	connectTimeout = 5 * time.Second
+)
+
 // writeTimeout bounds one write request: an unacknowledged write fails
 // fast, and the client tries the next.
 const writeTimeout = 2 * time.Second
@@ -61,7 +75,8 @@ func New(site, databaseURL string, log *zap.Logger) (*Server, error) {
 	cfg.MaxConns = 4
 	cfg.MinConns = 2
 	cfg.HealthCheckPeriod = 250 * time.Millisecond
-	cfg.ConnConfig.ConnectTimeout = 300 * time.Millisecond
+	cfg.ConnConfig.ConnectTimeout = connectTimeout
+	cfg.ConnConfig.DialFunc = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 15 * time.Second}).DialContext
 	if s.pool, err = pgxpool.NewWithConfig(context.Background(), cfg); err != nil {
 		return nil, fmt.Errorf("database pool: %w", err)
 	}
