@@ -9,11 +9,14 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/zdt-project/zdt/failover"
 	"github.com/zdt-project/zdt/runbooks"
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
+	"github.com/zdt-project/zdt/site/ctxsleep"
 )
 
 func newFailbackCommand() *cobra.Command {
@@ -172,13 +175,21 @@ func switchBackList(reqs []failover.SwitchoverRequest, dryRun bool) string {
 // awaitRequest plans from a snapshot, and again on every change of the
 // cluster's state, until the plan has no blockers, and then journals the op
 // (RequestOp: planned again if another op was journaled meanwhile); or,
-// when ctx ends first, it returns the last blockers.
+// when ctx ends first, it returns the last blockers. A read that a member
+// could not serve (it restarts: a site failed back a moment ago) is made
+// again, to another member, until ctx ends; a write that failed is not, for
+// it may have landed.
 func awaitRequest(ctx context.Context, store *site.Store, plan func(*site.Snapshot) (*site.Op, []string)) (*site.Op, []string, error) {
+	backoff := ctxsleep.NewBackoff(50*time.Millisecond, time.Second)
 	for {
 		snap, err := store.Snapshot(ctx)
+		if status.Code(err) == codes.Unavailable && backoff.Wait(ctx) == nil {
+			continue
+		}
 		if err != nil {
 			return nil, nil, err
 		}
+		backoff.Reset()
 		op, why := plan(snap)
 		if len(why) == 0 {
 			// Journaled only if no op was journaled since the plan's
