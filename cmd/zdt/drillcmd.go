@@ -247,20 +247,13 @@ func runSwitchoverDrill(ctx context.Context, progress io.Writer, cfg *config.Clu
 // drained now; when none is, nextSite among all, which lastingRefusal
 // then refuses with why.
 func eligibleNextSite(ctx context.Context, cfg *config.Cluster, sw switchovers, services []string, from string) (string, error) {
+	st, err := sw.standing(ctx)
+	if err != nil {
+		return "", err
+	}
 	skip := map[string]bool{}
 	for _, s := range cfg.SiteNames() {
-		if s == from {
-			continue
-		}
-		fenced, err := sw.fenced(ctx, s)
-		if err != nil {
-			return "", err
-		}
-		drained, err := sw.drained(ctx, s)
-		if err != nil {
-			return "", err
-		}
-		skip[s] = fenced || drained
+		skip[s] = st.fenced[s] || st.drained[s]
 	}
 	return cmp.Or(nextSite(cfg, services, from, skip), nextSite(cfg, services, from, nil)), nil
 }
@@ -275,18 +268,13 @@ func lastingRefusal(ctx context.Context, cfg *config.Cluster, sw switchovers, se
 			return usageErrorf("service %s may not run at site %s (its sites: %s): give --to one of them", name, to, strings.Join(svc.Sites, ", "))
 		}
 	}
-	fenced, err := sw.fenced(ctx, to)
-	if err != nil {
+	st, err := sw.standing(ctx)
+	switch {
+	case err != nil:
 		return err
-	}
-	if fenced {
+	case st.fenced[to]:
 		return fmt.Errorf("site %s is fenced: no switchover moves services to it until it is failed back (zdt failback --site %s); give --to another site", to, to)
-	}
-	drained, err := sw.drained(ctx, to)
-	if err != nil {
-		return err
-	}
-	if drained {
+	case st.drained[to]:
 		return fmt.Errorf("site %s is drained for maintenance: undrain it first (zdt undrain --site %s), or give --to another site", to, to)
 	}
 	return nil

@@ -124,8 +124,6 @@ func TestEligibleNextSite(t *testing.T) {
 // standing is a cluster, to the drill, in which site fenced is fenced and
 // site drained drained ("": none).
 func standing(fenced, drained string) switchovers {
-	return switchovers{
-		fenced:  func(_ context.Context, s string) (bool, error) { return s == fenced, nil },
-		drained: func(_ context.Context, s string) (bool, error) { return s == drained, nil },
-	}
+	st := siteStanding{fenced: map[string]bool{fenced: fenced != ""}, drained: map[string]bool{drained: drained != ""}}
+	return switchovers{standing: func(context.Context) (siteStanding, error) { return st, nil }}
 }

@@ -24,10 +24,9 @@ import (
 // and asks for them: through a controller's API with a token, in etcd
 // otherwise.
 type switchovers struct {
-	// fenced says whether a site is fenced now.
-	fenced func(ctx context.Context, siteName string) (bool, error)
-	// drained says whether a site is drained for maintenance now.
-	drained func(ctx context.Context, siteName string) (bool, error)
+	// standing reads, in one go, which sites are fenced and which drained
+	// for maintenance now.
+	standing func(ctx context.Context) (siteStanding, error)
 	// assigned maps each assigned service to its site.
 	assigned func(ctx context.Context) (map[string]string, error)
 	// ask asks for the switchover once it may run, or until ctx ends
@@ -44,6 +43,18 @@ type switchovers struct {
 	failoverOf func(ctx context.Context, siteName string, since time.Time) (*site.Op, error)
 }
 
+// siteStanding is which sites are fenced and which drained, as read at
+// one instant.
+type siteStanding struct {
+	fenced, drained map[string]bool
+}
+
+// fenced says whether the site is fenced now.
+func (sw switchovers) fenced(ctx context.Context, siteName string) (bool, error) {
+	st, err := sw.standing(ctx)
+	return st.fenced[siteName], err
+}
+
 // isFailoverOf reports whether op is a failover of siteName created at
 // since or later.
 func isFailoverOf(op *site.Op, siteName string, since time.Time) bool {
@@ -58,25 +69,16 @@ func openSwitchovers(cfg *config.Cluster) (src switchovers, done func(), err err
 		return src, nil, err
 	}
 	if sess != nil {
-		siteStatus := func(ctx context.Context, siteName string) (site.SiteStatus, error) {
+		src.standing = func(ctx context.Context) (siteStanding, error) {
 			var sites []site.SiteStatus
 			if err := sess.call(ctx, http.MethodGet, "/sites", nil, &sites); err != nil {
-				return site.SiteStatus{}, err
+				return siteStanding{}, err
 			}
-			for _, st := range sites {
-				if st.Name == siteName {
-					return st, nil
-				}
+			st := siteStanding{fenced: map[string]bool{}, drained: map[string]bool{}}
+			for _, s := range sites {
+				st.fenced[s.Name], st.drained[s.Name] = s.Fence != nil, s.Drain != nil
 			}
-			return site.SiteStatus{}, fmt.Errorf("GET /sites: no site %s in the answer", siteName)
-		}
-		src.fenced = func(ctx context.Context, siteName string) (bool, error) {
-			st, err := siteStatus(ctx, siteName)
-			return st.Fence != nil, err
-		}
-		src.drained = func(ctx context.Context, siteName string) (bool, error) {
-			st, err := siteStatus(ctx, siteName)
-			return st.Drain != nil, err
+			return st, nil
 		}
 		src.assigned = func(ctx context.Context) (map[string]string, error) {
 			var services []site.ServiceStatus
@@ -137,20 +139,17 @@ func openSwitchovers(cfg *config.Cluster) (src switchovers, done func(), err err
 		return src, nil, err
 	}
 	store := site.NewStore(client, cfg.Name)
-	src.fenced = func(ctx context.Context, siteName string) (bool, error) {
+	src.standing = func(ctx context.Context) (siteStanding, error) {
 		snap, err := store.Snapshot(ctx)
 		if err != nil {
-			return false, etcdError(cfg, err)
+			return siteStanding{}, etcdError(cfg, err)
 		}
-		_, ok := snap.Fences[siteName]
-		return ok, nil
-	}
-	src.drained = func(ctx context.Context, siteName string) (bool, error) {
-		snap, err := store.Snapshot(ctx)
-		if err != nil {
-			return false, etcdError(cfg, err)
+		st := siteStanding{fenced: map[string]bool{}, drained: map[string]bool{}}
+		for _, name := range cfg.SiteNames() {
+			_, st.fenced[name] = snap.Fences[name]
+			st.drained[name] = snap.Drained(name)
 		}
-		return snap.Drained(siteName), nil
+		return st, nil
 	}
 	src.assigned = func(ctx context.Context) (map[string]string, error) {
 		snap, err := store.Snapshot(ctx)
