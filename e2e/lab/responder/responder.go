@@ -153,13 +153,12 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request) {
 	// start over.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
 	defer cancel()
-	var id int64
-	err = s.pool.QueryRow(ctx, insertRow, client, seq, s.site).Scan(&id)
+	id, err := s.insert(ctx, client, seq)
 	if err != nil && isMissingTable(err) {
 		// Two sessions making the table at once: one of them fails (a
 		// unique violation in the catalog), and the table is there.
 		_, _ = s.pool.Exec(ctx, createTable)
-		err = s.pool.QueryRow(ctx, insertRow, client, seq, s.site).Scan(&id)
+		id, err = s.insert(ctx, client, seq)
 	}
 	if err != nil {
 		s.log.Warn("write not acknowledged", zap.String("client", client), zap.Int64("seq", seq), zap.Error(err))
@@ -169,8 +168,47 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "%s %d\n", s.site, id)
 }
 
-// isMissingTable reports a PostgreSQL undefined_table error (42P01).
-func isMissingTable(err error) bool {
-	var pe interface{ SQLState() string }
-	return errors.As(err, &pe) && pe.SQLState() == "42P01"
+// insert writes one row and returns its id. A write refused as read-only
+// says, in the log, what its session was connected to (a member whose
+// fence was not lifted, or a session that outlived its primary), and the
+// session is closed, as an application does that connects with
+// target_session_attrs=read-write: that attribute is checked when a
+// session starts, and the next one starts at whichever member takes
+// writes now.
+func (s *Server) insert(ctx context.Context, client string, seq int64) (int64, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Release()
+	var id int64
+	err = conn.QueryRow(ctx, insertRow, client, seq, s.site).Scan(&id)
+	if sqlState(err) == "25006" {
+		var (
+			addr              string
+			recovery          bool
+			defaultRO, thisRO string
+			backend           int32
+		)
+		derr := conn.QueryRow(ctx, `SELECT coalesce(host(inet_server_addr()), 'local'), pg_is_in_recovery(),
+			current_setting('default_transaction_read_only'), current_setting('transaction_read_only'), pg_backend_pid()`).
+			Scan(&addr, &recovery, &defaultRO, &thisRO, &backend)
+		s.log.Warn("write refused as read-only", zap.String("server", addr), zap.Bool("in_recovery", recovery),
+			zap.String("default_transaction_read_only", defaultRO), zap.String("transaction_read_only", thisRO),
+			zap.Int32("backend_pid", backend), zap.Error(derr))
+		_ = conn.Conn().Close(ctx) // the pool drops it on Release
+	}
+	return id, err
 }
+
+// sqlState is err's SQLSTATE, or "".
+func sqlState(err error) string {
+	var pe interface{ SQLState() string }
+	if errors.As(err, &pe) {
+		return pe.SQLState()
+	}
+	return ""
+}
+
+// isMissingTable reports a PostgreSQL undefined_table error (42P01).
+func isMissingTable(err error) bool { return sqlState(err) == "42P01" }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"go.etcd.io/etcd/pkg/v3/proxy"
 	"go.uber.org/zap"
 
@@ -79,25 +80,75 @@ func TestResponderRemotePrimary(t *testing.T) {
 	case err := <-p.Error():
 		t.Fatalf("delay proxy: %v", err)
 	}
-	defer p.Close()
+	t.Cleanup(func() { _ = p.Close() }) // after the responder's, whose sessions it carries
 	p.DelayTx(100*time.Millisecond, 0)
 	p.DelayRx(100*time.Millisecond, 0)
 	host, port, _ := net.SplitHostPort(from)
 	conn := strings.Replace(g.Members[0].ConnString, fmt.Sprintf("host=127.0.0.1 port=%d", g.Members[0].Port), "host="+host+" port="+port, 1)
-	srv, err := responder.New("a", conn, zap.NewNop())
+	base := startResponder(t, "a", conn)
+	if got := writeUntilAcknowledged(t, base, "remote", 1); !strings.HasPrefix(got, "a ") {
+		t.Fatalf("writes through a 100 ms link are not acknowledged; the last: %q", got)
+	}
+}
+
+// startResponder serves site's responder, writing to conn, until the test
+// ends, and returns its URL.
+func startResponder(t *testing.T, site, conn string) string {
+	t.Helper()
+	srv, err := responder.New(site, conn, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
-	base := serve(t, srv)
-	// The first writes may come before the table is made; a handful of
-	// tries, each bounded by the responder's own write timeout.
+	t.Cleanup(srv.Close)
+	return serve(t, srv)
+}
+
+// writeUntilAcknowledged sends writes of client, numbered from seq on,
+// until one is acknowledged, ten at most (the first may come before the
+// table is made, or go to a session that is refused), and returns the
+// last answer.
+func writeUntilAcknowledged(t *testing.T, base, client string, seq int) string {
+	t.Helper()
 	var got string
-	for seq := 1; seq <= 10 && !strings.HasPrefix(got, "a "); seq++ {
-		got = post(t, fmt.Sprintf("%s/write?client=remote&seq=%d", base, seq))
+	for i := range 10 {
+		if got = post(t, fmt.Sprintf("%s/write?client=%s&seq=%d", base, client, seq+i)); !strings.Contains(got, ": ") {
+			return got // "a 42": acknowledged
+		}
 	}
-	if !strings.HasPrefix(got, "a ") {
-		t.Fatalf("writes through a 100 ms link are not acknowledged; the last: %q", got)
+	return got
+}
+
+// A primary fenced under the responder's sessions (read-only), and its
+// standby promoted: the responder's sessions were started at the old
+// primary, so the first write may be refused as read-only, but a refused
+// session is closed and the next starts at the new primary
+// (target_session_attrs=read-write), where the writes are acknowledged.
+// Keeping its sessions, the responder refused every write until the pool
+// renewed them, an hour later.
+func TestResponderFollowsThePrimary(t *testing.T) {
+	g := pgtest.Start(t, 2, pgtest.Options{})
+	old, next := g.Members[0], g.Members[1]
+	conn := strings.Replace(old.ConnString, fmt.Sprintf("host=127.0.0.1 port=%d", old.Port),
+		fmt.Sprintf("host=127.0.0.1,127.0.0.1 port=%d,%d target_session_attrs=read-write", old.Port, next.Port), 1)
+	base := startResponder(t, "a", conn)
+	if got := writeUntilAcknowledged(t, base, "f", 1); !strings.HasPrefix(got, "a ") {
+		t.Fatalf("writes to the first primary are not acknowledged; the last: %q", got)
+	}
+	g.WaitStreaming(old, next) // the table is at the standby too
+	ctx := context.Background()
+	old.Exec(ctx, `ALTER SYSTEM SET default_transaction_read_only = on`, `SELECT pg_reload_conf()`)
+	old.Eventually(10*time.Second, func(c *pgx.Conn) (bool, string) {
+		var ro string
+		err := c.QueryRow(ctx, `SHOW default_transaction_read_only`).Scan(&ro)
+		return err == nil && ro == "on", fmt.Sprintf("default_transaction_read_only %s, %v", ro, err)
+	})
+	next.Exec(ctx, `SELECT pg_promote()`)
+	if got := writeUntilAcknowledged(t, base, "f", 100); !strings.HasPrefix(got, "a ") {
+		t.Fatalf("no write acknowledged by the new primary in 10 tries; the last: %q", got)
+	}
+	var n int
+	if err := next.Connect(ctx).QueryRow(ctx, `SELECT count(*) FROM `+responder.Table+` WHERE client = 'f' AND seq >= 100`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("writes at the new primary: %d, %v; want the one acknowledged", n, err)
 	}
 }
 
