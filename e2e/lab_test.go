@@ -354,8 +354,15 @@ func stopLab(t *testing.T, zdt, dir string) {
 	if err != nil {
 		return // the lab was never created
 	}
+	dumps := map[string]int64{}
 	if t.Failed() {
 		logStatus(t, zdt, l)
+		logReplicationReports(t, l)
+		for _, name := range l.SiteNames() {
+			if from, err := l.DumpController(name); err == nil {
+				dumps[name] = from
+			}
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -373,13 +380,67 @@ func stopLab(t *testing.T, zdt, dir string) {
 		if l.InNetns() {
 			logTail(t, l.ResponderLogPath(name), 2<<10)
 		}
+		if from, ok := dumps[name]; ok {
+			logStuckGoroutines(t, l.LogPath(name), from)
+		}
 	}
 	logTail(t, l.ObserverLogPath(), 4<<10)
 }
 
+// logReplicationReports shows every site's replication report as etcd
+// holds it, with when it was written: a report that stopped changing is a
+// reconciler that stopped.
+func logReplicationReports(t *testing.T, l *lab.Lab) {
+	cli := etcdClient(t, l, l.SiteNames()...)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	keys := site.NewKeys(l.Cluster())
+	var out []string
+	for _, name := range l.SiteNames() {
+		resp, err := cli.Get(ctx, keys.SiteReplication(name))
+		switch {
+		case err != nil:
+			out = append(out, fmt.Sprintf("%s: %v", name, err))
+		case len(resp.Kvs) == 0:
+			out = append(out, name+": none")
+		default:
+			out = append(out, fmt.Sprintf("%s (mod revision %d): %s", name, resp.Kvs[0].ModRevision, resp.Kvs[0].Value))
+		}
+	}
+	t.Logf("replication reports at the failure (%s):\n%s", time.Now().UTC().Format(time.RFC3339Nano), strings.Join(out, "\n"))
+}
+
+// logStuckGoroutines shows, from the stacks a controller wrote to its log
+// at SIGQUIT (from offset from on), the goroutines in zdt's code that had
+// waited for a minute or more, and every reconciler pass under way: where
+// a controller that stopped acting was stuck.
+func logStuckGoroutines(t *testing.T, path string, from int64) {
+	data, err := os.ReadFile(path)
+	if err != nil || int64(len(data)) < from {
+		return
+	}
+	var shown []string
+	size := 0
+	for _, g := range strings.Split(string(data[from:]), "\n\n") {
+		head, _, _ := strings.Cut(g, "\n")
+		if !strings.HasPrefix(head, "goroutine ") || !strings.Contains(g, "zdt-project/zdt/") {
+			continue
+		}
+		if !strings.Contains(head, "minutes]") && !strings.Contains(g, "Reconciler).pass(") {
+			continue
+		}
+		if size += len(g); size > 24<<10 {
+			shown = append(shown, "(more left out)")
+			break
+		}
+		shown = append(shown, g)
+	}
+	t.Logf("goroutines of %s's controller waiting for minutes, and its reconciler passes, at SIGQUIT:\n%s", path, strings.Join(shown, "\n\n"))
+}
+
 // keyLine matches the lines of a controller's log that say what its site
 // did: membership changes, self-fences, fail static, sweeps, op ends.
-var keyLine = regexp.MustCompile(`"msg":"(membership state|self-fenced|fail static[^"]*|FAIL STATIC[^"]*|etcd has failed[^"]*|etcd works again[^"]*|no beat from a site[^"]*|op ended|elected coordinator|lease renewed late|replication action)"`)
+var keyLine = regexp.MustCompile(`"msg":"(membership state|self-fenced|fail static[^"]*|FAIL STATIC[^"]*|etcd has failed[^"]*|etcd works again[^"]*|no beat from a site[^"]*|op ended|elected coordinator|lease renewed late|replication action[^"]*|promotion refused|publish replication report)"`)
 
 // logKeyLines shows the key lines of a controller's log, at most the last
 // 80.

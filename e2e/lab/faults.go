@@ -21,13 +21,9 @@ import (
 // the way out. The site's PostgreSQL server and libvirtd keep running.
 // ErrNotRunning if the controller does not run.
 func (l *Lab) CrashController(site string) (pid int, err error) {
-	if _, err := l.Site(site); err != nil {
+	p, pid, err := l.runningController(site)
+	if err != nil {
 		return 0, err
-	}
-	p := controllerOf(site)
-	pid, ok := l.running(p)
-	if !ok {
-		return 0, fmt.Errorf("the controller of site %s is %w", site, ErrNotRunning)
 	}
 	if err := syscall.Kill(p.group(pid), syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return pid, fmt.Errorf("kill %s (process group %d): %w", p, pid, err)
@@ -133,4 +129,47 @@ func childrenOf(pid int) []int {
 		}
 	}
 	return out
+}
+
+// DumpController ends the site's controller with SIGQUIT, on which the Go
+// runtime writes every goroutine's stack to the controller's log before it
+// exits: what a test that failed shows of a controller that may be stuck.
+// It returns the log's size before the signal, where the stacks begin.
+// ErrNotRunning if the controller does not run; a controller that is
+// stopped (SIGSTOP) is continued first.
+func (l *Lab) DumpController(site string) (from int64, err error) {
+	p, pid, err := l.runningController(site)
+	if err != nil {
+		return 0, err
+	}
+	if fi, err := os.Stat(l.LogPath(site)); err == nil {
+		from = fi.Size()
+	}
+	// To the controller alone: a SIGQUIT to its group would end the
+	// processes it started the same way.
+	for _, sig := range []syscall.Signal{syscall.SIGQUIT, syscall.SIGCONT} {
+		if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return from, fmt.Errorf("signal %v to %s (pid %d): %w", sig, p, pid, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), killWait)
+	defer cancel()
+	if left := l.waitGone(ctx, []victim{{p, pid}}); len(left) > 0 {
+		return from, fmt.Errorf("%s (pid %d) is still there %s after SIGQUIT", p, pid, killWait)
+	}
+	return from, l.forget(p)
+}
+
+// runningController is the site's controller and its pid; ErrNotRunning
+// if it does not run.
+func (l *Lab) runningController(site string) (proc, int, error) {
+	if _, err := l.Site(site); err != nil {
+		return proc{}, 0, err
+	}
+	p := controllerOf(site)
+	pid, ok := l.running(p)
+	if !ok {
+		return p, 0, fmt.Errorf("the controller of site %s is %w", site, ErrNotRunning)
+	}
+	return p, pid, nil
 }
