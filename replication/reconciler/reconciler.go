@@ -85,6 +85,9 @@ type Reconciler struct {
 	// Run's goroutine only.
 	published   map[string]site.MemberReport
 	publishedAt time.Time
+	// publishErr is why the last report was not written ("" once one
+	// is): the same reason is logged once, not every pass.
+	publishErr string
 }
 
 // group is one replication group with a member at this site, and what the
@@ -338,8 +341,14 @@ func (r *Reconciler) pass(ctx context.Context) {
 	if ctx.Err() != nil {
 		return // the state changed: the next pass reports
 	}
-	if err := r.publish(ctx, reports); err != nil {
+	err := r.publish(ctx, reports)
+	switch {
+	case err != nil && err.Error() != r.publishErr:
+		r.publishErr = err.Error()
 		r.log.Warn("publish replication report", zap.Error(err))
+	case err == nil && r.publishErr != "":
+		r.publishErr = ""
+		r.log.Info("replication report published again")
 	}
 }
 
