@@ -75,8 +75,7 @@ func TestNetnsCoordinatorKilledMidSwitchover(t *testing.T) {
 	}
 	waitServedBy(ctx, t, other, coord, 20)
 	res, otherRes := stop(), stopOther()
-	t.Logf("client: %d requests, %d failed, longest outage %s, %d writes acknowledged, %d missing; answered by %+v",
-		res.Sent, res.Failed, res.LongestOutage().Round(time.Millisecond), res.Acknowledged, res.Missing, res.AnsweredBy)
+	logClient(t, res)
 	for _, p := range []*drill.Probe{probe, other} {
 		if wrong := drill.CheckTakeover(p.History(), from, op.Ended, time.Time{}); len(wrong) > 0 {
 			t.Errorf("a client's history after the switchover ended:\n  %s", strings.Join(wrong, "\n  "))

@@ -57,8 +57,7 @@ func TestNetnsSitesDelayed(t *testing.T) {
 	case <-time.After(netnsDelayRun - time.Since(start)):
 	}
 	res := stop()
-	t.Logf("client: %d requests, %d failed, longest outage %s, %d writes acknowledged, %d missing; answered by %+v",
-		res.Sent, res.Failed, res.LongestOutage().Round(time.Millisecond), res.Acknowledged, res.Missing, res.AnsweredBy)
+	logClient(t, res)
 
 	for _, r := range probe.History() {
 		if r.Site != "" && r.Site != "a" {
@@ -72,6 +71,18 @@ func TestNetnsSitesDelayed(t *testing.T) {
 	if wrong := drill.CheckSequence(probe.History()); len(wrong) > 0 {
 		t.Errorf("the client's writes: %s", strings.Join(wrong, "; "))
 	}
+	nothingFailedOver(ctx, t, s, opsBefore)
+	st := status(t, s.zdt, s.l)
+	if wrong := finalStateWrong(s, st); len(wrong) > 0 {
+		t.Errorf("the cluster after a minute over delayed links:\n  %s", strings.Join(wrong, "\n  "))
+	}
+}
+
+// nothingFailedOver checks that no site fenced itself or is fenced, and
+// that no op ran but those of opsBefore: what a lab where nothing failed
+// must show.
+func nothingFailedOver(ctx context.Context, t *testing.T, s *settledLab, opsBefore []string) {
+	t.Helper()
 	for _, name := range s.l.SiteNames() {
 		if at := firstLogLine(t, s.l.LogPath(name), "self-fenced"); !at.IsZero() {
 			t.Errorf("site %s fenced itself at %v", name, at)
@@ -88,10 +99,6 @@ func TestNetnsSitesDelayed(t *testing.T) {
 		if !slices.Contains(opsBefore, id) {
 			t.Errorf("op %s ran while nothing failed", id)
 		}
-	}
-	st := status(t, s.zdt, s.l)
-	if wrong := finalStateWrong(s, st); len(wrong) > 0 {
-		t.Errorf("the cluster after a minute over delayed links:\n  %s", strings.Join(wrong, "\n  "))
 	}
 }
 

@@ -23,6 +23,34 @@ func NewClient(cfg *config.Cluster, endpoints []string, log *zap.Logger) (*clien
 	if len(endpoints) == 0 {
 		endpoints = cfg.Etcd.Endpoints
 	}
+	return newClient(cfg, endpoints, len(endpoints) > 1, log)
+}
+
+// NewOthersClients connects to the etcd member of every site but
+// siteName, a client each, for a controller whose own client talks to its
+// site's member alone: the way around that member when it is lost (see
+// membership.Config.Fallback). Every request they send requires a leader,
+// so that a member without one refuses it at once. On an error it closes
+// the clients it made.
+func NewOthersClients(cfg *config.Cluster, siteName string, log *zap.Logger) ([]*clientv3.Client, error) {
+	var clients []*clientv3.Client
+	for _, s := range cfg.Sites {
+		if s.Name == siteName || s.Etcd.ClientURL == "" {
+			continue
+		}
+		c, err := newClient(cfg, []string{s.Etcd.ClientURL}, true, log)
+		if err != nil {
+			for _, c := range clients {
+				_ = c.Close()
+			}
+			return nil, fmt.Errorf("site %s's etcd member: %w", s.Name, err)
+		}
+		clients = append(clients, c)
+	}
+	return clients, nil
+}
+
+func newClient(cfg *config.Cluster, endpoints []string, leader bool, log *zap.Logger) (*clientv3.Client, error) {
 	var tlsCfg *tls.Config
 	if t := cfg.Etcd.TLS; t != nil {
 		info := transport.TLSInfo{CertFile: t.Cert, KeyFile: t.Key, TrustedCAFile: t.CA}
@@ -32,7 +60,7 @@ func NewClient(cfg *config.Cluster, endpoints []string, log *zap.Logger) (*clien
 		}
 	}
 	var dial []grpc.DialOption
-	if len(endpoints) > 1 {
+	if leader {
 		dial = append(dial, grpc.WithChainUnaryInterceptor(requireLeader))
 	}
 	c, err := clientv3.New(clientv3.Config{

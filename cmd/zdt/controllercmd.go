@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -82,7 +83,12 @@ coordinator fails its services over. Use a switchover for planned moves.`,
 			defer client.Close()
 			// The controller looks after its own member: its database's
 			// size, defragmentation, the NOSPACE alarm (package etcdmaint).
-			var maint *etcdmaint.Config
+			// Its membership renews through the other sites' members too,
+			// should its own be lost.
+			var (
+				maint    *etcdmaint.Config
+				fallback []*clientv3.Client
+			)
 			if embedDir != "" {
 				cluster, err := site.NewClient(cfg, nil, log)
 				if err != nil {
@@ -90,6 +96,12 @@ coordinator fails its services over. Use a switchover for planned moves.`,
 				}
 				defer cluster.Close()
 				maint = &etcdmaint.Config{Member: client, Cluster: cluster}
+				if fallback, err = site.NewOthersClients(cfg, siteName, log); err != nil {
+					return err
+				}
+				for _, c := range fallback {
+					defer c.Close()
+				}
 			}
 			ctrl, err := controller.New(controller.Config{
 				Cluster:      cfg,
@@ -99,6 +111,7 @@ coordinator fails its services over. Use a switchover for planned moves.`,
 				RevokeOnStop: true,
 				EtcdMember:   memberStatus,
 				EtcdMaint:    maint,
+				Fallback:     fallback,
 				Profiles:     profiles,
 			})
 			if err != nil {

@@ -25,7 +25,13 @@ type Config struct {
 	Site  string
 	API   string // the controller's API address, published in the alive key
 	Store *site.Store
-	Log   *zap.Logger
+	// Fallback, when set, reaches etcd through the other sites' members,
+	// one store (of one member) each: a controller whose Store talks to
+	// its own member alone renews through them too, so that losing that
+	// member (its peers cut off) does not cost the site its lease (see
+	// fallback.go).
+	Fallback []*site.Store
+	Log      *zap.Logger
 
 	LeaseTTL        time.Duration // whole seconds
 	RenewInterval   time.Duration
@@ -99,6 +105,9 @@ type Member struct {
 	changed     chan struct{} // closed and replaced on every change
 	// beatSent is the send time of the newest beat etcd committed.
 	beatSent time.Time
+	// othersAnswered is when every fallback member last answered
+	// (fallback.go).
+	othersAnswered time.Time
 }
 
 // New returns a member in state joining.
@@ -282,8 +291,8 @@ func (m *Member) Run(ctx context.Context) error {
 // granted.
 func (m *Member) join(ctx context.Context) (clientv3.LeaseID, renewal, error) {
 	backoff := ctxsleep.NewBackoff(100*time.Millisecond, m.cfg.LeaseTTL)
-	for {
-		lease, grant, err := m.joinOnce(ctx)
+	for attempt := 0; ; attempt++ {
+		lease, grant, err := m.joinOnce(ctx, m.store(attempt))
 		if err == nil {
 			return lease, grant, nil
 		}
@@ -298,10 +307,17 @@ func (m *Member) join(ctx context.Context) (clientv3.LeaseID, renewal, error) {
 	}
 }
 
-func (m *Member) joinOnce(ctx context.Context) (clientv3.LeaseID, renewal, error) {
-	c := m.cfg.Store.Client()
+func (m *Member) joinOnce(ctx context.Context, store *site.Store) (clientv3.LeaseID, renewal, error) {
+	c := store.Client()
 	tctx, cancel := context.WithTimeout(ctx, m.cfg.LeaseTTL)
 	defer cancel()
+	if store != m.cfg.Store {
+		// Through the other sites' members only when the site lost its
+		// own member alone (fallback.go).
+		if err := m.othersAnswer(tctx); err != nil {
+			return 0, renewal{}, err
+		}
+	}
 	sent := time.Now()
 	grant, err := c.Grant(tctx, int64(math.Ceil(m.cfg.LeaseTTL.Seconds())))
 	if err != nil {
@@ -311,7 +327,7 @@ func (m *Member) joinOnce(ctx context.Context) (clientv3.LeaseID, renewal, error
 	expiry := sent.Add(g.ttl)
 	deadline := expiry.Add(-m.cfg.SelfFenceMargin)
 	now := time.Now()
-	res, err := m.cfg.Store.Join(tctx, grant.ID,
+	res, err := store.Join(tctx, grant.ID,
 		site.Alive{Site: m.cfg.Site, Incarnation: m.incarnation, Since: now, API: m.cfg.API},
 		site.Registration{Site: m.cfg.Site, First: now})
 	if err != nil {
@@ -644,19 +660,11 @@ func (m *Member) renew(ctx context.Context, lease clientv3.LeaseID, timeout time
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	sent := time.Now()
-	keepAlive := m.cfg.Store.Client().KeepAliveOnce
-	if m.keepAlive != nil {
-		keepAlive = m.keepAlive
-	}
-	beat := m.cfg.Store.Beat
-	if m.beat != nil {
-		beat = m.beat
-	}
 	bctx, stopBeats := context.WithCancel(tctx)
 	defer stopBeats()
 	beaten := make(chan error, 1)
-	go func() { beaten <- m.beatRetrying(bctx, beat, lease) }()
-	resp, err := keepAlive(tctx, lease)
+	go func() { beaten <- m.beatRetrying(bctx, lease) }()
+	resp, err := m.keepAliveOnce(tctx, lease)
 	if err != nil {
 		stopBeats() // the renewal failed anyway: retry it whole, at once
 	} else {
@@ -692,16 +700,19 @@ func (m *Member) renew(ctx context.Context, lease clientv3.LeaseID, timeout time
 // a beat sent just before a new leader was elected waited too long.) The
 // renewal still counts from its own send time, before any attempt. A beat
 // is idempotent: the attempts still under way when one lands do no harm,
-// and end with ctx.
-func (m *Member) beatRetrying(ctx context.Context, beat func(context.Context, string, string, clientv3.LeaseID) error, lease clientv3.LeaseID) error {
+// and end with ctx. With a fallback, the attempts take the site's own
+// member and the others in turn (fallback.go).
+func (m *Member) beatRetrying(ctx context.Context, lease clientv3.LeaseID) error {
 	type result struct {
 		sent time.Time
 		err  error
 	}
 	results := make(chan result)
-	inFlight := 0
+	inFlight, attempts := 0, 0
 	attempt := func() {
+		beat := m.beatVia(m.store(attempts))
 		inFlight++
+		attempts++
 		sent := time.Now()
 		go func() {
 			err := beat(ctx, m.cfg.Site, m.incarnation, lease)
@@ -712,7 +723,7 @@ func (m *Member) beatRetrying(ctx context.Context, beat func(context.Context, st
 		}()
 	}
 	attempt()
-	every := time.NewTicker(max(m.cfg.RenewInterval/2, 50*time.Millisecond))
+	every := time.NewTicker(m.retryEvery())
 	defer every.Stop()
 	var again <-chan time.Time // after an error at once, with none under way
 	var err error
@@ -754,14 +765,14 @@ func (m *Member) followFence(ctx context.Context, wg *sync.WaitGroup) <-chan *si
 		}
 		out <- f
 	}
-	store := m.cfg.Store
-	key := store.Keys().Fence(m.cfg.Site)
+	key := m.cfg.Store.Keys().Fence(m.cfg.Site)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		backoff := ctxsleep.NewBackoff(100*time.Millisecond, time.Second)
-		for ctx.Err() == nil {
-			f, rev, err := m.readFence(ctx)
+		for attempt := 0; ctx.Err() == nil; attempt++ {
+			store := m.store(attempt)
+			f, rev, err := m.readFence(ctx, store)
 			if err != nil {
 				if backoff.Wait(ctx) != nil {
 					return
@@ -801,10 +812,10 @@ func (m *Member) requestTimeout() time.Duration {
 	return max(m.cfg.LeaseTTL, 4*m.cfg.RenewInterval)
 }
 
-func (m *Member) readFence(ctx context.Context) (*site.Fence, int64, error) {
+func (m *Member) readFence(ctx context.Context, store *site.Store) (*site.Fence, int64, error) {
 	tctx, cancel := context.WithTimeout(ctx, m.requestTimeout())
 	defer cancel()
-	resp, err := m.cfg.Store.Client().Get(tctx, m.cfg.Store.Keys().Fence(m.cfg.Site))
+	resp, err := store.Client().Get(tctx, store.Keys().Fence(m.cfg.Site))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -822,13 +833,18 @@ func (m *Member) readFence(ctx context.Context) (*site.Fence, int64, error) {
 // (with RevokeOnStop) gives up its lease.
 func (m *Member) stop(lease clientv3.LeaseID) {
 	m.set(site.ControllerStopped, "controller stopped")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := m.cfg.Store.PutReport(ctx, m.report()); err != nil {
+	// Each through the site's own member, then through the others: the
+	// lease is given up at once even when the member lost its peers.
+	err := m.eachStore(time.Second, func(ctx context.Context, s *site.Store) error { return s.PutReport(ctx, m.report()) })
+	if err != nil {
 		m.log().Debug("final report not written", zap.Error(err))
 	}
 	if m.cfg.RevokeOnStop && lease != 0 {
-		if _, err := m.cfg.Store.Client().Revoke(ctx, lease); err != nil {
+		err := m.eachStore(time.Second, func(ctx context.Context, s *site.Store) error {
+			_, err := s.Client().Revoke(ctx, lease)
+			return err
+		})
+		if err != nil {
 			m.log().Warn("lease not revoked; it will expire", zap.Error(err))
 		}
 	}

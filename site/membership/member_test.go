@@ -21,6 +21,7 @@ import (
 // through proxies the test can cut, and an observer with a direct line.
 type fixture struct {
 	t       *testing.T
+	cl      *sitetest.Cluster
 	m       *Member
 	obs     *site.Store
 	proxies []*sitetest.Proxy
@@ -32,17 +33,44 @@ type fixture struct {
 // on the member before it starts.
 func newFixture(t *testing.T, ttl, renew, margin time.Duration, revoke bool, setup ...func(*Member)) *fixture {
 	t.Helper()
+	return newFixtureVia(t, viaAll, ttl, renew, margin, revoke, setup...)
+}
+
+// How the fixture's member reaches etcd: through every member's proxy;
+// through a's alone, as a controller with its own member does; or that,
+// with the other two as its fallback.
+type via int
+
+const (
+	viaAll via = iota
+	viaOwn
+	viaOwnAndFallback
+)
+
+func newFixtureVia(t *testing.T, how via, ttl, renew, margin time.Duration, revoke bool, setup ...func(*Member)) *fixture {
+	t.Helper()
 	cl := sitetest.New(t, sitetest.Options{})
-	f := &fixture{t: t, obs: site.NewStore(cl.Client(), cl.Config.Name), changes: make(chan Change, 64)}
+	f := &fixture{t: t, cl: cl, obs: site.NewStore(cl.Client(), cl.Config.Name), changes: make(chan Change, 64)}
 	var endpoints []string
 	for _, s := range cl.Config.Sites {
 		p := cl.NewProxy(s.Name)
 		f.proxies = append(f.proxies, p)
 		endpoints = append(endpoints, p.URL)
 	}
+	var fallback []*site.Store
+	switch how {
+	case viaOwnAndFallback:
+		for _, ep := range endpoints[1:] {
+			fallback = append(fallback, site.NewStore(cl.Client(ep), cl.Config.Name))
+		}
+		fallthrough
+	case viaOwn:
+		endpoints = endpoints[:1]
+	}
 	f.m = New(Config{
 		Site:            "a",
 		Store:           site.NewStore(cl.Client(endpoints...), cl.Config.Name),
+		Fallback:        fallback,
 		Log:             zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
 		LeaseTTL:        ttl,
 		RenewInterval:   renew,
@@ -401,4 +429,83 @@ func TestJoiningSaysWhy(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatalf("never joined once etcd answered: %+v", m.Info())
 	}
+}
+
+// TestOwnMemberLost: the member talks to its site's etcd member alone, as a
+// controller that runs one does. When that member is lost while the other
+// two keep their quorum (its client port hangs, or it dies), the renewals
+// go through the fallback and the site stays up for three lease TTLs and
+// more. Without a fallback it fences itself and its lease runs out, and so
+// when another site's member does not answer either (one inter-site link
+// down).
+func TestOwnMemberLost(t *testing.T) {
+	const ttl = 2 * time.Second
+	for _, tc := range []struct {
+		name   string
+		stayUp bool
+		lose   func(f *fixture)
+	}{
+		{"hangs", true, func(f *fixture) { f.proxies[0].Cut() }},
+		{"dies", true, func(f *fixture) { f.cl.KillMember("a") }},
+		{"hangs, no fallback", false, func(f *fixture) { f.proxies[0].Cut() }},
+		// One inter-site link down as well: the loss is the network's.
+		{"hangs, b unreachable", false, func(f *fixture) { f.proxies[0].Cut(); f.proxies[1].Cut() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			how := viaOwnAndFallback
+			if tc.name == "hangs, no fallback" {
+				how = viaOwn
+			}
+			f := newFixtureVia(t, how, ttl, 250*time.Millisecond, 500*time.Millisecond, false)
+			f.next(ctx, site.ControllerUp)
+			// The loss of a's member alone, not an election too.
+			if err := f.cl.MoveLeader(ctx, "b"); err != nil {
+				t.Fatal(err)
+			}
+			beats := f.beats(ctx)
+			lost := time.Now()
+			tc.lose(f)
+			if !tc.stayUp {
+				// And its lease runs out, so that the others can fail it
+				// over: nothing renewed it behind the self-fence.
+				f.next(ctx, site.ControllerSelfFenced)
+				f.waitAliveGone(ctx)
+				return
+			}
+			for {
+				select {
+				case at := <-beats:
+					if at.Sub(lost) < 3*ttl {
+						continue
+					}
+					if st := f.m.Info().State; st != site.ControllerUp {
+						t.Errorf("state %s after beats for %s through the fallback, want up", st, at.Sub(lost).Round(time.Millisecond))
+					}
+					return
+				case c := <-f.changes:
+					t.Fatalf("%s after a's member was lost: state changed to %s: %s", time.Since(lost).Round(time.Millisecond), c.To, c.Reason)
+				case <-ctx.Done():
+					t.Fatalf("no beat for %s after a's member was lost", time.Since(lost).Round(time.Millisecond))
+				}
+			}
+		})
+	}
+}
+
+// beats sends the time each beat of site a lands, as the observer sees it.
+func (f *fixture) beats(ctx context.Context) <-chan time.Time {
+	out := make(chan time.Time, 256)
+	w := f.obs.Client().Watch(ctx, f.obs.Keys().Beat("a"))
+	go func() {
+		for resp := range w {
+			for range resp.Events {
+				select {
+				case out <- time.Now():
+				default:
+				}
+			}
+		}
+	}()
+	return out
 }

@@ -44,7 +44,9 @@ func (m *Member) reportLoop(ctx context.Context) {
 	backoff := ctxsleep.NewBackoff(200*time.Millisecond, 2*time.Second)
 	var last *site.Report
 	rev := int64(-1) // the report's mod revision as last seen; -1: unknown
+	failed := 0      // writes in a row: each goes through the next store
 	for {
+		store := m.store(failed)
 		changed := m.Changed()
 		r := m.report()
 		if last == nil || r.State != last.State || r.Reason != last.Reason || r.Coordinator != last.Coordinator {
@@ -54,13 +56,13 @@ func (m *Member) reportLoop(ctx context.Context) {
 				tctx, cancel := context.WithTimeout(ctx, m.requestTimeout())
 				var err error
 				if rev < 0 {
-					err = m.cfg.Store.PutReport(tctx, r)
+					err = store.PutReport(tctx, r)
 					if err == nil {
-						rev, err = m.reportRevision(tctx)
+						rev, err = m.reportRevision(tctx, store)
 					}
 				} else {
 					var got int64
-					got, err = m.cfg.Store.PutReportAfter(tctx, r, rev)
+					got, err = store.PutReportAfter(tctx, r, rev)
 					if err == nil || errors.Is(err, site.ErrConflict) {
 						rev = got
 					}
@@ -69,9 +71,11 @@ func (m *Member) reportLoop(ctx context.Context) {
 				if err == nil {
 					last = &r
 					backoff.Reset()
+					failed = 0
 				} else if errors.Is(err, site.ErrConflict) {
 					continue // written meanwhile by an earlier try: write over it
 				} else {
+					failed++
 					m.log().Debug("report not written; retrying", zap.Error(err))
 					if backoff.Wait(ctx) != nil {
 						return
@@ -89,8 +93,8 @@ func (m *Member) reportLoop(ctx context.Context) {
 }
 
 // reportRevision reads the mod revision of the site's report.
-func (m *Member) reportRevision(ctx context.Context) (int64, error) {
-	resp, err := m.cfg.Store.Client().Get(ctx, m.cfg.Store.Keys().Report(m.cfg.Site), clientv3.WithKeysOnly())
+func (m *Member) reportRevision(ctx context.Context, store *site.Store) (int64, error) {
+	resp, err := store.Client().Get(ctx, store.Keys().Report(m.cfg.Site), clientv3.WithKeysOnly())
 	if err != nil {
 		return -1, err
 	}

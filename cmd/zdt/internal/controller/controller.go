@@ -69,6 +69,11 @@ type Config struct {
 	// registry, the log, the site label and, unless set, MaxBlock are the
 	// controller's (see etcdMaxBlock).
 	EtcdMaint *etcdmaint.Config
+	// Fallback, when set, reaches the other sites' etcd members, a client
+	// each, for a Client that talks to the site's own member alone: the
+	// membership renews through them too, so that losing that member does
+	// not cost the site its lease (membership.Config.Fallback).
+	Fallback []*clientv3.Client
 	// Profiles serves Go's runtime profiles (net/http/pprof) at
 	// /debug/pprof/ on the API address, to admin identities only.
 	Profiles bool
@@ -154,6 +159,9 @@ func New(cfg Config) (*Controller, error) {
 		SelfFenceMargin: t.SelfFenceMargin,
 		RevokeOnStop:    cfg.RevokeOnStop,
 		OnChange:        c.onMembershipChange,
+	}
+	for _, c := range cfg.Fallback {
+		mcfg.Fallback = append(mcfg.Fallback, site.NewStore(c, cfg.Cluster.Name))
 	}
 	if err := c.setUpFailStatic(&mcfg); err != nil {
 		return nil, err
