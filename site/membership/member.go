@@ -660,10 +660,16 @@ func (m *Member) renew(ctx context.Context, lease clientv3.LeaseID, timeout time
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	sent := time.Now()
-	bctx, stopBeats := context.WithCancel(tctx)
-	defer stopBeats()
+	// The beats' attempts end at the renewal's deadline, or when the
+	// renewal failed, but not when one of them landed: an attempt cut
+	// short while its write was under way counts as a failed proposal at
+	// the member (etcd_server_proposals_failed_total, which operators
+	// alert on), and between distant sites there is one such duplicate
+	// most renewals. Left to run, it lands as well, harmlessly.
+	attempts, stopBeats := context.WithTimeout(ctx, timeout)
+	context.AfterFunc(attempts, stopBeats) // released at the deadline at the latest
 	beaten := make(chan error, 1)
-	go func() { beaten <- m.beatRetrying(bctx, lease) }()
+	go func() { beaten <- m.beatRetrying(attempts, lease) }()
 	resp, err := m.keepAliveOnce(tctx, lease)
 	if err != nil {
 		stopBeats() // the renewal failed anyway: retry it whole, at once
@@ -673,7 +679,9 @@ func (m *Member) renew(ctx context.Context, lease clientv3.LeaseID, timeout time
 		default: // dropped: the keep-alive expiry only errs on the early side
 		}
 	}
-	if berr := <-beaten; err == nil && berr != nil {
+	berr := <-beaten
+	if err == nil && berr != nil {
+		stopBeats()
 		if errors.Is(berr, site.ErrNotMember) {
 			// Another site ended the membership: it saw no beat for a
 			// lease TTL. The lease may live on; it no longer counts.
@@ -700,14 +708,17 @@ func (m *Member) renew(ctx context.Context, lease clientv3.LeaseID, timeout time
 // a beat sent just before a new leader was elected waited too long.) The
 // renewal still counts from its own send time, before any attempt. A beat
 // is idempotent: the attempts still under way when one lands do no harm,
-// and end with ctx. With a fallback, the attempts take the site's own
-// member and the others in turn (fallback.go).
+// and end with ctx, which may outlive the call (see renew). With a
+// fallback, the attempts take the site's own member and the others in turn
+// (fallback.go).
 func (m *Member) beatRetrying(ctx context.Context, lease clientv3.LeaseID) error {
 	type result struct {
 		sent time.Time
 		err  error
 	}
 	results := make(chan result)
+	returned := make(chan struct{}) // the attempts still under way go on
+	defer close(returned)
 	inFlight, attempts := 0, 0
 	attempt := func() {
 		beat := m.beatVia(m.store(attempts))
@@ -718,7 +729,7 @@ func (m *Member) beatRetrying(ctx context.Context, lease clientv3.LeaseID) error
 			err := beat(ctx, m.cfg.Site, m.incarnation, lease)
 			select {
 			case results <- result{sent, err}:
-			case <-ctx.Done():
+			case <-returned:
 			}
 		}()
 	}
