@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Problem is one thing wrong with a config file.
@@ -61,8 +63,11 @@ func sortProblems(ps Problems) {
 // into domain types. It knows the line of every field path and which paths
 // could not be decoded, so that it reports no follow-on problems for them.
 type checker struct {
-	file     string
-	dir      string // absolute directory that relative paths are resolved against
+	file string
+	dir  string // absolute directory that relative paths are resolved against
+	data []byte // the file's contents
+	// lines is the file's line index, made when a problem first needs
+	// it (lineIndex) unless decode made it.
 	lines    *lineIndex
 	broken   map[string]bool // field paths whose value could not be decoded
 	problems Problems
@@ -93,7 +98,21 @@ func (c *checker) addAt(line int, field, msg string) {
 
 // line returns the line of field, or of its nearest parent in the file.
 func (c *checker) line(field string) int {
-	return c.lines.line(field)
+	return c.lineIndex().line(field)
+}
+
+// lineIndex returns the file's line index, making it from the file's node
+// tree the first time (an empty one if the file does not parse).
+func (c *checker) lineIndex() *lineIndex {
+	if c.lines == nil {
+		var doc yaml.Node
+		if err := yaml.Unmarshal(c.data, &doc); err == nil {
+			c.lines = indexLines(&doc)
+		} else {
+			c.lines = newLineIndex()
+		}
+	}
+	return c.lines
 }
 
 // markBroken records that the value at field could not be decoded.

@@ -170,7 +170,7 @@ func (c *checker) typeProblem(e string, types map[string]reflect.Type) {
 // keyPath finds the path of the mapping key name on line; it returns name
 // and false if there is none.
 func (c *checker) keyPath(line int, name string) (string, bool) {
-	for _, n := range c.lines.nodes[line] {
+	for _, n := range c.lineIndex().nodes[line] {
 		if n.key && n.node.Value == name {
 			return n.path, true
 		}
@@ -186,7 +186,7 @@ func (c *checker) keyPath(line int, name string) (string, bool) {
 // anchor that the library names; then the first node that fits is it.
 func (c *checker) mismatchedNode(line int, what, into string) *indexedNode {
 	var found *indexedNode
-	nodes := c.lines.nodes[line]
+	nodes := c.lineIndex().nodes[line]
 	for i, n := range nodes {
 		// The root is a mapping, checked before decoding.
 		if n.key || n.path == "" || describeLikeYAML(n.node) != what {
