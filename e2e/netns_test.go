@@ -329,9 +329,10 @@ func TestNetnsSiteIsolated(t *testing.T) {
 // and links live on: the member has no leader, but nothing a serves has
 // failed, so nothing may fail over. a's controller renews its lease
 // through the other sites' members: its beats land for three lease TTLs
-// and more, no site fences itself or is fenced, no op runs, and the client
-// is served by a all along with no acknowledged write lost. Once the
-// member is back with its peers, the final-state checker finds nothing.
+// and more, zdt status says a's member has no leader, no site fences
+// itself or is fenced, no op runs, and the client is served by a all along
+// with no acknowledged write lost. Once the member is back with its peers,
+// the final-state checker finds nothing.
 func TestNetnsEtcdMemberLost(t *testing.T) {
 	s, ctx := startNetnsLab(t)
 	serviceAnswers(ctx, t, s.l, "web", "a")
@@ -364,6 +365,10 @@ func TestNetnsEtcdMemberLost(t *testing.T) {
 				last = time.Now()
 			}
 		}
+	}
+	// What is wrong shows: a's member has no leader.
+	if st := status(t, s.zdt, s.l); !strings.Contains(st.raw, "etcd member a has no leader") {
+		t.Errorf("zdt status while a's member is lost does not say it has no leader:\n%s", st.raw)
 	}
 	for _, other := range []string{"b", "c"} {
 		if err := s.l.SetLink(ctx, lab.SiteLink{A: "a", B: other}); err != nil {

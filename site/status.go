@@ -309,6 +309,10 @@ type EtcdMember struct {
 	InUse  int64 `json:"db_size_in_use_bytes"`
 	Quota  int64 `json:"quota_bytes"`
 	Leader bool  `json:"leader"`
+	// NoLeader: the member answered but follows no leader, so nothing can
+	// be read or written through it: it is cut off from the others, or an
+	// election is under way.
+	NoLeader bool `json:"no_leader,omitempty"`
 	// Error says why the member's status could not be read; the sizes are
 	// 0 then.
 	Error string `json:"error,omitempty"`
@@ -409,6 +413,7 @@ func readEtcdMembers(ctx context.Context, c *clientv3.Client, members []EtcdMemb
 			}
 			m.DBSize, m.InUse, m.Quota = st.DbSize, st.DbSizeInUse, st.DbSizeQuota
 			m.Leader = st.Leader != 0 && st.Leader == st.Header.GetMemberId()
+			m.NoLeader = st.Leader == 0
 		})
 	}
 	wg.Wait()
@@ -422,6 +427,9 @@ func (st Status) etcdMemberReasons() []string {
 	for _, m := range st.EtcdMembers {
 		if m.QuotaShare() > EtcdQuotaDegraded {
 			out = append(out, fmt.Sprintf("etcd member %s's %s: at the quota etcd refuses every write", orEndpoint(m), m.Sizes()))
+		}
+		if m.NoLeader {
+			out = append(out, fmt.Sprintf("etcd member %s has no leader: it is cut off from the other members (or an election is under way)", orEndpoint(m)))
 		}
 	}
 	return out

@@ -36,6 +36,9 @@ func etcdMemberNote(m site.EtcdMember) string {
 	if m.Leader {
 		note += ", leader"
 	}
+	if m.NoLeader {
+		note += ", NO LEADER: cut off from the other members? (see docs/operations.md, a site's etcd member lost)"
+	}
 	if m.QuotaShare() > site.EtcdQuotaWarn {
 		note += fmt.Sprintf("   WARNING over %.0f%% of the quota, where etcd refuses every write: see docs/operations.md, etcd's database", 100*site.EtcdQuotaWarn)
 	}

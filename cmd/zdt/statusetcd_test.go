@@ -22,6 +22,9 @@ func TestStatusTableEtcdMembers(t *testing.T) {
 		},
 	}
 	st.Health = st.Judge()
+	if st.Health.State != site.HealthHealthy {
+		t.Errorf("health %s (%v); want healthy", st.Health.State, st.Health.Reasons)
+	}
 	var b strings.Builder
 	if err := writeStatusTable(&b, st); err != nil {
 		t.Fatal(err)
@@ -36,6 +39,21 @@ ETCD MEMBER c  not read (https://10.0.3.1:2379): no answer in 1s: context deadli
 SITE  STATE`
 	if got := b.String(); !strings.HasPrefix(got, want) {
 		t.Errorf("status table starts\n%s\nwant\n%s", got, want)
+	}
+
+	// A member without a leader: said on its line, and the cluster is
+	// degraded for it.
+	st.EtcdMembers[1] = site.EtcdMember{Name: "b", Endpoint: "https://10.0.2.1:2379", DBSize: 48 << 20, InUse: 12 << 20, Quota: 2 << 30, NoLeader: true}
+	st.Health = st.Judge()
+	b.Reset()
+	if err := writeStatusTable(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	if line := "ETCD MEMBER b  db 48.0 MiB (12.0 MiB in use), 2% of the 2.0 GiB quota, NO LEADER: cut off from the other members?"; !strings.Contains(b.String(), line) {
+		t.Errorf("status table:\n%s\nwant a line starting %q", b.String(), line)
+	}
+	if st.Health.State != site.HealthDegraded || !strings.Contains(strings.Join(st.Health.Reasons, "; "), "etcd member b has no leader") {
+		t.Errorf("health %s (%v); want degraded for b's member", st.Health.State, st.Health.Reasons)
 	}
 
 	st.EtcdMembers = nil
