@@ -781,15 +781,19 @@ func (m *Member) followFence(ctx context.Context, wg *sync.WaitGroup) <-chan *si
 	go func() {
 		defer wg.Done()
 		backoff := ctxsleep.NewBackoff(100*time.Millisecond, time.Second)
-		for attempt := 0; ctx.Err() == nil; attempt++ {
-			store := m.store(attempt)
+		// A read that failed is made again through the next member; a
+		// broken watch, from the site's own member again.
+		for failed := 0; ctx.Err() == nil; {
+			store := m.store(failed)
 			f, rev, err := m.readFence(ctx, store)
 			if err != nil {
+				failed++
 				if backoff.Wait(ctx) != nil {
 					return
 				}
 				continue
 			}
+			failed = 0
 			send(f)
 			for resp := range store.WatchKey(ctx, key, false, rev+1) {
 				if resp.Err() != nil {
