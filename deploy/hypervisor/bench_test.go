@@ -71,3 +71,31 @@ func BenchmarkStart100Guests(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkList100Guests lists a host with 100 running guests, as a
+// reconciler's resync does: one op is one List.
+func BenchmarkList100Guests(b *testing.B) {
+	daemon := libvirtdtest.Start(b, libvirtdtest.Options{})
+	h := dial(b, daemon.URI(), hypervisor.Options{Log: zap.NewNop()})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	const guests = 100
+	for i := range guests {
+		name, err := h.Define(ctx, guestXML(fmt.Sprintf("bench-%03d", i), "", 1, 64))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := h.Start(ctx, name); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		list, err := h.List(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(list) != guests+1 { // and the test driver's own "test"
+			b.Fatalf("listed %d domains, want %d", len(list), guests+1)
+		}
+	}
+}

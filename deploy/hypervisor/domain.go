@@ -71,7 +71,10 @@ func (h *Host) define(ctx context.Context, head domainHead, doc string) error {
 	case head.UUID != formatUUID(d.UUID):
 		return fmt.Errorf("%w: the host has it with UUID %s, the XML gives %s", ErrConflict, formatUUID(d.UUID), head.UUID)
 	}
-	_, err = call(ctx, h, func(lv *libvirt.Libvirt) (libvirt.Domain, error) { return lv.DomainDefineXML(doc) })
+	defined, err := call(ctx, h, func(lv *libvirt.Libvirt) (libvirt.Domain, error) { return lv.DomainDefineXML(doc) })
+	if err == nil {
+		h.forgetSize(defined.UUID) // its size may have changed
+	}
 	if err != nil && head.UUID != "" && hasCode(err, libvirt.ErrOperationFailed, libvirt.ErrDomExist) {
 		u, _ := parseUUID(head.UUID) // normalised by readDomainHead
 		other, lerr := call(ctx, h, func(lv *libvirt.Libvirt) (libvirt.Domain, error) { return lv.DomainLookupByUUID(u) })
@@ -311,7 +314,54 @@ func (h *Host) undefine(ctx context.Context, name string) error {
 }
 
 // List returns every domain defined at the host, running or not, by name.
+//
+// It asks the host for every domain's state in one call (libvirt's
+// domain stats) and asks a domain for its size only when it is new to
+// this Host or its state changed since the last List: a resync of a host
+// with hundreds of guests costs one round trip, not one per guest. A
+// driver without domain stats is asked domain by domain.
 func (h *Host) List(ctx context.Context) ([]Domain, error) {
+	recs, err := call(ctx, h, func(lv *libvirt.Libvirt) ([]libvirt.DomainStatsRecord, error) {
+		return lv.ConnectGetAllDomainStats(nil, uint32(libvirt.DomainStatsState), 0)
+	})
+	if hasCode(err, libvirt.ErrNoSupport, libvirt.ErrArgumentUnsupported, libvirt.ErrInvalidArg) {
+		return h.listEach(ctx)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list domains at host %s: %w", h.name, err)
+	}
+	out := make([]Domain, 0, len(recs))
+	seen := make(map[libvirt.UUID]bool, len(recs))
+	for _, rec := range recs {
+		st, ok := statsState(rec.Params)
+		if !ok {
+			return h.listEach(ctx) // a driver that left the state out
+		}
+		seen[rec.Dom.UUID] = true
+		sz, cached := h.sizeOf(rec.Dom.UUID, st)
+		if !cached {
+			in, err := h.info(ctx, rec.Dom)
+			if errors.Is(err, ErrNoDomain) { // undefined meanwhile
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("list domains at host %s: domain %s: %w", h.name, rec.Dom.Name, err)
+			}
+			st, sz = in.state, in.size
+			h.keepSize(rec.Dom.UUID, st, sz)
+		}
+		out = append(out, Domain{
+			Name: rec.Dom.Name, UUID: formatUUID(rec.Dom.UUID), State: stateOf(st),
+			VCPUs: sz.vcpus, MemoryMiB: sz.memoryMiB,
+		})
+	}
+	h.forgetSizes(seen)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// listEach lists the domains and asks each for its state and size.
+func (h *Host) listEach(ctx context.Context) ([]Domain, error) {
 	doms, err := call(ctx, h, func(lv *libvirt.Libvirt) ([]libvirt.Domain, error) {
 		doms, _, err := lv.ConnectListAllDomains(1, 0)
 		return doms, err
@@ -321,15 +371,7 @@ func (h *Host) List(ctx context.Context) ([]Domain, error) {
 	}
 	out := make([]Domain, 0, len(doms))
 	for _, d := range doms {
-		type info struct {
-			state  uint8
-			maxMem uint64
-			vcpus  uint16
-		}
-		in, err := call(ctx, h, func(lv *libvirt.Libvirt) (info, error) {
-			state, maxMem, _, vcpus, _, err := lv.DomainGetInfo(d)
-			return info{state, maxMem, vcpus}, err
-		})
+		in, err := h.info(ctx, d)
 		if errors.Is(err, ErrNoDomain) { // undefined meanwhile
 			continue
 		}
@@ -337,15 +379,89 @@ func (h *Host) List(ctx context.Context) ([]Domain, error) {
 			return nil, fmt.Errorf("list domains at host %s: domain %s: %w", h.name, d.Name, err)
 		}
 		out = append(out, Domain{
-			Name:      d.Name,
-			UUID:      formatUUID(d.UUID),
-			State:     stateOf(libvirt.DomainState(in.state)),
-			VCPUs:     int(in.vcpus),
-			MemoryMiB: int64(in.maxMem / 1024),
+			Name: d.Name, UUID: formatUUID(d.UUID), State: stateOf(in.state),
+			VCPUs: in.size.vcpus, MemoryMiB: in.size.memoryMiB,
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// domainSize is what List reports of a domain besides its state.
+type domainSize struct {
+	vcpus     int
+	memoryMiB int64
+}
+
+// domainInfo is a domain's state and size as read from the host.
+type domainInfo struct {
+	state libvirt.DomainState
+	size  domainSize
+}
+
+// info asks the host for one domain's state and size.
+func (h *Host) info(ctx context.Context, d libvirt.Domain) (domainInfo, error) {
+	return call(ctx, h, func(lv *libvirt.Libvirt) (domainInfo, error) {
+		state, maxMem, _, vcpus, _, err := lv.DomainGetInfo(d)
+		return domainInfo{libvirt.DomainState(state), domainSize{int(vcpus), int64(maxMem / 1024)}}, err
+	})
+}
+
+// sizeOf returns the size last read for the domain, if it was read while
+// the domain was in the same state. A domain's size changes only when it
+// is defined again, and takes effect when it starts: a state that changed
+// is a reason to read the size again.
+func (h *Host) sizeOf(id libvirt.UUID, st libvirt.DomainState) (domainSize, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, ok := h.sizes[id]
+	if !ok || e.state != st {
+		return domainSize{}, false
+	}
+	return e.size, true
+}
+
+func (h *Host) keepSize(id libvirt.UUID, st libvirt.DomainState, sz domainSize) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sizes == nil {
+		h.sizes = map[libvirt.UUID]domainInfo{}
+	}
+	h.sizes[id] = domainInfo{st, sz}
+}
+
+// forgetSizes drops the sizes of domains that are no longer defined, and
+// forgetSize one domain's (which this Host defines again).
+func (h *Host) forgetSizes(keep map[libvirt.UUID]bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id := range h.sizes {
+		if !keep[id] {
+			delete(h.sizes, id)
+		}
+	}
+}
+
+func (h *Host) forgetSize(id libvirt.UUID) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.sizes, id)
+}
+
+// statsState finds the domain's state among its stats.
+func statsState(params []libvirt.TypedParam) (libvirt.DomainState, bool) {
+	for _, p := range params {
+		if p.Field != "state.state" {
+			continue
+		}
+		switch v := p.Value.I.(type) {
+		case int32:
+			return libvirt.DomainState(v), true
+		case uint32:
+			return libvirt.DomainState(v), true
+		}
+	}
+	return 0, false
 }
 
 // Capacity is the host's size: its logical CPUs and memory.

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/digitalocean/go-libvirt"
 	"go.uber.org/zap"
 
 	"github.com/zdt-project/zdt/site/ctxsleep"
@@ -93,6 +94,9 @@ type Host struct {
 	health    Health
 	changed   chan struct{} // closed and replaced when Connected or Failed change
 	failTimer *time.Timer
+	// sizes holds each domain's size as List last read it, with the
+	// state it was in then (see sizeOf).
+	sizes map[libvirt.UUID]domainInfo
 }
 
 // Dial parses uri (see ParseURI), starts keeping a connection to the host

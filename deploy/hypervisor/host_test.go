@@ -272,6 +272,51 @@ func TestPausedGuest(t *testing.T) {
 	}
 }
 
+// TestListFollowsSizesChangedElsewhere: List reads a domain's size again
+// when it was defined anew elsewhere (another connection to the same
+// host), once the domain's state changes or it is another domain of the
+// same name.
+func TestListFollowsSizesChangedElsewhere(t *testing.T) {
+	daemon := libvirtdtest.Start(t, libvirtdtest.Options{})
+	h := dial(t, daemon.URI(), hypervisor.Options{Name: "a1"})
+	admin := dial(t, daemon.URI(), hypervisor.Options{Name: "a1-admin"})
+	ctx := ctxT(t)
+	size := func(name string, want hypervisor.State) (int, int64) {
+		d := wantState(t, h, name, want)
+		return d.VCPUs, d.MemoryMiB
+	}
+	if _, err := h.Define(ctx, guestXML("g", "", 1, 128)); err != nil {
+		t.Fatal(err)
+	}
+	if v, m := size("g", hypervisor.StateShutoff); v != 1 || m != 128 {
+		t.Fatalf("g listed with %d vCPUs, %d MiB; want 1, 128", v, m)
+	}
+	if _, err := admin.Define(ctx, guestXML("g", "", 2, 256)); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Start(ctx, "g"); err != nil {
+		t.Fatal(err)
+	}
+	if v, m := size("g", hypervisor.StateRunning); v != 2 || m != 256 {
+		t.Fatalf("g started with a new size elsewhere is listed with %d vCPUs, %d MiB; want 2, 256", v, m)
+	}
+	if err := admin.Destroy(ctx, "g"); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Undefine(ctx, "g"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Define(ctx, guestXML("g", "", 4, 512)); err != nil { // a new UUID
+		t.Fatal(err)
+	}
+	if err := admin.Start(ctx, "g"); err != nil {
+		t.Fatal(err)
+	}
+	if v, m := size("g", hypervisor.StateRunning); v != 4 || m != 512 {
+		t.Fatalf("g defined anew elsewhere is listed with %d vCPUs, %d MiB; want 4, 512", v, m)
+	}
+}
+
 func TestSitesAreIndependent(t *testing.T) {
 	a := libvirtdtest.Start(t, libvirtdtest.Options{})
 	b := libvirtdtest.Start(t, libvirtdtest.Options{})
