@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -88,7 +89,20 @@ type Reconciler struct {
 	// publishErr is why the last report was not written ("" once one
 	// is): the same reason is logged once, not every pass.
 	publishErr string
+	// lastView is the last read of the assignments and reports, at
+	// lastViewAt; a pass uses it again while no change of what it holds
+	// came (viewStale, which the watch sets) and it is younger than
+	// viewMaxAge.
+	lastView   *view
+	lastViewAt time.Time
+	viewStale  atomic.Bool
 }
+
+// viewMaxAge bounds how long a pass uses an earlier read of the
+// assignments and reports, in Intervals: the watch tells of each change
+// at once, and a change it missed (while it was made again after a break)
+// is read within this many passes.
+const viewMaxAge = 5
 
 // group is one replication group with a member at this site, and what the
 // reconciler remembers about it between passes (Run's goroutine only).
@@ -212,6 +226,7 @@ func (r *Reconciler) SetState(s site.ControllerState) {
 	r.state = s
 	r.loop.CancelPass()
 	r.mu.Unlock()
+	r.viewStale.Store(true) // a new state: read what holds now
 	r.loop.Kick()
 }
 
@@ -282,15 +297,19 @@ func (r *Reconciler) loadEpochs(ctx context.Context) {
 // relevant says whether a change calls for a pass: an assignment, a fence,
 // another site's replication report or lease. The Interval's passes cover
 // any gap.
+// Any change of what a pass reads (this site's report and lease too) makes
+// the next pass read again.
 func (r *Reconciler) relevant(e *clientv3.Event) bool {
 	k := r.cfg.Store.Keys()
 	key := string(e.Kv.Key)
 	if strings.HasPrefix(key, k.Services()) || strings.HasPrefix(key, k.Fences()) {
+		r.viewStale.Store(true)
 		return true
 	}
 	for _, s := range r.cfg.Cluster.Sites {
-		if s.Name != r.cfg.Site && (key == k.SiteReplication(s.Name) || key == k.Alive(s.Name)) {
-			return true
+		if key == k.SiteReplication(s.Name) || key == k.Alive(s.Name) {
+			r.viewStale.Store(true)
+			return s.Name != r.cfg.Site
 		}
 	}
 	return false
@@ -332,7 +351,7 @@ func (r *Reconciler) pass(ctx context.Context) {
 		viewErr error
 	)
 	if state == site.ControllerUp || state == site.ControllerFenced {
-		view, viewErr = r.read(ctx)
+		view, viewErr = r.readAgain(ctx)
 	}
 	reports := make([]site.MemberReport, len(r.groups))
 	for i, g := range r.groups {
@@ -450,6 +469,25 @@ func catchUp(group, from string, epoch int64, own replication.Status, rep site.R
 	return ""
 }
 
+// readAgain returns the last read if nothing it holds changed since and it
+// is recent (see viewMaxAge), and else reads anew.
+func (r *Reconciler) readAgain(ctx context.Context) (*view, error) {
+	// Cleared before the read: a change during the read makes the next
+	// pass read again.
+	stale := r.viewStale.Swap(false)
+	if !stale && r.lastView != nil && time.Since(r.lastViewAt) < viewMaxAge*r.cfg.Interval {
+		return r.lastView, nil
+	}
+	at := time.Now()
+	v, err := r.read(ctx)
+	if err != nil {
+		r.lastView = nil
+		return nil, err
+	}
+	r.lastView, r.lastViewAt = v, at
+	return v, nil
+}
+
 // view is what a pass reads from etcd.
 type view struct {
 	routing *site.Routing
@@ -464,19 +502,24 @@ func (r *Reconciler) read(ctx context.Context) (*view, error) {
 		return nil, err
 	}
 	v := &view{routing: rt, reports: map[string]site.ReplicationReport{}}
-	resp, err := r.cfg.Store.Client().Get(ctx, r.cfg.Store.Keys().Sites(), clientv3.WithPrefix(), clientv3.WithRev(rt.Rev))
+	// Only the replication reports, at the assignments' revision: the
+	// sites' other records (their BGP and hosts reports, hundreds of KB
+	// each in a large cluster) are not read every second for nothing.
+	ops := make([]clientv3.Op, len(r.cfg.Cluster.Sites))
+	for i, s := range r.cfg.Cluster.Sites {
+		ops[i] = clientv3.OpGet(r.cfg.Store.Keys().SiteReplication(s.Name), clientv3.WithRev(rt.Rev))
+	}
+	resp, err := r.cfg.Store.Client().Txn(ctx).Then(ops...).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("read replication reports: %w", err)
 	}
-	for _, kv := range resp.Kvs {
-		for _, s := range r.cfg.Cluster.Sites {
-			if string(kv.Key) == r.cfg.Store.Keys().SiteReplication(s.Name) {
-				var rep site.ReplicationReport
-				if err := json.Unmarshal(kv.Value, &rep); err != nil {
-					return nil, fmt.Errorf("replication report of site %s: %w", s.Name, err)
-				}
-				v.reports[s.Name] = rep
+	for i, s := range r.cfg.Cluster.Sites {
+		for _, kv := range resp.Responses[i].GetResponseRange().Kvs {
+			var rep site.ReplicationReport
+			if err := json.Unmarshal(kv.Value, &rep); err != nil {
+				return nil, fmt.Errorf("replication report of site %s: %w", s.Name, err)
 			}
+			v.reports[s.Name] = rep
 		}
 	}
 	return v, nil
