@@ -34,7 +34,11 @@ type View struct {
 	// state holds every record but the ops and the election, which ops
 	// and election hold; rev is the revision up to which every change has
 	// been applied (0 before the first read).
-	state    *Snapshot
+	state *Snapshot
+	// lent says state's maps are shared with a Snapshot handed out: the
+	// next change copies them first (own), so that a reader's snapshot
+	// never changes and a snapshot while nothing changes costs no copy.
+	lent     bool
 	ops      map[string]*Op
 	election map[string]electionKey
 	rev      int64
@@ -149,6 +153,7 @@ func (v *View) load(resp *clientv3.TxnResponse) error {
 	}
 	v.mu.Lock()
 	v.state, v.ops, v.election = state, ops, election
+	v.lent = false
 	v.changedAt = resp.Header.Revision
 	v.mu.Unlock()
 	v.advance(resp.Header.Revision, true)
@@ -191,8 +196,10 @@ func (v *View) apply(events []*clientv3.Event) error {
 				delete(v.election, key)
 			}
 		case put:
+			v.ownLocked()
 			err = k.putRecord(v.state, e.Kv)
 		default:
+			v.ownLocked()
 			k.deleteRecord(v.state, key)
 		}
 		if err != nil {
@@ -235,9 +242,10 @@ const progressEvery = 100 * time.Millisecond
 
 // Snapshot returns the state with every change committed before the call
 // (a linearizable read of the current revision, then a wait for the watch
-// to apply it), as Store.Snapshot would read it. It is the caller's: the
-// maps and the unfinished ops are copies; the finished ops are shared and
-// must not be changed.
+// to apply it), as Store.Snapshot would read it. It never changes: the
+// view copies its maps before its next change, and the unfinished ops are
+// copies. The maps and the finished ops are shared (with the view and
+// with other snapshots of the same state) and must not be changed.
 func (v *View) Snapshot(ctx context.Context) (*Snapshot, error) {
 	resp, err := v.store.c.Get(ctx, v.store.keys.Election(), clientv3.WithCountOnly())
 	if err != nil {
@@ -279,25 +287,12 @@ func (v *View) requestProgress(wctx context.Context) {
 	}
 }
 
-// copyLocked copies the state into a new Snapshot; v.mu is held.
+// copyLocked returns the state as a new Snapshot; v.mu is held. Its maps
+// are the view's own until the next change, which copies them (ownLocked).
 func (v *View) copyLocked() *Snapshot {
-	s := v.state
-	snap := &Snapshot{
-		Rev:         v.rev,
-		Changed:     v.changedAt,
-		Alive:       maps.Clone(s.Alive),
-		Registered:  maps.Clone(s.Registered),
-		Reports:     maps.Clone(s.Reports),
-		Fences:      maps.Clone(s.Fences),
-		Drains:      maps.Clone(s.Drains),
-		HostDrains:  maps.Clone(s.HostDrains),
-		Assignments: maps.Clone(s.Assignments),
-		Moves:       maps.Clone(s.Moves),
-		Placements:  maps.Clone(s.Placements),
-		Hosts:       maps.Clone(s.Hosts),
-		BGP:         maps.Clone(s.BGP),
-		Replication: maps.Clone(s.Replication),
-	}
+	snap := *v.state
+	snap.Rev, snap.Changed, snap.Ops, snap.Coordinator = v.rev, v.changedAt, nil, ""
+	v.lent = true
 	for _, op := range v.ops {
 		if !op.Finished() {
 			op = op.Clone()
@@ -311,5 +306,19 @@ func (v *View) copyLocked() *Snapshot {
 			first, snap.Coordinator = e.createRev, e.site
 		}
 	}
-	return snap
+	return &snap
+}
+
+// ownLocked makes the state's maps the view's alone before a change, if a
+// Snapshot shares them; v.mu is held.
+func (v *View) ownLocked() {
+	if !v.lent {
+		return
+	}
+	s := *v.state
+	s.Alive, s.Registered, s.Reports = maps.Clone(s.Alive), maps.Clone(s.Registered), maps.Clone(s.Reports)
+	s.Fences, s.Drains, s.HostDrains = maps.Clone(s.Fences), maps.Clone(s.Drains), maps.Clone(s.HostDrains)
+	s.Assignments, s.Moves, s.Placements = maps.Clone(s.Assignments), maps.Clone(s.Moves), maps.Clone(s.Placements)
+	s.Hosts, s.BGP, s.Replication = maps.Clone(s.Hosts), maps.Clone(s.BGP), maps.Clone(s.Replication)
+	v.state, v.lent = &s, false
 }

@@ -94,8 +94,33 @@ func TestViewFollowsTheStore(t *testing.T) {
 	}
 	snap.Ops[0].Steps[1].Params["service"] = "changed"
 	snap.Ops[0].Steps[0].Status = site.StepDone
-	snap.Assignments["web"] = site.Assignment{Service: "web", Site: "b"}
 	sameAsStore(t, ctx, s, v, "a snapshot changed by its reader")
+
+	// A snapshot never changes, though the view shares its maps until
+	// the next change.
+	before, err := v.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := v.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Assign(ctx, g, before.Assignments["web"], site.Assignment{Service: "web", Site: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Client().Delete(ctx, s.Keys().Placement("g2")); err != nil {
+		t.Fatal(err)
+	}
+	sameAsStore(t, ctx, s, v, "web reassigned, g2's placement deleted")
+	for i, old := range []*site.Snapshot{before, again} {
+		if a := old.Assignments["web"]; a.Site != "a" {
+			t.Errorf("snapshot %d taken before web moved to b has it at %q", i+1, a.Site)
+		}
+		if _, ok := old.Placements["g2"]; !ok {
+			t.Errorf("snapshot %d taken before g2's placement was deleted lost it", i+1)
+		}
+	}
 
 	op.Steps[0].Status = site.StepDone
 	if err := s.UpdateOp(ctx, g, op); err != nil {
