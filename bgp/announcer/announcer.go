@@ -24,7 +24,8 @@ import (
 type Speaker interface {
 	// Apply announces exactly routes, changing only what differs.
 	Apply(ctx context.Context, routes []speaker.Route) (speaker.Diff, error)
-	Peers(ctx context.Context) ([]speaker.PeerStatus, error)
+	// Sessions reports the peers' sessions.
+	Sessions(ctx context.Context) ([]speaker.PeerStatus, error)
 	// Established receives a peer's address when its session comes up.
 	Established() <-chan netip.Addr
 }
@@ -522,7 +523,7 @@ func newlyCarried(before, now []site.Announcement, headroom int) bool {
 func (a *Announcer) report(ctx context.Context, st site.ControllerState, passErr error) {
 	r := site.BGPReport{Site: a.cfg.Site, Peers: []site.BGPPeer{}, Announcements: []site.Announcement{}}
 	pctx, cancel := context.WithTimeout(ctx, etcdTimeout)
-	peers, err := a.cfg.Speaker.Peers(pctx)
+	peers, err := a.cfg.Speaker.Sessions(pctx)
 	cancel()
 	if err != nil {
 		passErr = errors.Join(passErr, err)

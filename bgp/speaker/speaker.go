@@ -288,12 +288,23 @@ type PeerStatus struct {
 
 // Peers reports every configured peer, sorted by address.
 func (s *Speaker) Peers(ctx context.Context) ([]PeerStatus, error) {
+	return s.peers(ctx, true)
+}
+
+// Sessions reports every configured peer as Peers does, but for the count
+// of prefixes advertised to it (0): GoBGP works that out from the whole
+// table, which costs tens of milliseconds a peer with 10,000 prefixes.
+func (s *Speaker) Sessions(ctx context.Context) ([]PeerStatus, error) {
+	return s.peers(ctx, false)
+}
+
+func (s *Speaker) peers(ctx context.Context, advertised bool) ([]PeerStatus, error) {
 	if s.isClosed() {
 		return nil, ErrClosed
 	}
 	var peers []*api.Peer
 	if _, err := call(ctx, s.timeout, "ListPeer", func() error {
-		return s.bgp.ListPeer(context.Background(), &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
+		return s.bgp.ListPeer(context.Background(), &api.ListPeerRequest{EnableAdvertised: advertised}, func(p *api.Peer) {
 			peers = append(peers, p)
 		})
 	}); err != nil {

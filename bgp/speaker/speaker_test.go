@@ -51,6 +51,13 @@ func TestAnnounceReplaceWithdraw(t *testing.T) {
 		ps[0].Advertised != 2 || ps[0].Received != 0 || ps[0].Description != "upstream" || ps[0].Since.IsZero() {
 		t.Errorf("site's peers = %+v, want upstream established since some time, 2 advertised", ps)
 	}
+	ss, err := siteSp.Sessions(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ss) != 1 || ss[0].Address != up.addr || ss[0].State != "established" || ss[0].Since != ps[0].Since || ss[0].Advertised != 0 {
+		t.Errorf("site's sessions = %+v, want upstream established since %s, no count of advertised prefixes", ss, ps[0].Since)
+	}
 	ps = peers(t, upSp)
 	if len(ps) != 1 || ps[0].Address != site.addr || ps[0].State != "established" || ps[0].Received != 2 || ps[0].Accepted != 2 {
 		t.Errorf("upstream's peers = %+v, want site established, 2 received and accepted", ps)
