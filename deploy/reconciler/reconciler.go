@@ -2,7 +2,6 @@ package reconciler
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -59,6 +58,12 @@ type Reconciler struct {
 	m      *metrics
 	loop   *passloop.Loop
 
+	// placements and hostReports keep what the passes decoded (a pass
+	// decodes only the records written since the last); the passes'
+	// goroutine alone uses them.
+	placements  *site.DecodeCache[site.Placement]
+	hostReports *site.DecodeCache[site.HostsReport]
+
 	mu       sync.Mutex
 	state    site.ControllerState
 	reports  map[string]site.HostReport
@@ -91,6 +96,9 @@ func New(cfg Config) (*Reconciler, error) {
 		loop:     passloop.New(),
 		dialed:   map[string]*hypervisor.Host{},
 		unusable: map[string]error{},
+
+		placements:  site.NewDecodeCache[site.Placement](),
+		hostReports: site.NewDecodeCache[site.HostsReport](),
 	}
 	for _, g := range cfg.Cluster.Guests() {
 		r.guests[g.Name] = g
@@ -465,14 +473,17 @@ func (r *Reconciler) readPlacements(ctx context.Context) (map[string]site.Placem
 	if err != nil {
 		return nil, nil, fmt.Errorf("read placements: %w", err)
 	}
-	ps := map[string]site.Placement{}
-	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
-		var p site.Placement
-		if err := json.Unmarshal(kv.Value, &p); err != nil {
-			return nil, nil, fmt.Errorf("placement %s: %w", kv.Key, err)
+	kvs := resp.Responses[0].GetResponseRange().Kvs
+	ps := make(map[string]site.Placement, len(kvs))
+	r.placements.Round()
+	for _, kv := range kvs {
+		p, err := r.placements.Decode(kv)
+		if err != nil {
+			return nil, nil, fmt.Errorf("placement: %w", err)
 		}
 		ps[p.Guest] = p
 	}
+	r.placements.End()
 	elsewhere := map[string][]string{}
 	for i, s := range others {
 		alive := resp.Responses[1+3*i].GetResponseRange().Kvs
@@ -481,8 +492,8 @@ func (r *Reconciler) readPlacements(ctx context.Context) (map[string]site.Placem
 		if len(alive) == 0 || len(fenced) > 0 || len(hosts) == 0 {
 			continue
 		}
-		var rep site.HostsReport
-		if err := json.Unmarshal(hosts[0].Value, &rep); err != nil {
+		rep, err := r.hostReports.Decode(hosts[0])
+		if err != nil {
 			return nil, nil, fmt.Errorf("hosts report of site %s: %w", s, err)
 		}
 		for _, h := range rep.Hosts {
