@@ -9,6 +9,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/zdt-project/zdt/site/config"
 )
@@ -258,42 +259,76 @@ func (s *Store) LeaseRemaining(ctx context.Context, snap *Snapshot) map[string]t
 // observer's records when the config has an observer and etcd's own alarms
 // (EtcdAlarms), judged (Health).
 func (s *Store) Status(ctx context.Context, cfg *config.Cluster) (Status, error) {
-	snap, err := s.Snapshot(ctx)
-	if err != nil {
+	// The reads are independent: all at once, so that a person waits for
+	// the slowest, not for their sum.
+	var (
+		snap    *Snapshot
+		leases  map[string]time.Duration
+		routes  map[string]UpstreamRoute
+		beat    ObserverBeat
+		beatOK  bool
+		drills  map[string]DrillRecord
+		alarms  *clientv3.AlarmResponse
+		members []EtcdMember
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		var err error
+		if snap, err = s.Snapshot(gctx); err == nil {
+			leases = s.LeaseRemaining(gctx, snap)
+		}
+		return err
+	})
+	if cfg.BGP.Observer != nil {
+		g.Go(func() error {
+			var err error
+			routes, err = s.Upstream(gctx)
+			return err
+		})
+		g.Go(func() error {
+			var err error
+			beat, beatOK, err = s.ObserverBeatNow(gctx)
+			return err
+		})
+	}
+	g.Go(func() error {
+		var err error
+		drills, err = s.LastDrills(gctx)
+		return err
+	})
+	// etcd answers reads at its quota but refuses every write. Neither
+	// the alarms nor the members are a reason to fail: each says what
+	// it could not read.
+	g.Go(func() error {
+		alarms, _ = s.c.AlarmList(gctx)
+		return nil
+	})
+	g.Go(func() error {
+		members = s.EtcdMembers(gctx)
+		return nil
+	})
+	if err := g.Wait(); err != nil {
 		return Status{}, err
 	}
-	st := buildStatus(cfg, snap, s.LeaseRemaining(ctx, snap), time.Now())
+	st := buildStatus(cfg, snap, leases, time.Now())
 	if cfg.InsecurePlaintext {
 		st.Insecure = cfg.Plaintext()
 	}
 	if cfg.BGP.Observer != nil {
-		routes, err := s.Upstream(ctx)
-		if err != nil {
-			return Status{}, err
-		}
 		st.AddUpstream(cfg, routes)
-		beat, ok, err := s.ObserverBeatNow(ctx)
-		if err != nil {
-			return Status{}, err
-		}
-		st.SetObserver(beat, ok)
-	}
-	drills, err := s.LastDrills(ctx)
-	if err != nil {
-		return Status{}, err
+		st.SetObserver(beat, beatOK)
 	}
 	for i := range st.Sites {
 		if d, ok := drills[st.Sites[i].Name]; ok {
 			st.Sites[i].LastDrill = &d
 		}
 	}
-	// etcd answers reads at its quota but refuses every write.
-	if alarms, err := s.c.AlarmList(ctx); err == nil {
+	if alarms != nil {
 		for _, a := range alarms.Alarms {
 			st.EtcdAlarms = append(st.EtcdAlarms, fmt.Sprintf("%s (member %x)", a.Alarm, a.MemberID))
 		}
 	}
-	st.EtcdMembers = s.EtcdMembers(ctx)
+	st.EtcdMembers = members
 	st.Health = st.Judge()
 	return st, nil
 }

@@ -54,7 +54,7 @@ func completionConfig(cmd *cobra.Command) *config.Cluster {
 	if err != nil || path == "" {
 		return nil
 	}
-	cfg, err := config.Load(path)
+	cfg, err := config.LoadWithoutDomains(path)
 	if err != nil {
 		return nil
 	}

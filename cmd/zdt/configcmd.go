@@ -49,14 +49,26 @@ reach. Warnings do not change the exit status.`,
 	return cmd
 }
 
-// loadConfig loads and validates the cluster config. A config with problems
-// is an error listing each as FILE:LINE: field: what is wrong, and a config
-// file that cannot be read one that says why; both exit with status 2.
+// loadConfig loads and validates the cluster config, with the guests'
+// domain files. A config with problems is an error listing each as
+// FILE:LINE: field: what is wrong, and a config file that cannot be read
+// one that says why; both exit with status 2.
 func loadConfig(path string) (*config.Cluster, error) {
+	return loadConfigWith(path, config.Load)
+}
+
+// readConfig loads and validates the cluster config as loadConfig does,
+// but for the guests' domain files (config.LoadWithoutDomains): for the
+// commands that work through etcd and the controllers.
+func readConfig(path string) (*config.Cluster, error) {
+	return loadConfigWith(path, config.LoadWithoutDomains)
+}
+
+func loadConfigWith(path string, load func(string) (*config.Cluster, error)) (*config.Cluster, error) {
 	if path == "" {
 		return nil, &exitError{code: 2, err: errNoConfig}
 	}
-	cfg, err := config.Load(path)
+	cfg, err := load(path)
 	var problems config.Problems
 	var unreadable *fs.PathError
 	switch {

@@ -124,7 +124,7 @@ func (f *drillFlags) check() (*config.Cluster, error) {
 	if st, err := os.Stat(f.out); err != nil || !st.IsDir() {
 		return nil, usageErrorf("--out %q: not a directory", f.out)
 	}
-	cfg, err := loadConfig(f.configPath)
+	cfg, err := readConfig(f.configPath)
 	if err != nil {
 		return nil, err
 	}

@@ -153,7 +153,7 @@ func (f *siteLossFlags) check() (*lab.Lab, *config.Cluster, error) {
 	if _, err := l.Site(f.siteName); err != nil {
 		return nil, nil, usageErrorf("--site: %w (sites are %s)", err, strings.Join(l.SiteNames(), ", "))
 	}
-	cfg, err := loadConfig(l.ConfigPath())
+	cfg, err := readConfig(l.ConfigPath())
 	if err != nil {
 		return nil, nil, err
 	}

@@ -54,7 +54,7 @@ line.`,
 			if limit < 0 {
 				return usageErrorf("--limit %d: want 0 (all) or more", limit)
 			}
-			cfg, err := loadConfig(f.config)
+			cfg, err := readConfig(f.config)
 			if err != nil {
 				return err
 			}

@@ -103,7 +103,7 @@ func (f *opRequestFlags) fenced(cmd *cobra.Command) (bool, error) {
 
 // loadSiteConfig loads the config and checks --site against it.
 func (f *opRequestFlags) loadSiteConfig() (*config.Cluster, error) {
-	cfg, err := loadConfig(f.configPath)
+	cfg, err := readConfig(f.configPath)
 	if err != nil {
 		return nil, err
 	}

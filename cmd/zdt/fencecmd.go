@@ -57,7 +57,7 @@ fence by itself.`,
 			if output != "table" && output != "json" {
 				return usageErrorf("-o %q: want table or json", output)
 			}
-			cfg, err := loadConfig(configPath)
+			cfg, err := readConfig(configPath)
 			if err != nil {
 				return err
 			}

@@ -172,7 +172,7 @@ func (f *opRequestFlags) run(cmd *cobra.Command, what string,
 	if f.output != "table" && f.output != "json" {
 		return usageErrorf("-o %q: want table or json", f.output)
 	}
-	cfg, err := loadConfig(f.configPath)
+	cfg, err := readConfig(f.configPath)
 	if err != nil {
 		return err
 	}

@@ -73,7 +73,7 @@ func (f *readFlags) formatList() string {
 // session is the API session of the token in the environment, nil without
 // one: then the command reads and writes etcd itself.
 func (f *readFlags) session() (*apiSession, error) {
-	cfg, err := loadConfig(f.config)
+	cfg, err := readConfig(f.config)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func (f *readFlags) session() (*apiSession, error) {
 // open loads the cluster config and connects to its etcd; the caller closes
 // the store's client.
 func (f *readFlags) open() (*config.Cluster, *site.Store, error) {
-	cfg, err := loadConfig(f.config)
+	cfg, err := readConfig(f.config)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -171,7 +171,7 @@ func (f *runbookFlags) load(ref string) (*runbooks.Runbook, *config.Cluster, map
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	cfg, err := loadConfig(f.configPath)
+	cfg, err := readConfig(f.configPath)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -106,7 +106,7 @@ asked instead); 2 for a usage or config error, an unknown --service or
 			if watch && interval <= 0 {
 				return usageErrorf("--interval %s: want a positive duration (2s)", interval)
 			}
-			cfg, err := loadConfig(configPath)
+			cfg, err := readConfig(configPath)
 			if err != nil {
 				return err
 			}
@@ -344,7 +344,7 @@ func healthError(h site.Health) error {
 // renderStatusTable returns the human status table of the cluster described
 // by the config file at configPath, read from etcd.
 func renderStatusTable(ctx context.Context, configPath string) (string, error) {
-	cfg, err := loadConfig(configPath)
+	cfg, err := readConfig(configPath)
 	if err != nil {
 		return "", err
 	}

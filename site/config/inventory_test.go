@@ -1,6 +1,9 @@
 package config
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestBadInventory covers the rules of hosts, guests and placement, each
 // with its exact message.
@@ -67,5 +70,28 @@ func TestBadInventory(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			checkProblems(t, edit(t, tc.edits...), tc.want...)
 		})
+	}
+}
+
+// TestLoadWithoutDomains: the guests' domain files are read by Load, not
+// by LoadWithoutDomains; every other rule holds for both.
+func TestLoadWithoutDomains(t *testing.T) {
+	const dbPrefixes = "    prefixes: [198.51.100.0/24]\n"
+	missing := edit(t, dbPrefixes, dbPrefixes+"    guests:\n      - {name: db-1, tier: gold, vcpus: 1, memory_mib: 512, domain: domains/missing.xml}\n")
+	_, path := writeConfig(t, missing)
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "domains/missing.xml: no such file") {
+		t.Fatalf("Load with a missing domain file: %v, want the missing file named", err)
+	}
+	c, err := LoadWithoutDomains(path)
+	if err != nil {
+		t.Fatalf("LoadWithoutDomains with a missing domain file: %v", err)
+	}
+	if gs := c.Guests(); len(gs) != 1 || gs[0].Name != "db-1" || gs[0].Domain == "" {
+		t.Fatalf("LoadWithoutDomains: guests %+v, want db-1 with its domain path", gs)
+	}
+	bad := edit(t, dbPrefixes, dbPrefixes+"    guests:\n      - {name: db-1, tier: platinum, vcpus: 1, memory_mib: 512, domain: domains/missing.xml}\n")
+	_, path = writeConfig(t, bad)
+	if _, err := LoadWithoutDomains(path); err == nil || !strings.Contains(err.Error(), `unknown tier "platinum"`) {
+		t.Fatalf("LoadWithoutDomains with a bad tier: %v, want the problem", err)
 	}
 }

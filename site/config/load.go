@@ -21,6 +21,21 @@ func Load(path string) (*Cluster, error) {
 	return Parse(path, data)
 }
 
+// LoadWithoutDomains reads and checks the config file as Load does, but
+// for the guests' domain XML files, which it does not read. It is for the
+// commands that read or change the cluster through etcd and the
+// controllers, which never define a guest: a person's copy of the config
+// needs no domain files, and a provider's 10,000 guests are not read each
+// time someone asks for the status. The controllers and `zdt config check`
+// use Load.
+func LoadWithoutDomains(path string) (*Cluster, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load cluster config: %w", err)
+	}
+	return parse(path, data, false)
+}
+
 // Parse decodes and validates a config file's contents. path names the
 // file in problems and in Cluster.Path, and its directory is where
 // relative paths in the file are resolved from ("" means the working
@@ -29,6 +44,10 @@ func Load(path string) (*Cluster, error) {
 // If anything is wrong, Parse returns a nil Cluster and an error of type
 // Problems that lists every problem found, sorted by line.
 func Parse(path string, data []byte) (*Cluster, error) {
+	return parse(path, data, true)
+}
+
+func parse(path string, data []byte, domains bool) (*Cluster, error) {
 	dir, err := filepath.Abs(filepath.Dir(path))
 	if err != nil {
 		return nil, fmt.Errorf("resolve the directory of %s: %w", path, err)
@@ -38,7 +57,9 @@ func Parse(path string, data []byte) (*Cluster, error) {
 	if f := decode(c, data); f != nil {
 		cl = f.build(c)
 		cl.Path = path
-		c.checkDomains()
+		if domains {
+			c.checkDomains()
+		}
 	}
 	if len(c.problems) > 0 {
 		sortProblems(c.problems)
