@@ -66,10 +66,10 @@ func fenceSummary(s string, n int, fenced, unreachable []string) string {
 	}
 	var parts []string
 	if len(fenced) > 0 {
-		parts = append(parts, "fenced from outside: "+strings.Join(fenced, ", "))
+		parts = append(parts, "fenced from outside: "+site.Few(fenced, ", "))
 	}
 	if len(unreachable) > 0 {
-		parts = append(parts, "unreachable, presumed dark: "+strings.Join(unreachable, ", "))
+		parts = append(parts, "unreachable, presumed dark: "+site.Few(unreachable, ", "))
 	}
 	return fmt.Sprintf("site %s: %s", s, strings.Join(parts, "; "))
 }

@@ -89,16 +89,40 @@ func CurrentStep(op *Op) int {
 }
 
 // StepLabel names a step with its parameters: "assign service=web from=c".
+// A parameter that lists many things shows the first few and how many in
+// all (see shortList).
 func StepLabel(st Step) string {
-	params := st.Params
-	if params["kind"] != "" { // the kind of op a runbook's macro step planned
-		params = maps.Clone(params)
-		delete(params, "kind")
+	params := maps.Clone(st.Params)
+	delete(params, "kind") // the kind of op a runbook's macro step planned
+	for k, v := range params {
+		params[k] = shortList(v)
 	}
 	if p := ParamString(params); p != "" {
 		return st.Name + " " + p
 	}
 	return st.Name
+}
+
+// fewMax is how many items of a long list a person is shown.
+const fewMax = 3
+
+// Few joins items with sep, but a list of more than fewMax+1 (a step for
+// 334 services) shows only its first fewMax and the count:
+// "db,svc-0002,svc-0005,… (334 in all)". For labels and summaries; the
+// record keeps every item.
+func Few(items []string, sep string) string {
+	if len(items) <= fewMax+1 {
+		return strings.Join(items, sep)
+	}
+	return fmt.Sprintf("%s%s… (%d in all)", strings.Join(items[:fewMax], sep), sep, len(items))
+}
+
+// shortList shortens a comma-separated list as Few does.
+func shortList(v string) string {
+	if strings.Count(v, ",") <= fewMax {
+		return v
+	}
+	return Few(strings.Split(v, ","), ",")
 }
 
 // ParamString is "k=v k=v", sorted by key, without empty values.
