@@ -9,10 +9,11 @@
 //
 // Dial keeps ONE connection open for as long as the Host lives (the test
 // driver's state lives only while a connection stays open) and, when it
-// breaks, opens a new one with backoff. The connection is probed every
-// FailAfter/4; a probe that gets no answer within FailAfter/2 counts as a
-// broken connection, so a daemon that hangs is noticed as well as one that
-// dies. A host that has not answered for longer than FailAfter reports
+// breaks, opens a new one with backoff. The connection is probed once the
+// host has been silent for FailAfter/2 (any answer counts, so a host that
+// is busy answering calls is not probed); a probe that gets no answer
+// within FailAfter/2 counts as a broken connection, so a daemon that hangs
+// is noticed, at FailAfter, as well as one that dies. A host that has not answered for longer than FailAfter reports
 // Failed; Watch (or Await) gives the deploy reconciler a channel that is
 // closed when Connected or Failed change, so it need not poll.
 //

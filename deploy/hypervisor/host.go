@@ -42,8 +42,9 @@ type Options struct {
 	Name string
 	// FailAfter is how long the host may go without answering before it
 	// reports Failed (default DefaultFailAfter). The connection is probed
-	// every FailAfter/4; a probe, or a new connection, that gets no answer
-	// within FailAfter/2 counts as a broken connection.
+	// once the host has been silent for FailAfter/2; a probe, or a new
+	// connection, that gets no answer within FailAfter/2 counts as a
+	// broken connection.
 	FailAfter time.Duration
 	// BackoffMin and BackoffMax bound the wait between connection
 	// attempts, which doubles from min to max while the host is down
@@ -136,7 +137,7 @@ func Dial(ctx context.Context, uri string, opts Options) (*Host, error) {
 		target:      t,
 		log:         opts.Log.With(zap.String("host", opts.Name)),
 		failAfter:   opts.FailAfter,
-		probeEvery:  max(opts.FailAfter/4, time.Millisecond),
+		probeEvery:  max(opts.FailAfter/2, time.Millisecond),
 		answerLimit: max(opts.FailAfter/2, time.Millisecond),
 		backoffMin:  opts.BackoffMin,
 		backoffMax:  opts.BackoffMax,
@@ -263,9 +264,12 @@ func (h *Host) run(ctx context.Context) {
 	}
 }
 
-// serve probes the connection until it breaks (its error) or ctx ends (nil).
+// serve probes the connection whenever the host has been silent for
+// probeEvery, until it breaks (its error) or ctx ends (nil). A probe that
+// gets no answer within answerLimit breaks it: a hung host is noticed
+// probeEvery+answerLimit (FailAfter) after its last answer.
 func (h *Host) serve(ctx context.Context, c *conn) error {
-	t := time.NewTicker(h.probeEvery)
+	t := time.NewTimer(h.probeEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -274,14 +278,25 @@ func (h *Host) serve(ctx context.Context, c *conn) error {
 		case <-c.raw.dead:
 			return c.raw.cause()
 		case <-t.C:
+			if silent := time.Since(h.lastAnswer()); silent < h.probeEvery {
+				t.Reset(h.probeEvery - silent) // another call answered
+				continue
+			}
 			pctx, cancel := context.WithTimeout(ctx, h.answerLimit)
 			_, err := callOn(pctx, h, c, probe)
 			cancel()
 			if err != nil && ctx.Err() == nil {
 				return fmt.Errorf("probe (answer limit %s): %w", h.answerLimit, err)
 			}
+			t.Reset(h.probeEvery)
 		}
 	}
+}
+
+func (h *Host) lastAnswer() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.health.LastAnswer
 }
 
 // up records a new connection; false when the host was closed meanwhile.
