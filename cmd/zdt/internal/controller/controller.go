@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
@@ -126,6 +127,9 @@ func New(cfg Config) (*Controller, error) {
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
+		// The process's footprint: go_memstats_*, go_gc_*,
+		// process_resident_memory_bytes, process_cpu_seconds_total.
+		cfg.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	c := &Controller{cfg: cfg, site: me, store: site.NewStore(cfg.Client, cfg.Cluster.Name)}
 	if err := c.buildAPI(); err != nil {

@@ -133,3 +133,23 @@ func fullRegistry(t *testing.T) *prometheus.Registry {
 	}
 	return reg
 }
+
+// TestFootprintMetrics: a controller's own registry carries the Go
+// runtime's and the process's metrics, its footprint.
+func TestFootprintMetrics(t *testing.T) {
+	etcd := sitetest.New(t, sitetest.Options{Services: testServices()})
+	client, err := site.NewClient(etcd.Config, nil, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	c, err := New(Config{Cluster: etcd.Config, Site: "a", Client: client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"process_resident_memory_bytes", "process_cpu_seconds_total", "go_memstats_heap_inuse_bytes", "go_goroutines"} {
+		if !registered(t, c.cfg.Registry, name) {
+			t.Errorf("%s is not registered", name)
+		}
+	}
+}
