@@ -272,9 +272,12 @@ func (s *Store) Status(ctx context.Context, cfg *config.Cluster) (Status, error)
 		members []EtcdMember
 	)
 	g, gctx := errgroup.WithContext(ctx)
+	read := make(chan struct{}) // closed once snap is read, or could not be
 	g.Go(func() error {
 		var err error
-		if snap, err = s.Snapshot(gctx); err == nil {
+		snap, err = s.Snapshot(gctx)
+		close(read)
+		if err == nil {
 			leases = s.LeaseRemaining(gctx, snap)
 		}
 		return err
@@ -304,7 +307,15 @@ func (s *Store) Status(ctx context.Context, cfg *config.Cluster) (Status, error)
 		return nil
 	})
 	g.Go(func() error {
-		members = s.EtcdMembers(gctx)
+		list := s.listEtcdMembers(gctx)
+		<-read
+		down := map[string]bool{}
+		if snap != nil {
+			for _, site := range cfg.Sites {
+				down[site.Name] = !snap.Up(site.Name)
+			}
+		}
+		members = readEtcdMembers(gctx, s.c, list, down)
 		return nil
 	})
 	if err := g.Wait(); err != nil {
@@ -363,8 +374,13 @@ const (
 
 // etcdMemberTimeout bounds the read of each member's status: a member
 // that does not answer is shown with its error, and does not hold up the
-// status.
-const etcdMemberTimeout = time.Second
+// status. The member of a site that is not up (dark, fenced) is given
+// etcdDownMemberTimeout: it is not expected to answer, and a person asking
+// for the status in a disaster should not wait for it.
+const (
+	etcdMemberTimeout     = time.Second
+	etcdDownMemberTimeout = 300 * time.Millisecond
+)
 
 // QuotaShare is the database's size as a share of the quota, 0 without
 // one.
@@ -401,10 +417,9 @@ func formatBytes(n int64) string {
 	return fmt.Sprintf("%.1f %s", f, suffix)
 }
 
-// EtcdMembers reads each etcd member's status, all at once, each within
-// etcdMemberTimeout: the members etcd lists, or the client's endpoints if
-// it cannot list them.
-func (s *Store) EtcdMembers(ctx context.Context) []EtcdMember {
+// listEtcdMembers lists the members etcd knows, or the client's endpoints
+// if it cannot say, without their statuses.
+func (s *Store) listEtcdMembers(ctx context.Context) []EtcdMember {
 	lctx, cancel := context.WithTimeout(ctx, etcdMemberTimeout)
 	defer cancel()
 	var members []EtcdMember
@@ -421,12 +436,13 @@ func (s *Store) EtcdMembers(ctx context.Context) []EtcdMember {
 			members = append(members, EtcdMember{Endpoint: ep})
 		}
 	}
-	return readEtcdMembers(ctx, s.c, members)
+	return members
 }
 
 // readEtcdMembers fills in the members' sizes (or errors) from their
-// statuses, read in parallel through c.
-func readEtcdMembers(ctx context.Context, c *clientv3.Client, members []EtcdMember) []EtcdMember {
+// statuses, read in parallel through c; the members of the sites down
+// names (by member name, the site's) are waited for etcdDownMemberTimeout.
+func readEtcdMembers(ctx context.Context, c *clientv3.Client, members []EtcdMember, down map[string]bool) []EtcdMember {
 	var wg sync.WaitGroup
 	for i := range members {
 		m := &members[i]
@@ -434,13 +450,17 @@ func readEtcdMembers(ctx context.Context, c *clientv3.Client, members []EtcdMemb
 			m.Error = "not started: it has no client URL yet"
 			continue
 		}
+		wait, why := etcdMemberTimeout, ""
+		if down[m.Name] {
+			wait, why = etcdDownMemberTimeout, fmt.Sprintf(" (site %s is not up)", m.Name)
+		}
 		wg.Go(func() {
-			sctx, cancel := context.WithTimeout(ctx, etcdMemberTimeout)
+			sctx, cancel := context.WithTimeout(ctx, wait)
 			defer cancel()
 			st, err := c.Status(sctx, m.Endpoint)
 			switch {
 			case err != nil && sctx.Err() != nil && ctx.Err() == nil:
-				m.Error = fmt.Sprintf("no answer in %s: %v", etcdMemberTimeout, err)
+				m.Error = fmt.Sprintf("no answer in %s%s: %v", wait, why, err)
 				return
 			case err != nil:
 				m.Error = err.Error()
