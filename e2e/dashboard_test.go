@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/zdt-project/zdt/e2e/lab"
+	"github.com/zdt-project/zdt/site"
 )
 
 // TestDashboard drives the dashboard in headless Chromium against a lab, as
@@ -33,6 +34,11 @@ import (
 func TestDashboard(t *testing.T) {
 	chromium := findChromium(t)
 	zdt, l := startLab(t, "127.0.22.0")
+	// The lab is healthy once a coordinator is elected; its bootstrap op
+	// assigns the services right after.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	waitKey(ctx, t, etcdClient(t, l, l.SiteNames()...), site.NewKeys(l.Cluster()).Assignment("web"), func(int64) bool { return true })
 	st := status(t, zdt, l)
 	victim, watch := "", ""
 	for _, s := range st.Services {
