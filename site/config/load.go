@@ -14,11 +14,7 @@ import (
 
 // Load reads the config file at path and parses it (see Parse).
 func Load(path string) (*Cluster, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("load cluster config: %w", err)
-	}
-	return Parse(path, data)
+	return load(path, true)
 }
 
 // LoadWithoutDomains reads and checks the config file as Load does, but
@@ -29,11 +25,15 @@ func Load(path string) (*Cluster, error) {
 // time someone asks for the status. The controllers and `zdt config check`
 // use Load.
 func LoadWithoutDomains(path string) (*Cluster, error) {
+	return load(path, false)
+}
+
+func load(path string, domains bool) (*Cluster, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load cluster config: %w", err)
 	}
-	return parse(path, data, false)
+	return parse(path, data, domains)
 }
 
 // Parse decodes and validates a config file's contents. path names the
