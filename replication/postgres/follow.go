@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -26,13 +24,15 @@ var errPrimaryUnreachable = errors.New("cannot reach the new primary")
 // Follow makes the member a standby of primary, the primary's
 // ReplicationConnInfo.
 //
-// A running standby gets primary_conninfo (with application_name set to the
-// member's name) by ALTER SYSTEM and a configuration reload, which restarts
-// its WAL receiver (PostgreSQL 13 and later); one already configured for
-// that primary is left alone. Follow then waits until the WAL receiver
-// streams from the new primary. A standby whose WAL has gone past the point
-// where the new primary's timeline forked from its own cannot stream from
-// it: Follow sees that from the primary's timeline history and rewinds it.
+// A standby whose WAL has gone past the point where the new primary's
+// timeline forked from its own cannot stream from it: Follow sees that from
+// the primary's timeline history, before anything else, and rewinds it.
+// Another running standby gets primary_conninfo (with application_name set
+// to the member's name) by ALTER SYSTEM and a configuration reload, which
+// restarts its WAL receiver (PostgreSQL 13 and later); one already
+// configured for that primary is left alone. Follow then waits until the
+// WAL receiver streams from the new primary, and rewinds the standby if
+// its server says meanwhile that it cannot follow that history.
 //
 // A primary, a stopped server and a diverged standby are rewound, which
 // needs local control: a running primary is fenced and stopped (pg_ctl stop
@@ -45,16 +45,16 @@ var errPrimaryUnreachable = errors.New("cannot reach the new primary")
 // control, Follow on a primary fails with ErrNoLocalControl and changes
 // nothing.
 func (m *Member) Follow(ctx context.Context, primary string) error {
-	err := m.follow(ctx, primary, m.logSize())
+	err := m.follow(ctx, primary, m.markLog())
 	if err != nil {
 		return fmt.Errorf("PostgreSQL member %s follow %s: %w", m.name, redact(primary), err)
 	}
 	return nil
 }
 
-// follow is Follow; what the server logs from offset logFrom of its log on
-// counts as a sign of divergence.
-func (m *Member) follow(ctx context.Context, primary string, logFrom int64) error {
+// follow is Follow; what the server logs after logFrom counts as a sign of
+// divergence.
+func (m *Member) follow(ctx context.Context, primary string, logFrom logMark) error {
 	want, err := parseConnInfo(primary)
 	if err != nil {
 		return err
@@ -91,7 +91,7 @@ func (m *Member) follow(ctx context.Context, primary string, logFrom int64) erro
 		if err := m.configureStandby(want); err != nil {
 			return err
 		}
-		from := m.logSize()
+		from := m.markLog()
 		diverged, err := m.startStandby(ctx, from)
 		if diverged != "" {
 			// Its WAL is past where the new primary's history left the
@@ -115,17 +115,23 @@ func (m *Member) follow(ctx context.Context, primary string, logFrom int64) erro
 		return m.rejoin(ctx, want, "the member was primary")
 	}
 
-	cur, perr := parseConnInfo(current)
-	if perr != nil || !sameSender(cur, want) {
-		err := m.session(ctx, m.queryTimeout, func(ctx context.Context, c *pgx.Conn) error {
-			return setSystem(ctx, c, "primary_conninfo", want.String())
-		})
-		if err != nil {
-			return err
-		}
-		m.log.Info("primary_conninfo set", zap.String("op", "follow"), zap.String("peer", hostPort(want)))
-	}
+	// Compared before the WAL receiver is pointed at the new primary: a
+	// receiver that streamed from it a moment would have written its
+	// history and part of a segment of its timeline into pg_wal, which a
+	// standby that turns out to have diverged does not start with again.
 	diverged, err := m.diverged(ctx, want)
+	if diverged == "" {
+		cur, perr := parseConnInfo(current)
+		if perr != nil || !sameSender(cur, want) {
+			err := m.session(ctx, m.queryTimeout, func(ctx context.Context, c *pgx.Conn) error {
+				return setSystem(ctx, c, "primary_conninfo", want.String())
+			})
+			if err != nil {
+				return err
+			}
+			m.log.Info("primary_conninfo set", zap.String("op", "follow"), zap.String("peer", hostPort(want)))
+		}
+	}
 	if errors.Is(err, errPrimaryUnreachable) {
 		// Nothing tells whether the standby can follow the primary, and a
 		// standby is never taken down because its primary is away: it
@@ -159,7 +165,7 @@ func (m *Member) follow(ctx context.Context, primary string, logFrom int64) erro
 // logged since logFrom (see logDivergence): then it returns why, at once.
 // A timeout, an unreachable primary included, is an error, never a
 // divergence.
-func (m *Member) waitStreaming(ctx context.Context, want connInfo, logFrom int64) (diverged string, err error) {
+func (m *Member) waitStreaming(ctx context.Context, want connInfo, logFrom logMark) (diverged string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, m.streamTimeout)
 	defer cancel()
 	host := want.get("host")
@@ -212,35 +218,26 @@ func (m *Member) waitStreaming(ctx context.Context, want connInfo, logFrom int64
 	}
 }
 
-// logDivergence reads what the server logged since offset from (its log
-// file; nothing without local control) and says whether it reports that
-// the standby's WAL has left the primary's history: the primary refusing
-// the receiver's starting point, a new timeline that forked before the
-// replay position, the startup process refusing the new primary's history
-// (its checkpoint, or WAL it already replayed, lies on a timeline that
-// history left earlier), or the startup process finding, again and again, a
-// record that does not chain to the previous one (incorrect prev-link,
-// which is WAL of another history in the standby's pg_wal).
-func (m *Member) logDivergence(from int64) string {
-	if m.logFile == "" || from < 0 {
-		return ""
-	}
-	f, err := os.Open(m.logFile)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	if _, err := f.Seek(from, io.SeekStart); err != nil {
-		return ""
-	}
-	b, _ := io.ReadAll(io.LimitReader(f, 4<<20))
+// logDivergence reads what the server logged since the mark (see logMark;
+// nothing without local control) and says whether it reports that the
+// standby's WAL has left the primary's history: the primary refusing the
+// receiver's starting point, a new timeline that forked before the replay
+// position, the startup process refusing the new primary's history (its
+// checkpoint, its minimum recovery point or WAL it already replayed lies
+// on a timeline that history left earlier), or the startup process
+// finding, again and again, a record that does not chain to the previous
+// one (incorrect prev-link, which is WAL of another history in the
+// standby's pg_wal). The messages are PostgreSQL's in English
+// (lc_messages C or an English locale).
+func (m *Member) logDivergence(mark logMark) string {
 	prevLink := map[string]int{}
-	for line := range strings.Lines(string(b)) {
+	for line := range strings.Lines(m.logSince(mark)) {
 		switch {
 		case strings.Contains(line, "is not in this server's history"),
 			strings.Contains(line, "is not a child of this server's history"),
 			strings.Contains(line, "but previous recovered WAL file came from timeline"),
-			strings.Contains(line, "forked off current database system timeline"):
+			strings.Contains(line, "forked off current database system timeline"),
+			strings.Contains(line, "does not contain minimum recovery point"):
 			return "the server logged: " + strings.TrimSpace(line)
 		case strings.Contains(line, "incorrect prev-link"):
 			_, at, _ := strings.Cut(line, "incorrect prev-link")
@@ -251,19 +248,6 @@ func (m *Member) logDivergence(from int64) string {
 		}
 	}
 	return ""
-}
-
-// logSize is the size of the server's log file, where logDivergence starts
-// reading; -1 when there is none.
-func (m *Member) logSize() int64 {
-	if m.logFile == "" {
-		return -1
-	}
-	fi, err := os.Stat(m.logFile)
-	if err != nil {
-		return 0
-	}
-	return fi.Size()
 }
 
 // diverged compares the standby's WAL with the primary's timeline history,

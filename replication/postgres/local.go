@@ -68,8 +68,9 @@ func (m *Member) rejoin(ctx context.Context, primary connInfo, why string) error
 	if source.get("dbname") == "" {
 		source = source.with("dbname", "postgres")
 	}
-	// The password goes in the environment, not on the command line.
-	var env []string
+	// The password goes in the environment, not on the command line; its
+	// messages in English (the log says whether a rewind was required).
+	env := []string{"LC_ALL=C"}
 	if pw := source.get("password"); pw != "" {
 		env = append(env, "PGPASSWORD="+pw)
 		source = source.without("password")
@@ -94,7 +95,7 @@ func (m *Member) rejoin(ctx context.Context, primary connInfo, why string) error
 	if err := m.configureStandby(primary); err != nil {
 		return err
 	}
-	from := m.logSize()
+	from := m.markLog()
 	if err := m.start(ctx); err != nil {
 		return err
 	}
@@ -308,13 +309,13 @@ func (m *Member) start(ctx context.Context) error {
 	return nil
 }
 
-// startStandby starts a standby (pg_ctl start -w) and watches its log
-// from offset from meanwhile: when the log shows the standby diverged from
+// startStandby starts a standby (pg_ctl start -w) and watches its logs
+// after the mark meanwhile: when the log shows the standby diverged from
 // its primary (see logDivergence), it returns why at once, whether the
 // server stopped at startup or waits, never consistent, for WAL its
 // primary cannot send; the server may still run then. Otherwise it returns
 // start's error.
-func (m *Member) startStandby(ctx context.Context, from int64) (diverged string, err error) {
+func (m *Member) startStandby(ctx context.Context, from logMark) (diverged string, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	started := make(chan error, 1)

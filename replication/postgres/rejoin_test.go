@@ -124,6 +124,137 @@ func TestRejoinStandbyAheadOfNewPrimary(t *testing.T) {
 			if err != nil || time.Since(began) > 10*time.Second {
 				t.Fatalf("Follow: %v\n%s", err, b.Log())
 			}
+			// Rewound before its WAL receiver was pointed at c: it
+			// would have written c's history and part of a segment
+			// of c's timeline into pg_wal.
+			if n := logs.FilterMessage("rewinding to follow the primary").Len(); n != 1 {
+				t.Errorf("b was rewound %d times, want once", n)
+			}
+			if n := logs.FilterMessage("primary_conninfo set").Len(); n != 0 {
+				t.Errorf("b's primary_conninfo was set %d times before its rewind, want none", n)
+			}
+		})
+	}
+}
+
+// A standby that received the old primary's WAL past the fork without
+// replaying it (commits that change no data page, held back), and was
+// stopped while its WAL receiver had begun to write the new primary's
+// segment of the fork, cannot start: it reads the partial segment and
+// stops at once ("WAL location ... belongs to timeline 1, but previous
+// recovered WAL file came from timeline 2"), at every start. Follow finds
+// that in the log of the server's logging collector, rewinds it, and it
+// streams from the new primary and replays its writes.
+func TestFollowStoppedStandbyWithAPartialSegment(t *testing.T) {
+	g := pgtest.Start(t, 3, pgtest.Options{Names: []string{"x", "a", "c"}, Conf: []string{"logging_collector = on"}})
+	x, a, c := g.Members[0], g.Members[1], g.Members[2]
+	core, logs := observer.New(zap.InfoLevel)
+	ma, mc := member(t, a, zap.New(core)), member(t, c, zap.New(core))
+	ctx := context.Background()
+	createLoad(t, x)
+	x.Exec(ctx, `INSERT INTO load SELECT i, md5(i::text) FROM generate_series(1, 100) AS i`)
+	g.WaitStreaming(x, a, c)
+	caughtUp(t, x, a, c)
+
+	// a receives commits but holds them back (until its next start: the
+	// setting is reset, not reloaded); c stops receiving; x commits.
+	a.Exec(ctx, `ALTER SYSTEM SET recovery_min_apply_delay = '1h'`, `SELECT pg_reload_conf()`, `ALTER SYSTEM RESET recovery_min_apply_delay`)
+	c.Exec(ctx, `ALTER SYSTEM SET primary_conninfo = ''`, `SELECT pg_reload_conf()`)
+	c.Eventually(30*time.Second, func(conn *pgx.Conn) (bool, string) {
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_wal_receiver`).Scan(&n); err != nil {
+			return false, err.Error()
+		}
+		return n == 0, "c's WAL receiver still runs"
+	})
+	for range 3 {
+		x.Exec(ctx, `SELECT txid_current()`)
+	}
+	received(t, x, a)
+	x.Kill(syscall.SIGKILL)
+	a.Stop()
+	if err := mc.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.Exec(ctx, `INSERT INTO load SELECT 1000 + i, md5(i::text) FROM generate_series(1, 100) AS i`)
+
+	// What a's WAL receiver had written of c's timeline when a stopped:
+	// the history, and c's segment of the fork up to a page before it.
+	copyHistory(t, c, a, 2)
+	var forkText string
+	if err := c.Connect(ctx).QueryRow(ctx, `SELECT split_part(pg_read_file('pg_wal/00000002.history'), E'\t', 2)`).Scan(&forkText); err != nil {
+		t.Fatal(err)
+	}
+	fork, err := postgres.ParseLSN(forkText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const segSize, pageSize = 16 << 20, 8192
+	seg := fmt.Sprintf("%08X%08X%08X", 2, fork>>32, (fork&0xFFFFFFFF)/segSize)
+	data, err := os.ReadFile(filepath.Join(c.DataDir, "pg_wal", seg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(data[(fork-1)%segSize/pageSize*pageSize:])
+	writeOwned(t, a, filepath.Join("pg_wal", seg), data)
+
+	began := time.Now()
+	err = ma.Follow(ctx, c.ReplicationConnInfo)
+	t.Logf("Follow a -> c: %s, %v", time.Since(began).Round(time.Millisecond), err)
+	for _, e := range logs.All() {
+		t.Logf("%s %v", e.Message, e.ContextMap())
+	}
+	if err != nil {
+		t.Fatalf("Follow: %v", err)
+	}
+	if n := logs.FilterMessage("rewinding to follow the primary").Len(); n != 1 {
+		t.Errorf("a was rewound %d times, want once", n)
+	}
+	a.Eventually(30*time.Second, func(conn *pgx.Conn) (bool, string) {
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM load`).Scan(&n); err != nil {
+			return false, err.Error()
+		}
+		return n == 200, fmt.Sprintf("a has %d rows, want c's 200", n)
+	})
+}
+
+// received waits until every standby has received all the WAL the primary
+// has written so far.
+func received(t testing.TB, primary *pgtest.Server, standbys ...*pgtest.Server) {
+	t.Helper()
+	ctx := context.Background()
+	var lsn string
+	if err := primary.Connect(ctx).QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&lsn); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range standbys {
+		s.Eventually(30*time.Second, func(conn *pgx.Conn) (bool, string) {
+			var done bool
+			if err := conn.QueryRow(ctx, `SELECT pg_last_wal_receive_lsn() >= $1::pg_lsn`, lsn).Scan(&done); err != nil {
+				return false, err.Error()
+			}
+			return done, fmt.Sprintf("%s has not received up to %s", s.Name, lsn)
+		})
+	}
+}
+
+// caughtUp waits until every standby has replayed all the WAL the primary
+// has written so far.
+func caughtUp(t testing.TB, primary *pgtest.Server, standbys ...*pgtest.Server) {
+	t.Helper()
+	ctx := context.Background()
+	var lsn string
+	if err := primary.Connect(ctx).QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&lsn); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range standbys {
+		s.Eventually(30*time.Second, func(conn *pgx.Conn) (bool, string) {
+			var done bool
+			if err := conn.QueryRow(ctx, `SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn`, lsn).Scan(&done); err != nil {
+				return false, err.Error()
+			}
+			return done, fmt.Sprintf("%s has not replayed up to %s", s.Name, lsn)
 		})
 	}
 }
@@ -173,9 +304,22 @@ func TestFollowUnreachablePrimaryLeavesStandbyRunning(t *testing.T) {
 // was stopped (its site went dark), must follow another standby promoted
 // in the meantime from an earlier point of the old history: its WAL is past
 // the fork, so its server stops at startup on the new primary's history.
-// Follow tells that from the server's log and rewinds it.
+// Follow tells that from the server's log and rewinds it, whether the
+// server logs to pg_ctl's log file or through a logging collector.
 func TestFollowStoppedStandbyPastTheFork(t *testing.T) {
-	g := pgtest.Start(t, 4, pgtest.Options{Names: []string{"x", "a", "b", "c"}})
+	for _, tt := range []struct {
+		name string
+		conf []string
+	}{
+		{"pg_ctl log", nil},
+		{"logging collector", []string{"logging_collector = on", "log_directory = 'log'", "log_filename = 'server-%H%M%S.log'"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) { followStoppedStandbyPastTheFork(t, tt.conf) })
+	}
+}
+
+func followStoppedStandbyPastTheFork(t *testing.T, conf []string) {
+	g := pgtest.Start(t, 4, pgtest.Options{Names: []string{"x", "a", "b", "c"}, Conf: conf})
 	x, a, b, c := g.Members[0], g.Members[1], g.Members[2], g.Members[3]
 	core, logs := observer.New(zap.InfoLevel)
 	ma, mb, mc := member(t, a, zap.New(core)), member(t, b, zap.New(core)), member(t, c, zap.New(core))
@@ -260,12 +404,19 @@ func TestFollowStoppedStandbyPastTheFork(t *testing.T) {
 // pg_wal to another's, owned like the other's data directory.
 func copyHistory(t testing.TB, from, to *pgtest.Server, tli int) {
 	t.Helper()
-	name := fmt.Sprintf("%08X.history", tli)
-	data, err := os.ReadFile(filepath.Join(from.DataDir, "pg_wal", name))
+	name := filepath.Join("pg_wal", fmt.Sprintf("%08X.history", tli))
+	data, err := os.ReadFile(filepath.Join(from.DataDir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(to.DataDir, "pg_wal", name)
+	writeOwned(t, to, name, data)
+}
+
+// writeOwned writes a file of a server's data directory, owned like the
+// directory.
+func writeOwned(t testing.TB, to *pgtest.Server, name string, data []byte) {
+	t.Helper()
+	path := filepath.Join(to.DataDir, name)
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
