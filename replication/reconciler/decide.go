@@ -88,10 +88,12 @@ type Input struct {
 	SyncWhy    string
 
 	// The last successful Follow: its target and the epoch it was made for;
-	// FollowFailed is when the last Follow failed (zero: it did not).
+	// FollowFailed is when the last Follow failed (zero: it did not), and
+	// FollowError what it said.
 	Followed      string
 	FollowedEpoch int64
 	FollowFailed  time.Time
+	FollowError   string
 	// UnhealthyFor is how long the member has been an unhealthy standby.
 	UnhealthyFor time.Duration
 	Now          time.Time
@@ -321,7 +323,11 @@ func backoff(in Input) (Decision, bool) {
 	if in.FollowFailed.IsZero() || in.Now.Sub(in.FollowFailed) >= followBackoff {
 		return Decision{}, false
 	}
-	return Decision{ActNone, fmt.Sprintf("following site %s failed; retrying after %s", in.Active, followBackoff), in.Epoch}, true
+	why := ""
+	if in.FollowError != "" {
+		why = " (" + in.FollowError + ")"
+	}
+	return Decision{ActNone, fmt.Sprintf("following site %s failed%s; retrying after %s", in.Active, why, followBackoff), in.Epoch}, true
 }
 
 func role(in Input) string {

@@ -70,6 +70,10 @@ func TestDecide(t *testing.T) {
 		{"unobservable elsewhere, follow failed a moment ago: wait", base(func(in *Input) {
 			in.Observed, in.Status, in.CanStart, in.FollowFailed = false, replication.Status{}, true, now.Add(-time.Second)
 		}), ActNone, "following site a failed; retrying"},
+		{"follow failed a moment ago: the note says why", base(func(in *Input) {
+			in.Observed, in.Status, in.CanStart = false, replication.Status{}, true
+			in.FollowFailed, in.FollowError = now.Add(-time.Second), "pg_ctl start: exit status 1"
+		}), ActNone, "following site a failed (pg_ctl start: exit status 1); retrying after"},
 		{"unobservable elsewhere, follow failed a moment ago, active not ready: wait", base(func(in *Input) {
 			in.Observed, in.Status, in.CanStart, in.ActiveReady, in.FollowFailed = false, replication.Status{}, true, false, now.Add(-time.Second)
 		}), ActNone, "retrying"},

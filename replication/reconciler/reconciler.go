@@ -118,6 +118,7 @@ type group struct {
 	followed      string
 	followedEpoch int64
 	followFailed  time.Time
+	followError   string            // what the last failed Follow said
 	startFailed   time.Time         // when the last start of its server failed
 	unhealthy     time.Time         // since when the member is an unhealthy standby
 	lastErr       map[string]string // by action: the last error logged
@@ -530,7 +531,7 @@ func (r *Reconciler) input(g *group, state site.ControllerState, o observation, 
 	in := Input{
 		State: state, Site: r.cfg.Site, Seen: g.seen,
 		Observed: o.ok, Status: o.st, Policy: g.policy,
-		Followed: g.followed, FollowedEpoch: g.followedEpoch, FollowFailed: g.followFailed, Now: time.Now(),
+		Followed: g.followed, FollowedEpoch: g.followedEpoch, FollowFailed: g.followFailed, FollowError: g.followError, Now: time.Now(),
 		StartFailed: g.startFailed,
 	}
 	if st, ok := g.member.(replication.Starter); ok && st != nil && g.cfg.Driver == config.DriverPostgres {
@@ -694,12 +695,12 @@ func (r *Reconciler) follow(ctx context.Context, g *group, in Input, d Decision,
 	err := r.do(ctx, g, "follow", d.Reason, func() error { return g.member.Follow(ctx, target) })
 	if err != nil {
 		if ctx.Err() == nil {
-			g.followFailed = time.Now()
+			g.followFailed, g.followError = time.Now(), err.Error()
 		}
 		*notes = append(*notes, err.Error())
 		return true
 	}
-	g.followed, g.followedEpoch, g.followFailed = in.Active, in.Epoch, time.Time{}
+	g.followed, g.followedEpoch, g.followFailed, g.followError = in.Active, in.Epoch, time.Time{}, ""
 	return true
 }
 
