@@ -501,8 +501,18 @@ func waitAnnouncesNothing(ctx context.Context, t *testing.T, cli *clientv3.Clien
 		if !slices.ContainsFunc(r.Peers, func(p site.BGPPeer) bool { return p.State == "established" }) {
 			wrong = append(wrong, fmt.Sprintf("site %s has no established session: %+v", name, r.Peers))
 		}
-		for _, a := range r.Announcements {
-			wrong = append(wrong, fmt.Sprintf("site %s announces %s of %s", name, a.Prefix, a.Service))
+		announced, err := cli.Get(ctx, keys.SiteAnnouncedPrefix(name), clientv3.WithPrefix())
+		if err != nil {
+			return nil, err
+		}
+		for _, kv := range announced.Kvs {
+			var r site.ServiceAnnouncements
+			if err := json.Unmarshal(kv.Value, &r); err != nil {
+				return nil, err
+			}
+			for _, a := range r.Announcements {
+				wrong = append(wrong, fmt.Sprintf("site %s announces %s of %s", name, a.Prefix, a.Service))
+			}
 		}
 		routes, err := cli.Get(ctx, keys.Upstream(), clientv3.WithPrefix())
 		if err != nil {
@@ -571,7 +581,9 @@ func servedWhileFenced(ctx context.Context, t *testing.T, cli *clientv3.Client, 
 					}
 				case key == keys.SiteBGP(name):
 					reports["bgp"]++
-					var r site.BGPReport
+				case strings.HasPrefix(key, keys.SiteAnnouncedPrefix(name)):
+					reports["bgp"]++
+					var r site.ServiceAnnouncements
 					if err = json.Unmarshal(ev.Kv.Value, &r); err == nil {
 						for _, a := range r.Announcements {
 							note(rev, "it announces %s of %s (%d prepends)", a.Prefix, a.Service, a.Prepends)

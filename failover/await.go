@@ -409,15 +409,13 @@ func prefixNotThere(snap *site.Snapshot, upstream map[string]site.UpstreamRoute,
 		}
 		return ""
 	}
-	for _, an := range snap.BGP[to].Announcements {
-		if an.Service == service && an.Prefix == prefix {
-			// At the headroom or below: the rungs of the site that
-			// carries the best path (active, move-in, takeover).
-			if an.Prepends <= headroom {
-				return ""
-			}
-			return fmt.Sprintf("%s: site %s announces it with %d prepends, as a standby", prefix, to, an.Prepends)
+	if an, ok := snap.Announcement(to, service, prefix); ok {
+		// At the headroom or below: the rungs of the site that carries
+		// the best path (active, move-in, takeover).
+		if an.Prepends <= headroom {
+			return ""
 		}
+		return fmt.Sprintf("%s: site %s announces it with %d prepends, as a standby", prefix, to, an.Prepends)
 	}
 	return fmt.Sprintf("%s: site %s does not announce it yet", prefix, to)
 }

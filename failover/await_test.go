@@ -199,8 +199,8 @@ func TestPrefixesPending(t *testing.T) {
 		cfg.Services[1].Prefixes = []netip.Prefix{netip.MustParsePrefix(db)}
 		return cfg
 	}
-	announcing := func(prepends int) map[string]site.BGPReport {
-		return map[string]site.BGPReport{"c": {Site: "c", Announcements: []site.Announcement{{Service: "db", Prefix: db, Prepends: prepends}}}}
+	announcing := func(prepends int) map[site.SiteService][]site.Announcement {
+		return map[site.SiteService][]site.Announcement{{Site: "c", Service: "db"}: {{Service: "db", Prefix: db, Prepends: prepends}}}
 	}
 	tests := []struct {
 		name     string
@@ -209,18 +209,18 @@ func TestPrefixesPending(t *testing.T) {
 		n        int
 		pending  []string
 	}{
-		{name: "the new site announces at the headroom", change: func(_ *config.Cluster, s *site.Snapshot) { s.BGP = announcing(2) }, n: 1},
-		{name: "a takeover announces with none", change: func(_ *config.Cluster, s *site.Snapshot) { s.BGP = announcing(0) }, n: 1},
-		{name: "still a standby", change: func(_ *config.Cluster, s *site.Snapshot) { s.BGP = announcing(3) }, n: 1,
+		{name: "the new site announces at the headroom", change: func(_ *config.Cluster, s *site.Snapshot) { s.Announced = announcing(2) }, n: 1},
+		{name: "a takeover announces with none", change: func(_ *config.Cluster, s *site.Snapshot) { s.Announced = announcing(0) }, n: 1},
+		{name: "still a standby", change: func(_ *config.Cluster, s *site.Snapshot) { s.Announced = announcing(3) }, n: 1,
 			pending: []string{db + ": site c announces it with 3 prepends, as a standby"}},
 		{name: "not announced yet", n: 1, pending: []string{db + ": site c does not announce it yet"}},
 		{name: "the observer's best path leads there", upstream: map[string]site.UpstreamRoute{db: {Prefix: db, BestSite: "c"}}, n: 1},
-		{name: "the observer's best path leads to the old site", change: func(_ *config.Cluster, s *site.Snapshot) { s.BGP = announcing(1) },
+		{name: "the observer's best path leads to the old site", change: func(_ *config.Cluster, s *site.Snapshot) { s.Announced = announcing(1) },
 			upstream: map[string]site.UpstreamRoute{db: {Prefix: db, BestSite: "b"}}, n: 1,
 			pending: []string{db + `: the observer's best path leads to "b"`}},
 		{name: "a prefix the observer has no record of is judged by the site's report", upstream: map[string]site.UpstreamRoute{}, n: 1,
 			pending: []string{db + ": site c does not announce it yet"}},
-		{name: "a prefix the observer has no record of, announced", change: func(_ *config.Cluster, s *site.Snapshot) { s.BGP = announcing(2) },
+		{name: "a prefix the observer has no record of, announced", change: func(_ *config.Cluster, s *site.Snapshot) { s.Announced = announcing(2) },
 			upstream: map[string]site.UpstreamRoute{}, n: 1},
 		{name: "a site without a BGP speaker announces nothing", change: func(c *config.Cluster, _ *site.Snapshot) { c.Sites[2].BGP = nil }},
 		{name: "a service the op did not move", change: func(_ *config.Cluster, s *site.Snapshot) {

@@ -173,10 +173,8 @@ func notRaised(snap *site.Snapshot, upstream map[string]site.UpstreamRoute, head
 		}
 		return fmt.Sprintf("%s: the observer sees site %s's path at %d AS hops", prefix, from, len(rec.Paths[i].ASPath))
 	}
-	for _, an := range snap.BGP[from].Announcements {
-		if an.Service == service && an.Prefix == prefix && an.Prepends <= headroom {
-			return fmt.Sprintf("%s: site %s announces it with %d prepends", prefix, from, an.Prepends)
-		}
+	if an, ok := snap.Announcement(from, service, prefix); ok && an.Prepends <= headroom {
+		return fmt.Sprintf("%s: site %s announces it with %d prepends", prefix, from, an.Prepends)
 	}
 	return ""
 }

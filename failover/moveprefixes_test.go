@@ -19,7 +19,7 @@ func TestNextMovePhase(t *testing.T) {
 		name     string
 		phase    site.MovePhase
 		noBGP    bool // c has no BGP speaker
-		bgp      map[string]site.BGPReport
+		bgp      map[site.SiteService][]site.Announcement
 		upstream map[string]site.UpstreamRoute // nil: no observer
 		want     site.MovePhase
 		why      string // substring of what it waits for
@@ -40,9 +40,9 @@ func TestNextMovePhase(t *testing.T) {
 			upstream: map[string]site.UpstreamRoute{db: {BestSite: "c", Paths: []site.UpstreamPath{{Site: "c", ASPath: asPath(3)}, {Site: "b", ASPath: asPath(3)}, {Site: "c", ASPath: asPath(2)}}}},
 			want:     site.MoveRelease},
 		{name: "announce without an observer: the new site announces below the headroom", phase: site.MoveAnnounce,
-			bgp: map[string]site.BGPReport{"c": {Announcements: []site.Announcement{{Service: "db", Prefix: db, Prepends: 1}}}}, want: site.MoveRelease},
+			bgp: map[site.SiteService][]site.Announcement{{Site: "c", Service: "db"}: {{Service: "db", Prefix: db, Prepends: 1}}}, want: site.MoveRelease},
 		{name: "announce without an observer: still a standby", phase: site.MoveAnnounce,
-			bgp: map[string]site.BGPReport{"c": {Announcements: []site.Announcement{{Service: "db", Prefix: db, Prepends: 3}}}}, want: site.MoveAnnounce,
+			bgp: map[site.SiteService][]site.Announcement{{Site: "c", Service: "db"}: {{Service: "db", Prefix: db, Prepends: 3}}}, want: site.MoveAnnounce,
 			why: "site c announces it with 3 prepends, as a standby"},
 		{name: "release: the old path is still at the headroom", phase: site.MoveRelease,
 			upstream: map[string]site.UpstreamRoute{db: {BestSite: "c", Paths: []site.UpstreamPath{{Site: "b", ASPath: asPath(3)}, {Site: "c", ASPath: asPath(2)}}}},
@@ -54,10 +54,10 @@ func TestNextMovePhase(t *testing.T) {
 			upstream: map[string]site.UpstreamRoute{db: {BestSite: "c", Paths: []site.UpstreamPath{{Site: "c", ASPath: asPath(2)}}}},
 			want:     site.MoveDone},
 		{name: "release without an observer: the old site still announces at the headroom", phase: site.MoveRelease,
-			bgp:  map[string]site.BGPReport{"b": {Announcements: []site.Announcement{{Service: "db", Prefix: db, Prepends: 2}}}},
+			bgp:  map[site.SiteService][]site.Announcement{{Site: "b", Service: "db"}: {{Service: "db", Prefix: db, Prepends: 2}}},
 			want: site.MoveRelease, why: "site b announces it with 2 prepends"},
 		{name: "release without an observer: the old site stepped back", phase: site.MoveRelease,
-			bgp:  map[string]site.BGPReport{"b": {Announcements: []site.Announcement{{Service: "db", Prefix: db, Prepends: 3}}}},
+			bgp:  map[site.SiteService][]site.Announcement{{Site: "b", Service: "db"}: {{Service: "db", Prefix: db, Prepends: 3}}},
 			want: site.MoveDone},
 		{name: "a new site without a BGP speaker has nothing to move", phase: site.MovePrepare, noBGP: true, want: site.MoveDone},
 		{name: "done stays done", phase: site.MoveDone, want: site.MoveDone},
@@ -72,7 +72,7 @@ func TestNextMovePhase(t *testing.T) {
 				}
 			}
 			svc := config.Service{Name: "db", Prefixes: []netip.Prefix{netip.MustParsePrefix(db)}}
-			snap.BGP = tt.bgp
+			snap.Announced = tt.bgp
 			mv := site.Move{Service: "db", Op: "op-1", From: "b", To: "c", Phase: tt.phase}
 			got, why := nextMovePhase(cfg, snap, tt.upstream, svc, mv)
 			if got != tt.want || !strings.Contains(why, tt.why) || (tt.why == "") != (why == "") {

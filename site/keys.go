@@ -64,9 +64,22 @@ func (k Keys) Placement(guest string) string { return k.Guests() + guest + "/pla
 // Hosts holds what a site's deploy reconciler observes of its hypervisors.
 func (k Keys) Hosts(site string) string { return k.Sites() + site + "/hosts" }
 
-// SiteBGP is the key of the site's BGP report: its peers and what it
-// announces.
+// SiteBGP is the key of the site's BGP report: its peers, its service
+// addresses, what it could not do.
 func (k Keys) SiteBGP(site string) string { return k.Sites() + site + "/bgp" }
+
+// announcedLeaf starts the leaf of a site's announcement records.
+const announcedLeaf = "bgp-announced/"
+
+// SiteAnnouncedPrefix is the prefix of the site's announcement records,
+// one per service (SiteAnnounced).
+func (k Keys) SiteAnnouncedPrefix(site string) string { return k.Sites() + site + "/" + announcedLeaf }
+
+// SiteAnnounced is the key of what the site announces of the service's
+// prefixes.
+func (k Keys) SiteAnnounced(site, service string) string {
+	return k.SiteAnnouncedPrefix(site) + service
+}
 
 // SiteReplication is the key of the site's replication report: the status
 // of its replication members.

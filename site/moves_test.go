@@ -43,9 +43,13 @@ func TestAssignMoving(t *testing.T) {
 	if err := s.SetMovePhase(ctx, g, &stale, site.MoveRelease, at.Add(time.Second)); !errors.Is(err, site.ErrConflict) {
 		t.Fatalf("a phase written from a stale record: %v; want ErrConflict", err)
 	}
-	r, err := s.Routing(ctx)
+	join(t, ctx, s, "b")
+	r, err := s.Routing(ctx, []string{"a", "b", "c"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !r.Alive["b"] || r.Alive["a"] || r.Alive["c"] {
+		t.Errorf("routing read: alive %v; want b alone (the one that joined)", r.Alive)
 	}
 	if got := r.Moves["web"]; got.Phase != site.MoveAnnounce || got.Rev != mv.Rev || r.Assignments["web"].Epoch != next.Epoch {
 		t.Errorf("routing read: move %+v, assignment %+v; want the announce phase at rev %d, the assignment at epoch %d", got, r.Assignments["web"], mv.Rev, next.Epoch)

@@ -62,10 +62,6 @@ type RunningGuest struct {
 	MemoryMiB int64  `json:"memory_mib"`
 }
 
-// maxTxnOps is how many writes one transaction carries: etcd refuses more
-// than 128 operations in a transaction by default.
-const maxTxnOps = 100
-
 // PutPlacements writes placements, guarded by g, each only if the guest's
 // placement is still at the epoch in read (0: the guest had none). Large
 // sets are written in several transactions, each followed by a call of
@@ -73,11 +69,10 @@ const maxTxnOps = 100
 // reports ErrConflict: read again and solve again (writing the same
 // placements twice is harmless).
 func (s *Store) PutPlacements(ctx context.Context, g Guard, ps []Placement, read map[string]int64, landed func()) error {
-	for start := 0; start < len(ps); start += maxTxnOps {
-		batch := ps[start:min(start+maxTxnOps, len(ps))]
+	_, err := inBatches(len(ps), func(start, end int) error {
 		var conds []clientv3.Cmp
 		var ops []clientv3.Op
-		for _, p := range batch {
+		for _, p := range ps[start:end] {
 			key := s.keys.Placement(p.Guest)
 			put, err := putJSON(key, p)
 			if err != nil {
@@ -87,13 +82,14 @@ func (s *Store) PutPlacements(ctx context.Context, g Guard, ps []Placement, read
 			ops = append(ops, put)
 		}
 		if _, err := s.commit(ctx, &g, conds, ops); err != nil {
-			return fmt.Errorf("write %d placements: %w", len(batch), err)
+			return fmt.Errorf("write %d placements: %w", end-start, err)
 		}
 		if landed != nil {
 			landed()
 		}
-	}
-	return nil
+		return nil
+	})
+	return err
 }
 
 // PutHostsReport writes what the site observes of its hypervisors.

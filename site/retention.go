@@ -42,15 +42,12 @@ func (s *Store) PruneOps(ctx context.Context, g Guard, cutoff time.Time, keep in
 			dels = append(dels, clientv3.OpDelete(f.key))
 		}
 	}
-	n := 0
-	for start := 0; start < len(dels); start += maxTxnOps {
-		end := min(start+maxTxnOps, len(dels))
+	return inBatches(len(dels), func(start, end int) error {
 		if _, err := s.commit(ctx, &g, conds[start:end], dels[start:end]); err != nil {
-			return n, fmt.Errorf("delete %d finished ops: %w", end-start, err)
+			return fmt.Errorf("delete %d finished ops: %w", end-start, err)
 		}
-		n += end - start
-	}
-	return n, nil
+		return nil
+	})
 }
 
 // PruneEvents deletes, guarded by g, the events older than cutoff (the zero

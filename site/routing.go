@@ -8,13 +8,15 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// BGPReport is what a site's speaker does: its sessions and what it
-// announces. The site's controller writes it on change.
+// BGPReport is what a site's speaker does: its sessions, its service
+// addresses and what it could not do. What it announces is in records of
+// their own, one per service (ServiceAnnouncements): a move of many
+// services rewrites theirs, not one record of every prefix. The site's
+// controller writes them on change, the report after the announcements.
 type BGPReport struct {
-	Site          string         `json:"site"`
-	Updated       time.Time      `json:"updated"`
-	Peers         []BGPPeer      `json:"peers"`
-	Announcements []Announcement `json:"announcements"`
+	Site    string    `json:"site"`
+	Updated time.Time `json:"updated"`
+	Peers   []BGPPeer `json:"peers"`
 	// Addresses are the service addresses the site carries on its
 	// service interface.
 	Addresses []string `json:"addresses,omitempty"`
@@ -30,6 +32,18 @@ type BGPPeer struct {
 	State   string    `json:"state"`
 	Since   time.Time `json:"since,omitzero"`
 }
+
+// ServiceAnnouncements is what a site announces of one service's prefixes,
+// in the config's order; a service none of whose prefixes the site
+// announces has no record.
+type ServiceAnnouncements struct {
+	Site          string         `json:"site"`
+	Service       string         `json:"service"`
+	Announcements []Announcement `json:"announcements"`
+}
+
+// SiteService names one service at one site.
+type SiteService struct{ Site, Service string }
 
 // Announcement is one prefix a site announces, with the copies of the local
 // AS it prepends (the upstream sees one more).
@@ -95,6 +109,50 @@ func (s *Store) PutBGPReport(ctx context.Context, r BGPReport) error {
 	return s.putReport(ctx, s.keys.SiteBGP(r.Site), r, "BGP report of site "+r.Site)
 }
 
+// PutAnnouncements writes the records of what the site announces that
+// changed and deletes those of the services it no longer announces any
+// prefix of (gone), in transactions of at most maxTxnOps, the changed
+// records first. It returns how many of the writes and deletes, in that
+// order, etcd committed: all of them, or on an error those of the
+// transactions before the one that failed (that one may have been
+// committed too, unknown to the caller).
+func (s *Store) PutAnnouncements(ctx context.Context, site string, changed []ServiceAnnouncements, gone []string) (committed int, err error) {
+	var ops []clientv3.Op
+	for _, a := range changed {
+		op, err := putJSON(s.keys.SiteAnnounced(site, a.Service), a)
+		if err != nil {
+			return 0, err
+		}
+		ops = append(ops, op)
+	}
+	for _, svc := range gone {
+		ops = append(ops, clientv3.OpDelete(s.keys.SiteAnnounced(site, svc)))
+	}
+	return inBatches(len(ops), func(start, end int) error {
+		if _, err := s.c.Txn(ctx).Then(ops[start:end]...).Commit(); err != nil {
+			return fmt.Errorf("write %d announcement records of site %s (%d of %d written): %w", end-start, site, start, len(ops), err)
+		}
+		return nil
+	})
+}
+
+// Announcements reads the site's announcement records, by service.
+func (s *Store) Announcements(ctx context.Context, site string) (map[string][]Announcement, error) {
+	resp, err := s.c.Get(ctx, s.keys.SiteAnnouncedPrefix(site), clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("read the announcement records of site %s: %w", site, err)
+	}
+	out := make(map[string][]Announcement, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		r, err := decode[ServiceAnnouncements](kv)
+		if err != nil {
+			return nil, err
+		}
+		out[r.Service] = r.Announcements
+	}
+	return out, nil
+}
+
 // PutReplicationReport writes the site's replication report.
 func (s *Store) PutReplicationReport(ctx context.Context, r ReplicationReport) error {
 	return s.putReport(ctx, s.keys.SiteReplication(r.Site), r, "replication report of site "+r.Site)
@@ -130,13 +188,12 @@ func (s *Store) PutUpstream(ctx context.Context, changed []UpstreamRoute, gone [
 	for _, p := range gone {
 		ops = append(ops, clientv3.OpDelete(s.keys.UpstreamRoute(p)))
 	}
-	for start := 0; start < len(ops); start += maxTxnOps {
-		batch := ops[start:min(start+maxTxnOps, len(ops))]
-		if _, err := s.c.Txn(ctx).Then(batch...).Commit(); err != nil {
-			return start, fmt.Errorf("write %d upstream records (%d of %d written): %w", len(batch), start, len(ops), err)
+	return inBatches(len(ops), func(start, end int) error {
+		if _, err := s.c.Txn(ctx).Then(ops[start:end]...).Commit(); err != nil {
+			return fmt.Errorf("write %d upstream records (%d of %d written): %w", end-start, start, len(ops), err)
 		}
-	}
-	return len(ops), nil
+		return nil
+	})
 }
 
 // Upstream reads the observer's records, by prefix.
@@ -167,32 +224,35 @@ type Routing struct {
 	Moves map[string]Move
 }
 
-// Routing reads the fences, the assignments and which sites hold a lease,
-// at one revision.
-func (s *Store) Routing(ctx context.Context) (*Routing, error) {
+// Routing reads the fences, the assignments and which of the sites hold a
+// lease, at one revision.
+func (s *Store) Routing(ctx context.Context, sites []string) (*Routing, error) {
 	k := s.keys
-	resp, err := s.c.Txn(ctx).Then(
-		clientv3.OpGet(k.Sites(), clientv3.WithPrefix(), clientv3.WithKeysOnly()),
+	ops := []clientv3.Op{
 		clientv3.OpGet(k.Fences(), clientv3.WithPrefix()),
 		clientv3.OpGet(k.Services(), clientv3.WithPrefix()),
-	).Commit()
+	}
+	for _, site := range sites {
+		ops = append(ops, clientv3.OpGet(k.Alive(site), clientv3.WithKeysOnly()))
+	}
+	resp, err := s.c.Txn(ctx).Then(ops...).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("read assignments and fences: %w", err)
 	}
 	r := &Routing{Rev: resp.Header.Revision, Alive: map[string]bool{}, Fences: map[string]Fence{}, Assignments: map[string]Assignment{}, Moves: map[string]Move{}}
-	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
-		if site, leaf, ok := k.siteKey(string(kv.Key)); ok && leaf == "alive" {
+	for i, site := range sites {
+		if len(resp.Responses[2+i].GetResponseRange().Kvs) > 0 {
 			r.Alive[site] = true
 		}
 	}
-	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
 		f, err := decode[Fence](kv)
 		if err != nil {
 			return nil, err
 		}
 		r.Fences[f.Site] = f
 	}
-	if err := readServices(k, resp.Responses[2].GetResponseRange().Kvs, r.Assignments, r.Moves); err != nil {
+	if err := readServices(k, resp.Responses[1].GetResponseRange().Kvs, r.Assignments, r.Moves); err != nil {
 		return nil, err
 	}
 	return r, nil

@@ -30,6 +30,9 @@ type Snapshot struct {
 	// its replication members.
 	BGP         map[string]BGPReport
 	Replication map[string]ReplicationReport
+	// Announced holds what each site announces of each service's prefixes
+	// (its ServiceAnnouncements records); see Announcement.
+	Announced map[SiteService][]Announcement
 	// Ops is the whole journal, oldest first.
 	Ops []*Op
 	// Coordinator is the site whose controller holds the election, "" when
@@ -47,6 +50,17 @@ func (s *Snapshot) Up(site string) bool {
 	_, alive := s.Alive[site]
 	_, fenced := s.Fences[site]
 	return alive && !fenced
+}
+
+// Announcement is what site announces of a service's prefix, as its
+// record says; ok is false when it does not announce it.
+func (s *Snapshot) Announcement(site, service, prefix string) (a Announcement, ok bool) {
+	for _, a := range s.Announced[SiteService{site, service}] {
+		if a.Prefix == prefix {
+			return a, true
+		}
+	}
+	return Announcement{}, false
 }
 
 // UnfinishedOps lists the ops without an outcome, oldest first.
@@ -156,6 +170,7 @@ func newSnapshot(rev int64) *Snapshot {
 		Hosts:       map[string]HostsReport{},
 		BGP:         map[string]BGPReport{},
 		Replication: map[string]ReplicationReport{},
+		Announced:   map[SiteService][]Announcement{},
 	}
 }
 
@@ -225,6 +240,12 @@ func putSiteRecord(snap *Snapshot, site, leaf string, kv *mvccpb.KeyValue) error
 		if host, ok := strings.CutPrefix(leaf, hostDrainLeaf); ok && host != "" {
 			err = putDecoded(snap.HostDrains, host, kv)
 		}
+		if service, ok := strings.CutPrefix(leaf, announcedLeaf); ok && service != "" {
+			var r ServiceAnnouncements
+			if r, err = decode[ServiceAnnouncements](kv); err == nil {
+				snap.Announced[SiteService{site, service}] = r.Announcements
+			}
+		}
 	}
 	return err
 }
@@ -261,6 +282,9 @@ func (k Keys) deleteRecord(snap *Snapshot, key string) {
 		default:
 			if host, ok := strings.CutPrefix(leaf, hostDrainLeaf); ok {
 				delete(snap.HostDrains, host)
+			}
+			if service, ok := strings.CutPrefix(leaf, announcedLeaf); ok {
+				delete(snap.Announced, SiteService{site, service})
 			}
 		}
 		return

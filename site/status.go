@@ -591,11 +591,13 @@ func routingStatuses(cfg *config.Cluster, snap *Snapshot) ([]AnnouncementStatus,
 			}
 			continue
 		}
+		for _, svc := range cfg.Services {
+			for _, a := range snap.Announced[SiteService{s.Name, svc.Name}] {
+				anns = append(anns, AnnouncementStatus{Site: s.Name, Service: svc.Name, Prefix: a.Prefix, Prepends: a.Prepends})
+			}
+		}
 		if !ok {
 			continue
-		}
-		for _, a := range r.Announcements {
-			anns = append(anns, AnnouncementStatus{Site: s.Name, Service: a.Service, Prefix: a.Prefix, Prepends: a.Prepends})
 		}
 		for _, p := range r.Peers {
 			peers = append(peers, PeerStatus{Site: s.Name, Address: p.Address, ASN: p.ASN, State: p.State})

@@ -320,5 +320,6 @@ func (v *View) ownLocked() {
 	s.Fences, s.Drains, s.HostDrains = maps.Clone(s.Fences), maps.Clone(s.Drains), maps.Clone(s.HostDrains)
 	s.Assignments, s.Moves, s.Placements = maps.Clone(s.Assignments), maps.Clone(s.Moves), maps.Clone(s.Placements)
 	s.Hosts, s.BGP, s.Replication = maps.Clone(s.Hosts), maps.Clone(s.BGP), maps.Clone(s.Replication)
+	s.Announced = maps.Clone(s.Announced)
 	v.state, v.lent = &s, false
 }

@@ -76,10 +76,29 @@ func TestViewFollowsTheStore(t *testing.T) {
 	if err := s.PutPlacements(ctx, g, ps, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.PutBGPReport(ctx, site.BGPReport{Site: "a", Announcements: []site.Announcement{{Service: "web", Prefix: "203.0.113.0/26"}}}); err != nil {
+	if err := s.PutBGPReport(ctx, site.BGPReport{Site: "a", Addresses: []string{"203.0.113.1"}}); err != nil {
 		t.Fatal(err)
 	}
-	sameAsStore(t, ctx, s, v, "placements and a BGP report")
+	web := site.ServiceAnnouncements{Site: "a", Service: "web", Announcements: []site.Announcement{{Service: "web", Prefix: "203.0.113.0/26"}}}
+	db := site.ServiceAnnouncements{Site: "a", Service: "db", Announcements: []site.Announcement{{Service: "db", Prefix: "203.0.113.64/26", Prepends: 3}}}
+	if n, err := s.PutAnnouncements(ctx, "a", []site.ServiceAnnouncements{web, db}, nil); err != nil || n != 2 {
+		t.Fatalf("PutAnnouncements = %d, %v", n, err)
+	}
+	sameAsStore(t, ctx, s, v, "placements, a BGP report and its announcements")
+	if n, err := s.PutAnnouncements(ctx, "a", nil, []string{"db"}); err != nil || n != 1 {
+		t.Fatalf("PutAnnouncements (delete) = %d, %v", n, err)
+	}
+	sameAsStore(t, ctx, s, v, "an announcement record deleted")
+	snap, err := v.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if an, ok := snap.Announcement("a", "web", "203.0.113.0/26"); !ok || an.Prepends != 0 {
+		t.Errorf("a's announcement of web's prefix: %+v, %v", an, ok)
+	}
+	if an, ok := snap.Announcement("a", "db", "203.0.113.64/26"); ok {
+		t.Errorf("a's deleted announcement of db's prefix is still there: %+v", an)
+	}
 	op := &site.Op{ID: "op-1", Kind: "failover", Outcome: site.OpRunning, Steps: []site.Step{{Name: "fence"}, {Name: "assign", Params: map[string]string{"service": "web"}}}}
 	if err := s.CreateOp(ctx, g, op); err != nil {
 		t.Fatal(err)
@@ -88,7 +107,7 @@ func TestViewFollowsTheStore(t *testing.T) {
 
 	// The unfinished op is the caller's to change; the next snapshot
 	// has the op as etcd has it.
-	snap, err := v.Snapshot(ctx)
+	snap, err = v.Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,18 +77,23 @@ type Announcer struct {
 	state site.ControllerState
 
 	// Owned by Run.
-	current    map[netip.Prefix]bgp.Applied
-	addrs      []netip.Prefix
+	current map[netip.Prefix]bgp.Applied
+	addrs   []netip.Prefix
+	// lastReport is the site's report as last written; nil: not known
+	// (none yet, or a write failed and may have landed all the same).
 	lastReport *site.BGPReport
+	// announced holds the site's announcement records, by service, as
+	// last written; nil: not known, read them again before the next write.
+	announced map[string][]site.Announcement
 	// lastWrite is when the report was last written; reportDue, when a
 	// changed report waits for reportEvery to pass.
 	lastWrite time.Time
 	reportDue time.Time
 }
 
-// reportEvery is the least time between two writes of the site's report
-// (each is a new version of a value that lists every announcement): a move
-// of many services changes it on every pass.
+// reportEvery is the least time between two writes of the site's records
+// when nothing urgent changed: a move of many services changes some on
+// every pass, and one write a second gathers them.
 const reportEvery = time.Second
 
 // New returns an announcer for the site; the site starts as joining
@@ -250,7 +255,7 @@ type decided struct {
 func (a *Announcer) decide(ctx context.Context) ([]decided, time.Time, error) {
 	rctx, cancel := context.WithTimeout(ctx, etcdTimeout)
 	defer cancel()
-	r, err := a.cfg.Store.Routing(rctx)
+	r, err := a.cfg.Store.Routing(rctx, a.cfg.Cluster.SiteNames())
 	if err != nil {
 		return nil, time.Time{}, err
 	}
@@ -508,20 +513,21 @@ func newlyCarried(before, now []site.Announcement, headroom int) bool {
 	carried := make(map[string]bool, len(before))
 	for _, an := range before {
 		if an.Prepends <= headroom {
-			carried[an.Service+" "+an.Prefix] = true
+			carried[an.Prefix] = true
 		}
 	}
 	for _, an := range now {
-		if an.Prepends <= headroom && !carried[an.Service+" "+an.Prefix] {
+		if an.Prepends <= headroom && !carried[an.Prefix] {
 			return true
 		}
 	}
 	return false
 }
 
-// report writes the site's BGP report when it changed.
+// report writes the site's BGP records that changed: the announcement
+// records of the services whose announcements changed, then the report.
 func (a *Announcer) report(ctx context.Context, st site.ControllerState, passErr error) {
-	r := site.BGPReport{Site: a.cfg.Site, Peers: []site.BGPPeer{}, Announcements: []site.Announcement{}}
+	r := site.BGPReport{Site: a.cfg.Site, Peers: []site.BGPPeer{}}
 	pctx, cancel := context.WithTimeout(ctx, etcdTimeout)
 	peers, err := a.cfg.Speaker.Sessions(pctx)
 	cancel()
@@ -532,13 +538,6 @@ func (a *Announcer) report(ctx context.Context, st site.ControllerState, passErr
 		r.Peers = append(r.Peers, site.BGPPeer{Address: p.Address.String(), ASN: p.ASN, State: p.State, Since: p.Since})
 	}
 	a.m.setPeers(peers)
-	for _, svc := range a.services {
-		for _, p := range svc.Prefixes {
-			if cur, ok := a.current[p]; ok && cur.Announce {
-				r.Announcements = append(r.Announcements, site.Announcement{Service: svc.Name, Prefix: p.String(), Prepends: cur.Prepends})
-			}
-		}
-	}
 	for _, p := range a.addrs {
 		r.Addresses = append(r.Addresses, p.Addr().String())
 	}
@@ -547,34 +546,97 @@ func (a *Announcer) report(ctx context.Context, st site.ControllerState, passErr
 	} else if a.cfg.AddressesOff != nil && len(a.managedAddresses()) > 0 {
 		r.Error = "service addresses are off: " + a.cfg.AddressesOff.Error()
 	}
-	if a.lastReport != nil && reflect.DeepEqual(*a.lastReport, r) {
-		a.reportDue = time.Time{}
-		return
-	}
-	// Sessions, errors and prefixes this site now carries the traffic of
-	// (an op waits for them) are news at once; other announcements can
-	// wait a bit.
-	urgent := a.lastReport == nil || st != site.ControllerUp || r.Error != a.lastReport.Error || !reflect.DeepEqual(r.Peers, a.lastReport.Peers) ||
-		newlyCarried(a.lastReport.Announcements, r.Announcements, a.cfg.Cluster.BGP.Headroom)
-	if next := a.lastWrite.Add(reportEvery); !urgent && time.Now().Before(next) {
-		a.reportDue = next
-		return
-	}
-	a.reportDue = time.Time{}
+
 	if st != site.ControllerUp && st != site.ControllerJoining {
 		// Not up: etcd may be unreachable; try, but do not wait for it.
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
 	}
-	stamped := r
-	stamped.Updated = a.cfg.Now()
+	if a.announced == nil {
+		rctx, cancel := context.WithTimeout(ctx, etcdTimeout)
+		announced, err := a.cfg.Store.Announcements(rctx, a.cfg.Site)
+		cancel()
+		if err != nil {
+			a.log.Debug("cannot read the announcement records", zap.Error(err))
+			return
+		}
+		a.announced = announced
+	}
+	changed, gone, urgent := a.announcementChanges()
+	if len(changed) == 0 && len(gone) == 0 && a.lastReport != nil && reflect.DeepEqual(*a.lastReport, r) {
+		a.reportDue = time.Time{}
+		return
+	}
+	// Sessions, errors and prefixes this site now carries the traffic of
+	// (an op waits for them) are news at once; other announcements can
+	// wait a bit.
+	urgent = urgent || a.lastReport == nil || st != site.ControllerUp || r.Error != a.lastReport.Error || !reflect.DeepEqual(r.Peers, a.lastReport.Peers)
+	if next := a.lastWrite.Add(reportEvery); !urgent && time.Now().Before(next) {
+		a.reportDue = next
+		return
+	}
+	a.reportDue = time.Time{}
 	wctx, cancel := context.WithTimeout(ctx, etcdTimeout)
 	defer cancel()
+	committed, err := a.cfg.Store.PutAnnouncements(wctx, a.cfg.Site, changed, gone)
+	for i := range committed {
+		if i < len(changed) {
+			a.announced[changed[i].Service] = changed[i].Announcements
+		} else {
+			delete(a.announced, gone[i-len(changed)])
+		}
+	}
+	if err != nil {
+		// What the failed transaction carried may have landed: read the
+		// records again before the next write.
+		a.announced = nil
+		a.log.Debug("cannot write the announcement records", zap.Error(err))
+		return
+	}
+	stamped := r
+	stamped.Updated = a.cfg.Now()
 	if err := a.cfg.Store.PutBGPReport(wctx, stamped); err != nil {
+		a.lastReport = nil
 		a.log.Debug("cannot write the BGP report", zap.Error(err))
 		return
 	}
 	a.lastWrite = time.Now()
 	a.lastReport = &r
+}
+
+// announcementChanges compares what the site announces with its records
+// as last written: the records to write (in the config's order), the
+// services whose records to delete, and whether a change is urgent (the
+// site now carries the traffic of a prefix it did not).
+func (a *Announcer) announcementChanges() (changed []site.ServiceAnnouncements, gone []string, urgent bool) {
+	configured := make(map[string]bool, len(a.services))
+	for _, svc := range a.services {
+		configured[svc.Name] = true
+		var now []site.Announcement
+		for _, p := range svc.Prefixes {
+			if cur, ok := a.current[p]; ok && cur.Announce {
+				now = append(now, site.Announcement{Service: svc.Name, Prefix: p.String(), Prepends: cur.Prepends})
+			}
+		}
+		before, written := a.announced[svc.Name]
+		switch {
+		case len(now) > 0:
+			if !written || !slices.Equal(before, now) {
+				changed = append(changed, site.ServiceAnnouncements{Site: a.cfg.Site, Service: svc.Name, Announcements: now})
+				urgent = urgent || newlyCarried(before, now, a.cfg.Cluster.BGP.Headroom)
+			}
+		case written:
+			gone = append(gone, svc.Name)
+		}
+	}
+	// Records of services the site may no longer serve (the config
+	// changed) go too.
+	for svc := range a.announced {
+		if !configured[svc] {
+			gone = append(gone, svc)
+		}
+	}
+	slices.Sort(gone)
+	return changed, gone, urgent
 }

@@ -242,6 +242,16 @@ func (b *bed) report(name string) site.BGPReport {
 	return r
 }
 
+// announced reads a site's announcement records, by service.
+func (b *bed) announced(name string) map[string][]site.Announcement {
+	b.t.Helper()
+	an, err := b.store.Announcements(b.t.Context(), name)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return an
+}
+
 // TestLadderAtTheUpstream: the active site announces at the headroom, the
 // standbys one step more each in the service's order; a takeover goes to 0
 // prepends; a self-fenced site withdraws everything at once.
@@ -260,16 +270,25 @@ func TestLadderAtTheUpstream(t *testing.T) {
 	// standby; c keeps its rank.
 	b.waitPaths(web4, "b", map[string]int{"b": 1, "a": 4, "c": 5})
 
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	// Each site's record of web says what it announces: b at 0 prepends,
+	// a and c as standbys (the upstream sees one copy more).
+	takenOver := func() bool {
 		r := b.report("b")
-		if len(r.Announcements) == 1 && r.Announcements[0].Prefix == web4.String() && r.Announcements[0].Prepends == 0 && len(r.Peers) == 1 && r.Peers[0].State == "established" {
-			break
+		for name, want := range map[string]int{"b": 0, "a": 3, "c": 4} {
+			web := b.announced(name)["web"]
+			if len(web) != 1 || web[0].Prefix != web4.String() || web[0].Prepends != want {
+				return false
+			}
 		}
+		return len(r.Peers) == 1 && r.Peers[0].State == "established"
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !takenOver() && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if r := b.report("b"); len(r.Announcements) != 1 || r.Announcements[0].Prepends != 0 {
-		t.Errorf("b's report: %+v; want web at 0 prepends", r)
+	if !takenOver() {
+		t.Errorf("b's report: %+v; announcements of a, b, c: %+v, %+v, %+v; want web at 3, 0, 4 prepends, b's session established",
+			b.report("b"), b.announced("a"), b.announced("b"), b.announced("c"))
 	}
 
 	// b self-fences: it withdraws without asking etcd.
@@ -280,7 +299,8 @@ func TestLadderAtTheUpstream(t *testing.T) {
 
 // TestPlannedMove: the new site goes below the headroom while the old one
 // keeps it, then the old one steps down and the new one returns to the
-// headroom; the prefix keeps a path throughout.
+// headroom; the prefix keeps a path throughout. A site fenced after
+// withdraws, and deletes its record of what it announced.
 func TestPlannedMove(t *testing.T) {
 	b := newBed(t, nil)
 	for _, name := range []string{"a", "b", "c"} {
@@ -291,6 +311,17 @@ func TestPlannedMove(t *testing.T) {
 	b.assign("web", "c", "a", "switchover")
 	// Settled: c at the headroom, a first standby, b second.
 	b.waitPaths(web4, "c", map[string]int{"c": 3, "a": 4, "b": 5})
+
+	// Fenced, b withdraws, and its record of web goes with its path.
+	b.ann["b"].SetState(site.ControllerFenced)
+	b.waitPaths(web4, "c", map[string]int{"c": 3, "a": 4})
+	deadline := time.Now().Add(10 * time.Second)
+	for len(b.announced("b")) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if an := b.announced("b"); len(an) > 0 {
+		t.Errorf("fenced b still has announcement records: %+v", an)
+	}
 }
 
 // TestRecordedMove: a planned move with a move record is in the record's

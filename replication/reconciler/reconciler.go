@@ -498,7 +498,7 @@ type view struct {
 func (r *Reconciler) read(ctx context.Context) (*view, error) {
 	ctx, cancel := context.WithTimeout(ctx, etcdTimeout)
 	defer cancel()
-	rt, err := r.cfg.Store.Routing(ctx)
+	rt, err := r.cfg.Store.Routing(ctx, r.cfg.Cluster.SiteNames())
 	if err != nil {
 		return nil, err
 	}
