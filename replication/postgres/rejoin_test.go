@@ -154,7 +154,7 @@ func TestFollowStoppedStandbyWithAPartialSegment(t *testing.T) {
 	createLoad(t, x)
 	x.Exec(ctx, `INSERT INTO load SELECT i, md5(i::text) FROM generate_series(1, 100) AS i`)
 	g.WaitStreaming(x, a, c)
-	caughtUp(t, x, a, c)
+	waitWAL(t, "replay", x, a, c)
 
 	// a receives commits but holds them back (until its next start: the
 	// setting is reset, not reloaded); c stops receiving; x commits.
@@ -170,7 +170,7 @@ func TestFollowStoppedStandbyWithAPartialSegment(t *testing.T) {
 	for range 3 {
 		x.Exec(ctx, `SELECT txid_current()`)
 	}
-	received(t, x, a)
+	waitWAL(t, "receive", x, a)
 	x.Kill(syscall.SIGKILL)
 	a.Stop()
 	if err := mc.Promote(ctx); err != nil {
@@ -219,9 +219,9 @@ func TestFollowStoppedStandbyWithAPartialSegment(t *testing.T) {
 	})
 }
 
-// received waits until every standby has received all the WAL the primary
-// has written so far.
-func received(t testing.TB, primary *pgtest.Server, standbys ...*pgtest.Server) {
+// waitWAL waits until every standby has received (what: "receive") or
+// replayed ("replay") all the WAL the primary has written so far.
+func waitWAL(t testing.TB, what string, primary *pgtest.Server, standbys ...*pgtest.Server) {
 	t.Helper()
 	ctx := context.Background()
 	var lsn string
@@ -231,30 +231,10 @@ func received(t testing.TB, primary *pgtest.Server, standbys ...*pgtest.Server) 
 	for _, s := range standbys {
 		s.Eventually(30*time.Second, func(conn *pgx.Conn) (bool, string) {
 			var done bool
-			if err := conn.QueryRow(ctx, `SELECT pg_last_wal_receive_lsn() >= $1::pg_lsn`, lsn).Scan(&done); err != nil {
+			if err := conn.QueryRow(ctx, `SELECT pg_last_wal_`+what+`_lsn() >= $1::pg_lsn`, lsn).Scan(&done); err != nil {
 				return false, err.Error()
 			}
-			return done, fmt.Sprintf("%s has not received up to %s", s.Name, lsn)
-		})
-	}
-}
-
-// caughtUp waits until every standby has replayed all the WAL the primary
-// has written so far.
-func caughtUp(t testing.TB, primary *pgtest.Server, standbys ...*pgtest.Server) {
-	t.Helper()
-	ctx := context.Background()
-	var lsn string
-	if err := primary.Connect(ctx).QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&lsn); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range standbys {
-		s.Eventually(30*time.Second, func(conn *pgx.Conn) (bool, string) {
-			var done bool
-			if err := conn.QueryRow(ctx, `SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn`, lsn).Scan(&done); err != nil {
-				return false, err.Error()
-			}
-			return done, fmt.Sprintf("%s has not replayed up to %s", s.Name, lsn)
+			return done, fmt.Sprintf("%s has not %sed up to %s", s.Name, strings.TrimSuffix(what, "e"), lsn)
 		})
 	}
 }
