@@ -63,8 +63,11 @@ stranded at a site that is not up, moving), prefixes by site and by state,
 guests by state and site with the Gold guests that do not run by name,
 replication members by role and site and groups by problem, each problem with
 a few examples. The health line, the alarms, the sites, the coordinator and
-the unfinished ops are always shown in full. --all (or --full) lists every
-item.
+the unfinished ops are always shown in full, and so are the alarms unless
+there are more than 20: then one line per kind of alarm and site, with the
+count, a few of its subjects and one alarm's message (a site lost at scale
+leaves thousands of stale guest-runs-twice alarms until its fence is
+confirmed). --all (or --full) lists every item.
 
 The filters list what they keep in full, never summarised:
   --service NAME  the service, its prefixes, guests and replication groups,
@@ -412,7 +415,8 @@ func statusSections(st, shown site.Status, rows []prefixRow, ix *statusIndex, wi
 	}
 	drills := slices.DeleteFunc(slices.Clone(shown.Sites), func(s site.SiteStatus) bool { return s.LastDrill == nil })
 	return []statusSection{
-		{lines: len(st.Alarms), list: func(w io.Writer) { writeAlarms(w, st.Alarms) }},
+		{lines: len(st.Alarms), list: func(w io.Writer) { writeAlarms(w, st.Alarms) },
+			summarise: func(w io.Writer) { writeAlarmsSummary(w, st.Alarms) }},
 		{lines: len(shown.Sites), always: true, list: func(w io.Writer) { writeSites(w, shown.Sites) }},
 		{lines: len(shown.Services), always: true,
 			list:      func(w io.Writer) { writeServices(w, shown.Services, ix, withProblems) },

@@ -542,6 +542,33 @@ func summaryHeading(count int, what, narrow string) string {
 	return fmt.Sprintf("%s: %d, summarised (--all lists each; %s)", what, count, narrow)
 }
 
+// writeAlarmsSummary writes one line per severity, kind and site of alarm,
+// in the alarms' order (the critical ones first): how many, a few of their
+// subjects, and the first one's message.
+func writeAlarmsSummary(tw io.Writer, alarms []site.Alarm) {
+	type group struct {
+		site.Alarm
+		subjects []string
+	}
+	var groups []*group
+	byKey := map[[3]string]*group{}
+	for _, a := range alarms {
+		key := [3]string{string(a.Severity), string(a.Kind), a.Site}
+		g := byKey[key]
+		if g == nil {
+			g = &group{Alarm: a}
+			byKey[key] = g
+			groups = append(groups, g)
+		}
+		g.subjects = append(g.subjects, a.Subject)
+	}
+	fmt.Fprintln(tw, summaryHeading(len(alarms), "ALARMS", "-o json"))
+	fmt.Fprintln(tw, "ALARM\tKIND\tSITE\tCOUNT\tSUBJECTS\tTHE FIRST")
+	for _, g := range groups {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", strings.ToUpper(string(g.Severity)), g.Kind, orDash(g.Site), len(g.subjects), site.Few(g.subjects, ", "), g.Message)
+	}
+}
+
 // writeServicesSummary counts the services by active site and by problem,
 // naming a few of each.
 func writeServicesSummary(tw io.Writer, services []site.ServiceStatus, ix *statusIndex) {

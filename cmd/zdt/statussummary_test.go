@@ -220,6 +220,45 @@ op-8           switchover  from=a services=svc-0003 to=b  assign svc-0003  a
 	}
 }
 
+// TestStatusAlarmsSummary: more than summaryLimit alarms (a site lost at
+// scale leaves one per guest that ran there) make one line per severity,
+// kind and site, critical first, with a few subjects and the first
+// message; up to the limit, and with --all, each alarm has its line.
+func TestStatusAlarmsSummary(t *testing.T) {
+	alarms := func(n int) []site.Alarm {
+		var out []site.Alarm
+		for i := range n {
+			g := fmt.Sprintf("svc-%04d-vm0", i)
+			out = append(out, site.Alarm{Kind: site.AlarmGuestTwice, Severity: site.AlarmCritical, Subject: g, Site: "c", Stale: true,
+				Message: "guest " + g + " runs on host c1 at site c (stale) and also on host a1 at site a"})
+		}
+		return append(out, site.Alarm{Kind: site.AlarmGuestNotWanted, Severity: site.AlarmWarning, Subject: "db-bronze-1", Site: "c",
+			Message: "guest db-bronze-1 runs on host c1 at site c (stale), but its placement says unplaced"})
+	}
+	st := largeStatus(6, 1, 1)
+	st.Alarms = alarms(30)
+	if got, want := section(t, statusText(t, st, largeConfig(6), statusFlags{}), "ALARMS:"), `ALARMS: 31, summarised (--all lists each; -o json)
+ALARM     KIND              SITE  COUNT  SUBJECTS                                                 THE FIRST
+CRITICAL  guest-runs-twice  c     30     svc-0000-vm0, svc-0001-vm0, svc-0002-vm0, … (30 in all)  guest svc-0000-vm0 runs on host c1 at site c (stale) and also on host a1 at site a
+WARNING   guest-not-wanted  c     1      db-bronze-1                                              guest db-bronze-1 runs on host c1 at site c (stale), but its placement says unplaced
+`; got != want {
+		t.Errorf("alarms summarised:\n%s\nwant\n%s", got, want)
+	}
+	for _, tt := range []struct {
+		name  string
+		n     int
+		flags statusFlags
+	}{{"at the limit", summaryLimit - 1, statusFlags{}}, {"--all", 30, statusFlags{all: true}}} {
+		t.Run(tt.name, func(t *testing.T) {
+			st.Alarms = alarms(tt.n)
+			table := statusText(t, st, largeConfig(6), tt.flags)
+			if lines := strings.Count(section(t, table, "ALARM "), "\n") - 1; lines != tt.n+1 {
+				t.Errorf("%d alarms listed in %d lines, want one each:\n%s", tt.n+1, lines, table)
+			}
+		})
+	}
+}
+
 // TestStatusSummaryLimit: a section is listed up to summaryLimit lines and
 // summarised beyond; --all lists it whatever its length.
 func TestStatusSummaryLimit(t *testing.T) {
