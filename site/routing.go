@@ -117,23 +117,8 @@ func (s *Store) PutBGPReport(ctx context.Context, r BGPReport) error {
 // transactions before the one that failed (that one may have been
 // committed too, unknown to the caller).
 func (s *Store) PutAnnouncements(ctx context.Context, site string, changed []ServiceAnnouncements, gone []string) (committed int, err error) {
-	var ops []clientv3.Op
-	for _, a := range changed {
-		op, err := putJSON(s.keys.SiteAnnounced(site, a.Service), a)
-		if err != nil {
-			return 0, err
-		}
-		ops = append(ops, op)
-	}
-	for _, svc := range gone {
-		ops = append(ops, clientv3.OpDelete(s.keys.SiteAnnounced(site, svc)))
-	}
-	return inBatches(len(ops), func(start, end int) error {
-		if _, err := s.c.Txn(ctx).Then(ops[start:end]...).Commit(); err != nil {
-			return fmt.Errorf("write %d announcement records of site %s (%d of %d written): %w", end-start, site, start, len(ops), err)
-		}
-		return nil
-	})
+	return putRecords(ctx, s, changed, func(a ServiceAnnouncements) string { return s.keys.SiteAnnounced(site, a.Service) },
+		keysOf(gone, func(svc string) string { return s.keys.SiteAnnounced(site, svc) }), "announcement records of site "+site)
 }
 
 // Announcements reads the site's announcement records, by service.
@@ -177,23 +162,41 @@ func (s *Store) putReport(ctx context.Context, key string, v any, what string) e
 // been committed too, unknown to the caller), so that the next publish
 // goes on from there instead of writing everything again.
 func (s *Store) PutUpstream(ctx context.Context, changed []UpstreamRoute, gone []string) (committed int, err error) {
-	var ops []clientv3.Op
+	return putRecords(ctx, s, changed, func(r UpstreamRoute) string { return s.keys.UpstreamRoute(r.Prefix) },
+		keysOf(gone, s.keys.UpstreamRoute), "upstream records")
+}
+
+// putRecords writes each of changed under its key and deletes the keys in
+// gone, in transactions of at most maxTxnOps, the writes first. It returns
+// how many of the writes and deletes, in that order, etcd committed (see
+// inBatches).
+func putRecords[T any](ctx context.Context, s *Store, changed []T, key func(T) string, gone []string, what string) (committed int, err error) {
+	ops := make([]clientv3.Op, 0, len(changed)+len(gone))
 	for _, r := range changed {
-		op, err := putJSON(s.keys.UpstreamRoute(r.Prefix), r)
+		op, err := putJSON(key(r), r)
 		if err != nil {
 			return 0, err
 		}
 		ops = append(ops, op)
 	}
-	for _, p := range gone {
-		ops = append(ops, clientv3.OpDelete(s.keys.UpstreamRoute(p)))
+	for _, k := range gone {
+		ops = append(ops, clientv3.OpDelete(k))
 	}
 	return inBatches(len(ops), func(start, end int) error {
 		if _, err := s.c.Txn(ctx).Then(ops[start:end]...).Commit(); err != nil {
-			return fmt.Errorf("write %d upstream records (%d of %d written): %w", end-start, start, len(ops), err)
+			return fmt.Errorf("write %d %s (%d of %d written): %w", end-start, what, start, len(ops), err)
 		}
 		return nil
 	})
+}
+
+// keysOf maps names to their keys.
+func keysOf(names []string, key func(string) string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = key(n)
+	}
+	return out
 }
 
 // Upstream reads the observer's records, by prefix.
