@@ -864,19 +864,22 @@ func (g *labGuests) waitNoneRunningAt(ctx context.Context, t *testing.T, cli *cl
 // reportedRunning says what the site's hosts report, if written since
 // revision since, lists running; or that there is no such report.
 func (g *labGuests) reportedRunning(ctx context.Context, cli *clientv3.Client, name string, since int64) ([]string, error) {
-	resp, err := cli.Get(ctx, g.keys.Hosts(name))
+	resp, err := cli.Txn(ctx).Then(clientv3.OpGet(g.keys.Hosts(name)),
+		clientv3.OpGet(g.keys.SiteHostPrefix(name), clientv3.WithPrefix())).Commit()
 	if err != nil {
 		return nil, err
 	}
-	if len(resp.Kvs) == 0 || resp.Kvs[0].ModRevision <= since {
+	// The header is written after the host records.
+	header := resp.Responses[0].GetResponseRange().Kvs
+	if len(header) == 0 || header[0].ModRevision <= since {
 		return []string{fmt.Sprintf("no hosts report of site %s since revision %d", name, since)}, nil
 	}
-	var r site.HostsReport
-	if err := json.Unmarshal(resp.Kvs[0].Value, &r); err != nil {
-		return nil, fmt.Errorf("hosts report of site %s: %w", name, err)
-	}
 	var wrong []string
-	for _, h := range r.Hosts {
+	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+		var h site.HostReport
+		if err := json.Unmarshal(kv.Value, &h); err != nil {
+			return nil, fmt.Errorf("host record %s: %w", kv.Key, err)
+		}
 		for _, running := range h.Running {
 			wrong = append(wrong, fmt.Sprintf("site %s reports guest %s running on %s", name, running.Name, h.Name))
 		}

@@ -591,12 +591,12 @@ func servedWhileFenced(ctx context.Context, t *testing.T, cli *clientv3.Client, 
 					}
 				case key == keys.Hosts(name):
 					reports["hosts"]++
-					var r site.HostsReport
-					if err = json.Unmarshal(ev.Kv.Value, &r); err == nil {
-						for _, h := range r.Hosts {
-							for _, g := range h.Running {
-								note(rev, "its host %s runs guest %s", h.Name, g.Name)
-							}
+				case strings.HasPrefix(key, keys.SiteHostPrefix(name)):
+					reports["hosts"]++
+					var h site.HostReport
+					if err = json.Unmarshal(ev.Kv.Value, &h); err == nil {
+						for _, g := range h.Running {
+							note(rev, "its host %s runs guest %s", h.Name, g.Name)
 						}
 					}
 				case strings.HasPrefix(key, keys.Upstream()):

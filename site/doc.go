@@ -13,7 +13,11 @@
 //	sites/<s>/alive        bound to the site's lease; absent means the site is dark
 //	sites/<s>/registered   written once, when the site first joins
 //	sites/<s>/report       what the site's controller observes about itself
-//	sites/<s>/hosts        what the site observes of its hypervisors
+//	sites/<s>/hosts        when the site last reported a change of its hypervisors
+//	sites/<s>/host/<h>     what the site observes of hypervisor h: its capacity, what runs
+//	sites/<s>/bgp          the site's BGP sessions and service addresses
+//	sites/<s>/bgp-announced/<svc>  what the site announces of the service's prefixes
+//	sites/<s>/replication  the site's replication members
 //	fences/<s>             the site is fenced: by which op, when, why
 //	services/<svc>/assignment  active site; its mod revision is the epoch
 //	guests/<g>/placement   where the guest runs (or why it does not)

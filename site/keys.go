@@ -61,8 +61,18 @@ func (k Keys) Guests() string { return k.root + "guests/" }
 // Placement is the key of a guest's placement.
 func (k Keys) Placement(guest string) string { return k.Guests() + guest + "/placement" }
 
-// Hosts holds what a site's deploy reconciler observes of its hypervisors.
+// Hosts is the header of what a site's deploy reconciler observes of its
+// hypervisors; each host has its own record (SiteHost).
 func (k Keys) Hosts(site string) string { return k.Sites() + site + "/hosts" }
+
+// hostLeaf starts the leaf of a site's host records.
+const hostLeaf = "host/"
+
+// SiteHostPrefix is the prefix of the site's host records.
+func (k Keys) SiteHostPrefix(site string) string { return k.Sites() + site + "/" + hostLeaf }
+
+// SiteHost is the key of what the site observes of one of its hosts.
+func (k Keys) SiteHost(site, host string) string { return k.SiteHostPrefix(site) + host }
 
 // SiteBGP is the key of the site's BGP report: its peers, its service
 // addresses, what it could not do.

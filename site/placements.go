@@ -3,6 +3,8 @@ package site
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -37,11 +39,36 @@ type Placement struct {
 	Epoch int64 `json:"-"`
 }
 
-// HostsReport is what a site observes of its hypervisors.
+// HostsReport is what a site observes of its hypervisors. In etcd it is
+// one small record per host (sites/<s>/host/<host>, a HostReport) and a
+// header (sites/<s>/hosts: the site and when it last published a change),
+// so that a guest that stops rewrites its host's record alone; a Snapshot
+// puts them together, the hosts in name order.
 type HostsReport struct {
-	Site    string       `json:"site"`
-	Hosts   []HostReport `json:"hosts"`
+	Site string `json:"site"`
+	// Hosts are the host records, in name order (not in the header).
+	Hosts   []HostReport `json:"-"`
 	Updated time.Time    `json:"updated"`
+}
+
+// withHost returns r with h in place of the host of its name (or added),
+// in a new slice: the old one may be shared with another snapshot.
+func (r HostsReport) withHost(h HostReport) HostsReport {
+	i, found := slices.BinarySearchFunc(r.Hosts, h.Name, func(x HostReport, name string) int { return strings.Compare(x.Name, name) })
+	hosts := make([]HostReport, 0, len(r.Hosts)+1)
+	hosts = append(hosts, r.Hosts[:i]...)
+	hosts = append(hosts, h)
+	if found {
+		i++
+	}
+	r.Hosts = append(hosts, r.Hosts[i:]...)
+	return r
+}
+
+// withoutHost returns r without the named host, in a new slice.
+func (r HostsReport) withoutHost(name string) HostsReport {
+	r.Hosts = slices.DeleteFunc(slices.Clone(r.Hosts), func(h HostReport) bool { return h.Name == name })
+	return r
 }
 
 // HostReport is one hypervisor as its site sees it.
@@ -92,14 +119,50 @@ func (s *Store) PutPlacements(ctx context.Context, g Guard, ps []Placement, read
 	return err
 }
 
-// PutHostsReport writes what the site observes of its hypervisors.
-func (s *Store) PutHostsReport(ctx context.Context, r HostsReport) error {
-	op, err := putJSON(s.keys.Hosts(r.Site), r)
-	if err != nil {
+// PutHostsReport writes what the site observes of its hypervisors: the
+// records of the hosts in changed, in transactions of at most maxTxnOps,
+// then the deletion of the records of the hosts in gone, then the header
+// (r's site and time; r.Hosts is not read). On an error, what etcd holds
+// is unknown: the caller writes every record again (see HostNames).
+func (s *Store) PutHostsReport(ctx context.Context, r HostsReport, changed []HostReport, gone []string) error {
+	what := "hosts report of site " + r.Site
+	if _, err := putRecords(ctx, s, changed, func(h HostReport) string { return s.keys.SiteHost(r.Site, h.Name) },
+		keysOf(gone, func(host string) string { return s.keys.SiteHost(r.Site, host) }), what); err != nil {
 		return err
 	}
-	if _, err := s.c.Do(ctx, op); err != nil {
-		return fmt.Errorf("write hosts report of site %s: %w", r.Site, err)
+	return s.putReport(ctx, s.keys.Hosts(r.Site), r, what)
+}
+
+// HostsReport reads the site's hosts report; ok is false when the site
+// wrote none.
+func (s *Store) HostsReport(ctx context.Context, site string) (r HostsReport, ok bool, err error) {
+	resp, err := s.c.Txn(ctx).Then(clientv3.OpGet(s.keys.Hosts(site)),
+		clientv3.OpGet(s.keys.SiteHostPrefix(site), clientv3.WithPrefix())).Commit()
+	if err != nil {
+		return HostsReport{}, false, fmt.Errorf("read the hosts report of site %s: %w", site, err)
 	}
-	return nil
+	snap := newSnapshot(resp.Header.Revision)
+	for _, rr := range resp.Responses {
+		for _, kv := range rr.GetResponseRange().Kvs {
+			if err := s.keys.putRecord(snap, kv); err != nil {
+				return HostsReport{}, false, err
+			}
+		}
+	}
+	r, ok = snap.Hosts[site]
+	return r, ok, nil
+}
+
+// HostNames lists the hosts the site has records of, in name order.
+func (s *Store) HostNames(ctx context.Context, site string) ([]string, error) {
+	prefix := s.keys.SiteHostPrefix(site)
+	resp, err := s.c.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, fmt.Errorf("read the host records of site %s: %w", site, err)
+	}
+	names := make([]string, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		names = append(names, strings.TrimPrefix(string(kv.Key), prefix))
+	}
+	return names, nil
 }

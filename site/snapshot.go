@@ -229,7 +229,11 @@ func putSiteRecord(snap *Snapshot, site, leaf string, kv *mvccpb.KeyValue) error
 	case "report":
 		err = putDecoded(snap.Reports, site, kv)
 	case "hosts":
-		err = putDecoded(snap.Hosts, site, kv)
+		var h HostsReport
+		if h, err = decode[HostsReport](kv); err == nil {
+			h.Hosts, h.Site = snap.Hosts[site].Hosts, site
+			snap.Hosts[site] = h
+		}
 	case "bgp":
 		err = putDecoded(snap.BGP, site, kv)
 	case "replication":
@@ -244,6 +248,15 @@ func putSiteRecord(snap *Snapshot, site, leaf string, kv *mvccpb.KeyValue) error
 			var r ServiceAnnouncements
 			if r, err = decode[ServiceAnnouncements](kv); err == nil {
 				snap.Announced[SiteService{site, service}] = r.Announcements
+			}
+		}
+		if host, ok := strings.CutPrefix(leaf, hostLeaf); ok && host != "" {
+			var h HostReport
+			if h, err = decode[HostReport](kv); err == nil {
+				h.Name = host
+				r := snap.Hosts[site]
+				r.Site = site
+				snap.Hosts[site] = r.withHost(h)
 			}
 		}
 	}
@@ -272,7 +285,11 @@ func (k Keys) deleteRecord(snap *Snapshot, key string) {
 		case "report":
 			delete(snap.Reports, site)
 		case "hosts":
-			delete(snap.Hosts, site)
+			if r := snap.Hosts[site]; len(r.Hosts) > 0 {
+				snap.Hosts[site] = HostsReport{Site: site, Hosts: r.Hosts} // the host records stay
+			} else {
+				delete(snap.Hosts, site)
+			}
 		case "bgp":
 			delete(snap.BGP, site)
 		case "replication":
@@ -285,6 +302,11 @@ func (k Keys) deleteRecord(snap *Snapshot, key string) {
 			}
 			if service, ok := strings.CutPrefix(leaf, announcedLeaf); ok {
 				delete(snap.Announced, SiteService{site, service})
+			}
+			if host, ok := strings.CutPrefix(leaf, hostLeaf); ok {
+				if r, ok := snap.Hosts[site]; ok {
+					snap.Hosts[site] = r.withoutHost(host)
+				}
 			}
 		}
 		return

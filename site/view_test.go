@@ -89,6 +89,15 @@ func TestViewFollowsTheStore(t *testing.T) {
 		t.Fatalf("PutAnnouncements (delete) = %d, %v", n, err)
 	}
 	sameAsStore(t, ctx, s, v, "an announcement record deleted")
+	hosts := site.HostsReport{Site: "a", Updated: time.Now()}
+	if err := s.PutHostsReport(ctx, hosts, []site.HostReport{{Name: "a2", VCPUs: 4}, {Name: "a1", VCPUs: 8, Running: []site.RunningGuest{{Name: "g1"}}}, {Name: "a3"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	sameAsStore(t, ctx, s, v, "a's host records")
+	if err := s.PutHostsReport(ctx, hosts, []site.HostReport{{Name: "a2", VCPUs: 4, Failed: true}}, []string{"a3"}); err != nil {
+		t.Fatal(err)
+	}
+	sameAsStore(t, ctx, s, v, "a host record changed, another deleted")
 	snap, err := v.Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +107,9 @@ func TestViewFollowsTheStore(t *testing.T) {
 	}
 	if an, ok := snap.Announcement("a", "db", "203.0.113.64/26"); ok {
 		t.Errorf("a's deleted announcement of db's prefix is still there: %+v", an)
+	}
+	if h := snap.Hosts["a"]; len(h.Hosts) != 2 || h.Hosts[0].Name != "a1" || len(h.Hosts[0].Running) != 1 || h.Hosts[1].Name != "a2" || !h.Hosts[1].Failed || !h.Updated.Equal(hosts.Updated) {
+		t.Errorf("a's hosts report: %+v; want a1 running g1, then a2 failed, updated at %v", h, hosts.Updated)
 	}
 	op := &site.Op{ID: "op-1", Kind: "failover", Outcome: site.OpRunning, Steps: []site.Step{{Name: "fence"}, {Name: "assign", Params: map[string]string{"service": "web"}}}}
 	if err := s.CreateOp(ctx, g, op); err != nil {
@@ -131,10 +143,16 @@ func TestViewFollowsTheStore(t *testing.T) {
 	if _, err := s.Client().Delete(ctx, s.Keys().Placement("g2")); err != nil {
 		t.Fatal(err)
 	}
-	sameAsStore(t, ctx, s, v, "web reassigned, g2's placement deleted")
+	if err := s.PutHostsReport(ctx, site.HostsReport{Site: "a"}, []site.HostReport{{Name: "a1", VCPUs: 8}}, []string{"a2"}); err != nil {
+		t.Fatal(err)
+	}
+	sameAsStore(t, ctx, s, v, "web reassigned, g2's placement deleted, a1's guest stopped, a2 gone")
 	for i, old := range []*site.Snapshot{before, again} {
 		if a := old.Assignments["web"]; a.Site != "a" {
 			t.Errorf("snapshot %d taken before web moved to b has it at %q", i+1, a.Site)
+		}
+		if h := old.Hosts["a"]; len(h.Hosts) != 2 || len(h.Hosts[0].Running) != 1 {
+			t.Errorf("snapshot %d taken before a's hosts changed has %+v", i+1, h.Hosts)
 		}
 		if _, ok := old.Placements["g2"]; !ok {
 			t.Errorf("snapshot %d taken before g2's placement was deleted lost it", i+1)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"slices"
@@ -62,7 +63,7 @@ type Reconciler struct {
 	// decodes only the records written since the last); the passes'
 	// goroutine alone uses them.
 	placements  *site.DecodeCache[site.Placement]
-	hostReports *site.DecodeCache[site.HostsReport]
+	hostReports *site.DecodeCache[site.HostReport]
 
 	mu       sync.Mutex
 	state    site.ControllerState
@@ -98,7 +99,7 @@ func New(cfg Config) (*Reconciler, error) {
 		unusable: map[string]error{},
 
 		placements:  site.NewDecodeCache[site.Placement](),
-		hostReports: site.NewDecodeCache[site.HostsReport](),
+		hostReports: site.NewDecodeCache[site.HostReport](),
 	}
 	for _, g := range cfg.Cluster.Guests() {
 		r.guests[g.Name] = g
@@ -162,7 +163,8 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	placements := func(ev *clientv3.Event) bool {
 		key := string(ev.Kv.Key)
 		return strings.HasPrefix(key, k.Guests()) || strings.HasSuffix(key, "/alive") ||
-			(strings.HasSuffix(key, "/hosts") && key != k.Hosts(r.cfg.Site))
+			(strings.HasSuffix(key, "/hosts") && key != k.Hosts(r.cfg.Site)) ||
+			(strings.Contains(key, "/host/") && !strings.HasPrefix(key, k.SiteHostPrefix(r.cfg.Site)))
 	}
 	follow = append(follow, passloop.Watch(r.cfg.Store, k.Guests(), placements), passloop.Watch(r.cfg.Store, k.Sites(), placements))
 	r.loop.Run(ctx, passloop.Config{
@@ -403,26 +405,41 @@ func (r *Reconciler) act(ctx context.Context, what, guest, host string, fn func(
 	return nil
 }
 
-// publish writes the hosts report when it changed (its time aside).
+// publish writes the records of the hosts whose report changed (their
+// time aside), then the report's header; nothing when none changed. When
+// what etcd holds is unknown (at start, after a failed write) it writes
+// every host's record and deletes those of hosts it no longer has.
 func (r *Reconciler) publish(ctx context.Context, report site.HostsReport) error {
-	byName := map[string]site.HostReport{}
+	r.mu.Lock()
+	known := r.reports
+	r.mu.Unlock()
+	byName := make(map[string]site.HostReport, len(report.Hosts))
+	var changed []site.HostReport
 	for _, h := range report.Hosts {
 		byName[h.Name] = h
+		if old, ok := known[h.Name]; !ok || !reflect.DeepEqual(old, h) {
+			changed = append(changed, h)
+		}
 	}
-	r.mu.Lock()
-	same := reflect.DeepEqual(byName, r.reports)
-	r.mu.Unlock()
-	if same {
+	ctx, cancel := context.WithTimeout(ctx, etcdTimeout)
+	defer cancel()
+	held := slices.Collect(maps.Keys(known))
+	if known == nil {
+		var err error
+		if held, err = r.cfg.Store.HostNames(ctx, r.cfg.Site); err != nil {
+			return err
+		}
+	}
+	gone := slices.DeleteFunc(held, func(name string) bool { _, ok := byName[name]; return ok })
+	if known != nil && len(changed) == 0 && len(gone) == 0 {
 		return nil
 	}
 	report.Updated = time.Now()
-	ctx, cancel := context.WithTimeout(ctx, etcdTimeout)
-	defer cancel()
-	if err := r.cfg.Store.PutHostsReport(ctx, report); err != nil {
+	if err := r.cfg.Store.PutHostsReport(ctx, report, changed, gone); err != nil {
 		// A write that failed may have landed all the same (cancelled
 		// after etcd took it: a self-fence that ends at once cancels the
 		// pass that paused the guests): what etcd holds is unknown, so the
-		// next pass writes its report even if it is the one before.
+		// next pass writes every record even if it is the one before.
 		// Otherwise etcd could keep "paused" for guests running again.
 		r.mu.Lock()
 		r.reports = nil
@@ -467,7 +484,7 @@ func (r *Reconciler) readPlacements(ctx context.Context) (map[string]site.Placem
 		}
 		others = append(others, s.Name)
 		ops = append(ops, clientv3.OpGet(k.Alive(s.Name), clientv3.WithKeysOnly()),
-			clientv3.OpGet(k.Fence(s.Name), clientv3.WithKeysOnly()), clientv3.OpGet(k.Hosts(s.Name)))
+			clientv3.OpGet(k.Fence(s.Name), clientv3.WithKeysOnly()), clientv3.OpGet(k.SiteHostPrefix(s.Name), clientv3.WithPrefix()))
 	}
 	resp, err := r.cfg.Store.Client().Txn(ctx).Then(ops...).Commit()
 	if err != nil {
@@ -485,18 +502,19 @@ func (r *Reconciler) readPlacements(ctx context.Context) (map[string]site.Placem
 	}
 	r.placements.End()
 	elsewhere := map[string][]string{}
+	r.hostReports.Round()
 	for i, s := range others {
 		alive := resp.Responses[1+3*i].GetResponseRange().Kvs
 		fenced := resp.Responses[2+3*i].GetResponseRange().Kvs
 		hosts := resp.Responses[3+3*i].GetResponseRange().Kvs
-		if len(alive) == 0 || len(fenced) > 0 || len(hosts) == 0 {
+		if len(alive) == 0 || len(fenced) > 0 {
 			continue
 		}
-		rep, err := r.hostReports.Decode(hosts[0])
-		if err != nil {
-			return nil, nil, fmt.Errorf("hosts report of site %s: %w", s, err)
-		}
-		for _, h := range rep.Hosts {
+		for _, kv := range hosts {
+			h, err := r.hostReports.Decode(kv)
+			if err != nil {
+				return nil, nil, fmt.Errorf("hosts report of site %s: %w", s, err)
+			}
 			for _, g := range h.Running {
 				if !slices.Contains(elsewhere[g.Name], s) {
 					elsewhere[g.Name] = append(elsewhere[g.Name], s)
@@ -504,5 +522,6 @@ func (r *Reconciler) readPlacements(ctx context.Context) (map[string]site.Placem
 			}
 		}
 	}
+	r.hostReports.End()
 	return ps, elsewhere, nil
 }

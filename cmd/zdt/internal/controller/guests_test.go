@@ -325,28 +325,26 @@ func TestGuestPlannedMoveStopsFirst(t *testing.T) {
 		return slices.Equal(running[moving], []string{to})
 	})
 
-	// The hosts reports since the move, in revision order.
-	lists := func(r site.HostsReport) bool {
-		for _, h := range r.Hosts {
-			if slices.ContainsFunc(h.Running, func(g site.RunningGuest) bool { return g.Name == moving }) {
-				return true
-			}
-		}
-		return false
+	// The host records since the move, in revision order (one host a
+	// site in this lab: its record is the site's whole report).
+	lists := func(h site.HostReport) bool {
+		return slices.ContainsFunc(h.Running, func(g site.RunningGuest) bool { return g.Name == moving })
 	}
+	k := gl.store.Keys()
 	var goneAt, startedAt int64
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for resp := range gl.obs.Watch(wctx, gl.store.Keys().Sites(), clientv3.WithPrefix(), clientv3.WithRev(start.Header.Revision+1)) {
+	for resp := range gl.obs.Watch(wctx, k.Sites(), clientv3.WithPrefix(), clientv3.WithRev(start.Header.Revision+1)) {
 		for _, ev := range resp.Events {
-			var r site.HostsReport
-			if !strings.HasSuffix(string(ev.Kv.Key), "/hosts") || json.Unmarshal(ev.Kv.Value, &r) != nil {
+			key := string(ev.Kv.Key)
+			var h site.HostReport
+			if ev.Type != clientv3.EventTypePut || json.Unmarshal(ev.Kv.Value, &h) != nil {
 				continue
 			}
 			switch {
-			case r.Site == from && !lists(r) && goneAt == 0:
+			case strings.HasPrefix(key, k.SiteHostPrefix(from)) && !lists(h) && goneAt == 0:
 				goneAt = ev.Kv.ModRevision
-			case r.Site == to && lists(r) && startedAt == 0:
+			case strings.HasPrefix(key, k.SiteHostPrefix(to)) && lists(h) && startedAt == 0:
 				startedAt = ev.Kv.ModRevision
 			}
 		}
