@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -306,16 +307,20 @@ func (s *Store) Status(ctx context.Context, cfg *config.Cluster) (Status, error)
 		alarms, _ = s.c.AlarmList(gctx)
 		return nil
 	})
+	down := &downSites{known: make(chan struct{})}
 	g.Go(func() error {
-		list := s.listEtcdMembers(gctx)
 		<-read
-		down := map[string]bool{}
+		down.down = map[string]bool{}
 		if snap != nil {
 			for _, site := range cfg.Sites {
-				down[site.Name] = !snap.Up(site.Name)
+				down.down[site.Name] = !snap.Up(site.Name)
 			}
 		}
-		members = readEtcdMembers(gctx, s.c, list, down)
+		close(down.known)
+		return nil
+	})
+	g.Go(func() error {
+		members = readEtcdMembers(gctx, s.c, s.listEtcdMembers(gctx), down)
 		return nil
 	})
 	if err := g.Wait(); err != nil {
@@ -439,10 +444,20 @@ func (s *Store) listEtcdMembers(ctx context.Context) []EtcdMember {
 	return members
 }
 
+// downSites says, once known is closed, which sites are not up (by
+// name: their members bear their names).
+type downSites struct {
+	known chan struct{}
+	down  map[string]bool
+}
+
 // readEtcdMembers fills in the members' sizes (or errors) from their
-// statuses, read in parallel through c; the members of the sites down
-// names (by member name, the site's) are waited for etcdDownMemberTimeout.
-func readEtcdMembers(ctx context.Context, c *clientv3.Client, members []EtcdMember, down map[string]bool) []EtcdMember {
+// statuses, read in parallel through c, all at once. Once down (nil: none)
+// says which sites are not up, their members are waited for
+// etcdDownMemberTimeout from the start, not etcdMemberTimeout: the reads
+// do not wait for what says which sites are down.
+func readEtcdMembers(ctx context.Context, c *clientv3.Client, members []EtcdMember, down *downSites) []EtcdMember {
+	start := time.Now()
 	var wg sync.WaitGroup
 	for i := range members {
 		m := &members[i]
@@ -450,16 +465,32 @@ func readEtcdMembers(ctx context.Context, c *clientv3.Client, members []EtcdMemb
 			m.Error = "not started: it has no client URL yet"
 			continue
 		}
-		wait, why := etcdMemberTimeout, ""
-		if down[m.Name] {
-			wait, why = etcdDownMemberTimeout, fmt.Sprintf(" (site %s is not up)", m.Name)
-		}
 		wg.Go(func() {
-			sctx, cancel := context.WithTimeout(ctx, wait)
+			sctx, cancel := context.WithTimeout(ctx, etcdMemberTimeout)
 			defer cancel()
+			var isDown atomic.Bool
+			if down != nil {
+				go func() {
+					select {
+					case <-sctx.Done():
+						return
+					case <-down.known:
+					}
+					if down.down[m.Name] {
+						isDown.Store(true)
+						t := time.AfterFunc(time.Until(start.Add(etcdDownMemberTimeout)), cancel)
+						<-sctx.Done()
+						t.Stop()
+					}
+				}()
+			}
 			st, err := c.Status(sctx, m.Endpoint)
 			switch {
 			case err != nil && sctx.Err() != nil && ctx.Err() == nil:
+				wait, why := etcdMemberTimeout, ""
+				if isDown.Load() {
+					wait, why = etcdDownMemberTimeout, fmt.Sprintf(" (site %s is not up)", m.Name)
+				}
 				m.Error = fmt.Sprintf("no answer in %s%s: %v", wait, why, err)
 				return
 			case err != nil:
