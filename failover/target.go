@@ -192,6 +192,9 @@ func heldSync(snap *site.Snapshot, group, from, at string) bool {
 // fenced, in config order: a failover of that site found no site to take
 // them.
 func Stranded(cfg *config.Cluster, snap *site.Snapshot) []config.Service {
+	if len(snap.Fences) == 0 {
+		return nil // the coordinator asks twice a second: 1,000 lookups for nothing
+	}
 	var out []config.Service
 	for _, svc := range cfg.Services {
 		a, ok := snap.Assignments[svc.Name]

@@ -70,6 +70,7 @@ type Announcer struct {
 	log      *zap.Logger
 	me       config.Site
 	services []config.Service // those the site may serve
+	prefixes int              // how many prefixes they have in all
 	m        *metrics
 	loop     *passloop.Loop
 
@@ -132,6 +133,7 @@ func New(cfg Config) (*Announcer, error) {
 	for _, svc := range cfg.Cluster.Services {
 		if slices.Contains(svc.Sites, cfg.Site) {
 			a.services = append(a.services, svc)
+			a.prefixes += len(svc.Prefixes)
 		}
 	}
 	if cfg.Registry != nil {
@@ -265,7 +267,7 @@ func (a *Announcer) decide(ctx context.Context) ([]decided, time.Time, error) {
 		fenced[s] = true
 	}
 	var upstream map[string]site.UpstreamRoute
-	var out []decided
+	out := make([]decided, 0, a.prefixes) // one decision a prefix: no regrowth at 10,000
 	var recheck time.Time
 	for _, svc := range a.services {
 		in := bgp.Input{
