@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -205,8 +206,13 @@ func (s *Store) Upstream(ctx context.Context) (map[string]UpstreamRoute, error) 
 	if err != nil {
 		return nil, fmt.Errorf("read upstream records: %w", err)
 	}
-	routes := make(map[string]UpstreamRoute, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
+	return decodeUpstream(resp.Kvs)
+}
+
+// decodeUpstream decodes the observer's records, by prefix.
+func decodeUpstream(kvs []*mvccpb.KeyValue) (map[string]UpstreamRoute, error) {
+	routes := make(map[string]UpstreamRoute, len(kvs))
+	for _, kv := range kvs {
 		r, err := decode[UpstreamRoute](kv)
 		if err != nil {
 			return nil, err

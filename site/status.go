@@ -260,6 +260,18 @@ func (s *Store) LeaseRemaining(ctx context.Context, snap *Snapshot) map[string]t
 // observer's records when the config has an observer and etcd's own alarms
 // (EtcdAlarms), judged (Health).
 func (s *Store) Status(ctx context.Context, cfg *config.Cluster) (Status, error) {
+	return s.status(ctx, cfg, nil)
+}
+
+// StatusFrom is Status with the cluster's state and the observer's records
+// from v (nil: read from etcd) instead of read and decoded anew: a
+// controller's API and metrics, asked every few seconds, build it from the
+// view the controller keeps.
+func (s *Store) StatusFrom(ctx context.Context, cfg *config.Cluster, v *View) (Status, error) {
+	return s.status(ctx, cfg, v)
+}
+
+func (s *Store) status(ctx context.Context, cfg *config.Cluster, v *View) (Status, error) {
 	// The reads are independent: all at once, so that a person waits for
 	// the slowest, not for their sum.
 	var (
@@ -276,7 +288,11 @@ func (s *Store) Status(ctx context.Context, cfg *config.Cluster) (Status, error)
 	read := make(chan struct{}) // closed once snap is read, or could not be
 	g.Go(func() error {
 		var err error
-		snap, err = s.Snapshot(gctx)
+		if v != nil {
+			snap, routes, err = v.State(gctx)
+		} else {
+			snap, err = s.Snapshot(gctx)
+		}
 		close(read)
 		if err == nil {
 			leases = s.LeaseRemaining(gctx, snap)
@@ -284,11 +300,13 @@ func (s *Store) Status(ctx context.Context, cfg *config.Cluster) (Status, error)
 		return err
 	})
 	if cfg.BGP.Observer != nil {
-		g.Go(func() error {
-			var err error
-			routes, err = s.Upstream(gctx)
-			return err
-		})
+		if v == nil {
+			g.Go(func() error {
+				var err error
+				routes, err = s.Upstream(gctx)
+				return err
+			})
+		}
 		g.Go(func() error {
 			var err error
 			beat, beatOK, err = s.ObserverBeatNow(gctx)

@@ -41,7 +41,11 @@ type View struct {
 	lent     bool
 	ops      map[string]*Op
 	election map[string]electionKey
-	rev      int64
+	// upstream holds the route observer's records, by prefix (not part of
+	// a Snapshot); upstreamLent, like lent, says a reader shares it.
+	upstream     map[string]UpstreamRoute
+	upstreamLent bool
+	rev          int64
 	// changedAt is the revision of the last change to the state (its
 	// Snapshot.Changed).
 	changedAt int64
@@ -106,6 +110,7 @@ func (v *View) follow(ctx context.Context) error {
 	// Every candidate, not the first alone: the watch then says which
 	// come and go.
 	reads[readElection] = clientv3.OpGet(v.store.keys.Election(), clientv3.WithPrefix())
+	reads = append(reads, clientv3.OpGet(v.store.keys.Upstream(), clientv3.WithPrefix()))
 	resp, err := v.store.c.Txn(ctx).Then(reads...).Commit()
 	if err != nil {
 		return fmt.Errorf("read cluster state: %w", err)
@@ -142,18 +147,25 @@ func (v *View) follow(ctx context.Context) error {
 	return errors.New("watch cluster state: closed")
 }
 
-// load replaces the state with a fresh read (the answer to snapshotReads).
+// load replaces the state with a fresh read (the answer to snapshotReads,
+// then the observer's records).
 func (v *View) load(resp *clientv3.TxnResponse) error {
 	ops := map[string]*Op{}
 	election := map[string]electionKey{}
+	last := len(resp.Responses) - 1
+	upstream, err := decodeUpstream(resp.Responses[last].GetResponseRange().Kvs)
+	if err != nil {
+		return err
+	}
+	resp.Responses = resp.Responses[:last]
 	state, err := v.store.keys.decodeSnapshot(resp, func(op *Op) { ops[op.ID] = op },
 		func(kv *mvccpb.KeyValue) { election[string(kv.Key)] = electionKey{kv.CreateRevision, string(kv.Value)} })
 	if err != nil {
 		return err
 	}
 	v.mu.Lock()
-	v.state, v.ops, v.election = state, ops, election
-	v.lent = false
+	v.state, v.ops, v.election, v.upstream = state, ops, election, upstream
+	v.lent, v.upstreamLent = false, false
 	v.changedAt = resp.Header.Revision
 	v.mu.Unlock()
 	v.advance(resp.Header.Revision, true)
@@ -194,6 +206,19 @@ func (v *View) apply(events []*clientv3.Event) error {
 				v.election[key] = electionKey{e.Kv.CreateRevision, string(e.Kv.Value)}
 			} else {
 				delete(v.election, key)
+			}
+		case strings.HasPrefix(key, k.Upstream()):
+			if v.upstreamLent {
+				v.upstream, v.upstreamLent = maps.Clone(v.upstream), false
+			}
+			if !put {
+				// The key names the prefix with '_' for '/'.
+				delete(v.upstream, strings.ReplaceAll(strings.TrimPrefix(key, k.Upstream()), "_", "/"))
+				continue
+			}
+			var r UpstreamRoute
+			if r, err = decode[UpstreamRoute](e.Kv); err == nil {
+				v.upstream[r.Prefix] = r
 			}
 		case put:
 			v.ownLocked()
@@ -247,9 +272,21 @@ const progressEvery = 100 * time.Millisecond
 // copies. The maps and the finished ops are shared (with the view and
 // with other snapshots of the same state) and must not be changed.
 func (v *View) Snapshot(ctx context.Context) (*Snapshot, error) {
+	snap, _, err := v.read(ctx, false)
+	return snap, err
+}
+
+// State is Snapshot with the route observer's records, by prefix, of the
+// same revision. The records are shared, like the snapshot's maps, and
+// must not be changed.
+func (v *View) State(ctx context.Context) (*Snapshot, map[string]UpstreamRoute, error) {
+	return v.read(ctx, true)
+}
+
+func (v *View) read(ctx context.Context, withUpstream bool) (*Snapshot, map[string]UpstreamRoute, error) {
 	resp, err := v.store.c.Get(ctx, v.store.keys.Election(), clientv3.WithCountOnly())
 	if err != nil {
-		return nil, fmt.Errorf("read cluster state: %w", err)
+		return nil, nil, fmt.Errorf("read cluster state: %w", err)
 	}
 	want := resp.Header.Revision
 	var ask <-chan time.Time // nil until the first wait: most calls wait for nothing
@@ -257,8 +294,12 @@ func (v *View) Snapshot(ctx context.Context) (*Snapshot, error) {
 		v.mu.Lock()
 		if v.rev >= want {
 			snap := v.copyLocked()
+			var upstream map[string]UpstreamRoute
+			if withUpstream {
+				upstream, v.upstreamLent = v.upstream, true
+			}
 			v.mu.Unlock()
-			return snap, nil
+			return snap, upstream, nil
 		}
 		advanced, wctx := v.advanced, v.wctx
 		v.mu.Unlock()
@@ -270,7 +311,7 @@ func (v *View) Snapshot(ctx context.Context) (*Snapshot, error) {
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("read cluster state: waiting for revision %d: %w", want, ctx.Err())
+			return nil, nil, fmt.Errorf("read cluster state: waiting for revision %d: %w", want, ctx.Err())
 		case <-advanced:
 		case <-ask:
 			v.requestProgress(wctx)
