@@ -22,6 +22,10 @@ type Config struct {
 	Site    string // the site whose controller this is
 	Store   *site.Store
 	Log     *zap.Logger
+	// View, when set, is the controller's view of the cluster's state,
+	// kept by its caller (View.Run); else the coordinator keeps one of its
+	// own while it leads.
+	View *site.View
 
 	// OnLeading is told when this controller becomes, and stops being, the
 	// coordinator.
@@ -138,19 +142,22 @@ func (c *Coordinator) setLeading(on bool) {
 // small read, not by reading and decoding every record.
 func (c *Coordinator) lead(ctx context.Context, g site.Guard) error {
 	ctx = clientv3.WithRequireLeader(ctx) // fail fast, not hang, without a quorum
-	view := site.NewView(c.cfg.Store)
-	vctx, stop := context.WithCancel(ctx)
-	viewDone := make(chan struct{})
-	go func() {
-		defer close(viewDone)
-		_ = view.Run(vctx) // it returns when vctx ends
-	}()
+	view := c.cfg.View
+	if view == nil {
+		view = site.NewView(c.cfg.Store)
+		vctx, stop := context.WithCancel(ctx)
+		viewDone := make(chan struct{})
+		go func() {
+			defer close(viewDone)
+			_ = view.Run(vctx) // it returns when vctx ends
+		}()
+		defer func() {
+			stop()
+			<-viewDone
+		}()
+	}
 	c.view = view
-	defer func() {
-		c.view = nil
-		stop()
-		<-viewDone
-	}()
+	defer func() { c.view = nil }()
 	since := c.now()
 	tick := time.NewTicker(c.cfg.Cluster.Timings.RenewInterval)
 	defer tick.Stop()

@@ -18,7 +18,7 @@ import (
 func (s *Server) status(r *http.Request) (site.Status, error) {
 	ctx, cancel := s.readCtx(r)
 	defer cancel()
-	return s.cfg.Store.Status(ctx, s.cfg.Cluster)
+	return s.cfg.Store.StatusFrom(ctx, s.cfg.Cluster, s.cfg.View)
 }
 
 // serveView answers one part of the status.

@@ -47,8 +47,11 @@ type Config struct {
 	// Site is the site whose controller serves the API.
 	Site  string
 	Store *site.Store
-	Auth  *apiauth.Authenticator
-	Log   *zap.Logger
+	// View, when set, is the controller's view of the cluster's state:
+	// the status is built from it instead of read and decoded anew.
+	View *site.View
+	Auth *apiauth.Authenticator
+	Log  *zap.Logger
 	// ReadTimeout bounds each read of etcd (default 5s).
 	ReadTimeout time.Duration
 	// Heartbeat is how often a quiet stream sends a comment, so that

@@ -82,9 +82,12 @@ type Config struct {
 
 // Controller is one site's controller.
 type Controller struct {
-	cfg     Config
-	site    config.Site
-	store   *site.Store
+	cfg   Config
+	site  config.Site
+	store *site.Store
+	// view is the cluster's state kept by a watch: the coordinator, the
+	// API's status and the metrics read it.
+	view    *site.View
 	member  *membership.Member
 	sweeper *membership.Sweeper
 	coord   *failover.Coordinator
@@ -132,6 +135,7 @@ func New(cfg Config) (*Controller, error) {
 		cfg.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	c := &Controller{cfg: cfg, site: me, store: site.NewStore(cfg.Client, cfg.Cluster.Name)}
+	c.view = site.NewView(c.store)
 	if err := c.buildAPI(); err != nil {
 		return nil, err
 	}
@@ -185,6 +189,7 @@ func New(cfg Config) (*Controller, error) {
 		Cluster:    cfg.Cluster,
 		Site:       me.Name,
 		Store:      c.store,
+		View:       c.view,
 		Log:        cfg.Log,
 		BeforeStep: cfg.BeforeStep,
 		Fencer:     c.fencer,
@@ -295,7 +300,7 @@ func (c *Controller) buildAPI() error {
 	if err != nil {
 		return err
 	}
-	c.api = api.New(api.Config{Cluster: c.cfg.Cluster, Site: c.site.Name, Store: c.store, Auth: auth, Log: c.cfg.Log.Named("api")})
+	c.api = api.New(api.Config{Cluster: c.cfg.Cluster, Site: c.site.Name, Store: c.store, View: c.view, Auth: auth, Log: c.cfg.Log.Named("api")})
 	if c.site.APICert != "" {
 		if c.apiTLS, err = apiauth.ServerTLS(c.site.APICert, c.site.APIKey); err != nil {
 			return fmt.Errorf("site %s: %w", c.site.Name, err)
@@ -372,6 +377,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		}))
 	}
 	g.Go(func() error { return c.sweeper.Run(gctx) })
+	g.Go(func() error { return c.view.Run(gctx) })
 	if c.etcdMaint != nil {
 		g.Go(func() error { return c.etcdMaint.Run(gctx) })
 	}

@@ -124,19 +124,14 @@ func (m *metrics) collectCluster(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	cfg := m.c.cfg.Cluster
-	snap, err := m.c.store.Snapshot(ctx)
+	snap, routes, err := m.c.view.State(ctx)
 	if err != nil {
 		m.scrapeErrors.Inc()
 		return
 	}
 	st := site.BuildStatus(cfg, snap, nil)
 	if cfg.BGP.Observer != nil {
-		// Without the records, the rest is still worth sending.
-		if routes, err := m.c.store.Upstream(ctx); err != nil {
-			m.scrapeErrors.Inc()
-		} else {
-			st.AddUpstream(cfg, routes)
-		}
+		st.AddUpstream(cfg, routes)
 		if beat, ok, err := m.c.store.ObserverBeatNow(ctx); err != nil {
 			m.scrapeErrors.Inc()
 		} else {
