@@ -105,6 +105,12 @@ func TestDashboard(t *testing.T) {
 	}
 	b.wait("the page shows web moved off site "+victim, 30*time.Second,
 		fmt.Sprintf(`(() => { const s = document.querySelector('#services [data-service="web"]'); return s && s.dataset.active !== '%s'; })()`, victim))
+	// Each prefix row lists its own announcements: web's show its new
+	// active site announcing without prepends.
+	b.wait("the prefixes panel shows web's new site announcing its prefixes", 30*time.Second,
+		`(() => { const act = document.querySelector('#services [data-service="web"]')?.dataset.active;
+		  const rows = [...document.querySelectorAll('#prefixes tr[data-prefix]')];
+		  return !!act && rows.some((r) => [...r.querySelectorAll('.seq.active')].some((s) => s.textContent === act + ' +0')); })()`)
 	if n := b.eval(`String(window.__noReload)`); n != "1" {
 		t.Fatalf("window.__noReload is %q after the failover: the page was reloaded", n)
 	}

@@ -533,9 +533,16 @@
     const ups = st.upstream || [];
     const rows = ups.length ? ups : [...new Map(anns.map((a) => [a.prefix, {prefix: a.prefix, service: a.service}])).values()];
     const active = Object.fromEntries(st.services.map((s) => [s.name, s.active]));
+    // Each prefix's announcements, found once: a filter per row was
+    // 10,000 × 30,000 comparisons a poll at a provider's scale.
+    const byPrefix = new Map();
+    for (const a of anns) {
+      if (!byPrefix.has(a.prefix)) byPrefix.set(a.prefix, []);
+      byPrefix.get(a.prefix).push(a);
+    }
     put(panel('prefixes'),
       rows.length ? table(['prefix', 'service', 'announced (prepends)', 'upstream best path'], rows.map((u) => {
-        const by = anns.filter((a) => a.prefix === u.prefix).sort((a, b) => a.prepends - b.prepends);
+        const by = (byPrefix.get(u.prefix) || []).slice().sort((a, b) => a.prepends - b.prepends);
         const want = u.active !== undefined ? u.active : active[u.service];
         let best = el('span', {class: 'small', text: 'no route observer'});
         if (u.best_site) {
