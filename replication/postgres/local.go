@@ -304,7 +304,12 @@ func (m *Member) start(ctx context.Context) error {
 	secs := strconv.Itoa(int(startTimeout / time.Second))
 	_, err := m.command(ctx, nil, "pg_ctl", "start", "-D", m.dataDir, "-w", "-t", secs, "-l", m.logFile)
 	if err != nil {
-		return fmt.Errorf("%w; the end of %s: %s", err, m.logFile, tail(m.logFile, 1500))
+		// Where the server says why: pg_ctl's file, and the logging
+		// collector's, to which a server that runs one writes the rest.
+		for _, f := range append([]string{m.logFile}, m.collectorFiles()...) {
+			err = fmt.Errorf("%w; the end of %s: %s", err, f, tail(f, 1500))
+		}
+		return err
 	}
 	return nil
 }
