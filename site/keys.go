@@ -110,6 +110,12 @@ func (k Keys) UpstreamRoute(prefix string) string {
 	return k.Upstream() + strings.ReplaceAll(prefix, "/", "_")
 }
 
+// upstreamPrefix is the prefix whose observer record key is (the inverse
+// of UpstreamRoute).
+func (k Keys) upstreamPrefix(key string) string {
+	return strings.ReplaceAll(strings.TrimPrefix(key, k.Upstream()), "_", "/")
+}
+
 // Ops is the prefix of the op journal.
 func (k Keys) Ops() string { return k.root + "ops/" }
 

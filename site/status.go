@@ -260,7 +260,7 @@ func (s *Store) LeaseRemaining(ctx context.Context, snap *Snapshot) map[string]t
 // observer's records when the config has an observer and etcd's own alarms
 // (EtcdAlarms), judged (Health).
 func (s *Store) Status(ctx context.Context, cfg *config.Cluster) (Status, error) {
-	return s.status(ctx, cfg, nil)
+	return s.StatusFrom(ctx, cfg, nil)
 }
 
 // StatusFrom is Status with the cluster's state and the observer's records
@@ -268,10 +268,6 @@ func (s *Store) Status(ctx context.Context, cfg *config.Cluster) (Status, error)
 // controller's API and metrics, asked every few seconds, build it from the
 // view the controller keeps.
 func (s *Store) StatusFrom(ctx context.Context, cfg *config.Cluster, v *View) (Status, error) {
-	return s.status(ctx, cfg, v)
-}
-
-func (s *Store) status(ctx context.Context, cfg *config.Cluster, v *View) (Status, error) {
 	// The reads are independent: all at once, so that a person waits for
 	// the slowest, not for their sum.
 	var (
@@ -285,7 +281,7 @@ func (s *Store) status(ctx context.Context, cfg *config.Cluster, v *View) (Statu
 		members []EtcdMember
 	)
 	g, gctx := errgroup.WithContext(ctx)
-	read := make(chan struct{}) // closed once snap is read, or could not be
+	down := &downSites{known: make(chan struct{})}
 	g.Go(func() error {
 		var err error
 		if v != nil {
@@ -293,7 +289,13 @@ func (s *Store) status(ctx context.Context, cfg *config.Cluster, v *View) (Statu
 		} else {
 			snap, err = s.Snapshot(gctx)
 		}
-		close(read)
+		if snap != nil {
+			down.down = map[string]bool{}
+			for _, site := range cfg.Sites {
+				down.down[site.Name] = !snap.Up(site.Name)
+			}
+		}
+		close(down.known)
 		if err == nil {
 			leases = s.LeaseRemaining(gctx, snap)
 		}
@@ -323,18 +325,6 @@ func (s *Store) status(ctx context.Context, cfg *config.Cluster, v *View) (Statu
 	// it could not read.
 	g.Go(func() error {
 		alarms, _ = s.c.AlarmList(gctx)
-		return nil
-	})
-	down := &downSites{known: make(chan struct{})}
-	g.Go(func() error {
-		<-read
-		down.down = map[string]bool{}
-		if snap != nil {
-			for _, site := range cfg.Sites {
-				down.down[site.Name] = !snap.Up(site.Name)
-			}
-		}
-		close(down.known)
 		return nil
 	})
 	g.Go(func() error {
@@ -465,7 +455,8 @@ func (s *Store) listEtcdMembers(ctx context.Context) []EtcdMember {
 }
 
 // downSites says, once known is closed, which sites are not up (by
-// name: their members bear their names).
+// name: their members bear their names); none when the state could not
+// be read.
 type downSites struct {
 	known chan struct{}
 	down  map[string]bool

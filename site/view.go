@@ -212,8 +212,7 @@ func (v *View) apply(events []*clientv3.Event) error {
 				v.upstream, v.upstreamLent = maps.Clone(v.upstream), false
 			}
 			if !put {
-				// The key names the prefix with '_' for '/'.
-				delete(v.upstream, strings.ReplaceAll(strings.TrimPrefix(key, k.Upstream()), "_", "/"))
+				delete(v.upstream, k.upstreamPrefix(key))
 				continue
 			}
 			var r UpstreamRoute
