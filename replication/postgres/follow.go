@@ -82,6 +82,9 @@ func (m *Member) follow(ctx context.Context, primary string, logFrom logMark) er
 		if running {
 			return fmt.Errorf("the server runs but cannot be reached, so it cannot be fenced before it is stopped: %w", err)
 		}
+		if err := m.usable(); err != nil {
+			return err
+		}
 		if !m.wasStandby() {
 			return m.rejoin(ctx, want, "the server is stopped")
 		}

@@ -36,6 +36,9 @@ func (m *Member) rejoin(ctx context.Context, primary connInfo, why string) error
 		return ErrNoLocalControl
 	}
 	log := m.log.With(zap.String("op", "rejoin"), zap.String("peer", hostPort(primary)))
+	if err := m.usable(); err != nil {
+		return err
+	}
 	log.Info("rewinding to follow the primary", zap.String("reason", why))
 	// pg_rewind needs the primary; when it cannot be reached, the member
 	// is not stopped for nothing.
@@ -54,10 +57,17 @@ func (m *Member) rejoin(ctx context.Context, primary connInfo, why string) error
 	// The pool's sessions died with the server.
 	m.pool.Reset()
 
+	// The marker says, until pg_rewind has finished, that the data
+	// directory may be half-rewound. It is saved with the configuration,
+	// since pg_rewind removes what the primary does not have.
 	// standby.signal is saved too, and set aside during pg_rewind: its
 	// crash recovery (single-user mode) refuses it; restore puts it back
 	// whatever pg_rewind did, so a failed rewind leaves no would-be primary.
-	saved, err := readFiles(m.dataDir, append(slices.Clone(configFiles), "standby.signal"))
+	began := fmt.Sprintf("pg_rewind from %s began at %s\n", hostPort(primary), time.Now().UTC().Format(time.RFC3339))
+	if err := m.writeFile(filepath.Join(m.dataDir, rewindMarker), []byte(began)); err != nil {
+		return err
+	}
+	saved, err := readFiles(m.dataDir, append(slices.Clone(configFiles), "standby.signal", rewindMarker))
 	if err != nil {
 		return err
 	}
@@ -75,13 +85,21 @@ func (m *Member) rejoin(ctx context.Context, primary connInfo, why string) error
 		env = append(env, "PGPASSWORD="+pw)
 		source = source.without("password")
 	}
-	out, rerr := m.command(ctx, env, "pg_rewind", "--target-pgdata="+m.dataDir, "--source-server="+source.String())
-	if err := saved.restore(); err != nil {
-		return fmt.Errorf("put back the configuration after pg_rewind: %w", err)
-	}
+	standby := func() error { return m.configureStandby(primary) }
+	out, rerr := m.rewind(ctx, saved, standby, env, "--target-pgdata="+m.dataDir, "--source-server="+source.String())
 	if rerr != nil {
-		// The member is not left down: it runs again as a standby, with
-		// the primary_conninfo it had, until a rewind succeeds.
+		if ctx.Err() != nil {
+			return rerr // pg_rewind runs on
+		}
+		if err := m.usable(); err != nil {
+			// Cut half-way: the server stays down; m.usable says why to
+			// whoever tries to start it.
+			log.Error("pg_rewind did not finish; the server stays down", zap.Error(rerr))
+			return fmt.Errorf("%w; %w", rerr, err)
+		}
+		// It failed before it changed the data directory. The member is
+		// not left down: it runs again as a standby, with the
+		// primary_conninfo it had, until a rewind succeeds.
 		if err := m.writeFile(filepath.Join(m.dataDir, "standby.signal"), nil); err != nil {
 			return errors.Join(rerr, fmt.Errorf("restart as a standby: %w", err))
 		}
@@ -92,9 +110,6 @@ func (m *Member) rejoin(ctx context.Context, primary connInfo, why string) error
 		return fmt.Errorf("%w; the member was restarted as a standby", rerr)
 	}
 	log.Info("rewound", zap.Bool("no_rewind_required", strings.Contains(out, "no rewind required")))
-	if err := m.configureStandby(primary); err != nil {
-		return err
-	}
 	from := m.markLog()
 	if err := m.start(ctx); err != nil {
 		return err
@@ -109,9 +124,6 @@ func (m *Member) rejoin(ctx context.Context, primary connInfo, why string) error
 	return nil
 }
 
-// configureStandby writes primary_conninfo into postgresql.auto.conf
-// (replacing any earlier one; ALTER SYSTEM needs a running server) and
-// creates standby.signal.
 // wasStandby reports whether the (stopped) server's data directory says it
 // is a standby: standby.signal is there.
 func (m *Member) wasStandby() bool {
@@ -119,6 +131,9 @@ func (m *Member) wasStandby() bool {
 	return err == nil
 }
 
+// configureStandby writes primary_conninfo into postgresql.auto.conf
+// (replacing any earlier one; ALTER SYSTEM needs a running server) and
+// creates standby.signal.
 func (m *Member) configureStandby(primary connInfo) error {
 	auto := filepath.Join(m.dataDir, "postgresql.auto.conf")
 	old, err := os.ReadFile(auto)
@@ -288,6 +303,9 @@ func (m *Member) StartStandby(ctx context.Context, primary string) error {
 	if err != nil || running {
 		return err
 	}
+	if err := m.usable(); err != nil {
+		return fmt.Errorf("PostgreSQL member %s not started: %w", m.name, err)
+	}
 	if !m.wasStandby() {
 		return fmt.Errorf("PostgreSQL member %s not started: %w", m.name, ErrFormerPrimary)
 	}
@@ -299,8 +317,12 @@ func (m *Member) StartStandby(ctx context.Context, primary string) error {
 	return m.start(ctx)
 }
 
-// start starts the server and waits until it accepts connections.
+// start starts the server and waits until it accepts connections, unless
+// its data directory is not fit to start (see usable).
 func (m *Member) start(ctx context.Context) error {
+	if err := m.usable(); err != nil {
+		return err
+	}
 	secs := strconv.Itoa(int(startTimeout / time.Second))
 	_, err := m.command(ctx, nil, "pg_ctl", "start", "-D", m.dataDir, "-w", "-t", secs, "-l", m.logFile)
 	if err != nil {
@@ -382,6 +404,12 @@ func (m *Member) command(ctx context.Context, env []string, name string, args ..
 	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	if m.commandOutput != nil {
+		if w := m.commandOutput(name); w != nil {
+			both := io.MultiWriter(&out, w)
+			cmd.Stdout, cmd.Stderr = both, both
+		}
+	}
 	err := cmd.Run()
 	if err == nil {
 		return out.String(), nil

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -61,8 +63,9 @@ type Config struct {
 // Member is one PostgreSQL server as a member of its replication group. It
 // implements replication.Member over SQL, and with pg_ctl and pg_rewind when
 // it has local control. It connects lazily and reconnects after errors; it
-// keeps no state about the server between calls. Serialising role changes of
-// one member is the caller's business.
+// keeps no state about the server between calls but a pg_rewind that runs
+// on past the call that began it. Serialising role changes of one member is
+// the caller's business.
 type Member struct {
 	name          string
 	pool          *pgxpool.Pool
@@ -75,6 +78,14 @@ type Member struct {
 	streamTimeout time.Duration
 	log           *zap.Logger
 
+	// rewinding is the last pg_rewind, which may run on past the call
+	// that began it (see rewind).
+	rewindMu  sync.Mutex
+	rewinding *rewindRun
+
+	// commandOutput, a test seam, returns where a local command's output
+	// goes too, or nil.
+	commandOutput func(name string) io.Writer
 	// betweenFenceParts, a test seam, runs in Fence once the member is
 	// read-only, before its sessions are cut.
 	betweenFenceParts func(ctx context.Context)
@@ -179,8 +190,15 @@ func (m *Member) Name() string { return m.name }
 // this member.
 func (m *Member) ReplicationConnInfo() string { return m.replConnInfo.String() }
 
-// Close closes the member's sessions.
-func (m *Member) Close() { m.pool.Close() }
+// Close closes the member's sessions, once a pg_rewind that runs on has
+// ended: the controller does not leave a data directory half-rewound.
+func (m *Member) Close() {
+	if m.rewindRunning() {
+		m.log.Warn("waiting for pg_rewind to end before closing")
+	}
+	m.waitRewind()
+	m.pool.Close()
+}
 
 // session runs fn on one session of the member, bounded by the query
 // timeout. When the session turns out to be dead (terminated by a fence or
