@@ -9,8 +9,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
 
 	"github.com/zdt-project/zdt/site/config"
 )
@@ -495,7 +497,7 @@ func readEtcdMembers(ctx context.Context, c *clientv3.Client, members []EtcdMemb
 					}
 				}()
 			}
-			st, err := c.Status(sctx, m.Endpoint)
+			st, err := memberStatus(sctx, c, m.Endpoint)
 			switch {
 			case err != nil && sctx.Err() != nil && ctx.Err() == nil:
 				wait, why := etcdMemberTimeout, ""
@@ -515,6 +517,21 @@ func readEtcdMembers(ctx context.Context, c *clientv3.Client, members []EtcdMemb
 	}
 	wg.Wait()
 	return members
+}
+
+// memberStatus reads the status of the member at endpoint. Unlike
+// Client.Status, which waits for a connection until ctx ends, it fails at
+// once when the connection cannot be made (refused, unreachable): the
+// member of a site whose hosts died does not hold up the status for its
+// whole timeout. A member that accepts the connection and does not answer
+// still takes until ctx ends.
+func memberStatus(ctx context.Context, c *clientv3.Client, endpoint string) (*pb.StatusResponse, error) {
+	conn, err := c.Dial(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return pb.NewMaintenanceClient(conn).Status(ctx, &pb.StatusRequest{}, grpc.WaitForReady(false))
 }
 
 // etcdMemberReasons are the reasons the cluster is degraded for its etcd

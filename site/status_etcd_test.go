@@ -61,9 +61,10 @@ func TestEtcdMembers(t *testing.T) {
 	}
 }
 
-// TestEtcdMembersDark: a member that is down, and an endpoint that
-// accepts connections and never answers, are shown with their errors, at
-// once and within a second, and the others with their sizes.
+// TestEtcdMembersDark: a member that is down is shown with its error at
+// once (its connection is refused), an endpoint that accepts connections
+// and never answers with its error within a second, or 100 ms when its
+// site is down; the others with their sizes.
 func TestEtcdMembersDark(t *testing.T) {
 	etcd := sitetest.New(t, sitetest.Options{})
 	etcd.KillMember("c")
@@ -87,22 +88,27 @@ func TestEtcdMembersDark(t *testing.T) {
 		t.Errorf("member a: %+v; want its sizes", got[0])
 	}
 	for _, m := range got[1:] {
-		if m.Error == "" || m.DBSize != 0 || m.Leader || (m.Name != "unstarted" && !strings.Contains(m.Error, "no answer in 1s")) {
-			t.Errorf("member %s: %+v; want an error and no sizes", m.Name, m)
+		want := map[string]string{"c": "connection refused", "hung": "no answer in 1s", "unstarted": "no client URL"}[m.Name]
+		if m.DBSize != 0 || m.Leader || !strings.Contains(m.Error, want) {
+			t.Errorf("member %s: %+v; want an error with %q and no sizes", m.Name, m, want)
 		}
 	}
 
-	// Through the status: c is listed, with its error. No site holds a
-	// lease here: c's member, a site's that is not up, is not waited for
-	// as long; a and b answer all the same.
+	// The member of a site that is down is waited for 100 ms.
+	got = site.ReadEtcdMembers(t.Context(), client, []site.EtcdMember{{Name: "hung", Endpoint: hung}}, site.KnownDown("hung"))
+	if !strings.Contains(got[0].Error, "no answer in 100ms (site hung is not up)") {
+		t.Errorf("member hung, its site down: %+v; want no answer in 100ms", got[0])
+	}
+
+	// Through the status: c is listed, with its error; a and b answer.
 	st, err := site.NewStore(client, etcd.Config.Name).Status(t.Context(), etcd.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range st.EtcdMembers {
 		switch {
-		case m.Name == "c" && !strings.Contains(m.Error, "no answer in 100ms (site c is not up)"):
-			t.Errorf("member c in the status: %+v; want no answer in 100ms, c not being up", m)
+		case m.Name == "c" && !strings.Contains(m.Error, "connection refused"):
+			t.Errorf("member c in the status: %+v; want its connection refused", m)
 		case m.Name != "c" && (m.Error != "" || m.DBSize <= 0):
 			t.Errorf("member %s in the status: %+v; want its sizes", m.Name, m)
 		}
