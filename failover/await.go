@@ -349,16 +349,9 @@ func guestNotRunning(snap *site.Snapshot, p site.Placement) string {
 // lead to the service's new site (see StepAwaitPrefixes). A site without a BGP speaker
 // announces nothing; there is nothing to wait for.
 func awaitPrefixesStep(ctx context.Context, r *run, st *site.Step) stepResult {
-	snap, err := r.c.snapshot(ctx)
+	snap, upstream, err := r.c.state(ctx)
 	if err != nil {
 		return stepResult{kind: stepRetry, err: err}
-	}
-	observer := r.c.cfg.Cluster.BGP.Observer != nil
-	var upstream map[string]site.UpstreamRoute
-	if observer {
-		if upstream, err = r.c.cfg.Store.Upstream(ctx); err != nil {
-			return stepResult{kind: stepRetry, err: err}
-		}
 	}
 	n, pending := prefixesPending(r.c.cfg.Cluster, snap, upstream, r.op.ID, strings.Split(st.Params["services"], ","))
 	if n == 0 {

@@ -190,6 +190,24 @@ func (c *Coordinator) snapshot(ctx context.Context) (*site.Snapshot, error) {
 	return c.cfg.Store.Snapshot(ctx)
 }
 
+// state is snapshot with the route observer's records, by prefix, of the
+// same revision when read from the view; nil records without an observer.
+func (c *Coordinator) state(ctx context.Context) (*site.Snapshot, map[string]site.UpstreamRoute, error) {
+	if c.cfg.Cluster.BGP.Observer == nil {
+		snap, err := c.snapshot(ctx)
+		return snap, nil, err
+	}
+	if c.view != nil {
+		return c.view.State(ctx)
+	}
+	snap, err := c.cfg.Store.Snapshot(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	upstream, err := c.cfg.Store.Upstream(ctx)
+	return snap, upstream, err
+}
+
 // reconcile does what Decide says until there is nothing left to do.
 func (c *Coordinator) reconcile(ctx context.Context, g site.Guard, since time.Time) error {
 	const maxActions = 16 // bounded: the rest waits for the next pass

@@ -24,17 +24,11 @@ const StepMovePrefixes = "move-prefixes"
 // movePrefixesStep advances the move of each service this op moved, a phase
 // at a time, as the upstream shows the last one in place.
 func movePrefixesStep(ctx context.Context, r *run, st *site.Step) stepResult {
-	snap, err := r.c.snapshot(ctx)
+	snap, upstream, err := r.c.state(ctx)
 	if err != nil {
 		return stepResult{kind: stepRetry, err: err}
 	}
 	cfg := r.c.cfg.Cluster
-	var upstream map[string]site.UpstreamRoute
-	if cfg.BGP.Observer != nil {
-		if upstream, err = r.c.cfg.Store.Upstream(ctx); err != nil {
-			return stepResult{kind: stepRetry, err: err}
-		}
-	}
 	var pending []string
 	n := 0
 	for _, name := range strings.Split(st.Params["services"], ",") {

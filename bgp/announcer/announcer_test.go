@@ -147,7 +147,7 @@ func newBedSettling(t *testing.T, addressesOff error, settle time.Duration) *bed
 		}
 	}
 	for _, s := range cfg.Sites {
-		acfg := announcer.Config{Cluster: cfg, Site: s.Name, Store: b.store, Speaker: speakers[s.Name], Log: log,
+		acfg := announcer.Config{Cluster: cfg, Site: s.Name, Store: b.store, View: runView(t, b.store), Speaker: speakers[s.Name], Log: log,
 			AddressesOff: addressesOff, MoveSettle: settle}
 		if addressesOff == nil {
 			b.carried[s.Name] = &carriedAddrs{}
@@ -170,6 +170,23 @@ func newBedSettling(t *testing.T, addressesOff error, settle time.Duration) *bed
 		})
 	}
 	return b
+}
+
+// runView returns a view of the store's cluster that runs until the test
+// ends, as a controller's does.
+func runView(t *testing.T, store *site.Store) *site.View {
+	v := site.NewView(store)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = v.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return v
 }
 
 func (b *bed) assign(service, to, from, kind string) {

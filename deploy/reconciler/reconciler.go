@@ -31,7 +31,11 @@ type Config struct {
 	Cluster *config.Cluster
 	Site    string
 	Store   *site.Store
-	Log     *zap.Logger
+	// View is the controller's watch-fed view of the cluster: passes read
+	// the placements and the other sites' hosts from it, as fresh as from
+	// etcd, without reading and decoding 10,000 placements each time.
+	View *site.View
+	Log  *zap.Logger
 	// FailAfter is how long a host may go without answering before it is
 	// reported failed (default hypervisor.DefaultFailAfter).
 	FailAfter time.Duration
@@ -59,12 +63,6 @@ type Reconciler struct {
 	m      *metrics
 	loop   *passloop.Loop
 
-	// placements and hostReports keep what the passes decoded (a pass
-	// decodes only the records written since the last); the passes'
-	// goroutine alone uses them.
-	placements  *site.DecodeCache[site.Placement]
-	hostReports *site.DecodeCache[site.HostReport]
-
 	mu       sync.Mutex
 	state    site.ControllerState
 	reports  map[string]site.HostReport
@@ -76,8 +74,11 @@ type Reconciler struct {
 // (nothing is started until SetState says it is up).
 func New(cfg Config) (*Reconciler, error) {
 	me, ok := cfg.Cluster.Site(cfg.Site)
-	if !ok {
+	switch {
+	case !ok:
 		return nil, fmt.Errorf("site %q is not in the cluster config", cfg.Site)
+	case cfg.Store == nil || cfg.View == nil:
+		return nil, errors.New("the guest reconciler needs a store and a view")
 	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
@@ -97,9 +98,6 @@ func New(cfg Config) (*Reconciler, error) {
 		loop:     passloop.New(),
 		dialed:   map[string]*hypervisor.Host{},
 		unusable: map[string]error{},
-
-		placements:  site.NewDecodeCache[site.Placement](),
-		hostReports: site.NewDecodeCache[site.HostReport](),
 	}
 	for _, g := range cfg.Cluster.Guests() {
 		r.guests[g.Name] = g
@@ -475,53 +473,22 @@ func (r *Reconciler) placedHere(placements map[string]site.Placement) map[string
 func (r *Reconciler) readPlacements(ctx context.Context) (map[string]site.Placement, map[string][]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, etcdTimeout)
 	defer cancel()
-	k := r.cfg.Store.Keys()
-	ops := []clientv3.Op{clientv3.OpGet(k.Guests(), clientv3.WithPrefix())}
-	var others []string
-	for _, s := range r.cfg.Cluster.Sites {
-		if s.Name == r.cfg.Site {
-			continue
-		}
-		others = append(others, s.Name)
-		ops = append(ops, clientv3.OpGet(k.Alive(s.Name), clientv3.WithKeysOnly()),
-			clientv3.OpGet(k.Fence(s.Name), clientv3.WithKeysOnly()), clientv3.OpGet(k.SiteHostPrefix(s.Name), clientv3.WithPrefix()))
-	}
-	resp, err := r.cfg.Store.Client().Txn(ctx).Then(ops...).Commit()
+	snap, err := r.cfg.View.Snapshot(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read placements: %w", err)
 	}
-	kvs := resp.Responses[0].GetResponseRange().Kvs
-	ps := make(map[string]site.Placement, len(kvs))
-	r.placements.Round()
-	for _, kv := range kvs {
-		p, err := r.placements.Decode(kv)
-		if err != nil {
-			return nil, nil, fmt.Errorf("placement: %w", err)
-		}
-		ps[p.Guest] = p
-	}
-	r.placements.End()
 	elsewhere := map[string][]string{}
-	r.hostReports.Round()
-	for i, s := range others {
-		alive := resp.Responses[1+3*i].GetResponseRange().Kvs
-		fenced := resp.Responses[2+3*i].GetResponseRange().Kvs
-		hosts := resp.Responses[3+3*i].GetResponseRange().Kvs
-		if len(alive) == 0 || len(fenced) > 0 {
+	for _, s := range r.cfg.Cluster.Sites {
+		if s.Name == r.cfg.Site || !snap.Up(s.Name) {
 			continue
 		}
-		for _, kv := range hosts {
-			h, err := r.hostReports.Decode(kv)
-			if err != nil {
-				return nil, nil, fmt.Errorf("hosts report of site %s: %w", s, err)
-			}
+		for _, h := range snap.Hosts[s.Name].Hosts {
 			for _, g := range h.Running {
-				if !slices.Contains(elsewhere[g.Name], s) {
-					elsewhere[g.Name] = append(elsewhere[g.Name], s)
+				if !slices.Contains(elsewhere[g.Name], s.Name) {
+					elsewhere[g.Name] = append(elsewhere[g.Name], s.Name)
 				}
 			}
 		}
 	}
-	r.hostReports.End()
-	return ps, elsewhere, nil
+	return snap.Placements, elsewhere, nil
 }

@@ -145,6 +145,7 @@ func New(cfg Config) (*Controller, error) {
 		Cluster:   cfg.Cluster,
 		Site:      me.Name,
 		Store:     c.store,
+		View:      c.view,
 		Log:       cfg.Log,
 		FailAfter: cmp.Or(cfg.HostFailAfter, cfg.Cluster.Timings.HostFailAfter),
 		Registry:  cfg.Registry,
@@ -441,7 +442,7 @@ func (c *Controller) startSpeaker(ctx context.Context) (*speaker.Speaker, error)
 		return nil, fmt.Errorf("site %s: start the BGP speaker: %w", c.site.Name, err)
 	}
 	acfg := announcer.Config{
-		Cluster: c.cfg.Cluster, Site: c.site.Name, Store: c.store, Speaker: sp,
+		Cluster: c.cfg.Cluster, Site: c.site.Name, Store: c.store, View: c.view, Speaker: sp,
 		Log: c.cfg.Log, Registry: c.cfg.Registry,
 	}
 	if hasServiceAddresses(c.cfg.Cluster, c.site.Name) {
