@@ -57,6 +57,13 @@ func WaitReady(ctx context.Context, e *embed.Etcd) error {
 	}
 }
 
+// snapshotCount and catchUpEntries bound the raft log each member keeps
+// in memory (see memberConfig).
+const (
+	snapshotCount  = 1000
+	catchUpEntries = 1000
+)
+
 func memberConfig(cfg *config.Cluster, siteName, dir string, log *zap.Logger, opts ...Option) (*embed.Config, error) {
 	me, ok := cfg.Site(siteName)
 	if !ok {
@@ -95,6 +102,16 @@ func memberConfig(cfg *config.Cluster, siteName, dir string, log *zap.Logger, op
 	ec.WarningUnaryRequestDuration = embed.DefaultWarningUnaryRequestDuration
 	ec.AutoCompactionMode = "periodic"
 	ec.AutoCompactionRetention = "1h"
+	// The raft log is kept in memory from one snapshot to the next, and
+	// each entry is a whole write: a failover of a thousand services
+	// writes tens of MB of entries (assignments, placements, reports in
+	// transactions of a hundred), held until the next snapshot. etcd's
+	// defaults (a snapshot every 10,000 entries, 5,000 kept for a slow
+	// follower) kept them for most of an hour at the sites' beat rate;
+	// these keep them a few minutes. A follower more than catchUpEntries
+	// behind (minutes at idle) is sent a snapshot of the database instead.
+	ec.SnapshotCount = snapshotCount
+	ec.SnapshotCatchUpEntries = catchUpEntries
 	if me.Etcd.Cert != "" {
 		tls := transport.TLSInfo{CertFile: me.Etcd.Cert, KeyFile: me.Etcd.Key}
 		if cfg.Etcd.TLS != nil {
