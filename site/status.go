@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +14,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/zdt-project/zdt/site/config"
 )
@@ -531,7 +534,16 @@ func memberStatus(ctx context.Context, c *clientv3.Client, endpoint string) (*pb
 		return nil, err
 	}
 	defer conn.Close()
-	return pb.NewMaintenanceClient(conn).Status(ctx, &pb.StatusRequest{}, grpc.WaitForReady(false))
+	st, err := pb.NewMaintenanceClient(conn).Status(ctx, &pb.StatusRequest{}, grpc.WaitForReady(false))
+	if s, ok := status.FromError(err); ok && s.Code() == codes.Unavailable {
+		// gRPC's words around the dial's error say nothing more.
+		msg := s.Message()
+		if _, dial, found := strings.Cut(msg, "Error while dialing: "); found {
+			msg = strings.TrimSuffix(dial, `"`)
+		}
+		return nil, fmt.Errorf("cannot connect: %s", msg)
+	}
+	return st, err
 }
 
 // etcdMemberReasons are the reasons the cluster is degraded for its etcd
