@@ -158,16 +158,7 @@ func newBedSettling(t *testing.T, addressesOff error, settle time.Duration) *bed
 			t.Fatal(err)
 		}
 		b.ann[s.Name] = a
-		rctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			_ = a.Run(rctx)
-		}()
-		t.Cleanup(func() {
-			cancel()
-			<-done
-		})
+		runUntilCleanup(t, a.Run)
 	}
 	return b
 }
@@ -176,17 +167,23 @@ func newBedSettling(t *testing.T, addressesOff error, settle time.Duration) *bed
 // ends, as a controller's does.
 func runView(t *testing.T, store *site.Store) *site.View {
 	v := site.NewView(store)
+	runUntilCleanup(t, v.Run)
+	return v
+}
+
+// runUntilCleanup runs run in a goroutine until the test's cleanup, which
+// cancels its context and waits for it to return.
+func runUntilCleanup(t *testing.T, run func(context.Context) error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = v.Run(ctx)
+		_ = run(ctx)
 	}()
 	t.Cleanup(func() {
 		cancel()
 		<-done
 	})
-	return v
 }
 
 func (b *bed) assign(service, to, from, kind string) {
