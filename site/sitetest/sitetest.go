@@ -237,13 +237,34 @@ func (c *Cluster) NewProxy(site string) *Proxy {
 		srv := proxy.NewServer(proxy.ServerConfig{Logger: zap.NewNop(), From: from, To: url.URL{Scheme: "tcp", Host: to.Host}})
 		select {
 		case <-srv.Ready():
-			c.t.Cleanup(func() { _ = srv.Close() })
+			c.t.Cleanup(func() { c.closeProxy(site, srv) })
 			return &Proxy{URL: "http://" + from.Host, srv: srv}
 		case err := <-srv.Error():
 			if !errors.Is(err, syscall.EADDRINUSE) || attempt == 5 {
 				c.t.Fatalf("proxy to %s: %v", site, err)
 			}
 		}
+	}
+}
+
+// proxyCloseWait bounds how long a proxy's close waits for the
+// connections through it to end.
+const proxyCloseWait = 10 * time.Second
+
+// closeProxy closes the proxy; when a connection through it stays open
+// (its client was not closed), the test fails saying so rather than
+// waiting for the package's timeout: etcd's proxy waits for every
+// connection to end.
+func (c *Cluster) closeProxy(site string, srv proxy.Server) {
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		_ = srv.Close()
+	}()
+	select {
+	case <-closed:
+	case <-time.After(proxyCloseWait):
+		c.t.Errorf("the proxy to %s's member did not close in %s: a connection through it is still open", site, proxyCloseWait)
 	}
 }
 
