@@ -465,11 +465,12 @@ func (r *Reconciler) placedHere(placements map[string]site.Placement) map[string
 	return placed
 }
 
-// readPlacements reads, at one revision, every guest's placement and, for
-// each guest, the other sites that report a copy of it running and are up
-// (they hold a lease and are not fenced). A dark or fenced site's report
-// is no reason to wait: its copies are destroyed by its own reconciler or
-// by the failover's outside fence, and it may never report again.
+// readPlacements reads from the view, at one revision, every guest's
+// placement (the view's map, not to be changed) and, for each guest, the
+// other sites that report a copy of it running and are up (they hold a
+// lease and are not fenced). A dark or fenced site's report is no reason
+// to wait: its copies are destroyed by its own reconciler or by the
+// failover's outside fence, and it may never report again.
 func (r *Reconciler) readPlacements(ctx context.Context) (map[string]site.Placement, map[string][]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, etcdTimeout)
 	defer cancel()

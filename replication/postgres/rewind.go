@@ -76,7 +76,7 @@ func (m *Member) rewind(ctx context.Context, saved savedFiles, then func() error
 		}
 		run.out, run.err = out, err
 		if ctx.Err() != nil {
-			m.log.Info("pg_rewind begun by a call that ended has ended", zap.String("op", "rejoin"), zap.Error(err))
+			m.log.Info("pg_rewind that ran on past its call has ended", zap.String("op", "rejoin"), zap.Error(err))
 		}
 	}()
 	select {
