@@ -40,6 +40,17 @@ func TestLabAPIIdentities(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st.Sites) != 3 || (code != 0 && code != 3) {
 		t.Fatalf("zdt status as the viewer: exit %d, %v\n%s%s", code, err, out, errOut)
 	}
+	// The table comes made by the controller, cut by the filters, with the
+	// exit status of the whole cluster's health (the sites may still be
+	// coming up).
+	out, errOut, tcode := runAs(ctx, t, l, zdt, "viewer", "status", "--site", "b", "--config", l.ConfigPath())
+	if (tcode != 0 && tcode != 3) || !regexp.MustCompile(`(?m)^b +up `).MatchString(out) || regexp.MustCompile(`(?m)^[ac] +(up|dark|fenced) `).MatchString(out) {
+		t.Errorf("zdt status --site b as the viewer: exit %d; want 0 or 3, and site b alone\n%s%s", tcode, out, errOut)
+	}
+	out, errOut, tcode = runAs(ctx, t, l, zdt, "viewer", "status", "--site", "x", "--config", l.ConfigPath())
+	if tcode != 2 || out != "" || !strings.Contains(errOut, `--site "x": unknown site (sites are a, b, c)`) {
+		t.Errorf("zdt status --site x as the viewer: exit %d; want 2, saying so\n%s%s", tcode, out, errOut)
+	}
 	// ... but may not move anything, nor may an operator declare a site dark.
 	out, errOut, code = runAs(ctx, t, l, zdt, "viewer", "switchover", "--service", "web", "--to", "b", "--config", l.ConfigPath())
 	if code != 1 || !strings.Contains(errOut, "POST /switchover needs the role operator; viewer is viewer") {

@@ -6,78 +6,9 @@ import (
 	"io"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/zdt-project/zdt/site"
 )
-
-// TestStatusTableAlarms: the alarms come first, and a status without alarms
-// has no such section; a confirmed fence says who confirmed it.
-func TestStatusTableAlarms(t *testing.T) {
-	st := site.Status{
-		Cluster:     "t",
-		Revision:    7,
-		Coordinator: "a",
-		Sites: []site.SiteStatus{
-			{Name: "a", State: site.SiteUp, Controller: site.ControllerUp, LeaseRemainingMS: 2000, Coordinator: true, Joined: true},
-			{Name: "c", State: site.SiteFenced, LeaseRemainingMS: -1, Joined: true, Fence: &site.Fence{
-				Site: "c", Op: "op-1", At: time.Date(2026, 12, 2, 3, 13, 0, 0, time.UTC), Reason: "lease expired",
-				Confirmed: &site.Confirmation{By: "operator:ann@noc1", At: time.Date(2026, 12, 2, 3, 50, 0, 0, time.UTC)},
-			}},
-		},
-		Services: []site.ServiceStatus{{Name: "db", Active: "a", Epoch: 42, Sites: []string{"a", "c"}}},
-		Alarms: []site.Alarm{
-			{Kind: site.AlarmGuestTwice, Severity: site.AlarmCritical, Subject: "web-1", Site: "b",
-				Message: "guest web-1 runs on host b1 at site b and also on host a1 at site a; it is placed on host a1 at site a"},
-			{Kind: site.AlarmWritableTwice, Severity: site.AlarmWarning, Subject: "pg", Site: "c", Stale: true,
-				Message: "replication group pg: the member at site c (stale: site c is dark; its last report was written at 03:12:45 UTC, 42m0s ago) is writable (role primary), but the group's services are active elsewhere: db at site a (epoch 42); also writable: the member at site a; operator:ann@noc1 confirmed site c dark at 2026-12-02T03:50:00Z"},
-		},
-	}
-	st.Health = st.Judge()
-	var b strings.Builder
-	if err := writeStatusTable(&b, st); err != nil {
-		t.Fatal(err)
-	}
-	want := `cluster t   coordinator a   revision 7
-HEALTH DEGRADED: site c is fenced; 1 critical alarm(s); 1 warning alarm(s)
-
-ALARM     KIND                  SUBJECT  SITE  WHAT
-CRITICAL  guest-runs-twice      web-1    b     guest web-1 runs on host b1 at site b and also on host a1 at site a; it is placed on host a1 at site a
-WARNING   two-writable-members  pg       c     replication group pg: the member at site c (stale: site c is dark; its last report was written at 03:12:45 UTC, 42m0s ago) is writable (role primary), but the group's services are active elsewhere: db at site a (epoch 42); also writable: the member at site a; operator:ann@noc1 confirmed site c dark at 2026-12-02T03:50:00Z
-
-SITE  STATE   CONTROLLER  LEASE  NOTE
-a     up      up          2s     coordinator
-c     fenced  -           -      fenced by op op-1 at 2026-12-02T03:13:00Z: lease expired; confirmed dark by operator:ann@noc1 at 2026-12-02T03:50:00Z
-`
-	if got := b.String(); !strings.HasPrefix(got, want) {
-		t.Errorf("status table starts\n%s\nwant\n%s", got, want)
-	}
-
-	st.Alarms = []site.Alarm{}
-	b.Reset()
-	if err := writeStatusTable(&b, st); err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(b.String(), "ALARM ") {
-		t.Errorf("status table without alarms:\n%s", b.String())
-	}
-}
-
-// TestStatusTableInsecure: a cluster that runs without TLS says so, right
-// under its health, on every status.
-func TestStatusTableInsecure(t *testing.T) {
-	st := site.Status{Cluster: "t", Insecure: []string{"etcd (http://127.0.0.1:2001)", "the API of site a (http://127.0.0.1:7001)"}}
-	st.Health = st.Judge()
-	var b strings.Builder
-	if err := writeStatusTable(&b, st); err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(b.String(), "\n")
-	want := "INSECURE (insecure_plaintext: true): no TLS on etcd (http://127.0.0.1:2001), the API of site a (http://127.0.0.1:7001)."
-	if len(lines) < 3 || !strings.HasPrefix(lines[3], want) {
-		t.Errorf("status table:\n%s\nwant its fourth line to start %q", b.String(), want)
-	}
-}
 
 // TestStatusWatch: zdt status -w -o json writes the status as one JSON
 // object per line at each interval, shows a change in etcd without being
@@ -86,13 +17,7 @@ func TestStatusWatch(t *testing.T) {
 	store, path := fenceTestCluster(t, true)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	pr, pw := io.Pipe()
-	cmd := newRootCommand()
-	cmd.SetOut(pw)
-	cmd.SetErr(pw)
-	cmd.SetArgs([]string{"status", "-w", "--interval", "50ms", "-o", "json", "--config", path})
-	done := make(chan error, 1)
-	go func() { done <- cmd.ExecuteContext(ctx); pw.Close() }()
+	pr, done := startZDT(ctx, "status", "-w", "--interval", "50ms", "-o", "json", "--config", path)
 
 	fence := func(line string) *site.Fence {
 		var st site.Status
@@ -127,24 +52,61 @@ func TestStatusWatch(t *testing.T) {
 	}
 }
 
-// TestStatusTableStaleObserver: without the observer's beat, its view of
-// the upstream is shown as stale.
-func TestStatusTableStaleObserver(t *testing.T) {
-	st := site.Status{
-		Cluster:  "t",
-		Sites:    []site.SiteStatus{{Name: "a", State: site.SiteUp, Joined: true}},
-		Services: []site.ServiceStatus{{Name: "web", Active: "a", Sites: []string{"a"}, Prefixes: []string{"203.0.113.0/26"}}},
-		Upstream: []site.UpstreamStatus{{Prefix: "203.0.113.0/26", Service: "web", Active: "a", BestSite: "a", ASPath: []uint32{64601}}},
-	}
-	for _, running := range []bool{true, false} {
-		st.SetObserver(site.ObserverBeat{}, running)
-		var b strings.Builder
-		if err := writeStatusTable(&b, st); err != nil {
-			t.Fatal(err)
-		}
-		stale := strings.Contains(b.String(), "THE ROUTE OBSERVER IS NOT RUNNING") && strings.Contains(b.String(), "a (stale)")
-		if stale == running {
-			t.Errorf("observer running %v: the table says\n%s", running, b.String())
+// TestStatusFilterFlags: zdt status refuses an unknown name before it
+// writes anything; the filters change what it shows, not its exit status;
+// -o json and -w honour them.
+func TestStatusFilterFlags(t *testing.T) {
+	_, path := fenceTestCluster(t, true)
+	for _, args := range [][]string{{"--service", "db"}, {"--site", "a,x"}, {"--site", "a", "--site", "x", "-o", "json"}} {
+		out, err := runZDT(t, append([]string{"status", "--config", path}, args...)...)
+		if exitCode(err) != 2 || out != "" || !strings.Contains(err.Error(), "unknown") {
+			t.Errorf("zdt status %s: %v (exit %d), output %q; want a usage error and nothing written", strings.Join(args, " "), err, exitCode(err), out)
 		}
 	}
+	_, err := runZDT(t, "status", "--config", path)
+	want := exitCode(err)
+	if want != exitDown && want != exitDegraded {
+		t.Fatalf("zdt status of a cluster with a fenced site: %v (exit %d); want it degraded or down", err, want)
+	}
+	for _, args := range [][]string{{"--site", "a"}, {"--service", "web", "--problems"}, {"--problems", "-o", "json"}, {"--all"}, {"--full"}} {
+		if _, err := runZDT(t, append([]string{"status", "--config", path}, args...)...); exitCode(err) != want {
+			t.Errorf("zdt status %s: exit %d (%v), want %d as without filters", strings.Join(args, " "), exitCode(err), err, want)
+		}
+	}
+	out, _ := runZDT(t, "status", "--config", path, "-o", "json", "--site", "c")
+	var st site.Status
+	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st.Sites) != 1 || st.Sites[0].Name != "c" {
+		t.Errorf("zdt status -o json --site c: %v\n%s\nwant site c alone", err, out)
+	}
+	out, _ = runZDT(t, "status", "--config", path, "--service", "web")
+	if !strings.Contains(out, "\nSERVICE ") || !strings.Contains(out, "\nweb ") {
+		t.Errorf("zdt status --service web:\n%s\nwant the service listed", out)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	pr, done := startZDT(ctx, "status", "-w", "--interval", "50ms", "-o", "json", "--site", "c", "--config", path)
+	for _, line := range readLines(t, pr, 2) {
+		if err := json.Unmarshal([]byte(line), &st); err != nil || len(st.Sites) != 1 || st.Sites[0].Name != "c" {
+			t.Errorf("a line of zdt status -w -o json --site c: %v\n%s\nwant site c alone", err, line)
+		}
+	}
+	cancel()
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	if err := <-done; err != nil {
+		t.Errorf("zdt status -w --site c stopped: %v; want no error", err)
+	}
+}
+
+// startZDT runs zdt with args until ctx ends; it returns what zdt writes
+// (both streams), closed when zdt returns, and where its error comes.
+func startZDT(ctx context.Context, args ...string) (*io.PipeReader, <-chan error) {
+	pr, pw := io.Pipe()
+	cmd := newRootCommand()
+	cmd.SetOut(pw)
+	cmd.SetErr(pw)
+	cmd.SetArgs(args)
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx); pw.Close() }()
+	return pr, done
 }

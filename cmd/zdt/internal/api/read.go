@@ -3,11 +3,13 @@ package api
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/zdt-project/zdt/cmd/zdt/internal/statustable"
 	"github.com/zdt-project/zdt/runbooks"
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/apiauth"
@@ -31,8 +33,74 @@ func serveView[T any](s *Server, w http.ResponseWriter, r *http.Request, part fu
 	return nil
 }
 
+// StatusTable is the answer of /status?format=table: the table zdt status
+// shows, and the whole cluster's health, whatever the filters.
+type StatusTable struct {
+	Health site.Health `json:"health"`
+	Table  string      `json:"table"`
+}
+
+// serveStatus answers the status as zdt status -o json has it, cut by
+// ?service= and ?site= (each a comma-separated list, or given more than
+// once) and ?problems=true as zdt status's flags cut it; with
+// ?format=table, the table zdt status shows instead (?all=true lists every
+// item, summarising no section), a few KB where the whole status of a
+// large cluster is megabytes.
 func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request, _ apiauth.Identity) error {
-	return serveView(s, w, r, func(st site.Status) site.Status { return st })
+	view, table, err := s.statusQuery(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	st, err := s.status(r)
+	if err != nil {
+		return err
+	}
+	if !table {
+		WriteJSON(w, http.StatusOK, view.Filter.Cut(st))
+		return nil
+	}
+	var b strings.Builder
+	if err := statustable.Write(&b, st, view); err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, StatusTable{Health: st.Health, Table: b.String()})
+	return nil
+}
+
+// statusQuery reads /status's query: the filters, all, and whether the
+// format is the table.
+func (s *Server) statusQuery(q url.Values) (view statustable.View, table bool, err error) {
+	list := func(key string) []string { return queryList(q, key) }
+	flag := func(key string) (bool, error) {
+		v := q.Get(key)
+		if v == "" {
+			return false, nil
+		}
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return false, errorf(http.StatusBadRequest, "%s=%q: want true or false", key, v)
+		}
+		return on, nil
+	}
+	problems, err := flag("problems")
+	if err != nil {
+		return view, false, err
+	}
+	if view.All, err = flag("all"); err != nil {
+		return view, false, err
+	}
+	switch f := q.Get("format"); f {
+	case "", "json":
+	case "table":
+		table = true
+	default:
+		return view, false, errorf(http.StatusBadRequest, "format=%q: want json or table", f)
+	}
+	view.Filter, err = statustable.NewFilter(s.cfg.Cluster, list("service"), list("site"), problems)
+	if nameErr := (*statustable.NameError)(nil); errors.As(err, &nameErr) {
+		return view, false, errorf(http.StatusBadRequest, "%s %q: unknown %s (%s)", nameErr.Kind, nameErr.Name, nameErr.Kind, nameErr.Known)
+	}
+	return view, table, err
 }
 
 func (s *Server) serveSites(w http.ResponseWriter, r *http.Request, _ apiauth.Identity) error {
@@ -231,17 +299,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, _ apiauth.I
 // once or as a comma-separated list.
 func (s *Server) eventFilter(r *http.Request) (site.EventFilter, error) {
 	q := r.URL.Query()
-	list := func(name string) []string {
-		var out []string
-		for _, v := range q[name] {
-			for part := range strings.SplitSeq(v, ",") {
-				if part = strings.TrimSpace(part); part != "" {
-					out = append(out, part)
-				}
-			}
-		}
-		return out
-	}
+	list := func(name string) []string { return queryList(q, name) }
 	f := site.EventFilter{Sites: list("site"), Services: list("service"), Kinds: list("kind")}
 	for _, name := range f.Sites {
 		if err := s.checkNames(name, ""); err != nil {
@@ -292,4 +350,18 @@ func (s *Server) serveRunbooks(w http.ResponseWriter, _ *http.Request, _ apiauth
 	}
 	WriteJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// queryList is a query parameter's values, each given more than once or as
+// a comma-separated list, without blanks.
+func queryList(q url.Values, key string) []string {
+	var out []string
+	for _, v := range q[key] {
+		for part := range strings.SplitSeq(v, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				out = append(out, part)
+			}
+		}
+	}
+	return out
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -212,7 +213,7 @@ func TestAPI(t *testing.T) {
 
 	t.Run("reads", func(t *testing.T) {
 		h := h.in(t)
-		for _, path := range []string{"/status", "/sites", "/services", "/replication", "/guests", "/guests?site=a&tier=gold",
+		for _, path := range []string{"/status", "/status?site=a,b&problems=false", "/status?format=table&service=web&all=true", "/sites", "/services", "/replication", "/guests", "/guests?site=a&tier=gold",
 			"/prefixes", "/ops", "/ops?limit=0&kind=bootstrap", "/events?limit=5", "/events?limit=0&since=1h&site=a,b&site=c&kind=op-*&service=web", "/drills", "/runbooks", "/whoami"} {
 			h.expect(h.do("viewer", "GET", "/api/v1"+path, nil, true), 200, "", "GET "+path)
 		}
@@ -221,6 +222,21 @@ func TestAPI(t *testing.T) {
 		h.do("viewer", "GET", "/api/v1/sites", nil, true).decode(t, &sites)
 		if len(sites) != 3 {
 			t.Errorf("sites: %+v; want a, b and c", sites)
+		}
+		// The status cut as zdt status's flags cut it, and its table.
+		var whole, cut site.Status
+		h.do("viewer", "GET", "/api/v1/status", nil, true).decode(t, &whole)
+		h.do("viewer", "GET", "/api/v1/status?site=c&site=b&service=web", nil, true).decode(t, &cut)
+		if len(whole.Sites) != 3 || len(cut.Sites) != 2 || cut.Sites[0].Name != "b" || cut.Sites[1].Name != "c" ||
+			len(cut.Services) > 1 || cut.Health.State != whole.Health.State {
+			t.Errorf("status?site=c&site=b&service=web: sites %+v, services %+v, health %s; want sites b and c, web at most, the whole health %s",
+				cut.Sites, cut.Services, cut.Health.State, whole.Health.State)
+		}
+		var table api.StatusTable
+		h.do("viewer", "GET", "/api/v1/status?format=table&site=b", nil, true).decode(t, &table)
+		if !strings.Contains(table.Table, "\nSITE ") || !regexp.MustCompile(`(?m)^b +up `).MatchString(table.Table) ||
+			regexp.MustCompile(`(?m)^[ac] +(up|dark|fenced) `).MatchString(table.Table) || table.Health.State != whole.Health.State {
+			t.Errorf("status?format=table&site=b: health %s\n%s\nwant site b alone and the whole health %s", table.Health.State, table.Table, whole.Health.State)
 		}
 		var who apiauth.Identity
 		h.do("cert", "GET", "/api/v1/whoami", nil, true).decode(t, &who)
@@ -264,6 +280,10 @@ func TestAPI(t *testing.T) {
 			{"viewer", "GET", "/api/v1/events?kind=op*x", nil, 400, `kind="op*x": want a kind (op-failed), or the beginning of kinds followed by * (op-*)`},
 			{"viewer", "GET", "/api/v1/events/stream?kind=*x*", nil, 400, `kind="*x*"`},
 			{"viewer", "GET", "/api/v1/guests?site=x", nil, 400, `site "x": unknown site`},
+			{"viewer", "GET", "/api/v1/status?site=a,x", nil, 400, `site "x": unknown site (sites are a, b, c)`},
+			{"viewer", "GET", "/api/v1/status?service=mail&format=table", nil, 400, `service "mail": unknown service (services are web, db)`},
+			{"viewer", "GET", "/api/v1/status?problems=yes", nil, 400, `problems="yes": want true or false`},
+			{"viewer", "GET", "/api/v1/status?format=yaml", nil, 400, `format="yaml": want json or table`},
 			{"viewer", "GET", "/api/v1/ops/nosuchop", nil, 404, `no op "nosuchop" in the journal; the closest: `},
 			{"viewer", "GET", "/api/v1/events/stream?after=yesterday", nil, 400, `after "yesterday": want a revision`},
 			{"admin", "POST", "/api/v1/sites/c/confirm-fence", nil, 409, "not fenced"},

@@ -1,4 +1,4 @@
-package main
+package statustable
 
 import (
 	"fmt"
@@ -273,10 +273,11 @@ func groupProblem(g site.GroupStatus) string {
 
 func peerHasProblem(p site.PeerStatus) bool { return p.State != "established" }
 
-// statusFilter is what --service, --site and --problems keep: an item is
-// kept when it passes every flag given. The health line and the alarms
-// are the whole cluster's whatever the filter.
-type statusFilter struct {
+// Filter is what --service, --site and --problems keep: an item is kept
+// when it passes every flag given. The health line and the alarms are the
+// whole cluster's whatever the filter. The zero Filter keeps everything;
+// NewFilter makes one.
+type Filter struct {
 	// services and sites are the names as given, for messages.
 	services, sites []string
 	problems        bool
@@ -286,12 +287,13 @@ type statusFilter struct {
 	groupSet map[string]bool
 }
 
-func (f statusFilter) active() bool {
+// Active says whether the filter keeps less than everything.
+func (f Filter) Active() bool {
 	return len(f.services) > 0 || len(f.sites) > 0 || f.problems
 }
 
 // String gives the filter as its flags.
-func (f statusFilter) String() string {
+func (f Filter) String() string {
 	var flags []string
 	if len(f.services) > 0 {
 		flags = append(flags, "--service "+strings.Join(f.services, ","))
@@ -307,34 +309,34 @@ func (f statusFilter) String() string {
 
 // keepsSite: the site is named by --site and, with --problems, has one.
 // --service keeps every site.
-func (f statusFilter) keepsSite(ix *statusIndex, s site.SiteStatus) bool {
+func (f Filter) keepsSite(ix *statusIndex, s site.SiteStatus) bool {
 	return (f.siteSet == nil || f.siteSet[s.Name]) && (!f.problems || ix.siteHasProblem(s))
 }
 
 // keepsService: the service is named, active at a site named, and has a
 // problem, as the flags ask.
-func (f statusFilter) keepsService(ix *statusIndex, svc site.ServiceStatus) bool {
+func (f Filter) keepsService(ix *statusIndex, svc site.ServiceStatus) bool {
 	return (f.serviceSet == nil || f.serviceSet[svc.Name]) && (f.siteSet == nil || f.siteSet[svc.Active]) &&
 		(!f.problems || len(ix.serviceProblems(svc)) > 0)
 }
 
 // keepsPrefix: a prefix goes with its service for --service and --site,
 // and has a problem of its own for --problems.
-func (f statusFilter) keepsPrefix(r prefixRow) bool {
+func (f Filter) keepsPrefix(r prefixRow) bool {
 	return (f.serviceSet == nil || f.serviceSet[r.service]) && (f.siteSet == nil || f.siteSet[r.active]) &&
 		(!f.problems || len(r.problems) > 0)
 }
 
 // keepsGuest: the guest is of a service named, placed at a site named,
 // and has a problem, as the flags ask.
-func (f statusFilter) keepsGuest(g site.GuestStatus) bool {
+func (f Filter) keepsGuest(g site.GuestStatus) bool {
 	return (f.serviceSet == nil || f.serviceSet[g.Service]) && (f.siteSet == nil || f.siteSet[g.Site]) &&
 		(!f.problems || guestHasProblem(g))
 }
 
 // cutGroup keeps a group used by a service named, with no healthy
 // writable primary for --problems, and of it the members at a site named.
-func (f statusFilter) cutGroup(ix *statusIndex, g site.GroupStatus) (site.GroupStatus, bool) {
+func (f Filter) cutGroup(ix *statusIndex, g site.GroupStatus) (site.GroupStatus, bool) {
 	if (f.serviceSet != nil && !f.groupSet[g.Group]) || (f.problems && ix.groupProblem[g.Group] == "") {
 		return g, false
 	}
@@ -347,14 +349,14 @@ func (f statusFilter) cutGroup(ix *statusIndex, g site.GroupStatus) (site.GroupS
 
 // keepsPeer: a BGP session is no service's; it is kept for its site and
 // when it is not established, as the flags ask.
-func (f statusFilter) keepsPeer(p site.PeerStatus) bool {
+func (f Filter) keepsPeer(p site.PeerStatus) bool {
 	return f.serviceSet == nil && (f.siteSet == nil || f.siteSet[p.Site]) && (!f.problems || peerHasProblem(p))
 }
 
 // keepsOp: the op names a service or a site given, or moves a service
 // given. Every unfinished op is kept for --problems: they are few, and
 // they say what is moving.
-func (f statusFilter) keepsOp(ix *statusIndex, op site.OpStatus) bool {
+func (f Filter) keepsOp(ix *statusIndex, op site.OpStatus) bool {
 	named := func(set map[string]bool, names []string) bool {
 		return set == nil || slices.ContainsFunc(names, func(n string) bool { return set[n] })
 	}
@@ -365,8 +367,8 @@ func (f statusFilter) keepsOp(ix *statusIndex, op site.OpStatus) bool {
 // cut returns the status with only the items f keeps, and the prefix rows
 // it keeps (the announcements and the observer's view in the status follow
 // them). The health, the alarms and the rest are the whole cluster's.
-func (f statusFilter) cut(st site.Status, ix *statusIndex, rows []prefixRow) (site.Status, []prefixRow) {
-	if !f.active() {
+func (f Filter) cut(st site.Status, ix *statusIndex, rows []prefixRow) (site.Status, []prefixRow) {
+	if !f.Active() {
 		return st, rows
 	}
 	rows = keep(rows, f.keepsPrefix)
@@ -385,9 +387,9 @@ func (f statusFilter) cut(st site.Status, ix *statusIndex, rows []prefixRow) (si
 	return st, rows
 }
 
-// cutStatus returns the status with only what f keeps, for -o json.
-func (f statusFilter) cutStatus(st site.Status) site.Status {
-	if !f.active() {
+// Cut returns the status with only what f keeps, for -o json.
+func (f Filter) Cut(st site.Status) site.Status {
+	if !f.Active() {
 		return st
 	}
 	ix := newStatusIndex(st)

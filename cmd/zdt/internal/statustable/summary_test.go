@@ -1,9 +1,9 @@
-package main
+package statustable
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -112,6 +112,24 @@ func largeConfig(services int) *config.Cluster {
 	return cfg
 }
 
+// statusFlags are zdt status's filters and --all, as a test gives them.
+type statusFlags struct {
+	services, sites []string
+	problems, all   bool
+}
+
+// view is the View that zdt status makes of the flags.
+func (f statusFlags) view(cfg *config.Cluster) (View, error) {
+	filter, err := NewFilter(cfg, f.services, f.sites, f.problems)
+	return View{Filter: filter, All: f.all}, err
+}
+
+// writeStatusTable writes the table of the whole status, as zdt status
+// does without flags.
+func writeStatusTable(w io.Writer, st site.Status) error {
+	return Write(w, st, View{})
+}
+
 // statusText is the table zdt status writes with flags for st, whose
 // cluster has cfg.
 func statusText(t testing.TB, st site.Status, cfg *config.Cluster, flags statusFlags) string {
@@ -121,7 +139,7 @@ func statusText(t testing.TB, st site.Status, cfg *config.Cluster, flags statusF
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	if err := writeStatusView(&b, st, view); err != nil {
+	if err := Write(&b, st, view); err != nil {
 		t.Fatal(err)
 	}
 	return b.String()
@@ -223,7 +241,8 @@ op-8           switchover  from=a services=svc-0003 to=b  assign svc-0003  a
 // TestStatusAlarmsSummary: more than summaryLimit alarms (a site lost at
 // scale leaves one per guest that ran there) make one line per severity,
 // kind and site, critical first, with a few subjects and the first
-// message; up to the limit, and with --all, each alarm has its line.
+// message, with a filter too (it does not cut the alarms); up to the
+// limit, and with --all, each alarm has its line.
 func TestStatusAlarmsSummary(t *testing.T) {
 	alarms := func(n int) []site.Alarm {
 		var out []site.Alarm
@@ -243,6 +262,9 @@ CRITICAL  guest-runs-twice  c     30     svc-0000-vm0, svc-0001-vm0, svc-0002-vm
 WARNING   guest-not-wanted  c     1      db-bronze-1                                              guest db-bronze-1 runs on host c1 at site c (stale), but its placement says unplaced
 `; got != want {
 		t.Errorf("alarms summarised:\n%s\nwant\n%s", got, want)
+	}
+	if got := statusText(t, st, largeConfig(6), statusFlags{sites: []string{"c"}, problems: true}); !strings.Contains(got, "ALARMS: 31, summarised") {
+		t.Errorf("zdt status --site c --problems with 31 alarms:\n%s\nwant them summarised", got)
 	}
 	for _, tt := range []struct {
 		name  string
@@ -486,8 +508,8 @@ op-7           failover  site=c  fence-resources  a
 }
 
 // filter is the flags' filter, for messages.
-func (f statusFlags) filter() statusFilter {
-	return statusFilter{services: f.services, sites: f.sites, problems: f.problems}
+func (f statusFlags) filter() Filter {
+	return Filter{services: f.services, sites: f.sites, problems: f.problems}
 }
 
 // TestStatusFiltersNeverSummarise: a filter lists what it keeps, however
@@ -609,7 +631,7 @@ func TestStatusJSONFilters(t *testing.T) {
 		}
 		return b
 	}
-	if got := marshal(statusFilter{}.cutStatus(st)); !bytes.Equal(got, marshal(st)) {
+	if got := marshal(Filter{}.Cut(st)); !bytes.Equal(got, marshal(st)) {
 		t.Errorf("no filter: the JSON differs from the whole status's")
 	}
 	view, err := (&statusFlags{sites: []string{"c"}}).view(largeConfig(6))
@@ -617,7 +639,7 @@ func TestStatusJSONFilters(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got site.Status
-	if err := json.Unmarshal(marshal(view.filter.cutStatus(st)), &got); err != nil {
+	if err := json.Unmarshal(marshal(view.Filter.Cut(st)), &got); err != nil {
 		t.Fatal(err)
 	}
 	checks := []struct {
@@ -663,62 +685,11 @@ func TestStatusUnknownNames(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := tt.flags.view(tt.cfg)
-			if err == nil || err.Error() != tt.want || exitCode(err) != 2 {
-				t.Errorf("%v (exit %d); want %q, exit 2", err, exitCode(err), tt.want)
+			var nameErr *NameError
+			if err == nil || err.Error() != tt.want || !errors.As(err, &nameErr) {
+				t.Errorf("%v (%T); want a *NameError %q", err, err, tt.want)
 			}
 		})
-	}
-}
-
-// TestStatusFilterFlags: zdt status refuses an unknown name before it
-// writes anything; the filters change what it shows, not its exit status;
-// -o json and -w honour them.
-func TestStatusFilterFlags(t *testing.T) {
-	_, path := fenceTestCluster(t, true)
-	for _, args := range [][]string{{"--service", "db"}, {"--site", "a,x"}, {"--site", "a", "--site", "x", "-o", "json"}} {
-		out, err := runZDT(t, append([]string{"status", "--config", path}, args...)...)
-		if exitCode(err) != 2 || out != "" || !strings.Contains(err.Error(), "unknown") {
-			t.Errorf("zdt status %s: %v (exit %d), output %q; want a usage error and nothing written", strings.Join(args, " "), err, exitCode(err), out)
-		}
-	}
-	_, err := runZDT(t, "status", "--config", path)
-	want := exitCode(err)
-	if want != exitDown && want != exitDegraded {
-		t.Fatalf("zdt status of a cluster with a fenced site: %v (exit %d); want it degraded or down", err, want)
-	}
-	for _, args := range [][]string{{"--site", "a"}, {"--service", "web", "--problems"}, {"--problems", "-o", "json"}, {"--all"}, {"--full"}} {
-		if _, err := runZDT(t, append([]string{"status", "--config", path}, args...)...); exitCode(err) != want {
-			t.Errorf("zdt status %s: exit %d (%v), want %d as without filters", strings.Join(args, " "), exitCode(err), err, want)
-		}
-	}
-	out, _ := runZDT(t, "status", "--config", path, "-o", "json", "--site", "c")
-	var st site.Status
-	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st.Sites) != 1 || st.Sites[0].Name != "c" {
-		t.Errorf("zdt status -o json --site c: %v\n%s\nwant site c alone", err, out)
-	}
-	out, _ = runZDT(t, "status", "--config", path, "--service", "web")
-	if !strings.Contains(out, "\nSERVICE ") || !strings.Contains(out, "\nweb ") {
-		t.Errorf("zdt status --service web:\n%s\nwant the service listed", out)
-	}
-
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	pr, pw := io.Pipe()
-	cmd := newRootCommand()
-	cmd.SetOut(pw)
-	cmd.SetErr(pw)
-	cmd.SetArgs([]string{"status", "-w", "--interval", "50ms", "-o", "json", "--site", "c", "--config", path})
-	done := make(chan error, 1)
-	go func() { done <- cmd.ExecuteContext(ctx); pw.Close() }()
-	for _, line := range readLines(t, pr, 2) {
-		if err := json.Unmarshal([]byte(line), &st); err != nil || len(st.Sites) != 1 || st.Sites[0].Name != "c" {
-			t.Errorf("a line of zdt status -w -o json --site c: %v\n%s\nwant site c alone", err, line)
-		}
-	}
-	cancel()
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	if err := <-done; err != nil {
-		t.Errorf("zdt status -w --site c stopped: %v; want no error", err)
 	}
 }
 
@@ -729,17 +700,17 @@ func BenchmarkStatusTable(b *testing.B) {
 	st := largeStatus(1000, 10, 10)
 	for _, bench := range []struct {
 		name string
-		view statusView
+		view View
 	}{
-		{"summary", statusView{}},
-		{"all", statusView{all: true}},
-		{"problems", statusView{filter: statusFilter{problems: true}}},
+		{"summary", View{}},
+		{"all", View{All: true}},
+		{"problems", View{Filter: Filter{problems: true}}},
 	} {
 		b.Run(bench.name, func(b *testing.B) {
 			var out bytes.Buffer
 			for b.Loop() {
 				out.Reset()
-				if err := writeStatusView(&out, st, bench.view); err != nil {
+				if err := Write(&out, st, bench.view); err != nil {
 					b.Fatal(err)
 				}
 			}
