@@ -65,6 +65,10 @@ type Coordinator struct {
 	// view is the state the coordinator works from while it leads, nil
 	// otherwise. Only the goroutine of Run uses it.
 	view *site.View
+	// quiet: the last pass found nothing to do, and only a change of the
+	// state can give it something (see isQuiet). Only the goroutine of Run
+	// uses it.
+	quiet bool
 }
 
 // pruneEvery is how often the coordinator prunes the op journal and the
@@ -159,13 +163,20 @@ func (c *Coordinator) lead(ctx context.Context, g site.Guard) error {
 	c.view = view
 	defer func() { c.view = nil }()
 	since := c.now()
-	tick := time.NewTicker(c.cfg.Cluster.Timings.RenewInterval)
+	renew := c.cfg.Cluster.Timings.RenewInterval
+	tick := time.NewTicker(renew)
 	defer tick.Stop()
+	var lastPass time.Time
+	pass := true
 	for {
-		if err := c.reconcile(ctx, g, since); errors.Is(err, site.ErrNotCoordinator) {
-			return err
-		} else if err != nil && ctx.Err() == nil {
-			c.log.Warn("reconcile failed; will retry", zap.Error(err))
+		if pass {
+			lastPass = c.now()
+			if err := c.reconcile(ctx, g, since); errors.Is(err, site.ErrNotCoordinator) {
+				return err
+			} else if err != nil && ctx.Err() == nil {
+				c.quiet = false
+				c.log.Warn("reconcile failed; will retry", zap.Error(err))
+			}
 		}
 		if c.now().Sub(c.pruned) >= pruneEvery {
 			c.prune(ctx, g)
@@ -176,9 +187,24 @@ func (c *Coordinator) lead(ctx context.Context, g site.Guard) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
+			pass = timerPassDue(c.quiet, c.now().Sub(lastPass), renew)
 		case <-view.Changed():
+			pass = true
 		}
 	}
+}
+
+// quietPasses is how many renew intervals apart a quiet coordinator passes
+// on its timer: a pass reads etcd's revision (a linearizable read, a round
+// of heartbeats from etcd's leader), twice a second for nothing otherwise.
+const quietPasses = 10
+
+// timerPassDue says whether the timer calls for a pass, since the last
+// pass: always, unless the coordinator is quiet (then a change of the state
+// calls for one), and then every quietPasses renew intervals all the same,
+// in case a change was missed.
+func timerPassDue(quiet bool, sinceLast, renew time.Duration) bool {
+	return !quiet || sinceLast >= quietPasses*renew
 }
 
 // snapshot reads the cluster's state: from the view while leading, from
@@ -255,8 +281,10 @@ func (c *Coordinator) act(ctx context.Context, g site.Guard, since time.Time, wa
 		c.event(ctx, "op-started", op.ID, op.Params["site"], "op "+op.ID+" ("+op.Kind+") started")
 	}
 	if op == nil {
+		c.quiet = isQuiet(c.cfg.Cluster, snap, c.now(), since)
 		return errIdle
 	}
+	c.quiet = false
 	dog.progress()
 	err = c.execute(ctx, g, op, dog)
 	if errors.Is(err, errWaiting) {

@@ -106,6 +106,16 @@ func decide(cfg *config.Cluster, snap *site.Snapshot, self string, now, leadingS
 	}}, nil
 }
 
+// isQuiet says whether only a change of the cluster's state can give the
+// coordinator something to do: no op is unfinished (its steps wait for
+// time as well as for the sites), no site is dark, no service stranded
+// (reassigning waits a few renew intervals between ops), and the bootstrap
+// grace is over. decide's answer then depends on the snapshot alone.
+func isQuiet(cfg *config.Cluster, snap *site.Snapshot, now, leadingSince time.Time) bool {
+	return now.Sub(leadingSince) >= cfg.Timings.BootstrapGrace && len(snap.UnfinishedOps()) == 0 &&
+		len(DarkSites(cfg, snap)) == 0 && len(Stranded(cfg, snap)) == 0
+}
+
 // failingOver says whether one of the ops is a failover of the site.
 func failingOver(ops []*site.Op, name string) bool {
 	for _, op := range ops {

@@ -214,3 +214,52 @@ func TestChooseSite(t *testing.T) {
 		})
 	}
 }
+
+// TestIsQuiet: a coordinator is quiet, its timer's passes spared, only when
+// what it would decide depends on the state alone.
+func TestIsQuiet(t *testing.T) {
+	all := map[string]string{"web": "a", "db": "b", "mail": "a"}
+	running := &site.Op{ID: "op-1", Kind: KindSwitchover, Outcome: site.OpRunning}
+	done := &site.Op{ID: "op-0", Kind: KindFailover, Outcome: site.OpSucceeded}
+	tests := []struct {
+		name    string
+		st      state
+		leading time.Duration // how long the coordinator has led
+		want    bool
+	}{
+		{"every site up, every service assigned, only finished ops", state{up: []string{"a", "b", "c"}, assigned: all, ops: []*site.Op{done}}, time.Minute, true},
+		{"a site fenced, its services moved", state{up: []string{"a", "b"}, fenced: []string{"c"}, assigned: all}, time.Minute, true},
+		{"within the bootstrap grace", state{up: []string{"a", "b", "c"}, assigned: all}, 9 * time.Second, false},
+		{"an op unfinished", state{up: []string{"a", "b", "c"}, assigned: all, ops: []*site.Op{done, running}}, time.Minute, false},
+		{"a site dark, not fenced yet", state{up: []string{"a", "b"}, joined: []string{"c"}, assigned: all}, time.Minute, false},
+		{"a service stranded at a fenced site", state{up: []string{"b", "c"}, fenced: []string{"a"}, assigned: all}, time.Minute, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := isQuiet(testConfig(), tt.st.snapshot(), t0.Add(tt.leading), t0); got != tt.want {
+				t.Errorf("quiet %t, want %t", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestTimerPassDue: the timer calls for a pass at every tick unless the
+// coordinator is quiet, and then every quietPasses renew intervals.
+func TestTimerPassDue(t *testing.T) {
+	const renew = 500 * time.Millisecond
+	tests := []struct {
+		quiet     bool
+		sinceLast time.Duration
+		want      bool
+	}{
+		{false, renew, true},
+		{true, renew, false},
+		{true, (quietPasses - 1) * renew, false},
+		{true, quietPasses * renew, true},
+	}
+	for _, tt := range tests {
+		if got := timerPassDue(tt.quiet, tt.sinceLast, renew); got != tt.want {
+			t.Errorf("quiet %t, %s since the last pass: due %t, want %t", tt.quiet, tt.sinceLast, got, tt.want)
+		}
+	}
+}
