@@ -138,10 +138,43 @@ func (gl *guestLab) waitUntil(ctx context.Context, what string, cond func() bool
 		}
 		select {
 		case <-ctx.Done():
-			gl.t.Fatalf("waiting until %s: %v", what, ctx.Err())
+			gl.t.Fatalf("waiting until %s: %v; what the lab shows now:\n%s", what, ctx.Err(), gl.describe())
 		case <-changes:
 		}
 	}
+}
+
+// describe says, for a test that waited in vain, what the lab shows: each
+// guest's placement and where libvirt says it runs, each site's lease and
+// fence, and what each site last reported of its host and of itself.
+func (gl *guestLab) describe() string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(gl.t.Context()), 5*time.Second)
+	defer cancel()
+	var b strings.Builder
+	snap, err := gl.store.Snapshot(ctx)
+	if err != nil {
+		return "the cluster's state cannot be read: " + err.Error()
+	}
+	running, paused := gl.observe(ctx)
+	for _, g := range labGuests {
+		p := snap.Placements[g.name]
+		fmt.Fprintf(&b, "  guest %s: placed %s/%s %s (epoch %d, op %s: %s); libvirt: running at %v, paused at %v\n",
+			g.name, p.Site, p.Host, p.State, p.Epoch, p.Op, p.Reason, running[g.name], paused[g.name])
+	}
+	for _, s := range gl.etcd.Config.Sites {
+		_, alive := snap.Alive[s.Name]
+		_, fenced := snap.Fences[s.Name]
+		r := snap.Reports[s.Name]
+		fmt.Fprintf(&b, "  site %s: alive %t, fenced %t, controller %s (%s) at %s\n", s.Name, alive, fenced, r.State, r.Reason, r.Updated.Format(time.RFC3339Nano))
+		for _, h := range snap.Hosts[s.Name].Hosts {
+			var names []string
+			for _, g := range h.Running {
+				names = append(names, g.Name)
+			}
+			fmt.Fprintf(&b, "    host %s: failed %t (%s), running %v\n", h.Name, h.Failed, h.Error, names)
+		}
+	}
+	return b.String()
 }
 
 func (gl *guestLab) placements(ctx context.Context) map[string]site.Placement {
