@@ -41,6 +41,9 @@ type labOptions struct {
 	pprof bool
 	// scale grows the lab: generated services, guests and hosts.
 	scale lab.Scale
+	// defaultTimings runs the lab with the config's default timings
+	// instead of its short ones.
+	defaultTimings bool
 }
 
 func newLabCommand() *cobra.Command {
@@ -93,7 +96,14 @@ H replaces the three hosts with H, spread over the sites and sized so that
 every guest runs while all sites are up and every gold guest still does with
 one dark. All of a site's hosts share its libvirtd, each a hypervisor of its
 own (the test driver on the host's node XML). 0 leaves each as in the
-default lab.`,
+default lab.
+
+The lab's timings are short, so that a failover is quick to watch (lease_ttl
+2s, renew_interval 500ms, etcd heartbeat 50ms). --default-timings gives it
+those of a config that sets none, which a cluster stretched across sites
+runs with (lease_ttl 6s, renew_interval 2s, etcd heartbeat 100ms and
+election timeout 1s): to measure what such a cluster costs and how long its
+failovers take.`,
 		Example: `  zdt lab
   zdt lab --dir /tmp/lab --detach
   zdt lab --dir /tmp/lab --detach --synchronous
@@ -119,6 +129,7 @@ default lab.`,
 	cmd.Flags().IntVar(&o.scale.PrefixesPerService, "prefixes-per-service", lab.DefaultPrefixesPerService, "a scale lab: the IPv6 /48 prefixes of each generated service")
 	cmd.Flags().IntVar(&o.scale.Guests, "guests", 0, "a scale lab: add this many guests to the generated services (needs --services and --hosts)")
 	cmd.Flags().IntVar(&o.scale.Hosts, "hosts", 0, "a scale lab: this many hosts, spread over the sites, instead of the default lab's one per site")
+	cmd.Flags().BoolVar(&o.defaultTimings, "default-timings", false, "the config's default timings (lease_ttl 6s, renew_interval 2s, etcd heartbeat 100ms) instead of the lab's short ones")
 	cmd.Flags().BoolVar(&o.pprof, "enable-pprof", false, "run the controllers with --enable-pprof: Go's profiles at /debug/pprof/ on each API address, for the lab's admin certificate")
 	cmd.Flags().BoolVar(&o.netns, "netns", false, "run the sites in network namespaces, with FRR as their upstream router, a client namespace and a service responder per site (needs root and FRR; not with --net)")
 	cmd.AddCommand(newLabSiteCommand(o), newLabStopCommand(o), newLabLinkCommand(o), newLabResponderCommand(), newLabSwitchCommand())
@@ -163,6 +174,30 @@ func labTopology(network string) (lab.Topology, error) {
 	return top, nil
 }
 
+// topology is the lab the options ask for.
+func (o *labOptions) topology() (lab.Topology, error) {
+	top, err := labTopology(o.net)
+	if err != nil {
+		return top, err
+	}
+	top.RequireConfirmation = o.requireConfirmation
+	if o.defaultTimings {
+		top.Timings = lab.ProductionTimings()
+	}
+	if top, err = lab.ScaleTopology(top, o.scale); err != nil {
+		return top, err
+	}
+	if o.netns {
+		if o.net != defaultLabNet {
+			return top, errors.New("--netns builds its own networks: leave out --net")
+		}
+		if top, err = top.InNetns(); err != nil {
+			return top, err
+		}
+	}
+	return top, nil
+}
+
 // runLab creates and starts a lab, then shows it live until ctx ends (or,
 // detached, returns once it is healthy).
 func runLab(ctx context.Context, out io.Writer, o *labOptions) error {
@@ -173,21 +208,9 @@ func runLab(ctx context.Context, out io.Writer, o *labOptions) error {
 			return fmt.Errorf("create a directory for the lab (or give one with --dir): %w", err)
 		}
 	}
-	top, err := labTopology(o.net)
+	top, err := o.topology()
 	if err != nil {
 		return err
-	}
-	top.RequireConfirmation = o.requireConfirmation
-	if top, err = lab.ScaleTopology(top, o.scale); err != nil {
-		return err
-	}
-	if o.netns {
-		if o.net != defaultLabNet {
-			return errors.New("--netns builds its own networks: leave out --net")
-		}
-		if top, err = top.InNetns(); err != nil {
-			return err
-		}
 	}
 	if o.detach && !o.netns && o.delay != (lab.SiteDelay{}) {
 		return errors.New("--site-delay and --site-jitter need the lab in the foreground: its delay lines live in this process; leave out --detach")

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/zdt-project/zdt/failover"
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
@@ -411,5 +413,48 @@ func TestNetnsConfigLoads(t *testing.T) {
 		if len(svc.Addresses) != len(svc.Prefixes) {
 			t.Errorf("service %s: addresses %v for prefixes %v; want one in each", svc.Name, svc.Addresses, svc.Prefixes)
 		}
+	}
+}
+
+// TestProductionTimings: a lab with ProductionTimings loads with the same
+// timings as its config without any, which are the config's defaults.
+func TestProductionTimings(t *testing.T) {
+	t.Parallel()
+	top := DefaultTopology()
+	top.Timings = ProductionTimings()
+	opts := withLibvirtd(t)
+	opts.Topology = &top
+	l, err := Create(t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	given := loadConfig(t, l)
+	data, err := os.ReadFile(l.ConfigPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := parseYAML(t, data)
+	delete(m, "timings")
+	if f, ok := m["fencing"].(map[string]any); ok {
+		delete(f, "timeout")
+	}
+	bare, err := yaml.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(l.Dir(), "no-timings.yaml") // beside zdt.yaml: its paths are relative
+	if err := os.WriteFile(path, bare, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defaults, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if given.Timings != defaults.Timings || given.Fencing.Timeout != defaults.Fencing.Timeout {
+		t.Errorf("ProductionTimings load as %+v, fencing.timeout %s; the config's defaults are %+v, %s",
+			given.Timings, given.Fencing.Timeout, defaults.Timings, defaults.Fencing.Timeout)
+	}
+	if given.Timings.LeaseTTL == DefaultTopology().Timings.LeaseTTL {
+		t.Errorf("ProductionTimings keep the lab's lease_ttl %s", given.Timings.LeaseTTL)
 	}
 }

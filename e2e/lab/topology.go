@@ -101,6 +101,23 @@ type Timings struct {
 	FenceTimeout time.Duration
 }
 
+// ProductionTimings are the config's own defaults, those of a config that
+// gives no timings: what a cluster stretched across sites runs with (zdt
+// lab --default-timings), where the lab's are short so that a failover is
+// quick to watch. TestProductionTimings keeps them the config's.
+func ProductionTimings() Timings {
+	return Timings{
+		LeaseTTL:            6 * time.Second,
+		RenewInterval:       2 * time.Second,
+		SelfFenceMargin:     1500 * time.Millisecond,
+		EtcdHeartbeat:       100 * time.Millisecond,
+		EtcdElectionTimeout: time.Second,
+		BootstrapGrace:      10 * time.Second,
+		HostFailAfter:       10 * time.Second,
+		FenceTimeout:        2 * time.Second,
+	}
+}
+
 // SiteSpec is one site of the lab: its name, the loopback address all of
 // its listeners bind to (and its certificate is valid for), and its
 // hypervisors.
