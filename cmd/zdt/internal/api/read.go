@@ -97,10 +97,7 @@ func (s *Server) statusQuery(q url.Values) (view statustable.View, table bool, e
 		return view, false, errorf(http.StatusBadRequest, "format=%q: want json or table", f)
 	}
 	view.Filter, err = statustable.NewFilter(s.cfg.Cluster, list("service"), list("site"), problems)
-	if nameErr := (*statustable.NameError)(nil); errors.As(err, &nameErr) {
-		return view, false, errorf(http.StatusBadRequest, "%s %q: unknown %s (%s)", nameErr.Kind, nameErr.Name, nameErr.Kind, nameErr.Known)
-	}
-	return view, table, err
+	return view, table, unknownName(err)
 }
 
 func (s *Server) serveSites(w http.ResponseWriter, r *http.Request, _ apiauth.Identity) error {
@@ -164,16 +161,26 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-// checkNames refuses (400) a site or service the config does not have.
+// checkNames refuses (400) a site or service the config does not have,
+// saying which there are (among many, how many and those like it).
 func (s *Server) checkNames(siteName, service string) error {
-	cfg := s.cfg.Cluster
-	if _, ok := cfg.Site(siteName); siteName != "" && !ok {
-		return errorf(http.StatusBadRequest, "site %q: unknown site (sites are %s)", siteName, strings.Join(cfg.SiteNames(), ", "))
+	var sites, services []string
+	if siteName != "" {
+		sites = []string{siteName}
 	}
-	if _, ok := cfg.Service(service); service != "" && !ok {
-		return errorf(http.StatusBadRequest, "service %q: unknown service (services are %s)", service, strings.Join(cfg.ServiceNames(), ", "))
+	if service != "" {
+		services = []string{service}
 	}
-	return nil
+	_, err := statustable.NewFilter(s.cfg.Cluster, services, sites, false)
+	return unknownName(err)
+}
+
+// unknownName makes a *statustable.NameError a 400 that names the name.
+func unknownName(err error) error {
+	if nameErr := (*statustable.NameError)(nil); errors.As(err, &nameErr) {
+		return errorf(http.StatusBadRequest, "%s %q: unknown %s (%s)", nameErr.Kind, nameErr.Name, nameErr.Kind, nameErr.Known)
+	}
+	return err
 }
 
 // OpList is the answer of /ops and /drills.
