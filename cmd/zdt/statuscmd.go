@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -117,7 +116,7 @@ asked instead); 2 for a usage or config error, an unknown --service or
 				return err
 			}
 			if !watch {
-				return showStatus(cmd.Context(), cmd.OutOrStdout(), cfg, output, timeout, &flags, view)
+				return showStatus(cmd.Context(), cmd.OutOrStdout(), cfg, output, timeout, view)
 			}
 			out := cmd.OutOrStdout()
 			clear := output == "table" && isTerminal(out)
@@ -134,7 +133,7 @@ asked instead); 2 for a usage or config error, an unknown --service or
 				if format == "json" {
 					format = "jsonl"
 				}
-				err := showStatus(cmd.Context(), &b, cfg, format, timeout, &flags, view)
+				err := showStatus(cmd.Context(), &b, cfg, format, timeout, view)
 				if code := exitCode(err); output == "table" && err != nil && code != exitDegraded && code != exitDown && cmd.Context().Err() == nil {
 					fmt.Fprintf(&b, "%v\n", err) // the health is in the table already
 				}
@@ -183,26 +182,6 @@ func (f *statusFlags) view(cfg *config.Cluster) (statustable.View, error) {
 	return statustable.View{Filter: filter, All: f.all}, nil
 }
 
-// query is the view as GET /status's query: the filters, all, and the
-// format.
-func (f *statusFlags) query(format string) string {
-	q := url.Values{}
-	if len(f.services) > 0 {
-		q.Set("service", strings.Join(f.services, ","))
-	}
-	if len(f.sites) > 0 {
-		q.Set("site", strings.Join(f.sites, ","))
-	}
-	if f.problems {
-		q.Set("problems", "true")
-	}
-	if f.all {
-		q.Set("all", "true")
-	}
-	q.Set("format", format)
-	return q.Encode()
-}
-
 // readStatus reads the cluster's status from etcd, or from a controller
 // when the API has a token.
 func readStatus(ctx context.Context, cfg *config.Cluster) (site.Status, error) {
@@ -248,11 +227,11 @@ type statusAnswer struct {
 	Table string `json:"table"`
 }
 
-// readStatusTable reads the table zdt status shows with flags: made by a
+// readStatusTable reads the table zdt status shows as view says: made by a
 // controller when the API has a token (at scale, the table is a few KB and
 // the whole status megabytes), else from the status read from etcd. It
 // returns the whole cluster's health with it.
-func readStatusTable(ctx context.Context, cfg *config.Cluster, flags *statusFlags, view statustable.View) (string, site.Health, error) {
+func readStatusTable(ctx context.Context, cfg *config.Cluster, view statustable.View) (string, site.Health, error) {
 	sess, err := openAPISession(cfg)
 	if err != nil {
 		return "", site.Health{}, err
@@ -260,7 +239,9 @@ func readStatusTable(ctx context.Context, cfg *config.Cluster, flags *statusFlag
 	var st site.Status
 	if sess != nil {
 		var answer statusAnswer
-		if err := sess.call(ctx, http.MethodGet, "/status?"+flags.query("table"), nil, &answer); err != nil {
+		q := view.Query()
+		q.Set("format", "table")
+		if err := sess.call(ctx, http.MethodGet, "/status?"+q.Encode(), nil, &answer); err != nil {
 			return "", site.Health{}, err
 		}
 		if answer.Table != "" {
@@ -278,11 +259,11 @@ func readStatusTable(ctx context.Context, cfg *config.Cluster, flags *statusFlag
 }
 
 // showStatus writes the status once, as a table or JSON ("jsonl": one
-// compact object on one line), as flags and view say, and returns the
+// compact object on one line), as view says, and returns the
 // whole cluster's health as an error (healthError). When etcd does not
 // answer, it writes what the controllers say instead and returns the etcd
 // error.
-func showStatus(ctx context.Context, w io.Writer, cfg *config.Cluster, output string, timeout time.Duration, flags *statusFlags, view statustable.View) error {
+func showStatus(ctx context.Context, w io.Writer, cfg *config.Cluster, output string, timeout time.Duration, view statustable.View) error {
 	write := writeJSON
 	if output == "jsonl" {
 		write = func(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }
@@ -293,7 +274,7 @@ func showStatus(ctx context.Context, w io.Writer, cfg *config.Cluster, output st
 	var table string
 	var err error
 	if output == "table" {
-		table, st.Health, err = readStatusTable(rctx, cfg, flags, view)
+		table, st.Health, err = readStatusTable(rctx, cfg, view)
 	} else {
 		st, err = readStatus(rctx, cfg)
 	}
@@ -363,7 +344,7 @@ func renderStatusTable(ctx context.Context, configPath string) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	table, _, err := readStatusTable(ctx, cfg, &statusFlags{}, statustable.View{})
+	table, _, err := readStatusTable(ctx, cfg, statustable.View{})
 	return table, err
 }
 

@@ -70,7 +70,6 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request, _ apiauth.I
 // statusQuery reads /status's query: the filters, all, and whether the
 // format is the table.
 func (s *Server) statusQuery(q url.Values) (view statustable.View, table bool, err error) {
-	list := func(key string) []string { return queryList(q, key) }
 	flag := func(key string) (bool, error) {
 		v := q.Get(key)
 		if v == "" {
@@ -96,7 +95,7 @@ func (s *Server) statusQuery(q url.Values) (view statustable.View, table bool, e
 	default:
 		return view, false, errorf(http.StatusBadRequest, "format=%q: want json or table", f)
 	}
-	view.Filter, err = statustable.NewFilter(s.cfg.Cluster, list("service"), list("site"), problems)
+	view.Filter, err = statustable.NewFilter(s.cfg.Cluster, queryList(q, "service"), queryList(q, "site"), problems)
 	return view, table, unknownName(err)
 }
 
@@ -306,8 +305,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, _ apiauth.I
 // once or as a comma-separated list.
 func (s *Server) eventFilter(r *http.Request) (site.EventFilter, error) {
 	q := r.URL.Query()
-	list := func(name string) []string { return queryList(q, name) }
-	f := site.EventFilter{Sites: list("site"), Services: list("service"), Kinds: list("kind")}
+	f := site.EventFilter{Sites: queryList(q, "site"), Services: queryList(q, "service"), Kinds: queryList(q, "kind")}
 	for _, name := range f.Sites {
 		if err := s.checkNames(name, ""); err != nil {
 			return f, err

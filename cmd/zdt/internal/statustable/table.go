@@ -14,6 +14,7 @@ package statustable
 import (
 	"fmt"
 	"io"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -107,6 +108,24 @@ func knownNames(kind, given string, known []string) string {
 type View struct {
 	Filter Filter
 	All    bool
+}
+
+// Query is the view as GET /status's query: its filters, and all.
+func (v View) Query() url.Values {
+	q := url.Values{}
+	if len(v.Filter.services) > 0 {
+		q.Set("service", strings.Join(v.Filter.services, ","))
+	}
+	if len(v.Filter.sites) > 0 {
+		q.Set("site", strings.Join(v.Filter.sites, ","))
+	}
+	if v.Filter.problems {
+		q.Set("problems", "true")
+	}
+	if v.All {
+		q.Set("all", "true")
+	}
+	return q
 }
 
 // Write writes the status for people as view says: the items the filter

@@ -97,3 +97,18 @@ func TestStatusTableStaleObserver(t *testing.T) {
 		}
 	}
 }
+
+// TestViewQuery: a view as GET /status's query has the filters as given
+// and all; the whole view has none.
+func TestViewQuery(t *testing.T) {
+	filter, err := NewFilter(largeConfig(3), []string{"svc-0000", "svc-0002"}, []string{"c"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := (View{Filter: filter, All: true}).Query().Encode(), "all=true&problems=true&service=svc-0000%2Csvc-0002&site=c"; got != want {
+		t.Errorf("query %s, want %s", got, want)
+	}
+	if got := (View{}).Query().Encode(); got != "" {
+		t.Errorf("the whole view's query %q, want none", got)
+	}
+}
