@@ -40,9 +40,18 @@ type StatusTable struct {
 	Table  string      `json:"table"`
 }
 
+// LimitedStatus is the answer of /status?limit=N: the status with its
+// long lists cut to N items each, and what the cut left out.
+type LimitedStatus struct {
+	site.Status
+	Shown statustable.Shown `json:"shown"`
+}
+
 // serveStatus answers the status as zdt status -o json has it, cut by
 // ?service= and ?site= (each a comma-separated list, or given more than
-// once) and ?problems=true as zdt status's flags cut it; with
+// once) and ?problems=true as zdt status's flags cut it, and with
+// ?limit=N (0 for all) its long lists cut to N items each, those with a
+// problem first: what a dashboard can take every few seconds. With
 // ?format=table, the table zdt status shows instead (?all=true lists every
 // item, summarising no section), a few KB where the whole status of a
 // large cluster is megabytes.
@@ -51,11 +60,23 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request, _ apiauth.I
 	if err != nil {
 		return err
 	}
+	limit, err := intParam(r, "limit", 0)
+	if err != nil {
+		return err
+	}
+	if limit > 0 && table {
+		return errorf(http.StatusBadRequest, "limit=%d: the table summarises long sections itself; limit is for format=json", limit)
+	}
 	st, err := s.status(r)
 	if err != nil {
 		return err
 	}
-	if !table {
+	switch {
+	case limit > 0:
+		cut, shown := statustable.Limit(view.Filter.Cut(st), limit)
+		WriteJSON(w, http.StatusOK, LimitedStatus{Status: cut, Shown: shown})
+		return nil
+	case !table:
 		WriteJSON(w, http.StatusOK, view.Filter.Cut(st))
 		return nil
 	}

@@ -213,7 +213,7 @@ func TestAPI(t *testing.T) {
 
 	t.Run("reads", func(t *testing.T) {
 		h := h.in(t)
-		for _, path := range []string{"/status", "/status?site=a,b&problems=false", "/status?format=table&service=web&all=true", "/sites", "/services", "/replication", "/guests", "/guests?site=a&tier=gold",
+		for _, path := range []string{"/status", "/status?site=a,b&problems=false", "/status?format=table&service=web&all=true", "/status?limit=1&site=a,b", "/sites", "/services", "/replication", "/guests", "/guests?site=a&tier=gold",
 			"/prefixes", "/ops", "/ops?limit=0&kind=bootstrap", "/events?limit=5", "/events?limit=0&since=1h&site=a,b&site=c&kind=op-*&service=web", "/drills", "/runbooks", "/whoami"} {
 			h.expect(h.do("viewer", "GET", "/api/v1"+path, nil, true), 200, "", "GET "+path)
 		}
@@ -237,6 +237,20 @@ func TestAPI(t *testing.T) {
 		if !strings.Contains(table.Table, "\nSITE ") || !regexp.MustCompile(`(?m)^b +up `).MatchString(table.Table) ||
 			regexp.MustCompile(`(?m)^[ac] +(up|dark|fenced) `).MatchString(table.Table) || table.Health.State != whole.Health.State {
 			t.Errorf("status?format=table&site=b: health %s\n%s\nwant site b alone and the whole health %s", table.Health.State, table.Table, whole.Health.State)
+		}
+		// Cut to one item a list, with the counts of what it cut.
+		var limited api.LimitedStatus
+		h.do("viewer", "GET", "/api/v1/status?limit=1", nil, true).decode(t, &limited)
+		guests := 0
+		for _, c := range limited.Shown.GuestCounts {
+			guests += c.Guests
+		}
+		if len(limited.Services) != 1 || len(limited.Guests) > 1 || len(limited.Sites) != 3 ||
+			limited.Shown.Limit != 1 || limited.Shown.Services.Total != len(whole.Services) || limited.Shown.Services.Shown != 1 ||
+			limited.Shown.Guests.Total != len(whole.Guests) || guests != len(whole.Guests) || limited.Health.State != whole.Health.State {
+			t.Errorf("status?limit=1: %d services, %d guests, %d sites, shown %+v, health %s; want 1 service of %d, at most 1 guest, every site, "+
+				"%d guests counted, the whole health %s", len(limited.Services), len(limited.Guests), len(limited.Sites), limited.Shown,
+				limited.Health.State, len(whole.Services), len(whole.Guests), whole.Health.State)
 		}
 		var who apiauth.Identity
 		h.do("cert", "GET", "/api/v1/whoami", nil, true).decode(t, &who)
@@ -284,6 +298,8 @@ func TestAPI(t *testing.T) {
 			{"viewer", "GET", "/api/v1/status?service=mail&format=table", nil, 400, `service "mail": unknown service (services are web, db)`},
 			{"viewer", "GET", "/api/v1/status?problems=yes", nil, 400, `problems="yes": want true or false`},
 			{"viewer", "GET", "/api/v1/status?format=yaml", nil, 400, `format="yaml": want json or table`},
+			{"viewer", "GET", "/api/v1/status?limit=-1", nil, 400, `limit="-1": want a whole number, 0 or more`},
+			{"viewer", "GET", "/api/v1/status?limit=5&format=table", nil, 400, `limit=5: the table summarises long sections itself`},
 			{"viewer", "GET", "/api/v1/ops/nosuchop", nil, 404, `no op "nosuchop" in the journal; the closest: `},
 			{"viewer", "GET", "/api/v1/events/stream?after=yesterday", nil, 400, `after "yesterday": want a revision`},
 			{"admin", "POST", "/api/v1/sites/c/confirm-fence", nil, 409, "not fenced"},
