@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -162,8 +163,48 @@ func TestDashboard(t *testing.T) {
 		chromedp.Click(chromedp.ID("signin-button")))
 	v.wait("the viewer's page shows "+service+" at site "+to, 30*time.Second,
 		fmt.Sprintf(`document.querySelector('#services [data-service="%s"]')?.dataset.active === '%s'`, service, to))
-	if got := v.eval(`document.getElementById('switchover').hidden + ' ' + [...document.querySelectorAll('#board button:not(.small)')].filter((e) => e.offsetParent).length`); got != "true 0" {
-		t.Errorf("the viewer's page: switchover form hidden, visible buttons other than Sign out = %s; want true 0", got)
+	if got := v.eval(`document.getElementById('switchover').hidden + ' ' + [...document.querySelectorAll('#board button:not(.small)')].filter((e) => e.offsetParent && !e.closest('#filter')).length`); got != "true 0" {
+		t.Errorf("the viewer's page: switchover form hidden, visible buttons other than Sign out and the filter's = %s; want true 0", got)
+	}
+
+	// The filter: one service; an unknown one refused with the filter
+	// before kept; everything again.
+	other := "web"
+	if service == other {
+		other = "db"
+	}
+	shownServices := `[...document.querySelectorAll('#services tr[data-service]')].map((r) => r.dataset.service).join(',')`
+	v.do("filter on service "+service,
+		chromedp.SendKeys(chromedp.ID("filter-service"), service),
+		chromedp.Click(chromedp.ID("filter-apply")))
+	v.wait("the viewer's page shows service "+service+" alone", 10*time.Second, fmt.Sprintf(`%s === %q`, shownServices, service))
+	v.eval(`document.getElementById('filter-service').value = 'nosuch'; 1`)
+	v.do("filter on an unknown service", chromedp.Click(chromedp.ID("filter-apply")))
+	v.wait("the page refuses the unknown service", 10*time.Second,
+		`document.getElementById('filter-error').textContent.startsWith('Filter not applied: service "nosuch": unknown service')`)
+	if got := v.eval(shownServices); got != service {
+		t.Errorf("after a refused filter the page shows services %q; want %q, as the filter before kept", got, service)
+	}
+	v.do("show everything", chromedp.Click(chromedp.ID("filter-clear")))
+	v.wait("the viewer's page shows every service", 10*time.Second,
+		fmt.Sprintf(`%s.split(',').sort().join() === [%q, %q].sort().join()`, shownServices, service, other))
+
+	// Asked for one item a list (/ui/?limit=1), the page shows one service
+	// and says how many it left out; the guests are still all counted.
+	placed := 0
+	for _, g := range status(t, zdt, l).Guests {
+		if g.Site != "" {
+			placed++
+		}
+	}
+	v.do("open the page with ?limit=1", chromedp.Navigate(l.APIURL(watch)+"/ui/?limit=1"))
+	v.wait("the page shows one service of two and says so", 30*time.Second,
+		`document.querySelectorAll('#services tr[data-service]').length === 1 &&
+		 !!document.querySelector('#services [data-cut="services"]')?.textContent.startsWith('showing 1 of 2 services')`)
+	counted := v.wait("the guests panel counts every guest", 10*time.Second,
+		`String([...document.querySelectorAll('#guests tr[data-site] td:last-child')].reduce((n, td) => n + Number(td.textContent.split(' of ')[1]), 0))`)
+	if counted != strconv.Itoa(placed) {
+		t.Errorf("the guests panel of the page with ?limit=1 counts %s guests at the sites; the status places %d", counted, placed)
 	}
 
 	// The site that serves the page goes dark too: the page says it is

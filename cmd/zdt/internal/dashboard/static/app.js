@@ -6,6 +6,14 @@
 (() => {
   const API = '/api/v1';
   const POLL_MS = 1500;      // the status
+  // LIST_LIMIT is how many alarms, services, guests and prefixes a poll
+  // asks for at most, those with a problem first: a provider's cluster has
+  // thousands, more than a page can draw every poll. The filter narrows;
+  // the page's address may ask for more or fewer (/ui/?limit=500).
+  const LIST_LIMIT = (() => {
+    const n = Number(new URLSearchParams(location.search).get('limit'));
+    return Number.isInteger(n) && n > 0 ? n : 100;
+  })();
   const SLOW_EVERY = 4;      // the op list and drills, every 4th poll
   const STALE_AFTER_MS = 5000;
   const LAG_WINDOW_MS = 5 * 60 * 1000;
@@ -25,6 +33,7 @@
     lastPoll: 0,
     polls: 0,
     error: '',
+    filter: {service: '', site: '', problems: false}, // as the status is asked for
     lag: new Map(),      // "group/site" -> [{t, bytes, secs}]
     ops: new Map(),      // op id -> {op (full, from its stream) or sum (from /ops), streaming}
     drills: [],
@@ -121,6 +130,7 @@
     do { n /= 1024; u++; } while (n >= 1024 && u < units.length - 1);
     return `${n.toFixed(n < 10 ? 1 : 0)} ${units[u]}`;
   }
+  const num = (n) => n.toLocaleString('en');
   const secs = (s) => `${s < 10 ? s.toFixed(1) : Math.round(s)} s`;
   const clock = (t) => (t ? new Date(t).toLocaleTimeString([], {hour12: false}) : '');
   // params shows an op's or a step's parameters: an object, or the
@@ -234,6 +244,9 @@
     $('board').hidden = false;
     $('switchover').hidden = !canOperate();
     setupSwitchover();
+    $('filter').addEventListener('submit', applyFilter);
+    $('filter-problems').addEventListener('change', applyFilter);
+    $('filter-clear').addEventListener('click', clearFilter);
     followEvents();
     poll();
     setInterval(tick, 500);
@@ -265,6 +278,7 @@
   }
 
   const canOperate = () => state.who && (state.who.role === 'operator' || state.who.role === 'admin');
+  const filtered = () => !!(state.filter.service || state.filter.site || state.filter.problems);
 
   // ---- polling -----------------------------------------------------------
 
@@ -281,8 +295,10 @@
     try {
       const slow = state.polls % SLOW_EVERY === 0;
       state.polls++;
-      const r = await call('/status');
+      const f = state.filter;
+      const r = await call(statusPath(f));
       if (r.status !== 200) throw new Error((r.body && r.body.error) || `HTTP ${r.status}`);
+      if (f !== state.filter) return; // the filter changed meanwhile: its own answer is shown
       state.status = r.body;
       state.lastOK = Date.now();
       state.error = '';
@@ -392,12 +408,68 @@
     }, state.stop.signal).finally(() => { o.streaming = false; });
   }
 
+  // statusPath asks for the status as the filter cuts it, each long list
+  // limited.
+  function statusPath(f) {
+    const q = new URLSearchParams({limit: String(LIST_LIMIT)});
+    if (f.service) q.set('service', f.service);
+    if (f.site) q.set('site', f.site);
+    if (f.problems) q.set('problems', 'true');
+    return `/status?${q}`;
+  }
+
+  // applyFilter asks for the status with the filter's fields; the filter
+  // only takes when the controller accepts it, and otherwise says why and
+  // keeps the one before.
+  async function applyFilter(e) {
+    if (e) e.preventDefault();
+    const f = {
+      service: $('filter-service').value.replace(/\s+/g, ''),
+      site: $('filter-site').value.replace(/\s+/g, ''),
+      problems: $('filter-problems').checked,
+    };
+    const out = $('filter-error');
+    let r;
+    try {
+      r = await call(statusPath(f));
+    } catch (err) {
+      out.textContent = `No answer: ${err.message}`;
+      return;
+    }
+    if (r.status !== 200) {
+      out.textContent = `Filter not applied: ${(r.body && r.body.error) || `HTTP ${r.status}`}`;
+      return;
+    }
+    out.textContent = '';
+    state.filter = f;
+    state.status = r.body;
+    state.lastOK = Date.now();
+    render();
+  }
+
+  function clearFilter() {
+    $('filter-service').value = '';
+    $('filter-site').value = '';
+    $('filter-problems').checked = false;
+    applyFilter();
+  }
+
+  // cutNote says what the limit left out of a list, or null.
+  function cutNote(st, list, what) {
+    const c = st.shown && st.shown[list];
+    if (!c || c.shown >= c.total) return null;
+    const first = c.problems ? ` (the ${num(c.problems)} with a problem first)` : '';
+    return el('p', {class: 'note cut', data: {cut: list}},
+      `showing ${num(c.shown)} of ${num(c.total)} ${what}${first}; narrow with the filter above.`);
+  }
+
   // ---- rendering ---------------------------------------------------------
 
   function render() {
     const st = state.status;
     if (!st) return;
     renderHeader(st);
+    renderFilter(st);
     renderAlarms(st);
     renderSites(st);
     renderServices(st);
@@ -440,6 +512,20 @@
       (h.reasons || []).length ? el('ul', {class: 'reasons'}, h.reasons.map((r) => el('li', {text: r}))) : null);
   }
 
+  // renderFilter says what the filter keeps.
+  function renderFilter(st) {
+    const f = state.filter;
+    const parts = [];
+    if (f.service) parts.push(`services ${f.service}`);
+    if (f.site) parts.push(`sites ${f.site}`);
+    if (f.problems) parts.push('problems only');
+    const s = st.shown || {};
+    const count = (c, what) => (c ? `${num(c.total)} ${what}` : null);
+    $('filter-state').textContent = (parts.length ? `Showing ${parts.join(', ')}: ` : 'Showing everything: ') +
+      [count(s.services, 'services'), count(s.prefixes, 'prefixes'), count(s.guests, 'guests')].filter(Boolean).join(', ') + '.';
+    $('filter-clear').hidden = !parts.length;
+  }
+
   function renderAlarms(st) {
     const items = [];
     for (const a of st.alarms || []) {
@@ -451,7 +537,7 @@
     for (const f of st.fail_static || []) items.push(el('li', {class: 'alarm critical'}, badge('critical'), ' ', f));
     for (const i of st.insecure || []) items.push(el('li', {class: 'alarm warning'}, badge('warning'), ' without TLS: ', i));
     put(panel('alarms'), items.length ? el('ul', {class: 'alarms'}, items) :
-      el('p', {class: 'quiet'}, badge('none', 'up'), ' no alarms'));
+      el('p', {class: 'quiet'}, badge('none', 'up'), ' no alarms'), cutNote(st, 'alarms', 'alarms'));
   }
 
   function renderSites(st) {
@@ -492,6 +578,7 @@
         el('td', {}, s.sites.map((name, i) => [i ? ' › ' : '', el('span', {class: name === s.active ? 'seq active' : 'seq'},
           name + (name === s.active ? ' (active)' : ''))])),
         el('td', {text: rpoText(s.rpo)})))),
+    cutNote(st, 'services', 'services'),
     note('RTO: the config states no target, so none is shown.'));
   }
 
@@ -543,6 +630,7 @@
     put(panel('prefixes'),
       rows.length ? table(['prefix', 'service', 'announced (prepends)', 'upstream best path'], rows.map((u) => {
         const by = (byPrefix.get(u.prefix) || []).slice().sort((a, b) => a.prepends - b.prepends);
+        // The service of a prefix kept may be one the limit left out.
         const want = u.active !== undefined ? u.active : active[u.service];
         let best = el('span', {class: 'small', text: 'no route observer'});
         if (u.best_site) {
@@ -553,37 +641,43 @@
         }
         return el('tr', {data: {prefix: u.prefix, best: u.best_site || ''}},
           el('td', {class: 'mono', text: u.prefix}),
-          el('td', {}, u.service, el('div', {class: 'small', text: `active ${want || 'none'}`})),
+          el('td', {}, u.service, el('div', {class: 'small', text: want === undefined ? 'active site not shown' : `active ${want || 'none'}`})),
           el('td', {}, by.length ? by.map((a, i) => [i ? ' · ' : '', el('span', {class: a.site === want ? 'seq active' : 'seq'},
             `${a.site} +${a.prepends}`)]) : badge('not announced', 'failed')),
           el('td', {}, best));
       })) : note('no prefixes'),
+      cutNote(st, 'prefixes', 'prefixes'),
       (st.peers || []).length ? el('p', {class: 'small'}, 'BGP sessions: ',
         st.peers.map((p, i) => el('span', {}, i ? ', ' : '', `${p.site}→${p.address} `, badge(p.state, p.state === 'established' ? 'up' : 'failed')))) : null);
   }
 
+  // renderGuests counts the guests of each site by tier and zone (all of
+  // them, from the status's counts) and lists those not running (the ones
+  // the limit kept: those with a problem come first).
   function renderGuests(st) {
-    const guests = st.guests || [];
-    if (!guests.length) { put(panel('guests'), note('no guests in the config')); return; }
+    const counts = (st.shown && st.shown.guest_counts) || [];
+    if (!counts.length) {
+      put(panel('guests'), note(filtered() ? 'no guests match the filter' : 'no guests in the config'));
+      return;
+    }
     const tiers = ['gold', 'silver', 'bronze'];
-    const count = (list) => {
-      const zones = {};
-      for (const g of list) zones[g.zone || 'no zone'] = (zones[g.zone || 'no zone'] || 0) + 1;
-      return Object.entries(zones).sort().map(([z, n]) => `${z}: ${n}`).join(', ');
-    };
+    const sum = (list, k) => list.reduce((n, c) => n + c[k], 0);
+    const zones = (list) => list.map((c) => `${c.zone || 'no zone'}: ${c.guests}`).sort().join(', ');
     const rows = st.sites.map((s) => {
-      const here = guests.filter((g) => g.site === s.name);
-      const running = here.filter((g) => g.running_on.length).length;
+      const here = counts.filter((c) => c.site === s.name);
       return el('tr', {data: {site: s.name}}, el('td', {class: 'name', text: s.name}),
-        tiers.map((t) => el('td', {text: count(here.filter((g) => g.tier === t)) || '—'})),
-        el('td', {text: `${running} of ${here.length}`}));
+        tiers.map((t) => el('td', {text: zones(here.filter((c) => c.tier === t)) || '—'})),
+        el('td', {text: `${sum(here, 'running')} of ${sum(here, 'guests')}`}));
     });
-    const out = guests.filter((g) => g.state !== 'running' || !g.running_on.length);
-    put(panel('guests'), 
+    const notRunning = sum(counts, 'guests') - sum(counts, 'running');
+    const out = (st.guests || []).filter((g) => g.state !== 'running' || !g.running_on.length);
+    put(panel('guests'),
       table(['site', 'gold by zone', 'silver by zone', 'bronze by zone', 'running'], rows),
-      out.length ? el('div', {class: 'callout'}, el('strong', {text: `${out.length} NOT RUNNING`}),
+      notRunning ? el('div', {class: 'callout'}, el('strong', {text: `${num(notRunning)} NOT RUNNING`}),
         el('ul', {}, out.map((g) => el('li', {}, badge(g.state), ` ${g.name} (${g.tier}${g.zone ? `, zone ${g.zone}` : ''})`,
-          g.site ? ` at ${g.site}` : '', g.reason ? `: ${g.reason}` : '')))) :
+          g.site ? ` at ${g.site}` : '', g.reason ? `: ${g.reason}` : ''))),
+        out.length < notRunning ? el('p', {class: 'note cut', data: {cut: 'guests'}},
+          `${num(notRunning - out.length)} more not listed; narrow with the filter above.`) : null) :
         el('p', {class: 'quiet'}, badge('all running', 'up')));
   }
 
@@ -756,6 +850,9 @@
   function refreshSwitchover(st) {
     if (!canOperate() || !st) return;
     setOptions($('so-service'), st.services.map((s) => s.name), (v) => v);
+    const c = st.shown && st.shown.services;
+    $('so-cut').textContent = (c && c.shown < c.total) || filtered() ?
+      `The list holds the ${st.services.length} services shown; name another in the filter above.` : '';
     const svc = st.services.find((s) => s.name === $('so-service').value);
     const siteState = Object.fromEntries(st.sites.map((s) => [s.name, s.state]));
     const targets = svc ? svc.sites.filter((s) => s !== svc.active) : [];
