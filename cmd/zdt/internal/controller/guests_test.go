@@ -161,6 +161,13 @@ func (gl *guestLab) describe() string {
 		fmt.Fprintf(&b, "  guest %s: placed %s/%s %s (epoch %d, op %s: %s); libvirt: running at %v, paused at %v\n",
 			g.name, p.Site, p.Host, p.State, p.Epoch, p.Op, p.Reason, running[g.name], paused[g.name])
 	}
+	gl.testCluster.mu.Lock()
+	for name, r := range gl.ctrls {
+		if err := r.stoppedEarly(); err != nil {
+			fmt.Fprintf(&b, "  site %s's controller stopped by itself: %v\n", name, err)
+		}
+	}
+	gl.testCluster.mu.Unlock()
 	for _, s := range gl.etcd.Config.Sites {
 		_, alive := snap.Alive[s.Name]
 		_, fenced := snap.Fences[s.Name]

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/netip"
 	"os"
 	"sync"
@@ -39,6 +40,36 @@ type runningController struct {
 	cancel  context.CancelFunc
 	done    chan error
 	changes chan membership.Change
+
+	mu sync.Mutex
+	// early is why Run returned before the test stopped the controller
+	// (its API port taken, say), nil while it runs or once stopped.
+	early error
+}
+
+// stoppedEarly is why the controller's Run returned before the test
+// stopped it; nil when it did not.
+func (r *runningController) stoppedEarly() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.early
+}
+
+// run runs the controller until ctx ends and then sends what Run returned
+// on done; a controller that stops by itself is recorded and logged, so
+// that a test waiting for its site says why it never came.
+func (r *runningController) run(ctx context.Context, t testing.TB) {
+	err := r.ctrl.Run(ctx)
+	if ctx.Err() == nil {
+		if err == nil {
+			err = errors.New("its Run returned nil before its context ended")
+		}
+		r.mu.Lock()
+		r.early = err
+		r.mu.Unlock()
+		t.Logf("site %s: the controller stopped by itself: %v", r.site, err)
+	}
+	r.done <- err
 }
 
 func testServices() []config.Service {
@@ -108,7 +139,7 @@ func (tc *testCluster) start(name string, opts startOptions) *runningController 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	go func() { r.done <- r.ctrl.Run(ctx) }()
+	go r.run(ctx, tc.t)
 	tc.mu.Lock()
 	tc.ctrls[name] = r
 	tc.mu.Unlock()
@@ -129,6 +160,9 @@ func (tc *testCluster) kill(name string) {
 	r.cancel()
 	select {
 	case <-r.done:
+		if err := r.stoppedEarly(); err != nil {
+			tc.t.Errorf("controller %s had stopped by itself before the test stopped it: %v", name, err)
+		}
 	case <-time.After(10 * time.Second):
 		tc.t.Errorf("controller %s did not stop within 10s of being killed", name)
 	}
