@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 	"github.com/zdt-project/zdt/site"
 	"github.com/zdt-project/zdt/site/config"
 	"github.com/zdt-project/zdt/site/sitetest"
+	"github.com/zdt-project/zdt/site/testport"
 )
 
 var (
@@ -84,12 +84,7 @@ func (b *bed) waitCarried(sites ...string) {
 }
 
 func freePort(t *testing.T) uint16 {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return uint16(ln.Addr().(*net.TCPAddr).Port)
+	return uint16(testport.Reserve(t, "127.0.0.1"))
 }
 
 func newBed(t *testing.T, addressesOff error) *bed {

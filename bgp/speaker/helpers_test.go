@@ -3,7 +3,6 @@ package speaker
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"sync"
 	"testing"
@@ -13,6 +12,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/zdt-project/zdt/site/testport"
 )
 
 // waitTimeout bounds every wait in these tests. A session needs 1-2 s to
@@ -51,16 +52,11 @@ func newNode(t testing.TB, name, addr string, asn uint32, listen bool) *node {
 	return n
 }
 
-// freePort returns a TCP port that was free on addr a moment ago (GoBGP
-// cannot listen on port 0).
+// freePort returns a TCP port on addr reserved to t (GoBGP cannot listen
+// on port 0).
 func freePort(t testing.TB, addr netip.Addr) int32 {
 	t.Helper()
-	l, err := net.Listen("tcp", net.JoinHostPort(addr.String(), "0"))
-	if err != nil {
-		t.Fatalf("find a free port on %v: %v", addr, err)
-	}
-	defer l.Close()
-	return int32(l.Addr().(*net.TCPAddr).Port)
+	return int32(testport.Reserve(t, addr.String()))
 }
 
 // peerOf is how n sees other. n waits for other to connect when passive is

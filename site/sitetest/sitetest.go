@@ -11,8 +11,8 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +26,7 @@ import (
 	"github.com/zdt-project/zdt/site/config"
 	"github.com/zdt-project/zdt/site/embedetcd"
 	"github.com/zdt-project/zdt/site/failstatic"
+	"github.com/zdt-project/zdt/site/testport"
 )
 
 // Cluster is an in-process etcd cluster, one member per site, described by
@@ -85,19 +86,7 @@ func New(t testing.TB, opts Options) *Cluster {
 		},
 		Services: opts.Services,
 	}
-	// The kernel may hand out a port again once it is closed: never give
-	// one to two listeners of the cluster.
-	used := map[string]bool{}
-	port := func() string {
-		for range 100 {
-			if p := freePort(t); !used[p] {
-				used[p] = true
-				return p
-			}
-		}
-		t.Fatal("no unused free port in 100 tries")
-		return ""
-	}
+	port := func() string { return freePort(t) }
 	for _, name := range opts.Sites {
 		s := config.Site{
 			Name: name,
@@ -229,21 +218,15 @@ func (c *Cluster) NewProxy(site string) *Proxy {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	// The proxy listens on the port on every address, so a port that was
-	// free a moment ago may meanwhile be the local port of some connection
-	// (seen under load): then it tries another.
-	for attempt := 1; ; attempt++ {
-		from := url.URL{Scheme: "tcp", Host: "127.0.0.1:" + freePort(c.t)}
-		srv := proxy.NewServer(proxy.ServerConfig{Logger: zap.NewNop(), From: from, To: url.URL{Scheme: "tcp", Host: to.Host}})
-		select {
-		case <-srv.Ready():
-			c.t.Cleanup(func() { c.closeProxy(site, srv) })
-			return &Proxy{URL: "http://" + from.Host, srv: srv}
-		case err := <-srv.Error():
-			if !errors.Is(err, syscall.EADDRINUSE) || attempt == 5 {
-				c.t.Fatalf("proxy to %s: %v", site, err)
-			}
-		}
+	from := url.URL{Scheme: "tcp", Host: "127.0.0.1:" + freePort(c.t)}
+	srv := proxy.NewServer(proxy.ServerConfig{Logger: zap.NewNop(), From: from, To: url.URL{Scheme: "tcp", Host: to.Host}})
+	select {
+	case <-srv.Ready():
+		c.t.Cleanup(func() { c.closeProxy(site, srv) })
+		return &Proxy{URL: "http://" + from.Host, srv: srv}
+	case err := <-srv.Error():
+		c.t.Fatalf("proxy to %s: %v", site, err)
+		return nil
 	}
 }
 
@@ -295,15 +278,10 @@ func (p *Proxy) Delay(d time.Duration) {
 	p.srv.DelayRx(d, 0)
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
+// freePort returns a loopback TCP port reserved to t.
 func freePort(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	defer l.Close()
-	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+	return strconv.Itoa(testport.Reserve(t, "127.0.0.1"))
 }
 
 // Leader returns the site whose member leads the etcd cluster, "" when none

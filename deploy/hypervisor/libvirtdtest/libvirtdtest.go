@@ -25,7 +25,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +35,7 @@ import (
 	"time"
 
 	"github.com/zdt-project/zdt/deploy/hypervisor"
+	"github.com/zdt-project/zdt/site/testport"
 )
 
 // InstallHint says how to get libvirtd on Debian.
@@ -131,7 +131,7 @@ listen_tls = 0
 log_outputs = "3:stderr"
 `, sockDir)
 	if opts.TCP {
-		d.port = freePort(t)
+		d.port = strconv.Itoa(testport.Reserve(t, "127.0.0.1"))
 		conf += fmt.Sprintf("listen_tcp = 1\nlisten_addr = \"127.0.0.1\"\ntcp_port = %q\nauth_tcp = \"none\"\n", d.port)
 	} else {
 		conf += "listen_tcp = 0\n"
@@ -356,14 +356,4 @@ func (d *Daemon) showLog() {
 		b = b[len(b)-keep:]
 	}
 	d.t.Logf("libvirtdtest: %s (last %d bytes):\n%s", d.log, len(b), b)
-}
-
-func freePort(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 }

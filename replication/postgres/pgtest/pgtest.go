@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -38,6 +37,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/zdt-project/zdt/replication/postgres"
+	"github.com/zdt-project/zdt/site/testport"
 )
 
 // Options shape a Group.
@@ -190,7 +190,7 @@ func Start(t testing.TB, n int, opts Options) *Group {
 	for _, name := range names[:n] {
 		s := &Server{
 			Name:    name,
-			Port:    freePort(t),
+			Port:    testport.Reserve(t, "127.0.0.1"),
 			DataDir: filepath.Join(base, name),
 			LogFile: filepath.Join(base, name+".log"),
 			t:       t,
@@ -515,17 +515,6 @@ func tail(name string) string {
 	}
 	b, _ := io.ReadAll(f)
 	return "--- end of " + name + " ---\n" + string(b)
-}
-
-// freePort asks the kernel for a free TCP port on 127.0.0.1.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // secret is a random password.
