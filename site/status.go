@@ -276,21 +276,24 @@ func (s *Store) StatusFrom(ctx context.Context, cfg *config.Cluster, v *View) (S
 	// The reads are independent: all at once, so that a person waits for
 	// the slowest, not for their sum.
 	var (
-		snap    *Snapshot
-		leases  map[string]time.Duration
-		routes  map[string]UpstreamRoute
-		beat    ObserverBeat
-		beatOK  bool
-		drills  map[string]DrillRecord
-		alarms  *clientv3.AlarmResponse
-		members []EtcdMember
+		snap *Snapshot
+		// routesAt: the revision of the last change to routes, 0 for
+		// unknown.
+		routesAt int64
+		leases   map[string]time.Duration
+		routes   map[string]UpstreamRoute
+		beat     ObserverBeat
+		beatOK   bool
+		drills   map[string]DrillRecord
+		alarms   *clientv3.AlarmResponse
+		members  []EtcdMember
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	down := &downSites{known: make(chan struct{})}
 	g.Go(func() error {
 		var err error
 		if v != nil {
-			snap, routes, err = v.State(gctx)
+			snap, routes, routesAt, err = v.read(gctx, true)
 		} else {
 			snap, err = s.Snapshot(gctx)
 		}
@@ -339,12 +342,19 @@ func (s *Store) StatusFrom(ctx context.Context, cfg *config.Cluster, v *View) (S
 	if err := g.Wait(); err != nil {
 		return Status{}, err
 	}
-	st := buildStatus(cfg, snap, leases, time.Now())
+	var st Status
+	if v != nil {
+		st = v.statuses.records(cfg, snap, routes, routesAt)
+	} else {
+		st = recordsStatus(cfg, snap, routes)
+	}
+	st.Revision = snap.Rev // a cached status's records may be older
+	st.setLeases(leases)
+	st.Alarms = Alarms(cfg, snap, time.Now())
 	if cfg.InsecurePlaintext {
 		st.Insecure = cfg.Plaintext()
 	}
 	if cfg.BGP.Observer != nil {
-		st.AddUpstream(cfg, routes)
 		st.SetObserver(beat, beatOK)
 	}
 	for i := range st.Sites {
@@ -579,6 +589,39 @@ func BuildStatus(cfg *config.Cluster, snap *Snapshot, leases map[string]time.Dur
 // buildStatus is BuildStatus with the time the snapshot was read, for the
 // age of stale reports; zero leaves the age out.
 func buildStatus(cfg *config.Cluster, snap *Snapshot, leases map[string]time.Duration, now time.Time) Status {
+	st := buildRecords(cfg, snap)
+	st.setLeases(leases)
+	st.Alarms = Alarms(cfg, snap, now)
+	return st
+}
+
+// recordsStatus is the part of a status that the snapshot's records and
+// the observer's decide: buildRecords and, when the config has an
+// observer, AddUpstream.
+func recordsStatus(cfg *config.Cluster, snap *Snapshot, routes map[string]UpstreamRoute) Status {
+	st := buildRecords(cfg, snap)
+	if cfg.BGP.Observer != nil {
+		st.AddUpstream(cfg, routes)
+	}
+	return st
+}
+
+// setLeases sets the time left on each site's lease, in a copy of the
+// sites: the status's other lists may be shared (statusCache).
+func (st *Status) setLeases(leases map[string]time.Duration) {
+	st.Sites = slices.Clone(st.Sites)
+	for i := range st.Sites {
+		st.Sites[i].LeaseRemainingMS = -1
+		if left, ok := leases[st.Sites[i].Name]; ok {
+			st.Sites[i].LeaseRemainingMS = left.Milliseconds()
+		}
+	}
+}
+
+// buildRecords is the status the snapshot's records decide, whatever the
+// time: without the time left on the leases (-1), the alarms, the
+// observer's view and what etcd itself says.
+func buildRecords(cfg *config.Cluster, snap *Snapshot) Status {
 	st := Status{
 		Cluster:     cfg.Name,
 		Revision:    snap.Rev,
@@ -600,9 +643,6 @@ func buildStatus(cfg *config.Cluster, snap *Snapshot, leases map[string]time.Dur
 		_, alive := snap.Alive[site.Name]
 		if r, ok := snap.Reports[site.Name]; ok && alive {
 			ss.Controller, ss.Reason = r.State, r.Reason
-		}
-		if left, ok := leases[site.Name]; ok {
-			ss.LeaseRemainingMS = left.Milliseconds()
 		}
 		if f, ok := snap.Fences[site.Name]; ok {
 			ss.Fence = &f
@@ -645,7 +685,6 @@ func buildStatus(cfg *config.Cluster, snap *Snapshot, leases map[string]time.Dur
 	st.Announcements, st.Peers = routingStatuses(cfg, snap)
 	st.Upstream = []UpstreamStatus{}
 	st.Replication = replicationStatuses(cfg, snap)
-	st.Alarms = Alarms(cfg, snap, now)
 	return st
 }
 

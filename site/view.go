@@ -45,7 +45,9 @@ type View struct {
 	// a Snapshot); upstreamLent, like lent, says a reader shares it.
 	upstream     map[string]UpstreamRoute
 	upstreamLent bool
-	rev          int64
+	// upstreamAt is the revision of the last change to upstream.
+	upstreamAt int64
+	rev        int64
 	// changedAt is the revision of the last change to the state (its
 	// Snapshot.Changed).
 	changedAt int64
@@ -58,6 +60,8 @@ type View struct {
 	// observer's, changed since the last receive (not only beats or
 	// events).
 	changed chan struct{}
+	// statuses keeps the last status built from the view (StatusFrom).
+	statuses statusCache
 }
 
 // electionKey is one candidate's key in the coordinator's election.
@@ -166,7 +170,7 @@ func (v *View) load(resp *clientv3.TxnResponse) error {
 	v.mu.Lock()
 	v.state, v.ops, v.election, v.upstream = state, ops, election, upstream
 	v.lent, v.upstreamLent = false, false
-	v.changedAt = resp.Header.Revision
+	v.changedAt, v.upstreamAt = resp.Header.Revision, resp.Header.Revision
 	v.mu.Unlock()
 	v.advance(resp.Header.Revision, true)
 	return nil
@@ -211,6 +215,7 @@ func (v *View) apply(events []*clientv3.Event) error {
 			if v.upstreamLent {
 				v.upstream, v.upstreamLent = maps.Clone(v.upstream), false
 			}
+			v.upstreamAt = e.Kv.ModRevision
 			if !put {
 				delete(v.upstream, k.upstreamPrefix(key))
 				continue
@@ -271,7 +276,7 @@ const progressEvery = 100 * time.Millisecond
 // copies. The maps and the finished ops are shared (with the view and
 // with other snapshots of the same state) and must not be changed.
 func (v *View) Snapshot(ctx context.Context) (*Snapshot, error) {
-	snap, _, err := v.read(ctx, false)
+	snap, _, _, err := v.read(ctx, false)
 	return snap, err
 }
 
@@ -279,26 +284,29 @@ func (v *View) Snapshot(ctx context.Context) (*Snapshot, error) {
 // same revision. The records are shared, like the snapshot's maps, and
 // must not be changed.
 func (v *View) State(ctx context.Context) (*Snapshot, map[string]UpstreamRoute, error) {
-	return v.read(ctx, true)
+	snap, upstream, _, err := v.read(ctx, true)
+	return snap, upstream, err
 }
 
-func (v *View) read(ctx context.Context, withUpstream bool) (*Snapshot, map[string]UpstreamRoute, error) {
+// read is Snapshot, and State with withUpstream; upstreamAt is the
+// revision of the last change to the observer's records then, as Changed
+// is the snapshot's.
+func (v *View) read(ctx context.Context, withUpstream bool) (snap *Snapshot, upstream map[string]UpstreamRoute, upstreamAt int64, err error) {
 	resp, err := v.store.c.Get(ctx, v.store.keys.Election(), clientv3.WithCountOnly())
 	if err != nil {
-		return nil, nil, fmt.Errorf("read cluster state: %w", err)
+		return nil, nil, 0, fmt.Errorf("read cluster state: %w", err)
 	}
 	want := resp.Header.Revision
 	var ask <-chan time.Time // nil until the first wait: most calls wait for nothing
 	for {
 		v.mu.Lock()
 		if v.rev >= want {
-			snap := v.copyLocked()
-			var upstream map[string]UpstreamRoute
+			snap = v.copyLocked()
 			if withUpstream {
-				upstream, v.upstreamLent = v.upstream, true
+				upstream, v.upstreamLent, upstreamAt = v.upstream, true, v.upstreamAt
 			}
 			v.mu.Unlock()
-			return snap, upstream, nil
+			return snap, upstream, upstreamAt, nil
 		}
 		advanced, wctx := v.advanced, v.wctx
 		v.mu.Unlock()
@@ -310,7 +318,7 @@ func (v *View) read(ctx context.Context, withUpstream bool) (*Snapshot, map[stri
 		}
 		select {
 		case <-ctx.Done():
-			return nil, nil, fmt.Errorf("read cluster state: waiting for revision %d: %w", want, ctx.Err())
+			return nil, nil, 0, fmt.Errorf("read cluster state: waiting for revision %d: %w", want, ctx.Err())
 		case <-advanced:
 		case <-ask:
 			v.requestProgress(wctx)

@@ -124,14 +124,12 @@ func (m *metrics) collectCluster(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	cfg := m.c.cfg.Cluster
-	snap, routes, err := m.c.view.State(ctx)
+	st, err := m.c.view.Status(ctx, cfg)
 	if err != nil {
 		m.scrapeErrors.Inc()
 		return
 	}
-	st := site.BuildStatus(cfg, snap, nil)
 	if cfg.BGP.Observer != nil {
-		st.AddUpstream(cfg, routes)
 		if beat, ok, err := m.c.store.ObserverBeatNow(ctx); err != nil {
 			m.scrapeErrors.Inc()
 		} else {
