@@ -33,9 +33,9 @@ type statusKey struct {
 
 // records returns recordsStatus for cfg, snap and routes (last changed at
 // revision routesAt), built anew only when the records changed since the
-// last call. Its lists are shared with
-// every other status built from the same records, and must not be changed
-// in place: a reader that cuts a list makes a new one.
+// last call. Its lists are shared with every other status built from the
+// same records, and must not be changed in place: a reader that cuts a
+// list makes a new one.
 func (c *statusCache) records(cfg *config.Cluster, snap *Snapshot, routes map[string]UpstreamRoute, routesAt int64) Status {
 	key := statusKey{cfg: cfg, changed: snap.Changed, upstream: routesAt, coordinator: snap.Coordinator}
 	if key.changed == 0 || (cfg.BGP.Observer != nil && key.upstream == 0) {
