@@ -344,13 +344,12 @@ func (s *Store) StatusFrom(ctx context.Context, cfg *config.Cluster, v *View) (S
 	}
 	var st Status
 	if v != nil {
-		st = v.statuses.records(cfg, snap, routes, routesAt)
+		st = v.statuses.status(cfg, snap, routes, routesAt)
 	} else {
 		st = recordsStatus(cfg, snap, routes)
+		st.Alarms = Alarms(cfg, snap, time.Now())
 	}
-	st.Revision = snap.Rev // a cached status's records may be older
 	st.setLeases(leases)
-	st.Alarms = Alarms(cfg, snap, time.Now())
 	if cfg.InsecurePlaintext {
 		st.Insecure = cfg.Plaintext()
 	}

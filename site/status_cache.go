@@ -60,8 +60,15 @@ func (v *View) Status(ctx context.Context, cfg *config.Cluster) (Status, error) 
 	if err != nil {
 		return Status{}, err
 	}
-	st := v.statuses.records(cfg, snap, routes, routesAt)
+	return v.statuses.status(cfg, snap, routes, routesAt), nil
+}
+
+// status is records with what the records alone do not decide: the
+// snapshot's revision (the cached records may be older) and the alarms as
+// of now (their ages move).
+func (c *statusCache) status(cfg *config.Cluster, snap *Snapshot, routes map[string]UpstreamRoute, routesAt int64) Status {
+	st := c.records(cfg, snap, routes, routesAt)
 	st.Revision = snap.Rev
 	st.Alarms = Alarms(cfg, snap, time.Now())
-	return st, nil
+	return st
 }

@@ -86,14 +86,13 @@ func New(t testing.TB, opts Options) *Cluster {
 		},
 		Services: opts.Services,
 	}
-	port := func() string { return freePort(t) }
 	for _, name := range opts.Sites {
 		s := config.Site{
 			Name: name,
-			API:  "127.0.0.1:" + port(),
+			API:  "127.0.0.1:" + freePort(t),
 			Etcd: config.SiteEtcd{
-				ClientURL: "http://127.0.0.1:" + port(),
-				PeerURL:   "http://127.0.0.1:" + port(),
+				ClientURL: "http://127.0.0.1:" + freePort(t),
+				PeerURL:   "http://127.0.0.1:" + freePort(t),
 			},
 			Hosts: opts.Hosts[name],
 		}
@@ -106,7 +105,7 @@ func New(t testing.TB, opts Options) *Cluster {
 			CheckTimeout: (cfg.Timings.LeaseTTL - cfg.Timings.SelfFenceMargin) / 5}
 		for i := range cfg.Sites {
 			s := &cfg.Sites[i]
-			s.PeerAPI, s.PeerCert, s.PeerKey = "127.0.0.1:"+port(), pki.Cert[s.Name], pki.Key[s.Name]
+			s.PeerAPI, s.PeerCert, s.PeerKey = "127.0.0.1:"+freePort(t), pki.Cert[s.Name], pki.Key[s.Name]
 		}
 	}
 	log := opts.Log
